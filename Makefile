@@ -1,0 +1,92 @@
+# Everything bootstraps itself: a fresh machine needs only Python 3.13 (pyenv's, selected by .python-version).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION := $(shell cat .python-version)
+PYTHON ?= python$(PYTHON_VERSION)
+# The interpreter itself, not a pyenv shim: `sam build` runs pip with the first python3.13 on PATH.
+PYTHON_EXE = $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+TOOLS := .tools
+UV := $(TOOLS)/uv/bin/uv
+VENV := .venv
+SAM := $(TOOLS)/sam/bin/sam
+CFN_LINT := $(TOOLS)/sam/bin/cfn-lint
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+REGION ?= eu-north-1
+# The local stack, benchmarks and build check import the layer and function packages as Lambda would find them.
+APP_PYTHON := PYTHONPATH=layers/shared:functions/place_order:functions/status_callback $(VENV)/bin/python
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION := $(REGION)
+
+.PHONY: help run serve test lint unit template-checks build build-check openapi bench clean layer-requirements
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON_EXE)
+	touch $@
+
+# aws-sam-cli and checkov pin boto3/pydantic differently from the app: each gets its own venv.
+$(TOOLS)/sam/.installed: requirements/sam.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON_EXE) $(TOOLS)/sam
+	$(UV) pip install --quiet --python $(TOOLS)/sam -r requirements/sam.txt
+	touch $@
+
+$(TOOLS)/checkov/.installed: requirements/checkov.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON_EXE) $(TOOLS)/checkov
+	$(UV) pip install --quiet --python $(TOOLS)/checkov -r requirements/checkov.txt
+	touch $@
+
+run: $(VENV)/.synced  ## the whole flow locally: moto + ePROM simulator + both functions, sample orders, final table
+	$(APP_PYTHON) -m local.run $(ARGS)
+
+serve: $(VENV)/.synced  ## the local stack kept running, for your own orders and curl
+	$(APP_PYTHON) -m local.run --serve $(ARGS)
+
+test: lint unit template-checks build-check  ## everything CI runs
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: $(VENV)/.synced  ## the pytest suite (moto server and ePROM simulator over HTTP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+template-checks: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed  ## cfn-lint, sam validate --lint, checkov
+	$(CFN_LINT) template.yaml
+	$(SAM) validate --lint --template template.yaml
+	$(CHECKOV) --file template.yaml --framework cloudformation --quiet --compact --skip-download
+
+build: $(TOOLS)/sam/.installed  ## sam build (no Docker: the pyenv Python 3.13 goes first on PATH)
+	PATH="$(dir $(PYTHON_EXE)):$$PATH" $(SAM) build --template template.yaml
+
+# The same build for this machine's architecture, imported and invoked in a clean interpreter that has only the
+# built layer plus boto3, as Lambda does: a dependency missing from the layer fails here, not in production.
+build-check: $(TOOLS)/sam/.installed $(VENV)/.synced
+	PATH="$(dir $(PYTHON_EXE)):$$PATH" $(SAM) build --template template.yaml --build-dir .aws-sam/check \
+		--parameter-overrides Architecture=$$(uname -m | sed 's/aarch64/arm64/')
+	$(APP_PYTHON) -m local.verify_build .aws-sam/check
+
+openapi: $(VENV)/.synced  ## regenerate docs/callback-openapi.json from the callback resolver
+	$(APP_PYTHON) -m local.openapi > docs/callback-openapi.json
+
+bench: $(VENV)/.synced build  ## performance ratios against same-run baselines
+	$(APP_PYTHON) -m bench $(ARGS)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .ruff_cache bench/results
+
+# The layer ships the app's locked dependencies, exactly as tested.
+LAYER_EXPORT = $(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate
+
+layer-requirements: | $(UV)  ## regenerate layers/shared/requirements.txt from uv.lock
+	$(LAYER_EXPORT) --quiet -o layers/shared/requirements.txt

@@ -1,0 +1,101 @@
+"""PlaceOrderFunction: SQS batch of order messages -> ePROM -> FormOrdersTable (refusals to the DLQ).
+
+Records of a batch are placed in parallel on a bounded thread pool, so a batch costs about one ePROM
+round trip; only transient failures are reported in batchItemFailures.
+"""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from eprom.api_key import load_api_keys
+from eprom.eprom_client import EpromClient
+from eprom.models import OrderMessage
+from eprom.order_store import OrderStore
+
+from place_order import placement
+from place_order.dead_letters import DeadLetterQueue
+from place_order.settings import load_settings
+
+settings = load_settings()
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+eprom = EpromClient(
+    str(settings.eprom_api_base_url),
+    lambda: load_api_keys(settings.eprom_api_key_secret_id, max_age_seconds=settings.api_key_max_age_seconds).current,
+    connect_timeout=settings.eprom_connect_timeout_seconds,
+    read_timeout=settings.eprom_read_timeout_seconds,
+    max_connections=settings.max_concurrent_orders,
+)
+store = OrderStore(settings.form_orders_table)
+dead_letters = DeadLetterQueue(settings.dead_letter_queue_url)
+idempotency_config = IdempotencyConfig(
+    event_key_jmespath="order_reference",
+    payload_validation_jmespath="@",  # the same orderReference with other content is refused, not placed
+    expires_after_seconds=settings.idempotency_expiry_seconds,
+    raise_on_no_idempotency_key=True,
+)
+workers = ThreadPoolExecutor(max_workers=settings.max_concurrent_orders, thread_name_prefix="order")
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@idempotent_function(
+    data_keyword_argument="order",
+    config=idempotency_config,
+    persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table),
+    output_serializer=PydanticSerializer(placement.PlacementOutcome),
+)
+def place_once(order: OrderMessage) -> placement.PlacementOutcome:
+    return placement.place_with_eprom(order, eprom)
+
+
+def place_record(record: SQSRecord) -> None:
+    logger.thread_safe_append_keys(message_id=record.message_id)
+    try:
+        placement.handle_order_message(
+            record.body,
+            allow_synthetic_national_ids=settings.allow_synthetic_national_ids,
+            place_once=lambda order: place_once(order=order),
+            store=store,
+            dead_letters=dead_letters,
+        )
+    except Exception as error:
+        logger.warning(
+            "order will be retried",
+            reason=str(error) if isinstance(error, placement.TransientFailure) else type(error).__name__,
+        )
+        metrics.add_metric(name="OrdersRetried", unit=MetricUnit.Count, value=1)
+        raise
+    finally:
+        logger.thread_safe_clear_keys()
+
+
+async def place_record_on_worker(record: SQSRecord) -> None:
+    await asyncio.get_running_loop().run_in_executor(workers, partial(place_record, record))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    idempotency_config.register_lambda_context(context)  # an attempt that timed out does not block the retry
+    return async_process_partial_response(
+        event=event, record_handler=place_record_on_worker, processor=processor, context=context
+    )

@@ -1,0 +1,104 @@
+"""StatusCallbackFunction: ePROM's PUT /api/PromsFormOrder (order status and form returns) -> FormOrdersTable.
+
+Replies as architecture.md fixes them: 200 stored, 401 bad key, 400 unreadable, 5xx not stored (ePROM retries).
+"""
+
+from http import HTTPStatus
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from eprom.api_key import load_api_keys
+from eprom.models import CallbackReply, EpromCallback
+from eprom.order_store import CallbackTooLarge, OrderStore
+
+from status_callback.callbacks import Unauthorized, receive_callback
+from status_callback.settings import load_settings
+
+settings = load_settings()
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+store = OrderStore(settings.form_orders_table)
+app = APIGatewayRestResolver(enable_validation=True)
+CALLBACK_PATH = "/api/PromsFormOrder"  # the REST resolver also routes the trailing-slash form here
+
+_REPLIES = {
+    200: {"description": "Stored (also a replay or an out-of-date status)"},
+    400: {"description": "Not JSON, or not a callback we can read; nothing written"},
+    401: {"description": "apiKey missing or wrong; nothing written"},
+    500: {"description": "Not stored; ePROM should send it again"},
+}
+
+
+def _reply(
+    status: HTTPStatus, reason: str | None = None, headers: dict[str, str] | None = None
+) -> Response[CallbackReply]:
+    body = CallbackReply(success=status == HTTPStatus.OK, reason=reason)
+    return Response(status_code=int(status), content_type="application/json", body=body, headers=headers)
+
+
+@app.put(CALLBACK_PATH, summary="Order status or form return from ePROM", responses=_REPLIES)
+def put_proms_form_order(callback: EpromCallback) -> Response[CallbackReply]:
+    keys = load_api_keys(settings.eprom_api_key_secret_id, max_age_seconds=settings.api_key_max_age_seconds)
+    receive_callback(callback, accepted_keys=keys.accepted, store=store)
+    return _reply(HTTPStatus.OK)
+
+
+@app.not_found
+def _no_such_route(_: Exception) -> Response[CallbackReply]:
+    if app.current_event.path.rstrip("/") == CALLBACK_PATH:
+        return _reply(HTTPStatus.METHOD_NOT_ALLOWED, "only PUT is served here", headers={"Allow": "PUT"})
+    return _reply(HTTPStatus.NOT_FOUND, f"only PUT {CALLBACK_PATH} is served here")
+
+
+@app.exception_handler(Unauthorized)
+def _unauthorized(_: Unauthorized) -> Response[CallbackReply]:
+    logger.warning("callback refused: apiKey missing or wrong")
+    metrics.add_metric(name="CallbacksUnauthorized", unit=MetricUnit.Count, value=1)
+    return _reply(HTTPStatus.UNAUTHORIZED)
+
+
+@app.exception_handler(RequestValidationError)
+def _unreadable(error: RequestValidationError) -> Response[CallbackReply]:
+    # Field and problem only: the input may hold national ids, answers or the key.
+    reason = "; ".join(
+        f"{'.'.join(str(part) for part in detail.get('loc', ()))}: {detail.get('msg', '')}" for detail in error.errors()
+    )
+    logger.warning("callback refused: unreadable", reason=reason)
+    metrics.add_metric(name="CallbacksUnreadable", unit=MetricUnit.Count, value=1)
+    return _reply(HTTPStatus.BAD_REQUEST, reason)
+
+
+@app.exception_handler(CallbackTooLarge)
+def _too_large(error: CallbackTooLarge) -> Response[CallbackReply]:
+    logger.error("callback NOT stored: too large for one item; ePROM will retry", detail=str(error))
+    metrics.add_metric(name="CallbacksTooLarge", unit=MetricUnit.Count, value=1)
+    return _reply(HTTPStatus.INTERNAL_SERVER_ERROR)
+
+
+@app.exception_handler(Exception)
+def _not_stored(error: Exception) -> Response[CallbackReply]:
+    # DynamoDB or Secrets Manager failed: not acknowledged, so ePROM sends it again.
+    logger.error("callback NOT stored", error_type=type(error).__name__)
+    metrics.add_metric(name="CallbacksFailed", unit=MetricUnit.Count, value=1)
+    return _reply(HTTPStatus.INTERNAL_SERVER_ERROR)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(_as_json_request(event), context)
+
+
+def _as_json_request(event: dict) -> dict:
+    """ePROM's callbacks are JSON whatever Content-Type says; read them as JSON (the resolver would otherwise try
+    form or multipart parsing, and fail with a 5xx on a malformed multipart header)."""
+    for headers in (event.get("headers"), event.get("multiValueHeaders")):
+        for name in [name for name in headers or {} if name.lower() == "content-type"]:
+            del headers[name]
+    return event

@@ -1,0 +1,17 @@
+"""StatusCallbackFunction's configuration: read once from the environment at start, failing fast on a missing value."""
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CallbackSettings(BaseModel):
+    model_config = ConfigDict(alias_generator=str.upper, extra="ignore", frozen=True)
+
+    form_orders_table: str = Field(min_length=1)
+    eprom_api_key_secret_id: str = Field(min_length=1)
+    api_key_max_age_seconds: int = Field(default=300, ge=1)
+
+
+def load_settings() -> CallbackSettings:
+    return CallbackSettings.model_validate(dict(os.environ))

@@ -1,0 +1,343 @@
+"""Pydantic models of the ePROM v2 contract (docs/eprom-contract.md) and of our order message.
+
+Orders are strict: what we send to ePROM must be exactly right, and a typo must not pass silently.
+Callbacks are liberal: ePROM's wire formats vary, and a callback we cannot parse is a status we lose.
+"""
+
+import json
+from datetime import UTC, datetime
+from enum import IntEnum
+from functools import partial
+from typing import Annotated, Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from eprom.national_id import national_id_problem
+
+OSLO = ZoneInfo("Europe/Oslo")
+NO_ORDER_ID = UUID(int=0)  # ePROM answers 200 with this id when it created no order
+
+
+class DistributionRule(IntEnum):
+    Basic = 0
+    AllowUnsecure = 1
+    NoDistribution = 2
+    BasicOrPaper = 3
+    AllowUnsecureOrPaper = 4
+    PaperOnly = 5
+    HelsenorgeOnly = 6
+    DigitalMailboxOnly = 7
+    UnsecureOnly = 8
+
+
+# "None" is a wire name, and only the functional API lets a member be called that.
+NotificationChannel = IntEnum(
+    "NotificationChannel",
+    [("None", 0), ("Helsenorge", 1), ("DigitalMailbox", 2), ("Unsecure", 3), ("PhysicalMailbox", 4)],
+)
+
+
+class FormOrderStatus(IntEnum):
+    Completed = 0
+    Expired = 1
+    Ordered = 2
+    Error = 3
+    PhysicalMailReturned = 4
+    DigipostDelivered = 5
+
+
+FormOrderStatusErrorCode = IntEnum(
+    "FormOrderStatusErrorCode", [("None", 0), ("PatientUnreachable", 1), ("SikkerDigitalPostError", 2)]
+)
+
+
+def enum_from_wire[E: IntEnum](enum_cls: type[E], value: object) -> E:
+    """ePROM sends enums as names (any case), integers or numeric strings; all mean the same member."""
+    if isinstance(value, enum_cls):
+        return value
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            number = int(text)
+        for member in enum_cls:
+            if member.name.lower() == text.lower():
+                return member
+    for member in enum_cls:
+        if member.value == number:
+            return member
+    raise PydanticCustomError(
+        "enum", "must be one of {names} (or their numbers)", {"names": ", ".join(m.name for m in enum_cls)}
+    )
+
+
+def _enum_or_as_given(enum_cls: type[IntEnum], value: object) -> object:
+    try:
+        return enum_from_wire(enum_cls, value)
+    except PydanticCustomError:
+        return value  # a value ePROM added after this code was written: keep it, don't refuse the callback
+
+
+def _wire_name(value: object) -> object:
+    return value.name if isinstance(value, IntEnum) else value
+
+
+def WireEnum[E: IntEnum](enum_cls: type[E]) -> Any:
+    """An enum field of an order: name, integer or numeric string in; the name out."""
+    return Annotated[
+        enum_cls, BeforeValidator(partial(enum_from_wire, enum_cls)), PlainSerializer(_wire_name, when_used="json")
+    ]
+
+
+def LenientWireEnum[E: IntEnum](enum_cls: type[E]) -> Any:
+    """An enum field of a callback: like WireEnum, but an unknown value is kept as given."""
+    return Annotated[
+        enum_cls | int | float | str,
+        Field(union_mode="left_to_right"),
+        BeforeValidator(partial(_enum_or_as_given, enum_cls)),
+        PlainSerializer(_wire_name, when_used="json"),
+    ]
+
+
+def parse_timestamp(value: object, *, offsetless_zone: ZoneInfo | type[UTC]) -> object:
+    """All of ePROM's timestamp shapes; a value without offset is in `offsetless_zone`."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.strip())  # 3.13 takes 7 fractional digits, 'Z' and ' '
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=offsetless_zone)
+    return value
+
+
+OsloTimestamp = Annotated[datetime, BeforeValidator(partial(parse_timestamp, offsetless_zone=OSLO))]
+UtcTimestamp = Annotated[datetime, BeforeValidator(partial(parse_timestamp, offsetless_zone=UTC))]
+
+
+def _timestamp_or_none(zone: ZoneInfo | type[UTC], value: object) -> datetime | None:
+    try:
+        parsed = parse_timestamp(value, offsetless_zone=zone)
+    except ValueError:
+        return None  # an unreadable timestamp must not cost us the status it came with
+    return parsed if isinstance(parsed, datetime) else None
+
+
+LenientOsloTimestamp = Annotated[datetime | None, BeforeValidator(partial(_timestamp_or_none, OSLO))]
+LenientUtcTimestamp = Annotated[datetime | None, BeforeValidator(partial(_timestamp_or_none, UTC))]
+
+
+def _metadata_as_json_text(value: object) -> object:
+    """ePROM wants metadata as a string holding JSON; upstream may send the object itself."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as error:
+            # ePROM's wording; the parser's message names a position, never the content
+            raise PydanticCustomError(
+                "metadata", "JSON in metadata is not valid: {detail}", {"detail": str(error)}
+            ) from None
+    return value
+
+
+def _national_id(value: str, info: ValidationInfo) -> str:
+    allow_synthetic = bool((info.context or {}).get("allow_synthetic_national_ids", False))
+    problem = national_id_problem(value, allow_synthetic=allow_synthetic)
+    if problem:
+        raise PydanticCustomError("national_id", problem)
+    return value
+
+
+NationalId = Annotated[str, AfterValidator(_national_id)]
+
+MUST_BE_SIGNED_NO_DISTRIBUTION = (
+    "The ordered form needs to be signed. This is not possible when using DistributionRule = 'NoDistribution'."
+)
+MUST_BE_SIGNED_ON_BEHALF = (
+    "The ordered form needs to be signed. This is not possible when the form is ordered on behalf of someone."
+)
+
+
+class _CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
+
+
+class PhysicalAddress(_CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+    full_name: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
+    address_line1: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
+    postal_code: Annotated[str, StringConstraints(pattern=r"^\d{4}$"), Field(repr=False)]
+    postal_place: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
+
+
+class EpromOrderRequest(_CamelModel):
+    """The body of ePROM's POST /api/v2/formorder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    form_id: UUID
+    national_id: Annotated[str, StringConstraints(pattern=r"^\d{11}$"), Field(repr=False)]
+    expiry_date: OsloTimestamp
+    reminder_date: None = None  # ePROM ignores it; we always send null
+    metadata: Annotated[str | None, BeforeValidator(_metadata_as_json_text), Field(repr=False)] = None
+    dont_store_completed_form_in_pha: StrictBool = False
+    distribution_rule: WireEnum(DistributionRule) = DistributionRule.Basic
+    must_be_signed: StrictBool = False
+    signing_text: str | None = None
+    physical_address: PhysicalAddress | None = None
+    test_mode: StrictBool = False
+    on_behalf_of_national_id: Annotated[
+        Annotated[str, StringConstraints(pattern=r"^\d{11}$")] | None, Field(repr=False)
+    ] = None
+
+    @model_validator(mode="after")
+    def _signing_is_possible(self) -> "EpromOrderRequest":
+        if self.must_be_signed and self.distribution_rule is DistributionRule.NoDistribution:
+            raise PydanticCustomError("signing", MUST_BE_SIGNED_NO_DISTRIBUTION)
+        if self.must_be_signed and self.on_behalf_of_national_id:
+            raise PydanticCustomError("signing", MUST_BE_SIGNED_ON_BEHALF)
+        return self
+
+
+def _in_the_future(value: datetime) -> datetime:
+    if value <= datetime.now(UTC):
+        raise PydanticCustomError("expiry", "must be in the future")
+    return value
+
+
+class OrderMessage(EpromOrderRequest):
+    """What upstream systems put on OrderQueue: ePROM's request fields plus our idempotency key.
+
+    Validate with `context={"allow_synthetic_national_ids": ...}` (the stage's setting).
+    """
+
+    order_reference: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+    national_id: Annotated[NationalId, Field(repr=False)]
+    on_behalf_of_national_id: Annotated[NationalId | None, Field(repr=False)] = None
+    expiry_date: Annotated[OsloTimestamp, AfterValidator(_in_the_future)]
+    reminder_date: OsloTimestamp | None = None  # accepted from upstream, never sent on
+
+    def to_eprom_request(self) -> EpromOrderRequest:
+        fields = self.model_dump(exclude={"order_reference", "reminder_date"})
+        return EpromOrderRequest.model_validate(fields)
+
+
+class EpromOrderResponse(_CamelModel):
+    """ePROM's answer to an order. It echoes the request (national id included); we keep only what is ours."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: UUID
+    single_use_code: Annotated[str | None, Field(repr=False)] = None
+    login_url: str | None = None
+    notification_channel: LenientWireEnum(NotificationChannel) = None
+
+
+class _CallbackPart(_CamelModel):
+    """Callback payloads: unknown keys ignored, key casing ignored (ePROM writes orderTimestampUTC and timestampUtc)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _match_keys_ignoring_case(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        aliases = {field.alias.lower(): field.alias for field in cls.model_fields.values() if field.alias}
+        return {aliases.get(key.lower(), key) if isinstance(key, str) else key: v for key, v in data.items()}
+
+
+def _json_text(value: object) -> object:
+    """formData is a string holding JSON; should it come as JSON itself, keep it as JSON text."""
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class FormDataWarning(_CallbackPart):
+    field_name: str | None = None
+    warning: str | None = None
+
+
+class PatientInitiatedValues(_CallbackPart):
+    form_id: str | None = None
+    national_id: Annotated[str | None, Field(repr=False)] = None
+    order_timestamp: LenientOsloTimestamp = None
+    order_timestamp_utc: LenientUtcTimestamp = None
+
+
+class FormOrderEvent(_CallbackPart):
+    event_type: Any = None
+    question_id: Any = None
+    timestamp_utc: LenientUtcTimestamp = None
+
+
+class FilledOutBy(_CallbackPart):
+    filled_out_by_act_national_id: Annotated[str | None, Field(repr=False)] = None
+    filled_out_by_act_type: Any = None
+
+
+class EpromCallback(_CallbackPart):
+    """Both kinds ePROM PUTs to /api/PromsFormOrder: an order status, or a form return (with answers)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: object) -> object:
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except (UnicodeEncodeError, TypeError, ValueError):
+            # JSON may carry lone surrogates (\ud800); DynamoDB stores only valid UTF-8.
+            raise PydanticCustomError("unicode", "text must be valid Unicode") from None
+        return data
+
+    api_key: Annotated[SecretStr | None, Field(description="The ApiKey the order was placed with")] = None
+    form_order_id: UUID
+    form_order_status: LenientWireEnum(FormOrderStatus) = None
+    form_order_status_error_code: LenientWireEnum(FormOrderStatusErrorCode) = None
+    notification_channel: LenientWireEnum(NotificationChannel) = None
+    timestamp: LenientOsloTimestamp = None
+    timestamp_utc: LenientUtcTimestamp = None
+    form_data: Annotated[str | None, BeforeValidator(_json_text), Field(repr=False)] = None
+    form_data_warnings: list[FormDataWarning] | None = None
+    signed_form_id: str | None = None
+    scanned_paper_id: str | int | None = None
+    is_patient_initiated: bool | None = None
+    patient_initiated_values: PatientInitiatedValues | None = None
+    form_order_event_log: list[FormOrderEvent] | None = None
+    filled_out_by: FilledOutBy | None = None
+
+    @property
+    def status_time_utc(self) -> datetime | None:
+        moment = self.timestamp_utc or self.timestamp
+        return moment.astimezone(UTC) if moment else None
+
+
+class CallbackReply(BaseModel):
+    """Our answer to ePROM: `{"success": true}`, or false with a short reason that never echoes the input."""
+
+    success: bool
+    reason: Annotated[str | None, Field(exclude_if=lambda reason: reason is None)] = None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """A reason for people and logs: which field and what is wrong, never the value itself."""
+    parts = []
+    for detail in error.errors(include_input=False, include_url=False, include_context=False):
+        location = ".".join(str(part) for part in detail["loc"])
+        parts.append(f"{location}: {detail['msg']}" if location else detail["msg"])
+    return "; ".join(parts)

@@ -1,0 +1,358 @@
+"""A stand-in for Hemit's ePROM: the v2 order API and the callbacks it sends, with faults on demand.
+
+It speaks the real contract (docs/eprom-contract.md): `Authorization: Basic <raw key>`, ePROM's documented 400
+messages, the all-zero id for national ids that "do not exist", singleUseCode for NoDistribution, and callbacks
+(status, then optionally a form return) to `PUT {callback_base_url}/api/PromsFormOrder`, re-sent until they are
+acknowledged with {"success": true}. Both wire dialects ePROM has documented can be chosen.
+"""
+
+import heapq
+import itertools
+import json
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import requests
+from eprom.models import OSLO, DistributionRule, EpromOrderRequest, describe_validation_error
+from eprom.national_id import national_id_problem
+from pydantic import ValidationError
+
+PAPER_RULES = {DistributionRule.BasicOrPaper, DistributionRule.AllowUnsecureOrPaper, DistributionRule.PaperOnly}
+PREFERRED_CHANNEL = {
+    DistributionRule.NoDistribution: 0,
+    DistributionRule.PaperOnly: 4,
+    DistributionRule.DigitalMailboxOnly: 2,
+    DistributionRule.UnsecureOnly: 3,
+}
+CHANNEL_NAMES = {0: "None", 1: "Helsenorge", 2: "DigitalMailbox", 3: "Unsecure", 4: "PhysicalMailbox"}
+SAMPLE_ANSWERS = {"q1": "Ja", "q2": 3, "kommentar": "Ingen plager"}
+STATUS_NUMBERS = {"Completed": 0, "Expired": 1, "Ordered": 2, "Error": 3}
+
+
+@dataclass
+class Form:
+    published: bool = True
+    paper_enabled: bool = False
+
+
+@dataclass
+class SimulatorConfig:
+    api_key: str
+    forms: dict[str, Form] = field(default_factory=dict)  # formId (lower-case GUID) -> form
+    nonexistent_national_ids: set[str] = field(default_factory=set)  # answered with the all-zero id
+    unreachable_national_ids: set[str] = field(default_factory=set)  # Error / PatientUnreachable callback
+    latency_seconds: float = 0.0
+    # Faults, each a fraction of order requests (drawn in this order); no order is created for any of them.
+    rate_500: float = 0.0
+    rate_429: float = 0.0
+    rate_timeout: float = 0.0
+    rate_drop: float = 0.0
+    timeout_seconds: float = 5.0  # how long a "timeout" stalls before closing without an answer
+    callback_base_url: str | None = None
+    callback_delay_seconds: float = 0.05
+    dialect: str = "names"  # "names": enums as names; "numbers": enums as numbers, space-separated Utc stamps
+    form_return: str | None = None  # None, "Completed" or "Expired", sent after the status callback
+    rate_duplicate_callback: float = 0.0
+    rate_out_of_order_callback: float = 0.0  # the form return is sent before the status
+    callback_retry_seconds: float = 0.2
+    callback_max_attempts: int = 20
+    next_form_order_ids: list[str] = field(default_factory=list)  # ids to hand out first (tests know them ahead)
+    seed: int = 1
+
+
+@dataclass
+class Callback:
+    form_order_id: str
+    payload: dict[str, Any]
+    attempts: int = 0
+    acknowledged: bool = False
+
+
+class EpromSimulator:
+    def __init__(self, config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config
+        self._random = random.Random(config.seed)
+        self._lock = threading.Lock()
+        self.order_headers: list[dict[str, str]] = []  # headers of every POST to the order API
+        self.order_requests: list[dict[str, Any]] = []  # every POST body that reached the order logic
+        self.orders: dict[str, dict[str, Any]] = {}  # formOrderId -> request body of created orders
+        self.orders_per_reference: Counter[str] = Counter()  # metadata.orderReference of created orders
+        self.single_use_codes: list[str] = []
+        self.faults: Counter[str] = Counter()
+        self.callbacks: list[Callback] = []
+        self._due: list[tuple[float, int, Callback]] = []
+        self._sequence = itertools.count()
+        self._wake = threading.Condition(self._lock)
+        self._stopping = False
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, name="eprom-sim-http", daemon=True),
+            threading.Thread(target=self._send_callbacks, name="eprom-sim-callbacks", daemon=True),
+        ]
+        self._http = requests.Session()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "EpromSimulator":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._http.close()
+
+    def __enter__(self) -> "EpromSimulator":
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def pending_callbacks(self) -> int:
+        with self._lock:
+            return sum(1 for callback in self.callbacks if not callback.acknowledged)
+
+    # --- the order API -------------------------------------------------------------------------------------------
+
+    def _handle_order(self, authorization: str | None, raw_body: bytes) -> tuple[int, Any]:
+        if authorization != f"Basic {self.config.api_key}":
+            return 401, {"message": "Authorization has been denied for this request."}
+        try:
+            body = json.loads(raw_body)
+        except ValueError:
+            return 400, {"message": "The request body is not valid JSON"}
+        with self._lock:
+            self.order_requests.append(body)
+        problem = self._refusal(body)
+        if problem:
+            return 400, {"message": problem}
+        request = EpromOrderRequest.model_validate(body)
+        if request.national_id in self.config.nonexistent_national_ids:
+            return 200, body | {"id": str(uuid.UUID(int=0)), "singleUseCode": None, "loginUrl": None}
+
+        with self._lock:
+            given = self.config.next_form_order_ids
+            form_order_id = given.pop(0) if given else str(uuid.uuid4())
+        channel = PREFERRED_CHANNEL.get(request.distribution_rule, 1)
+        answer = body | {
+            "id": form_order_id,
+            "loginUrl": f"{self.base_url}/login",
+            "notificationChannel": self._enum(CHANNEL_NAMES, channel),
+            "singleUseCode": f"{self._random.randrange(10**7, 10**8)}"
+            if request.distribution_rule is DistributionRule.NoDistribution
+            else None,
+        }
+        with self._lock:
+            self.orders[form_order_id] = body
+            if answer["singleUseCode"]:
+                self.single_use_codes.append(answer["singleUseCode"])
+            reference = _order_reference(request.metadata)
+            if reference:
+                self.orders_per_reference[reference] += 1
+        self._schedule_callbacks(form_order_id, request)
+        return 200, answer
+
+    def _refusal(self, body: dict[str, Any]) -> str | None:
+        """ePROM's documented 400 messages."""
+        for key in ("nationalId", "onBehalfOfNationalId"):
+            value = body.get(key)
+            if value is not None:
+                problem = national_id_problem(value, allow_synthetic=True)
+                if problem:
+                    return f"{key}: {problem}"
+        try:
+            request = EpromOrderRequest.model_validate(body)
+        except ValidationError as error:
+            return describe_validation_error(error)
+        form = self.config.forms.get(str(request.form_id))
+        if form is None:
+            return f"No form with id='{request.form_id}' exists"
+        if not form.published:
+            return "The ordered form is not Published"
+        if request.distribution_rule in PAPER_RULES and not form.paper_enabled:
+            return f"Form with id='{request.form_id}' is not paper enabled"
+        return None
+
+    def _draw_fault(self) -> str | None:
+        with self._lock:
+            draw = self._random.random()
+        for fault, rate in (
+            ("500", self.config.rate_500),
+            ("429", self.config.rate_429),
+            ("timeout", self.config.rate_timeout),
+            ("drop", self.config.rate_drop),
+        ):
+            if draw < rate:
+                with self._lock:
+                    self.faults[fault] += 1
+                return fault
+            draw -= rate
+        return None
+
+    # --- callbacks -----------------------------------------------------------------------------------------------
+
+    def _schedule_callbacks(self, form_order_id: str, request: EpromOrderRequest) -> None:
+        if not self.config.callback_base_url:
+            return
+        unreachable = request.national_id in self.config.unreachable_national_ids
+        channel = 0 if unreachable else PREFERRED_CHANNEL.get(request.distribution_rule, 1)
+        status = self._status_callback(form_order_id, channel, unreachable)
+        sequence = [status]
+        if self.config.form_return and not unreachable:
+            form_return = self._form_return(form_order_id, channel, request)
+            sequence.append(form_return)
+            with self._lock:
+                out_of_order = self._random.random() < self.config.rate_out_of_order_callback
+            if out_of_order:
+                sequence.reverse()
+        with self._lock:
+            duplicate = self._random.random() < self.config.rate_duplicate_callback
+        if duplicate:
+            sequence.append(dict(sequence[0]))
+        delay = self.config.callback_delay_seconds
+        for position, payload in enumerate(sequence):
+            # A later callback of the same order is sent a little later, as ePROM would.
+            self._enqueue(Callback(form_order_id, payload), delay * (position + 1))
+
+    def _enqueue(self, callback: Callback, delay: float) -> None:
+        with self._wake:
+            if callback not in self.callbacks:
+                self.callbacks.append(callback)
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._sequence), callback))
+            self._wake.notify()
+
+    def _send_callbacks(self) -> None:
+        url = f"{self.config.callback_base_url}/api/PromsFormOrder"
+        while True:
+            with self._wake:
+                while not self._stopping and (not self._due or self._due[0][0] > time.monotonic()):
+                    self._wake.wait(timeout=(self._due[0][0] - time.monotonic()) if self._due else None)
+                if self._stopping:
+                    return
+                _, _, callback = heapq.heappop(self._due)
+            callback.attempts += 1
+            try:
+                reply = self._http.put(url, json=callback.payload, timeout=10)
+                acknowledged = reply.status_code == 200 and reply.json().get("success") is True
+            except (requests.RequestException, ValueError):
+                acknowledged = False
+            if acknowledged:
+                with self._lock:
+                    callback.acknowledged = True
+            elif callback.attempts < self.config.callback_max_attempts:
+                self._enqueue(callback, self.config.callback_retry_seconds)
+
+    def _status_callback(self, form_order_id: str, channel: int, unreachable: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "apiKey": self.config.api_key,
+            "formOrderId": form_order_id,
+            "notificationChannel": self._enum(CHANNEL_NAMES, channel),
+            "formOrderStatus": self._status("Error" if unreachable else "Ordered"),
+            "formOrderStatusErrorCode": self._enum({0: "None", 1: "PatientUnreachable"}, 1 if unreachable else 0),
+        }
+        if not unreachable:  # Hemit's Error example carries no timestamps at all
+            payload |= self._timestamps()
+        return payload
+
+    def _form_return(self, form_order_id: str, channel: int, request: EpromOrderRequest) -> dict[str, Any]:
+        status = self.config.form_return or "Completed"
+        return {
+            "apiKey": self.config.api_key,
+            "formOrderId": form_order_id,
+            "formData": json.dumps(SAMPLE_ANSWERS) if status == "Completed" else None,
+            "formOrderStatus": self._status(status),
+            "signedFormId": str(uuid.UUID(int=0)),
+            "scannedPaperId": None,
+            "formDataWarnings": [],
+            "notificationChannel": self._enum(CHANNEL_NAMES, channel),
+            "isPatientInitiated": False,
+            "formOrderEventLog": [{"eventType": "Opened", "questionId": None, "timestampUtc": _utc_now_text()}],
+        } | self._timestamps()
+
+    def _timestamps(self) -> dict[str, str]:
+        now = datetime.now(UTC)
+        if self.config.dialect == "numbers":
+            return {
+                "timestamp": now.astimezone(OSLO).isoformat(),
+                "timestampUtc": now.strftime("%Y-%m-%d %H:%M:%S.") + f"{now.microsecond // 1000:03d}",
+            }
+        local = now.astimezone(OSLO).replace(tzinfo=None).isoformat(timespec="microseconds") + "2"
+        return {"timestamp": local, "timestampUtc": now.replace(tzinfo=None).isoformat(timespec="microseconds") + "2Z"}
+
+    def _enum(self, names: dict[int, str], number: int) -> int | str:
+        return number if self.config.dialect == "numbers" else names[number]
+
+    def _status(self, name: str) -> str:
+        return str(STATUS_NUMBERS[name]) if self.config.dialect == "numbers" else name
+
+    # --- HTTP ----------------------------------------------------------------------------------------------------
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        simulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with simulator._lock:
+                    simulator.order_headers.append(dict(self.headers.items()))
+                if self.path.rstrip("/") != "/api/v2/formorder":
+                    self._reply(404, {"message": "Not found"})
+                    return
+                if simulator.config.latency_seconds:
+                    time.sleep(simulator.config.latency_seconds)
+                fault = simulator._draw_fault()
+                if fault == "500":
+                    self._reply(500, {"message": "An error has occurred."})
+                elif fault == "429":
+                    self._reply(429, {"message": "Too many requests"})
+                elif fault in ("timeout", "drop"):
+                    if fault == "timeout":
+                        time.sleep(simulator.config.timeout_seconds)
+                    self.close_connection = True
+                    self.connection.close()
+                else:
+                    self._reply(*simulator._handle_order(self.headers.get("Authorization"), body))
+
+            def _reply(self, status: int, content: Any) -> None:
+                data = json.dumps(content).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: request lines would only clutter test and `make run` output
+
+        return Handler
+
+
+def _order_reference(metadata: str | None) -> str | None:
+    try:
+        content = json.loads(metadata) if metadata else None
+    except ValueError:
+        return None
+    return content.get("orderReference") if isinstance(content, dict) else None
+
+
+def _utc_now_text() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")

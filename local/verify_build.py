@@ -1,0 +1,109 @@
+"""Import and invoke both handlers from a `sam build` output, in an interpreter that has nothing but the built
+layer and the function's own code on its path (as on Lambda), against a moto server and the ePROM simulator.
+
+A dependency missing from the layer (aws-xray-sdk for Tracer, tzdata for Europe/Oslo, ...) fails here.
+Usage: python -m local.verify_build .aws-sam/check
+"""
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import uuid
+from pathlib import Path
+
+import boto3
+import yaml
+
+from local.aws_resources import create_resources
+from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
+from local.ports import start_moto_server
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+API_KEY = "verify-build-key"
+
+# Runs in the bare interpreter: -I (no user site, no PYTHONPATH) and -S (no site-packages at all).
+CHILD = """
+import json, sys
+layer, code, module, event_file = sys.argv[1:5]
+sys.path[:0] = [layer, code]
+import importlib
+handler = importlib.import_module(module).lambda_handler
+class Context:
+    function_name = "verify-build"; function_version = "$LATEST"; memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-north-1:123456789012:function:verify-build"
+    aws_request_id = "11111111-2222-4333-8444-555555555555"
+    def get_remaining_time_in_millis(self): return 30000
+with open(event_file) as f:
+    event = json.load(f)
+print("RESULT " + json.dumps(handler(event, Context()), default=str))
+"""
+
+
+def main(build_dir: str) -> int:
+    built = yaml.safe_load(Path(build_dir, "template.yaml").read_text().replace("!", "_bang_"))["Resources"]
+    layer_dir = Path(build_dir, built["SharedLayer"]["Properties"]["ContentUri"], "python").resolve()
+    server, aws_env = start_moto_server()
+    os.environ.update(aws_env)
+    form_id = "0b8d5c9e-3f4a-4c1e-9a57-2d6f0e1b7c31"
+    checks: list[tuple[bool, str]] = []
+    try:
+        resources = create_resources(API_KEY)
+        with EpromSimulator(SimulatorConfig(api_key=API_KEY, forms={form_id: Form()})) as eprom:
+            env = {
+                "PATH": os.environ["PATH"],
+                **aws_env,
+                **resources,
+                "EPROM_API_BASE_URL": eprom.base_url,
+                "POWERTOOLS_SERVICE_NAME": "eprom-integration",
+                "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
+                # As on Lambda, so Tracer really starts (and needs aws-xray-sdk from the layer); not sampled.
+                "AWS_LAMBDA_FUNCTION_NAME": "verify-build",
+                "_X_AMZN_TRACE_ID": "Root=1-00000000-000000000000000000000001;Parent=0000000000000001;Sampled=0",
+            }
+            order = json.loads((EVENTS / "orders" / "basic.json").read_text()) | {"orderReference": str(uuid.uuid4())}
+            sqs = json.loads((EVENTS / "place-order-sqs.json").read_text())
+            sqs["Records"][0]["body"] = json.dumps(order)
+            placed = invoke(built, "PlaceOrderFunction", build_dir, layer_dir, sqs, env)
+            checks.append((placed == {"batchItemFailures": []}, f"PlaceOrderFunction answered {placed}"))
+            items = boto3.client("dynamodb").scan(TableName=resources["FORM_ORDERS_TABLE"])["Items"]
+            checks.append((len(items) == 1 and items[0]["status"]["S"] == "Placed", "no Placed item after the order"))
+
+            callback = json.loads((EVENTS / "callback-ordered.json").read_text())
+            callback["body"] = callback["body"].replace("local-test-api-key", API_KEY)
+            replied = invoke(built, "StatusCallbackFunction", build_dir, layer_dir, callback, env)
+            checks.append((replied.get("statusCode") == 200, f"StatusCallbackFunction answered {replied}"))
+    finally:
+        server.stop()
+    failures = [message for passed, message in checks if not passed]
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    print(f"verify-build: {len(checks) - len(failures)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+def invoke(built: dict, logical_id: str, build_dir: str, layer_dir: Path, event: dict, env: dict) -> dict:
+    properties = built[logical_id]["Properties"]
+    code_dir = Path(build_dir, properties["CodeUri"]).resolve()
+    module = properties["Handler"].rsplit(".", 1)[0]
+    event_file = Path(build_dir, f"{logical_id}-event.json")
+    event_file.write_text(json.dumps(event))
+    base_python = Path(sysconfig.get_config_var("BINDIR"), "python3")
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        [str(base_python), "-I", "-S", "-c", CHILD, str(layer_dir), str(code_dir), module, str(event_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    for line in completed.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line.removeprefix("RESULT "))
+    sys.stderr.write(completed.stdout[-3000:] + completed.stderr[-3000:])
+    return {"error": f"{logical_id} did not run (exit {completed.returncode})"}
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,178 @@
+"""Shared fixtures: a moto server over HTTP for AWS, the ePROM simulator over HTTP, the two handlers.
+
+The handlers read their settings once at import (as on Lambda), so the AWS resources and the simulator live for
+the whole session; each test uses its own order references and form order ids, and the DLQ is emptied per test.
+"""
+
+import importlib
+import io
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local.aws_resources import create_resources
+from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
+from local.lambda_runtime import LambdaContext
+from local.ports import start_moto_server
+
+API_KEY = "local-test-api-key"
+PREVIOUS_API_KEY = "previous-test-api-key"
+FORM_ID = "0b8d5c9e-3f4a-4c1e-9a57-2d6f0e1b7c31"
+PAPER_FORM_ID = "5a3f9e12-7c44-4d0b-8e21-9b6c3d2a1f08"
+UNPUBLISHED_FORM_ID = "7d1c2b3a-4e5f-4a6b-9c7d-8e9f0a1b2c3d"
+NONEXISTENT_NATIONAL_ID = "24108108017"
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+SERVICE = "eprom-integration"
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[dict[str, str]]:
+    """A moto server on loopback with template.yaml's resources; returns the functions' environment."""
+    server, aws_env = start_moto_server()
+    base_env = aws_env | {
+        "POWERTOOLS_SERVICE_NAME": SERVICE,
+        "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "EPROM_READ_TIMEOUT_SECONDS": "1",  # the simulator's "timeout" fault stalls longer than this
+    }
+    os.environ.update(base_env)
+    env = create_resources(API_KEY, previous_api_keys=(PREVIOUS_API_KEY,))
+    os.environ.update(env)
+    yield base_env | env
+    server.stop()
+
+
+DEFAULT_SIMULATOR = SimulatorConfig(
+    api_key=API_KEY,
+    forms={FORM_ID: Form(), PAPER_FORM_ID: Form(paper_enabled=True), UNPUBLISHED_FORM_ID: Form(published=False)},
+    nonexistent_national_ids={NONEXISTENT_NATIONAL_ID},
+)
+
+
+@pytest.fixture(scope="session")
+def simulator_session(aws: dict[str, str]) -> Iterator[EpromSimulator]:
+    with EpromSimulator(replace(DEFAULT_SIMULATOR)) as simulator:
+        os.environ["EPROM_API_BASE_URL"] = simulator.base_url
+        yield simulator
+
+
+@pytest.fixture
+def eprom(simulator_session: EpromSimulator) -> Iterator[EpromSimulator]:
+    """The session's simulator with default behaviour; a test may change `eprom.config` freely."""
+    simulator_session.config = replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms))
+    simulator_session.order_requests.clear()
+    simulator_session.order_headers.clear()
+    simulator_session.faults.clear()
+    yield simulator_session
+    simulator_session.config = replace(DEFAULT_SIMULATOR)
+
+
+@pytest.fixture
+def dead_letters(aws: dict[str, str]) -> "DeadLetters":
+    queue = DeadLetters(aws["DEAD_LETTER_QUEUE_URL"])
+    queue.messages()  # drain what earlier tests left (PurgeQueue is limited to once a minute)
+    return queue
+
+
+@dataclass
+class DeadLetters:
+    url: str
+
+    def messages(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs")
+        found = []
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return found
+            found += batch
+            for message in batch:
+                sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def orders_table(aws: dict[str, str]) -> Any:
+    return boto3.resource("dynamodb").Table(aws["FORM_ORDERS_TABLE"])
+
+
+@pytest.fixture
+def placer(aws: dict[str, str], simulator_session: EpromSimulator) -> Any:
+    return importlib.import_module("place_order.app")
+
+
+@pytest.fixture
+def callback_app(aws: dict[str, str]) -> Any:
+    return importlib.import_module("status_callback.app")
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext("test-function")
+
+
+def order_message(**overrides: Any) -> dict[str, Any]:
+    """A valid order with a fresh orderReference; overrides replace fields (None removes one)."""
+    reference = overrides.pop("orderReference", f"test-{uuid.uuid4()}")
+    body = {
+        "orderReference": reference,
+        "formId": FORM_ID,
+        "nationalId": "26073941651",
+        "expiryDate": "2099-12-31T23:59:59+01:00",
+        "metadata": {"age": 76, "orderReference": reference},  # lets the simulator count orders per reference
+        "distributionRule": "Basic",
+    } | overrides
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def sqs_event(*bodies: str | dict[str, Any]) -> dict[str, Any]:
+    """events/place-order-sqs.json with one record per body."""
+    template = json.loads((EVENTS / "place-order-sqs.json").read_text())["Records"][0]
+    records = []
+    for body in bodies:
+        record = json.loads(json.dumps(template))
+        record["messageId"] = str(uuid.uuid4())
+        record["body"] = body if isinstance(body, str) else json.dumps(body)
+        records.append(record)
+    return {"Records": records}
+
+
+def failed_ids(response: dict[str, Any]) -> set[str]:
+    return {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+
+
+class CapturedOutput:
+    """Everything the Powertools Logger wrote, plus stdout (where Metrics prints EMF)."""
+
+    def __init__(self, capfd: pytest.CaptureFixture[str]) -> None:
+        self._capfd = capfd
+        self._log = io.StringIO()
+        self._handlers = [h for h in logging.getLogger(SERVICE).handlers if isinstance(h, logging.StreamHandler)]
+        self._streams = [h.setStream(self._log) for h in self._handlers]
+
+    def restore(self) -> None:
+        for handler, stream in zip(self._handlers, self._streams, strict=True):
+            handler.setStream(stream)
+
+    def text(self) -> str:
+        out, err = self._capfd.readouterr()
+        return self._log.getvalue() + out + err
+
+    def log_records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self._log.getvalue().splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def captured_output(placer: Any, callback_app: Any, capfd: pytest.CaptureFixture[str]) -> Iterator[CapturedOutput]:
+    captured = CapturedOutput(capfd)
+    yield captured
+    captured.restore()

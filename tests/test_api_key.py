@@ -1,0 +1,50 @@
+"""The ApiKey from Secrets Manager (moto over HTTP), through Powertools parameters with caching."""
+
+import json
+import time
+import uuid
+
+import boto3
+import pytest
+from eprom.api_key import ApiKeyConfigurationError, ApiKeys, load_api_keys
+
+
+def secret(aws, value: str) -> str:
+    name = f"test-secret-{uuid.uuid4()}"
+    boto3.client("secretsmanager").create_secret(Name=name, SecretString=value)
+    return name
+
+
+def test_json_secret_with_previous_keys(aws) -> None:
+    name = secret(aws, json.dumps({"apiKey": "current", "previousApiKeys": ["old-1", "old-2"]}))
+    keys = load_api_keys(name, max_age_seconds=60)
+    assert keys == ApiKeys("current", ("old-1", "old-2"))
+    assert keys.accepted == ("current", "old-1", "old-2")
+    assert "current" not in repr(keys)
+
+
+def test_bare_string_secret(aws) -> None:
+    assert load_api_keys(secret(aws, "just-the-key\n"), max_age_seconds=60) == ApiKeys("just-the-key")
+
+
+@pytest.mark.parametrize(
+    "value", [json.dumps({"apiKey": ""}), json.dumps({"apiKey": "  "}), json.dumps({"other": "x"}), "[1]", "  "]
+)
+def test_a_missing_or_empty_key_is_a_configuration_error(aws, value: str) -> None:
+    name = secret(aws, value)
+    with pytest.raises(ApiKeyConfigurationError, match=name):
+        load_api_keys(name, max_age_seconds=60)
+
+
+def test_previous_keys_must_be_strings(aws) -> None:
+    with pytest.raises(ApiKeyConfigurationError, match="previousApiKeys"):
+        load_api_keys(secret(aws, json.dumps({"apiKey": "k", "previousApiKeys": "old"})), max_age_seconds=60)
+
+
+def test_the_key_is_cached_for_max_age(aws) -> None:
+    name = secret(aws, json.dumps({"apiKey": "first"}))
+    assert load_api_keys(name, max_age_seconds=1).current == "first"
+    boto3.client("secretsmanager").put_secret_value(SecretId=name, SecretString=json.dumps({"apiKey": "second"}))
+    assert load_api_keys(name, max_age_seconds=1).current == "first"  # served from the cache, no call
+    time.sleep(1.1)
+    assert load_api_keys(name, max_age_seconds=1).current == "second"  # max age passed: fetched again

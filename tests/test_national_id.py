@@ -1,0 +1,115 @@
+"""Every vector of docs/national-id.md, plus properties over arbitrary input."""
+
+import pytest
+from eprom.national_id import FH_NUMMER_REFUSED, H_NUMMER_REFUSED, SYNTHETIC_REFUSED, national_id_problem
+from hypothesis import given
+from hypothesis import strategies as st
+
+FODSELSNUMMER = [
+    "26073941651",
+    "01039494104",
+    "17048522718",
+    "03116231939",
+    "29060884348",
+    "20076833487",
+    "24108108017",
+]
+VALID_ONLY_UNDER_2032_RULE = ["30108299939"]
+D_NUMMER = ["55019049891", "70090154174", "55066830267", "67047311966", "51077580038", "41014061078", "69020025050"]
+H_NUMMER = ["15499923810", "15497509707", "06496032258"]
+FH_NUMMER = ["81263303652", "94072182892", "81216959396"]
+SYNTHETIC = ["26670271527", "22676933526", "09727547727", "17848543845", "27828513090", "11847214726"]
+INVALID = ["12345678901", "17048522719", "03116231930", "3207852271", "1704852271a"]
+VALID = FODSELSNUMMER + VALID_ONLY_UNDER_2032_RULE + D_NUMMER
+
+
+@pytest.mark.parametrize("national_id", VALID)
+def test_fodselsnummer_and_d_nummer_are_accepted(national_id: str) -> None:
+    assert national_id_problem(national_id, allow_synthetic=False) is None
+
+
+def test_the_2032_vector_fails_the_old_rule_but_passes() -> None:
+    digits = [int(c) for c in VALID_ONLY_UNDER_2032_RULE[0]]
+    remainder = (sum(w * d for w, d in zip((3, 7, 6, 1, 8, 9, 4, 5, 2), digits, strict=False)) + digits[9]) % 11
+    assert remainder != 0  # so only the 2032 rule can accept it
+    assert national_id_problem(VALID_ONLY_UNDER_2032_RULE[0], allow_synthetic=False) is None
+
+
+@pytest.mark.parametrize("national_id", H_NUMMER)
+def test_h_nummer_is_refused_with_eproms_message(national_id: str) -> None:
+    assert national_id_problem(national_id, allow_synthetic=True) == H_NUMMER_REFUSED
+    assert H_NUMMER_REFUSED == (
+        "H-nummer is not supported as national ID. The national ID must be either Norsk fødselsnummer or D-nummer."
+    )
+
+
+@pytest.mark.parametrize("national_id", FH_NUMMER)
+def test_fh_nummer_is_refused_with_eproms_message(national_id: str) -> None:
+    assert national_id_problem(national_id, allow_synthetic=True) == FH_NUMMER_REFUSED
+    assert FH_NUMMER_REFUSED.startswith("FH-nummer is not supported as national ID.")
+
+
+@pytest.mark.parametrize("national_id", SYNTHETIC)
+def test_synthetic_ids_only_where_allowed(national_id: str) -> None:
+    assert national_id_problem(national_id, allow_synthetic=False) == SYNTHETIC_REFUSED
+    assert national_id_problem(national_id, allow_synthetic=True) is None
+
+
+def test_hemits_verification_person_is_synthetic() -> None:
+    assert national_id_problem("26670271527", allow_synthetic=False) == SYNTHETIC_REFUSED
+
+
+@pytest.mark.parametrize("national_id", INVALID)
+def test_invalid_ids_are_refused_with_a_reason_that_does_not_repeat_them(national_id: str) -> None:
+    problem = national_id_problem(national_id, allow_synthetic=True)
+    assert problem
+    assert national_id not in problem
+
+
+@pytest.mark.parametrize(
+    ("national_id", "why"),
+    [
+        ("31020000000", "31 February"),  # no such day, whatever the control digits
+        ("29029900000", "29 February in a YY that is never a leap year"),
+    ],
+)
+def test_dates_must_be_calendar_days(national_id: str, why: str) -> None:
+    candidate = _with_control_digits(national_id[:9])
+    assert candidate is not None, why
+    assert national_id_problem(candidate, allow_synthetic=True) == "birth date part is not a calendar day"
+
+
+def test_29_february_of_yy_00_exists_in_2000() -> None:
+    candidate = _with_control_digits("290200123")
+    assert candidate is not None
+    assert national_id_problem(candidate, allow_synthetic=False) is None
+
+
+def _with_control_digits(first_nine: str) -> str | None:
+    digits = [int(c) for c in first_nine]
+    k1 = (-sum(w * d for w, d in zip((3, 7, 6, 1, 8, 9, 4, 5, 2), digits, strict=True))) % 11
+    if k1 == 10:
+        return None
+    digits.append(k1)
+    k2 = (-sum(w * d for w, d in zip((5, 4, 3, 2, 7, 6, 5, 4, 3, 2), digits, strict=True))) % 11
+    return None if k2 == 10 else first_nine + str(k1) + str(k2)
+
+
+@given(
+    national_id=st.sampled_from(VALID + SYNTHETIC),
+    position=st.integers(min_value=0, max_value=10),
+    shift=st.integers(min_value=1, max_value=9),
+)
+def test_any_single_digit_change_of_a_valid_id_is_refused(national_id: str, position: int, shift: int) -> None:
+    changed = national_id[:position] + str((int(national_id[position]) + shift) % 10) + national_id[position + 1 :]
+    assert national_id_problem(changed, allow_synthetic=True) is not None
+
+
+@given(
+    st.one_of(
+        st.text(), st.integers(), st.none(), st.binary(), st.text(alphabet="0123456789٣", min_size=11, max_size=11)
+    )
+)
+def test_never_raises_on_arbitrary_input(value: object) -> None:
+    problem = national_id_problem(value, allow_synthetic=True)
+    assert problem is None or isinstance(problem, str)

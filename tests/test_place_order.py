@@ -1,0 +1,299 @@
+"""PlaceOrderFunction end to end: SQS event -> handler -> ePROM simulator (HTTP) -> moto DynamoDB / SQS (HTTP)."""
+
+import json
+import time
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from conftest import (
+    API_KEY,
+    EVENTS,
+    FORM_ID,
+    NONEXISTENT_NATIONAL_ID,
+    PAPER_FORM_ID,
+    UNPUBLISHED_FORM_ID,
+    failed_ids,
+    order_message,
+    sqs_event,
+)
+from eprom.eprom_client import NO_ORDER_CREATED
+from eprom.models import MUST_BE_SIGNED_NO_DISTRIBUTION, MUST_BE_SIGNED_ON_BEHALF
+
+from local.aws_resources import load_template
+
+
+def items_for(table: Any, order_reference: str) -> list[dict[str, Any]]:
+    return table.query(
+        IndexName="orderReference-index",
+        KeyConditionExpression="orderReference = :ref",
+        ExpressionAttributeValues={":ref": order_reference},
+    )["Items"]
+
+
+def test_a_valid_order_is_placed_and_recorded(placer, eprom, dead_letters, orders_table, lambda_context) -> None:
+    order = order_message()
+    response = placer.lambda_handler(sqs_event(order), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    [sent] = eprom.order_requests
+    assert sent["nationalId"] == order["nationalId"]
+    assert isinstance(sent["metadata"], str)  # JSON encoded twice, as ePROM wants
+    assert json.loads(sent["metadata"]) == {"age": 76, "orderReference": order["orderReference"]}
+    assert sent["reminderDate"] is None
+    assert sent["distributionRule"] == "Basic"
+    assert "orderReference" not in sent
+    assert eprom.order_headers[-1]["Authorization"] == f"Basic {API_KEY}"  # the raw key, not base64(user:pass)
+    assert eprom.order_headers[-1]["Content-Type"] == "application/json;charset=utf-8"
+
+    [item] = items_for(orders_table, order["orderReference"])
+    assert item["status"] == "Placed"
+    assert item["formId"] == FORM_ID
+    assert item["preferredNotificationChannel"] == "Helsenorge"
+    assert item["loginUrl"].endswith("/login")
+    assert item["formOrderId"] in eprom.orders
+    assert "singleUseCode" not in item
+    assert dead_letters.messages() == []
+
+
+def test_no_distribution_keeps_the_single_use_code(placer, eprom, orders_table, lambda_context) -> None:
+    order = order_message(distributionRule=2)
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    [item] = items_for(orders_table, order["orderReference"])
+    assert item["preferredNotificationChannel"] == "None"
+    assert len(item["singleUseCode"]) == 8
+
+
+def test_the_sample_orders_in_events_are_placed(placer, eprom, orders_table, lambda_context) -> None:
+    for name in ("basic.json", "no-distribution.json", "paper-with-address.json", "on-behalf-of.json"):
+        order = json.loads((EVENTS / "orders" / name).read_text()) | {"orderReference": f"sample-{uuid.uuid4()}"}
+        assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}, name
+        assert items_for(orders_table, order["orderReference"]), name
+
+
+REFUSALS = {
+    "not JSON": ("{not json", "invalid order message: Invalid JSON"),
+    "not an object": ("[1, 2]", "invalid order message: Input should be an object"),
+    "unknown field": (order_message(distribusjonRule="Basic"), "distribusjonRule: Extra inputs are not permitted"),
+    "missing field": (order_message(formId=None), "formId: Field required"),
+    "bad control digits": (order_message(nationalId="17048522719"), "nationalId: control digits do not match"),
+    "H-nummer": (order_message(nationalId="15499923810"), "nationalId: H-nummer is not supported as national ID."),
+    "FH-nummer": (order_message(nationalId="81263303652"), "nationalId: FH-nummer is not supported as national ID."),
+    "synthetic id": (order_message(nationalId="26670271527"), "nationalId: synthetic test ids"),
+    "bad onBehalfOf": (order_message(onBehalfOfNationalId="06496032258"), "onBehalfOfNationalId: H-nummer"),
+    "signed without distribution": (
+        order_message(mustBeSigned=True, distributionRule="NoDistribution"),
+        MUST_BE_SIGNED_NO_DISTRIBUTION,
+    ),
+    "signed on behalf": (
+        order_message(mustBeSigned=True, onBehalfOfNationalId="55019049891"),
+        MUST_BE_SIGNED_ON_BEHALF,
+    ),
+    "bad metadata": (order_message(metadata="{age: 76"), "metadata: JSON in metadata is not valid"),
+    "expired": (order_message(expiryDate="2020-01-01T00:00:00Z"), "expiryDate: must be in the future"),
+    "bad orderReference": (order_message(orderReference="has spaces"), "orderReference: String should match"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_invalid_messages_go_to_the_dlq_with_a_reason_and_never_reach_eprom(
+    case, placer, eprom, dead_letters, lambda_context
+) -> None:
+    body, expected_reason = REFUSALS[case]
+    raw = body if isinstance(body, str) else json.dumps(body)
+
+    response = placer.lambda_handler(sqs_event(raw), lambda_context)
+
+    assert response == {"batchItemFailures": []}  # processed: deleted from OrderQueue, never retried
+    assert eprom.order_requests == []
+    [dead] = dead_letters.messages()
+    assert dead["Body"] == raw  # the original body, untouched
+    reason = dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+    assert expected_reason in reason
+    for national_id in ("17048522719", "15499923810", "81263303652", "26670271527", "06496032258", "26073941651"):
+        assert national_id not in reason
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected_reason"),
+    [
+        ({"formId": "99999999-9999-4999-8999-999999999999"}, "No form with id='99999999-9999-4999-8999-999999999999'"),
+        ({"formId": UNPUBLISHED_FORM_ID}, "The ordered form is not Published"),
+        ({"distributionRule": "PaperOnly"}, f"Form with id='{FORM_ID}' is not paper enabled"),
+        ({"nationalId": NONEXISTENT_NATIONAL_ID}, NO_ORDER_CREATED),
+    ],
+)
+def test_eprom_refusals_go_to_the_dlq_with_eproms_message(
+    overrides, expected_reason, placer, eprom, dead_letters, orders_table, lambda_context
+) -> None:
+    order = order_message(**overrides)
+    response = placer.lambda_handler(sqs_event(order), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    assert len(eprom.order_requests) == 1
+    [dead] = dead_letters.messages()
+    assert expected_reason in dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+    assert json.loads(dead["Body"]) == order
+    assert items_for(orders_table, order["orderReference"]) == []
+
+    # Re-sent by the upstream system: refused again from the stored outcome, without asking ePROM again.
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    assert len(eprom.order_requests) == 1
+    assert len(dead_letters.messages()) == 1
+
+
+def test_paper_order_for_a_paper_enabled_form_is_placed(placer, eprom, lambda_context) -> None:
+    address = {"fullName": "Kari Nordmann", "addressLine1": "Storgata 1", "postalCode": "0150", "postalPlace": "Oslo"}
+    order = order_message(formId=PAPER_FORM_ID, distributionRule="PaperOnly", physicalAddress=address)
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    assert eprom.order_requests[0]["physicalAddress"]["postalCode"] == "0150"
+
+
+@pytest.mark.parametrize("fault", ["rate_500", "rate_429", "rate_timeout", "rate_drop"])
+def test_transient_failures_are_retried_and_succeed_on_redelivery(
+    fault, placer, eprom, dead_letters, orders_table, lambda_context
+) -> None:
+    order = order_message()
+    setattr(eprom.config, fault, 1.0)
+    eprom.config.timeout_seconds = 2.0  # longer than the placer's read timeout (1 s in tests)
+    event = sqs_event(order)
+
+    response = placer.lambda_handler(event, lambda_context)
+
+    assert failed_ids(response) == {event["Records"][0]["messageId"]}
+    assert items_for(orders_table, order["orderReference"]) == []
+    assert dead_letters.messages() == []
+
+    setattr(eprom.config, fault, 0.0)
+    assert placer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}  # SQS delivers it again
+    [item] = items_for(orders_table, order["orderReference"])
+    assert item["status"] == "Placed"
+    assert eprom.orders_per_reference[order["orderReference"]] == 1
+
+
+def test_a_wrong_api_key_is_transient_not_a_refusal(placer, eprom, dead_letters, lambda_context) -> None:
+    eprom.config.api_key = "rotated-in-eprom-admin"
+    event = sqs_event(order_message())
+    assert failed_ids(placer.lambda_handler(event, lambda_context)) == {event["Records"][0]["messageId"]}
+    assert dead_letters.messages() == []
+
+
+def test_only_the_failing_record_of_a_batch_is_retried(placer, eprom, dead_letters, lambda_context) -> None:
+    good, invalid = order_message(), order_message(nationalId="15499923810")
+    eprom.config.rate_500 = 0.5
+    eprom.config.seed = 7
+    event = sqs_event(*(order_message() for _ in range(6)), good, invalid)
+    response = placer.lambda_handler(event, lambda_context)
+    failed = failed_ids(response)
+    ids = [record["messageId"] for record in event["Records"]]
+    assert ids[-1] not in failed  # the invalid one is refused, not retried
+    assert len(dead_letters.messages()) == 1
+    assert 0 < len(failed) == eprom.faults["500"]  # exactly the ones ePROM failed
+
+
+def test_the_same_message_delivered_twice_orders_once(placer, eprom, dead_letters, orders_table, lambda_context):
+    order = order_message()
+    for _ in range(2):
+        assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    assert len(eprom.order_requests) == 1
+    assert len(items_for(orders_table, order["orderReference"])) == 1
+    assert dead_letters.messages() == []
+
+
+def test_the_same_order_reference_twice_in_one_batch_orders_once(
+    placer, eprom, dead_letters, orders_table, lambda_context
+) -> None:
+    eprom.config.latency_seconds = 0.2  # both records are in flight together
+    order = order_message()
+    event = sqs_event(order, order)
+    response = placer.lambda_handler(event, lambda_context)
+    # One is placed; the other saw it in progress and is retried, then answered from the stored outcome.
+    retry = [record for record in event["Records"] if record["messageId"] in failed_ids(response)]
+    if retry:
+        assert placer.lambda_handler({"Records": retry}, lambda_context) == {"batchItemFailures": []}
+    assert len(eprom.order_requests) == 1
+    assert len(items_for(orders_table, order["orderReference"])) == 1
+    assert dead_letters.messages() == []
+
+
+def test_an_order_reference_reused_with_other_content_is_refused(
+    placer, eprom, dead_letters, orders_table, lambda_context
+) -> None:
+    first = order_message()
+    second = first | {"nationalId": "01039494104"}
+    assert placer.lambda_handler(sqs_event(first), lambda_context) == {"batchItemFailures": []}
+    assert placer.lambda_handler(sqs_event(second), lambda_context) == {"batchItemFailures": []}
+    assert len(eprom.order_requests) == 1
+    [dead] = dead_letters.messages()
+    assert json.loads(dead["Body"]) == second
+    assert "orderReference was already used" in dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+    assert len(items_for(orders_table, first["orderReference"])) == 1
+
+
+def test_a_callback_that_arrived_first_keeps_its_status(
+    placer, callback_app, eprom, orders_table, lambda_context
+) -> None:
+    form_order_id = str(uuid.uuid4())
+    callback = json.loads((EVENTS / "callback-ordered.json").read_text())
+    callback["body"] = callback["body"].replace("184738d0-3c39-e611-9c2a-34e6d72e03c7", form_order_id)
+    assert callback_app.lambda_handler(callback, lambda_context)["statusCode"] == 200
+
+    eprom.config.next_form_order_ids = [form_order_id]
+    order = order_message()
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+
+    item = orders_table.get_item(Key={"formOrderId": form_order_id})["Item"]
+    assert item["status"] == "Ordered"  # not moved back to Placed
+    assert item["orderReference"] == order["orderReference"]
+    assert item["notificationChannel"] == "Helsenorge"
+
+
+def test_a_refusal_is_retried_when_the_dlq_cannot_take_it(placer, eprom, aws, lambda_context) -> None:
+    sqs = boto3.client("sqs")
+    sqs.delete_queue(QueueUrl=aws["DEAD_LETTER_QUEUE_URL"])
+    try:
+        event = sqs_event(order_message(nationalId="15499923810"))
+        response = placer.lambda_handler(event, lambda_context)
+    finally:
+        name = aws["DEAD_LETTER_QUEUE_URL"].rsplit("/", 1)[1]
+        retention = load_template()["Resources"]["OrderDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+        assert sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": str(retention)})["QueueUrl"]
+    assert failed_ids(response) == {event["Records"][0]["messageId"]}  # never dropped
+
+
+def test_a_batch_is_placed_in_parallel(placer, eprom, lambda_context) -> None:
+    eprom.config.latency_seconds = 0.3
+    event = sqs_event(*(order_message() for _ in range(10)))
+    started = time.perf_counter()
+    response = placer.lambda_handler(event, lambda_context)
+    elapsed = time.perf_counter() - started
+    assert response == {"batchItemFailures": []}
+    assert len(eprom.order_requests) == 10
+    assert elapsed < 3.0, f"10 orders at 300 ms each took {elapsed:.2f} s: not parallel"  # sequential: >= 3 s
+
+
+def test_no_personal_data_in_logs_or_metrics(placer, eprom, dead_letters, lambda_context, captured_output) -> None:
+    eprom.config.rate_500 = 0.3
+    orders = [
+        order_message(),
+        order_message(distributionRule="NoDistribution", nationalId="01039494104"),
+        order_message(nationalId="15499923810"),
+        order_message(nationalId=NONEXISTENT_NATIONAL_ID),
+        order_message(onBehalfOfNationalId="55019049891", nationalId="17048522718"),
+        order_message(mustBeSigned=True, onBehalfOfNationalId="70090154174"),
+        order_message(metadata={"age": 76, "diagnose": "sensitive-text"}),
+    ]
+    placer.lambda_handler(sqs_event(*orders, "{broken"), lambda_context)
+
+    output = captured_output.text()
+    records = captured_output.log_records()
+    assert any(record["message"] == "order placed" for record in records)
+    assert any(record["message"] == "order refused" for record in records)
+    assert "OrdersPlaced" in output and "OrdersRefused" in output
+    secrets = {API_KEY, "sensitive-text"}
+    secrets |= {order[key] for order in orders for key in ("nationalId", "onBehalfOfNationalId") if key in order}
+    secrets |= set(eprom.single_use_codes)
+    assert eprom.single_use_codes
+    for secret in secrets:
+        assert secret not in output, "personal data or the ApiKey in the log output"

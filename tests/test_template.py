@@ -1,0 +1,93 @@
+"""template.yaml keeps the public contract (architecture.md) and the settings derived from each other."""
+
+from typing import Any
+
+import pytest
+
+from local.aws_resources import load_template
+
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "kind"),
+    [
+        ("PlaceOrderFunction", "AWS::Serverless::Function"),
+        ("StatusCallbackFunction", "AWS::Serverless::Function"),
+        ("SharedLayer", "AWS::Serverless::LayerVersion"),
+        ("OrderQueue", "AWS::SQS::Queue"),
+        ("OrderDeadLetterQueue", "AWS::SQS::Queue"),
+        ("FormOrdersTable", "AWS::DynamoDB::Table"),
+        ("IdempotencyTable", "AWS::DynamoDB::Table"),
+        ("EpromApiKeySecret", "AWS::SecretsManager::Secret"),
+        ("CallbackApi", "AWS::Serverless::Api"),
+    ],
+)
+def test_every_logical_id_of_the_contract_exists(logical_id: str, kind: str) -> None:
+    assert RESOURCES[logical_id]["Type"] == kind
+
+
+def test_functions_run_python_313_with_the_layer() -> None:
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Layers"] == [{"Ref": "SharedLayer"}]
+    assert TEMPLATE["Parameters"]["Architecture"]["Default"] == "arm64"
+    assert RESOURCES["SharedLayer"]["Metadata"]["BuildMethod"] == "python3.13"
+    assert RESOURCES["PlaceOrderFunction"]["Properties"]["Handler"] == "place_order.app.lambda_handler"
+    assert RESOURCES["StatusCallbackFunction"]["Properties"]["Handler"] == "status_callback.app.lambda_handler"
+
+
+def test_environment_variable_names_of_the_contract() -> None:
+    common = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    placer = RESOURCES["PlaceOrderFunction"]["Properties"]["Environment"]["Variables"]
+    assert {"FORM_ORDERS_TABLE", "EPROM_API_KEY_SECRET_ID"} <= set(common)
+    assert {"IDEMPOTENCY_TABLE", "EPROM_API_BASE_URL", "DEAD_LETTER_QUEUE_URL", "ALLOW_SYNTHETIC_NATIONAL_IDS"} <= set(
+        placer
+    )
+    assert TEMPLATE["Parameters"]["AllowSyntheticNationalIds"]["Default"] == "false"
+
+
+def test_queue_settings_are_derived_from_the_function() -> None:
+    queue = RESOURCES["OrderQueue"]["Properties"]
+    timeout = RESOURCES["PlaceOrderFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": "OrderDeadLetterQueue.Arn"}
+    assert RESOURCES["OrderDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_the_sqs_event_reports_partial_failures_with_bounded_concurrency() -> None:
+    event = RESOURCES["PlaceOrderFunction"]["Properties"]["Events"]["Orders"]["Properties"]
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "OrderMaximumConcurrency"}
+
+
+def test_tables_have_the_keys_the_code_uses() -> None:
+    orders = RESOURCES["FormOrdersTable"]["Properties"]
+    assert orders["KeySchema"] == [{"AttributeName": "formOrderId", "KeyType": "HASH"}]
+    assert orders["GlobalSecondaryIndexes"][0]["IndexName"] == "orderReference-index"
+    idempotency = RESOURCES["IdempotencyTable"]["Properties"]
+    assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]  # Powertools' defaults
+    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_the_callback_route() -> None:
+    event = RESOURCES["StatusCallbackFunction"]["Properties"]["Events"]["Callback"]
+    assert event["Type"] == "Api"
+    assert event["Properties"]["Path"] == "/api/PromsFormOrder"
+    assert event["Properties"]["Method"] == "PUT"
+    assert event["Properties"]["RestApiId"] == {"Ref": "CallbackApi"}
+
+
+@pytest.mark.parametrize("logical_id", ["FormOrdersTable", "EpromApiKeySecret", "EncryptionKey"])
+def test_data_survives_a_stack_deletion(logical_id: str) -> None:
+    assert RESOURCES[logical_id]["DeletionPolicy"] == "Retain"
+    assert RESOURCES[logical_id]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_no_hard_coded_physical_names() -> None:
+    for logical_id, resource in RESOURCES.items():
+        properties = resource.get("Properties", {})
+        for name_property in ("TableName", "QueueName", "FunctionName", "LayerName", "LogGroupName"):
+            assert name_property not in properties, f"{logical_id}.{name_property}"
