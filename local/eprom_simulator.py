@@ -6,6 +6,7 @@ messages, the all-zero id for national ids that "do not exist", singleUseCode fo
 acknowledged with {"success": true}. Both wire dialects ePROM has documented can be chosen.
 """
 
+import hashlib
 import heapq
 import itertools
 import json
@@ -55,19 +56,21 @@ class SimulatorConfig:
     rate_timeout: float = 0.0
     rate_drop: float = 0.0
     timeout_seconds: float = 5.0  # how long a "timeout" stalls before closing without an answer
+    max_faults_per_order: int | None = None  # an order (same body) meets at most this many faults, then succeeds
     callback_base_url: str | None = None
     callback_delay_seconds: float = 0.05
     dialect: str = "names"  # "names": enums as names; "numbers": enums as numbers, space-separated Utc stamps
     form_return: str | None = None  # None, "Completed" or "Expired", sent after the status callback
     rate_duplicate_callback: float = 0.0
-    rate_out_of_order_callback: float = 0.0  # the form return is sent before the status
+    # Callbacks sent before ePROM even answers the order (so before we can record it), the form return first.
+    rate_out_of_order_callback: float = 0.0
     callback_retry_seconds: float = 0.2
     callback_max_attempts: int = 20
     next_form_order_ids: list[str] = field(default_factory=list)  # ids to hand out first (tests know them ahead)
     seed: int = 1
 
 
-@dataclass
+@dataclass(eq=False)  # identity: the same payload may be sent twice on purpose
 class Callback:
     form_order_id: str
     payload: dict[str, Any]
@@ -86,6 +89,7 @@ class EpromSimulator:
         self.orders_per_reference: Counter[str] = Counter()  # metadata.orderReference of created orders
         self.single_use_codes: list[str] = []
         self.faults: Counter[str] = Counter()
+        self._faults_per_order: Counter[str] = Counter()
         self.callbacks: list[Callback] = []
         self._due: list[tuple[float, int, Callback]] = []
         self._sequence = itertools.count()
@@ -97,7 +101,6 @@ class EpromSimulator:
             threading.Thread(target=self._server.serve_forever, name="eprom-sim-http", daemon=True),
             threading.Thread(target=self._send_callbacks, name="eprom-sim-callbacks", daemon=True),
         ]
-        self._http = requests.Session()
 
     @property
     def base_url(self) -> str:
@@ -117,7 +120,6 @@ class EpromSimulator:
         self._server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
-        self._http.close()
 
     def __enter__(self) -> "EpromSimulator":
         return self.start()
@@ -190,9 +192,13 @@ class EpromSimulator:
             return f"Form with id='{request.form_id}' is not paper enabled"
         return None
 
-    def _draw_fault(self) -> str | None:
+    def _draw_fault(self, body: bytes) -> str | None:
+        order = hashlib.sha256(body).hexdigest()
         with self._lock:
             draw = self._random.random()
+            limit = self.config.max_faults_per_order
+            if limit is not None and self._faults_per_order[order] >= limit:
+                return None
         for fault, rate in (
             ("500", self.config.rate_500),
             ("429", self.config.rate_429),
@@ -202,6 +208,7 @@ class EpromSimulator:
             if draw < rate:
                 with self._lock:
                     self.faults[fault] += 1
+                    self._faults_per_order[order] += 1
                 return fault
             draw -= rate
         return None
@@ -216,16 +223,16 @@ class EpromSimulator:
         status = self._status_callback(form_order_id, channel, unreachable)
         sequence = [status]
         if self.config.form_return and not unreachable:
-            form_return = self._form_return(form_order_id, channel, request)
-            sequence.append(form_return)
-            with self._lock:
-                out_of_order = self._random.random() < self.config.rate_out_of_order_callback
-            if out_of_order:
-                sequence.reverse()
+            sequence.append(self._form_return(form_order_id, channel, request))
         with self._lock:
             duplicate = self._random.random() < self.config.rate_duplicate_callback
+            out_of_order = self._random.random() < self.config.rate_out_of_order_callback
         if duplicate:
             sequence.append(dict(sequence[0]))
+        if out_of_order:
+            for payload in reversed(sequence):  # now, in this request, before the order is answered
+                self._deliver(Callback(form_order_id, payload))
+            return
         delay = self.config.callback_delay_seconds
         for position, payload in enumerate(sequence):
             # A later callback of the same order is sent a little later, as ePROM would.
@@ -239,7 +246,6 @@ class EpromSimulator:
             self._wake.notify()
 
     def _send_callbacks(self) -> None:
-        url = f"{self.config.callback_base_url}/api/PromsFormOrder"
         while True:
             with self._wake:
                 while not self._stopping and (not self._due or self._due[0][0] > time.monotonic()):
@@ -247,17 +253,26 @@ class EpromSimulator:
                 if self._stopping:
                     return
                 _, _, callback = heapq.heappop(self._due)
+            self._deliver(callback)
+
+    def _deliver(self, callback: Callback) -> None:
+        """One attempt; ePROM sends a callback again until it is acknowledged with {"success": true}."""
+        with self._lock:
+            if callback not in self.callbacks:
+                self.callbacks.append(callback)
             callback.attempts += 1
-            try:
-                reply = self._http.put(url, json=callback.payload, timeout=10)
-                acknowledged = reply.status_code == 200 and reply.json().get("success") is True
-            except (requests.RequestException, ValueError):
-                acknowledged = False
-            if acknowledged:
-                with self._lock:
-                    callback.acknowledged = True
-            elif callback.attempts < self.config.callback_max_attempts:
-                self._enqueue(callback, self.config.callback_retry_seconds)
+        try:
+            reply = requests.put(
+                f"{self.config.callback_base_url}/api/PromsFormOrder", json=callback.payload, timeout=10
+            )
+            acknowledged = reply.status_code == 200 and reply.json().get("success") is True
+        except (requests.RequestException, ValueError):
+            acknowledged = False
+        if acknowledged:
+            with self._lock:
+                callback.acknowledged = True
+        elif callback.attempts < self.config.callback_max_attempts:
+            self._enqueue(callback, self.config.callback_retry_seconds)
 
     def _status_callback(self, form_order_id: str, channel: int, unreachable: bool) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -319,7 +334,7 @@ class EpromSimulator:
                     return
                 if simulator.config.latency_seconds:
                     time.sleep(simulator.config.latency_seconds)
-                fault = simulator._draw_fault()
+                fault = simulator._draw_fault(body)
                 if fault == "500":
                     self._reply(500, {"message": "An error has occurred."})
                 elif fault == "429":

@@ -91,3 +91,55 @@ def test_no_hard_coded_physical_names() -> None:
         properties = resource.get("Properties", {})
         for name_property in ("TableName", "QueueName", "FunctionName", "LayerName", "LogGroupName"):
             assert name_property not in properties, f"{logical_id}.{name_property}"
+
+
+def statements(role: str) -> list[dict[str, Any]]:
+    return [s for policy in RESOURCES[role]["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+@pytest.mark.parametrize("role", ["PlaceOrderRole", "StatusCallbackRole"])
+def test_no_wildcard_resources_except_where_aws_offers_no_scoping(role: str) -> None:
+    for statement in statements(role):
+        if statement["Resource"] == "*":
+            assert all(action.startswith("xray:") for action in actions(statement)), statement["Sid"]
+
+
+def test_the_callback_role_only_updates_the_orders_table_and_reads_the_key() -> None:
+    granted = {action for statement in statements("StatusCallbackRole") for action in actions(statement)}
+    assert {a for a in granted if a.startswith(("dynamodb:", "sqs:", "secretsmanager:"))} == {
+        "dynamodb:UpdateItem",
+        "secretsmanager:GetSecretValue",
+    }
+    assert RESOURCES["StatusCallbackFunction"]["Properties"]["Role"] == {"Fn::GetAtt": "StatusCallbackRole.Arn"}
+    assert RESOURCES["PlaceOrderFunction"]["Properties"]["Role"] == {"Fn::GetAtt": "PlaceOrderRole.Arn"}
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "key_property"),
+    [
+        ("OrderQueue", "KmsMasterKeyId"),
+        ("OrderDeadLetterQueue", "KmsMasterKeyId"),
+        ("EpromApiKeySecret", "KmsKeyId"),
+        ("PlaceOrderLogGroup", "KmsKeyId"),
+        ("StatusCallbackLogGroup", "KmsKeyId"),
+        ("CallbackApiAccessLogGroup", "KmsKeyId"),
+    ],
+)
+def test_everything_is_encrypted_with_the_one_customer_managed_key(logical_id: str, key_property: str) -> None:
+    assert RESOURCES[logical_id]["Properties"][key_property] in (
+        {"Ref": "EncryptionKey"},
+        {"Fn::GetAtt": "EncryptionKey.Arn"},
+    )
+    assert RESOURCES["EncryptionKey"]["Properties"]["EnableKeyRotation"] is True
+    for table in ("FormOrdersTable", "IdempotencyTable"):
+        assert RESOURCES[table]["Properties"]["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "EncryptionKey"}
+
+
+def test_access_logs_carry_no_body() -> None:
+    api = RESOURCES["CallbackApi"]["Properties"]
+    assert "body" not in api["AccessLogSetting"]["Format"].lower()
+    assert api["MethodSettings"][0]["DataTraceEnabled"] is False

@@ -1,0 +1,372 @@
+"""`make run`: the whole flow on this machine, from real parts, on loopback only.
+
+A moto server (SQS, DynamoDB, Secrets Manager) with template.yaml's resources, the ePROM simulator, an HTTP
+front that turns requests into REST API proxy events for StatusCallbackFunction, and a poller that feeds
+PlaceOrderFunction from OrderQueue like Lambda's event source. It sends the sample orders from events/orders
+(and --orders N generated ones), shows progress, prints every order's final status and every refusal with its
+reason, and stops everything (Ctrl-C too). --serve keeps it running for your own orders and callbacks.
+"""
+
+import argparse
+import contextlib
+import importlib
+import itertools
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local.aws_resources import create_resources
+from local.callback_front import CallbackFront
+from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
+from local.ports import start_moto_server
+from local.sqs_poller import SqsPoller
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_LOG = ROOT / ".local-run" / "functions.log"
+API_KEY = "local-test-api-key"  # the key in events/callback-*.json
+FORM_ID = "0b8d5c9e-3f4a-4c1e-9a57-2d6f0e1b7c31"
+PAPER_FORM_ID = "5a3f9e12-7c44-4d0b-8e21-9b6c3d2a1f08"
+VALID_IDS = ["26073941651", "01039494104", "17048522718", "03116231939", "29060884348", "55019049891", "26670271527"]
+INVALID_CHANGES: list[dict[str, Any]] = [
+    {"nationalId": "15499923810"},  # H-nummer
+    {"nationalId": "17048522719"},  # bad control digits
+    {"distribusjonRule": "Basic"},  # a typo
+    {"mustBeSigned": True, "distributionRule": "NoDistribution"},
+    {"metadata": "{not json"},
+    {"expiryDate": "2020-01-01T00:00:00Z"},
+]
+
+
+@dataclass
+class SentOrder:
+    order_reference: str
+    body: str
+    expect: str  # "placed" or "refused"
+    deliveries: int = 1
+
+
+@dataclass
+class RunOptions:
+    orders: int = 0
+    invalid_rate: float = 0.05
+    duplicate_rate: float = 0.10
+    serve: bool = False
+    samples: bool = True
+    dialect: str = "names"
+    form_return: str | None = None
+    latency: float = 0.05
+    rate_500: float = 0.0
+    rate_429: float = 0.0
+    rate_timeout: float = 0.0
+    rate_drop: float = 0.0
+    duplicate_callbacks: float = 0.0
+    out_of_order_callbacks: float = 0.0
+    max_faults_per_order: int | None = 3
+    seed: int = 1
+    settle_timeout: float = 120.0
+    report: Path | None = None
+
+
+@dataclass
+class LocalStack:
+    options: RunOptions
+    sent: list[SentOrder] = field(default_factory=list)
+
+    def __enter__(self) -> "LocalStack":
+        self._stack: list[Any] = []
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
+        options = self.options
+        self.moto, aws_env = start_moto_server()
+        self._stack.append(self.moto)
+        os.environ.update(aws_env)
+        self.resources = create_resources(API_KEY)
+        self.simulator = EpromSimulator(
+            SimulatorConfig(
+                api_key=API_KEY,
+                forms={FORM_ID: Form(), PAPER_FORM_ID: Form(paper_enabled=True)},
+                nonexistent_national_ids={"24108108017"},
+                unreachable_national_ids={"20076833487"},
+                latency_seconds=options.latency,
+                rate_500=options.rate_500,
+                rate_429=options.rate_429,
+                rate_timeout=options.rate_timeout,
+                rate_drop=options.rate_drop,
+                timeout_seconds=1.5,
+                max_faults_per_order=options.max_faults_per_order,
+                dialect=options.dialect,
+                form_return=options.form_return,
+                rate_duplicate_callback=options.duplicate_callbacks,
+                rate_out_of_order_callback=options.out_of_order_callbacks,
+                seed=options.seed,
+            )
+        )
+        os.environ.update(
+            self.resources
+            | {
+                "EPROM_API_BASE_URL": self.simulator.base_url,
+                "ALLOW_SYNTHETIC_NATIONAL_IDS": "true",  # a test stage
+                "EPROM_READ_TIMEOUT_SECONDS": "1",  # the simulator's "timeouts" stall longer than this
+                "POWERTOOLS_SERVICE_NAME": "eprom-integration",
+                "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            }
+        )
+        # The handlers read their settings at import, as on Lambda: import them once the environment is set.
+        place_order = importlib.import_module("place_order.app").lambda_handler
+        status_callback = importlib.import_module("status_callback.app").lambda_handler
+        self.front = CallbackFront(status_callback).start()
+        self._stack.append(self.front)
+        self.simulator.config.callback_base_url = self.front.base_url
+        self.simulator.start()
+        self._stack.append(self.simulator)
+        self.poller = SqsPoller(self.resources["ORDER_QUEUE_URL"], place_order).start()
+        self._stack.append(self.poller)
+        self.sqs, self.dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
+
+    def __exit__(self, *_: object) -> None:
+        for part in reversed(self._stack):  # poller first, moto last
+            part.stop()
+        self._stack.clear()
+
+    @property
+    def ports(self) -> list[int]:
+        return [int(url.rsplit(":", 1)[1]) for url in (self.simulator.base_url, self.front.base_url,
+                                                          os.environ["AWS_ENDPOINT_URL"])]  # fmt: skip
+
+    def send(self, order: SentOrder) -> None:
+        for _ in range(order.deliveries):
+            self.sqs.send_message(QueueUrl=self.resources["ORDER_QUEUE_URL"], MessageBody=order.body)
+        self.sent.append(order)
+
+    def queue_depth(self, url_key: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.resources[url_key],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    def settled(self) -> bool:
+        return (
+            self.queue_depth("ORDER_QUEUE_URL") == 0
+            and not self.poller.busy
+            and time.monotonic() - self.poller.last_activity > 1.5
+            and self.simulator.pending_callbacks() == 0
+        )
+
+    def items(self) -> list[dict[str, Any]]:
+        deserialize = boto3.dynamodb.types.TypeDeserializer().deserialize
+        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.resources["FORM_ORDERS_TABLE"])
+        return [{k: deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        found = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.resources["DEAD_LETTER_QUEUE_URL"],
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+            VisibilityTimeout=60,
+        ).get("Messages", []):
+            found += batch
+        return [
+            {
+                "body": message["Body"],
+                "reason": message.get("MessageAttributes", {}).get("rejectionReason", {}).get("StringValue"),
+                "receives": int(message["Attributes"]["ApproximateReceiveCount"]),
+            }
+            for message in found
+        ]
+
+    def progress(self) -> str:
+        callbacks = self.simulator.callbacks
+        acknowledged = sum(1 for callback in callbacks if callback.acknowledged)
+        return (
+            f"sent {sum(o.deliveries for o in self.sent)} messages ({len(self.sent)} orders) | "
+            f"ePROM orders {len(self.simulator.orders)} | faults {sum(self.simulator.faults.values())} | "
+            f"callbacks {acknowledged}/{len(callbacks)} acknowledged | "
+            f"queue {self.queue_depth('ORDER_QUEUE_URL')} | DLQ {self.queue_depth('DEAD_LETTER_QUEUE_URL')} | "
+            f"invocations {self.poller.invocations}"
+        )
+
+    def report(self, elapsed: float) -> dict[str, Any]:
+        return {
+            "elapsed_seconds": round(elapsed, 2),
+            "sent": [order.__dict__ for order in self.sent],
+            "items": self.items(),
+            "dead_letters": self.dead_letters(),
+            "order_queue_depth": self.queue_depth("ORDER_QUEUE_URL"),
+            "simulator": {
+                "orders_per_reference": dict(self.simulator.orders_per_reference),
+                "orders": len(self.simulator.orders),
+                "faults": dict(self.simulator.faults),
+                "callbacks": len(self.simulator.callbacks),
+                "callbacks_pending": self.simulator.pending_callbacks(),
+            },
+            "ports": self.ports,
+            "pid": os.getpid(),
+        }
+
+
+def sample_orders() -> list[SentOrder]:
+    orders = []
+    for path in sorted((ROOT / "events" / "orders").glob("*.json")):
+        body = json.loads(path.read_text())
+        expect = "refused" if path.name.startswith("refused-") else "placed"
+        orders.append(SentOrder(body["orderReference"], json.dumps(body), expect))
+    return orders
+
+
+def generated_orders(count: int, options: RunOptions) -> list[SentOrder]:
+    draw = random.Random(options.seed)
+    invalid = itertools.cycle(INVALID_CHANGES)
+    orders = []
+    for number in range(count):
+        reference = f"generated-{number:05d}-{uuid.uuid4().hex[:6]}"
+        body: dict[str, Any] = {
+            "orderReference": reference,
+            "formId": FORM_ID,
+            "nationalId": draw.choice(VALID_IDS),
+            "expiryDate": "2099-12-31T23:59:59+01:00",
+            "metadata": {"orderReference": reference, "age": draw.randint(18, 95)},
+            "distributionRule": draw.choice(["Basic", "AllowUnsecure", "NoDistribution", 6]),
+        }
+        expect = "placed"
+        if draw.random() < options.invalid_rate:
+            body |= next(invalid)
+            expect = "refused"
+        deliveries = 2 if draw.random() < options.duplicate_rate else 1
+        orders.append(SentOrder(reference, json.dumps(body), expect, deliveries))
+    return orders
+
+
+def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
+    items = {item.get("orderReference"): item for item in report["items"]}
+    refused = {}
+    for dead in report["dead_letters"]:
+        try:
+            reference = json.loads(dead["body"]).get("orderReference")
+        except (ValueError, AttributeError):
+            reference = None
+        refused[reference] = dead["reason"] or f"moved by the redrive policy after {dead['receives']} receives"
+    width = max((len(order.order_reference) for order in sent), default=10)
+    lines = [f"{'orderReference':<{width}}  {'outcome':<8}  status / reason", "-" * (width + 60)]
+    for order in sent:
+        item = items.get(order.order_reference)
+        if item:
+            detail = f"{item['status']:<10} formOrderId {item['formOrderId']}"
+            outcome = "placed"
+        elif order.order_reference in refused:
+            outcome, detail = "refused", refused[order.order_reference]
+        else:
+            outcome, detail = "pending", "(still on the queue or in flight)"
+        lines.append(f"{order.order_reference:<{width}}  {outcome:<8}  {detail}")
+    placed = sum(1 for order in sent if order.order_reference in items)
+    lines.append(f"\n{placed} placed, {len(refused)} refused, of {len(sent)} orders")
+    return "\n".join(lines)
+
+
+def serve_instructions(stack: LocalStack) -> str:
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    return f"""
+The local stack is running (Ctrl-C stops it and prints the final table).
+  moto (AWS):      {endpoint}
+  OrderQueue:      {stack.resources["ORDER_QUEUE_URL"]}
+  ePROM simulator: {stack.simulator.base_url}   (ApiKey {API_KEY})
+  callback API:    {stack.front.base_url}/api/PromsFormOrder
+
+Send an order (any JSON file shaped like events/orders/*.json):
+  .venv/bin/python -m local.send --endpoint {endpoint} --queue {stack.resources["ORDER_QUEUE_URL"]} \\
+      events/orders/basic.json
+Call the callback endpoint as ePROM does:
+  curl -s -X PUT {stack.front.base_url}/api/PromsFormOrder -H 'Content-Type: application/json' \\
+      -d '{{"apiKey": "{API_KEY}", "formOrderId": "{uuid.uuid4()}", "formOrderStatus": "Ordered"}}'
+Look at the table:
+  AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
+      aws dynamodb scan --region eu-north-1 --table-name {stack.resources["FORM_ORDERS_TABLE"]}
+"""
+
+
+def run(options: RunOptions) -> int:
+    """The functions log (JSON lines) and print metrics to stdout, as on Lambda; here that goes to a file, and
+    the console shows progress and the final table."""
+    FUNCTION_LOG.parent.mkdir(exist_ok=True)
+    console = sys.stdout
+    with FUNCTION_LOG.open("w") as log, contextlib.redirect_stdout(log):
+        return _run(options, partial(print, file=console, flush=True))
+
+
+def _run(options: RunOptions, say: Callable[..., None]) -> int:
+    started = time.monotonic()
+    say(f"function logs and metrics: {FUNCTION_LOG.relative_to(ROOT)}")
+    with LocalStack(options) as stack:
+        orders = (sample_orders() if options.samples else []) + generated_orders(options.orders, options)
+        for order in orders:
+            stack.send(order)
+        if options.serve:
+            say(serve_instructions(stack))
+        deadline = started + options.settle_timeout
+        last = ""
+        try:
+            while options.serve or not stack.settled():
+                if not options.serve and time.monotonic() > deadline:
+                    say(f"not settled after {options.settle_timeout:.0f} s")
+                    break
+                line = stack.progress()
+                if line != last:
+                    say(line)
+                    last = line
+                time.sleep(1)
+        except KeyboardInterrupt:
+            say("\nstopping ...")
+        settled = stack.settled()
+        report = stack.report(time.monotonic() - started)
+        say(final_table(stack.sent, report))
+        if options.report:
+            options.report.write_text(json.dumps(report, default=str, indent=1))
+    say(f"stopped after {time.monotonic() - started:.1f} s; everything the stack started is shut down")
+    return 0 if settled or options.serve else 1
+
+
+def parse_args(argv: list[str]) -> RunOptions:
+    parser = argparse.ArgumentParser(prog="make run ARGS=", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=0, help="generated orders besides the samples")
+    parser.add_argument("--serve", action="store_true", help="keep running for your own orders and callbacks")
+    parser.add_argument("--no-samples", dest="samples", action="store_false", help="skip events/orders/*.json")
+    parser.add_argument("--invalid-rate", type=float, default=0.05)
+    parser.add_argument("--duplicate-rate", type=float, default=0.10, help="orders delivered twice")
+    parser.add_argument("--dialect", choices=["names", "numbers"], default="names", help="ePROM's enum wire dialect")
+    parser.add_argument("--form-return", choices=["Completed", "Expired"], help="also return the form")
+    parser.add_argument("--latency", type=float, default=0.05, help="ePROM's answer time, seconds")
+    parser.add_argument("--rate-500", type=float, default=0.0)
+    parser.add_argument("--rate-429", type=float, default=0.0)
+    parser.add_argument("--rate-timeout", type=float, default=0.0)
+    parser.add_argument("--rate-drop", type=float, default=0.0, help="connections dropped without an answer")
+    parser.add_argument("--duplicate-callbacks", type=float, default=0.0)
+    parser.add_argument("--out-of-order-callbacks", type=float, default=0.0)
+    parser.add_argument("--max-faults-per-order", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--settle-timeout", type=float, default=120.0)
+    parser.add_argument("--report", type=Path, help="write the final state as JSON (used by the tests)")
+    return RunOptions(**vars(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(run(parse_args(sys.argv[1:])))
