@@ -6,11 +6,15 @@ messages, the all-zero id for national ids that "do not exist", singleUseCode fo
 acknowledged with {"success": true}. Both wire dialects ePROM has documented can be chosen.
 """
 
+import argparse
+import contextlib
 import hashlib
 import heapq
 import itertools
 import json
 import random
+import signal
+import sys
 import threading
 import time
 import uuid
@@ -371,3 +375,30 @@ def _order_reference(metadata: str | None) -> str | None:
 
 def _utc_now_text() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def main(argv: list[str]) -> int:
+    """Run the simulator as a process of its own: `python -m local.eprom_simulator --api-key K --form GUID`."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--form", action="append", default=[], help="a published formId (repeatable)")
+    parser.add_argument("--paper-form", action="append", default=[], help="a published, paper-enabled formId")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each order is answered")
+    parser.add_argument("--callback-base-url", help="where to PUT callbacks (none are sent without it)")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    forms = {form: Form() for form in args.form} | {form: Form(paper_enabled=True) for form in args.paper_form}
+    config = SimulatorConfig(
+        api_key=args.api_key, forms=forms, latency_seconds=args.latency, callback_base_url=args.callback_base_url
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with EpromSimulator(config, port=args.port) as simulator:
+        print(f"ePROM simulator listening on {simulator.base_url}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ class RunOptions:
 class LocalStack:
     options: RunOptions
     sent: list[SentOrder] = field(default_factory=list)
+    first_sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __enter__(self) -> "LocalStack":
         self._stack: list[Any] = []
@@ -152,6 +154,8 @@ class LocalStack:
                                                           os.environ["AWS_ENDPOINT_URL"])]  # fmt: skip
 
     def send(self, order: SentOrder) -> None:
+        if not self.sent:
+            self.first_sent_at = datetime.now(UTC)
         for _ in range(order.deliveries):
             self.sqs.send_message(QueueUrl=self.resources["ORDER_QUEUE_URL"], MessageBody=order.body)
         self.sent.append(order)
@@ -207,10 +211,14 @@ class LocalStack:
         )
 
     def report(self, elapsed: float) -> dict[str, Any]:
+        items = self.items()
+        last_write = max((datetime.fromisoformat(item["updatedAt"]) for item in items), default=self.first_sent_at)
         return {
             "elapsed_seconds": round(elapsed, 2),
+            # from the first message sent to the last write to the orders table
+            "flow_seconds": round((last_write - self.first_sent_at).total_seconds(), 3),
             "sent": [order.__dict__ for order in self.sent],
-            "items": self.items(),
+            "items": items,
             "dead_letters": self.dead_letters(),
             "order_queue_depth": self.queue_depth("ORDER_QUEUE_URL"),
             "simulator": {

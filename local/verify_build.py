@@ -5,6 +5,7 @@ A dependency missing from the layer (aws-xray-sdk for Tracer, tzdata for Europe/
 Usage: python -m local.verify_build .aws-sam/check
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -23,7 +24,8 @@ from local.ports import start_moto_server
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 API_KEY = "verify-build-key"
 
-# Runs in the bare interpreter: -I (no user site, no PYTHONPATH) and -S (no site-packages at all).
+# Runs in the bare interpreter: -I (no user site, no PYTHONPATH), -S (no site-packages at all), -B (writes no
+# bytecode, as Lambda cannot).
 CHILD = """
 import json, sys
 layer, code, module, event_file = sys.argv[1:5]
@@ -76,11 +78,23 @@ def main(build_dir: str) -> int:
             checks.append((replied.get("statusCode") == 200, f"StatusCallbackFunction answered {replied}"))
     finally:
         server.stop()
+    for logical_id in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction"):
+        missing = uncompiled(Path(build_dir, logical_id))
+        checks.append((not missing, f"{logical_id}: {len(missing)} modules without bytecode, e.g. {missing[:3]}"))
     failures = [message for passed, message in checks if not passed]
     for failure in failures:
         print(f"FAILED: {failure}")
     print(f"verify-build: {len(checks) - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
+
+
+def uncompiled(directory: Path) -> list[str]:
+    """Lambda cannot write bytecode next to the code; what has none is compiled again at every cold start."""
+    return [
+        str(source.relative_to(directory))
+        for source in directory.rglob("*.py")
+        if not Path(importlib.util.cache_from_source(str(source))).exists()
+    ]
 
 
 def invoke(built: dict, logical_id: str, build_dir: str, layer_dir: Path, event: dict, env: dict) -> dict:
@@ -91,7 +105,7 @@ def invoke(built: dict, logical_id: str, build_dir: str, layer_dir: Path, event:
     event_file.write_text(json.dumps(event))
     base_python = Path(sysconfig.get_config_var("BINDIR"), "python3")
     completed = subprocess.run(  # noqa: S603 - our own interpreter and arguments
-        [str(base_python), "-I", "-S", "-c", CHILD, str(layer_dir), str(code_dir), module, str(event_file)],
+        [str(base_python), "-B", "-I", "-S", "-c", CHILD, str(layer_dir), str(code_dir), module, str(event_file)],
         env=env,
         capture_output=True,
         text=True,

@@ -21,7 +21,7 @@ from status_callback.settings import load_settings
 settings = load_settings()
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # what this function calls; patching all costs cold start
 store = OrderStore(settings.form_orders_table)
 app = APIGatewayRestResolver(enable_validation=True)
 CALLBACK_PATH = "/api/PromsFormOrder"  # the REST resolver also routes the trailing-slash form here

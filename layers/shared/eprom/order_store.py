@@ -39,7 +39,7 @@ class CallbackTooLarge(Exception):
 class OrderStore:
     def __init__(self, table_name: str, client: Any = None) -> None:
         self._table = table_name
-        self._client = client or boto3.client("dynamodb")
+        self.client = client or boto3.client("dynamodb")
 
     def record_placed(
         self, form_order_id: str, *, order_reference: str, form_id: str, response: EpromOrderResponse
@@ -59,7 +59,7 @@ class OrderStore:
         assignments += ["#status = if_not_exists(#status, :placed)", "#updatedAt = if_not_exists(#updatedAt, :now)"]
         names = {f"#{name}": name for name in present} | {"#status": "status", "#updatedAt": "updatedAt"}
         attribute_values = {f":{name}": value for name, value in present.items()} | {":placed": PLACED, ":now": now}
-        self._client.update_item(
+        self.client.update_item(
             TableName=self._table,
             Key={"formOrderId": {"S": form_order_id}},
             UpdateExpression="SET " + ", ".join(assignments),
@@ -100,7 +100,7 @@ class OrderStore:
         if condition:
             request["ConditionExpression"] = condition
         try:
-            self._client.update_item(**request)
+            self.client.update_item(**request)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
@@ -108,7 +108,7 @@ class OrderStore:
         return True
 
     def find_by_order_reference(self, order_reference: str) -> list[dict[str, Any]]:
-        answer = self._client.query(
+        answer = self.client.query(
             TableName=self._table,
             IndexName=ORDER_REFERENCE_INDEX,
             KeyConditionExpression="orderReference = :ref",

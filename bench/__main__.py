@@ -1,0 +1,340 @@
+"""`make bench`: cold import, batch latency, callback overhead and package size, each against a baseline
+measured in the same run, printed as one table and written to bench/results/<date>.json.
+"""
+
+import argparse
+import contextlib
+import importlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import uuid
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+API_KEY = "bench-api-key"
+FORM_ID = "0b8d5c9e-3f4a-4c1e-9a57-2d6f0e1b7c31"
+ORDER = ROOT / "events" / "orders" / "basic.json"
+
+# Runs in a bare interpreter: only the built layer and the function's code on the path (-I -S), and no bytecode
+# written (-B): Lambda's /opt and /var/task are read-only, so only the bytecode the build ships is used.
+COLD_IMPORT = """
+import sys, time
+sys.path[:0] = sys.argv[2:]
+started = time.perf_counter()
+if sys.argv[1] == "baseline":
+    import boto3
+    boto3.client("dynamodb")
+else:
+    __import__(sys.argv[1])
+print(time.perf_counter() - started)
+"""
+
+
+def cold_import(build_dir: Path, runs: int) -> dict[str, Any]:
+    layer = build_dir / "SharedLayer" / "python"
+    targets = {
+        "baseline": [str(layer)],
+        "place_order.app": [str(layer), str(build_dir / "PlaceOrderFunction")],
+        "status_callback.app": [str(layer), str(build_dir / "StatusCallbackFunction")],
+    }
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_DEFAULT_REGION": "eu-north-1",
+        # As on Lambda, so Tracer and the X-Ray SDK start as they do there (no sampling client, Lambda context).
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "LAMBDA_TASK_ROOT": str(build_dir),
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        "FORM_ORDERS_TABLE": "t",
+        "IDEMPOTENCY_TABLE": "i",
+        "EPROM_API_BASE_URL": "https://proms.hemitdev.org/promswebapi",
+        "EPROM_API_KEY_SECRET_ID": "s",
+        "DEAD_LETTER_QUEUE_URL": "https://sqs.eu-north-1.amazonaws.com/123456789012/dlq",
+        "POWERTOOLS_SERVICE_NAME": "eprom-integration",
+        "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
+    }
+    python = str(Path(sysconfig.get_config_var("BINDIR"), "python3"))
+    seconds: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(runs):  # interleaved, so load on the machine hits all three alike
+        for name, path in targets.items():
+            out = subprocess.run(  # noqa: S603 - our own interpreter
+                [python, "-B", "-I", "-S", "-c", COLD_IMPORT, name, *path],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            seconds[name].append(float(out.strip().splitlines()[-1]))
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    return {
+        "runs": runs,
+        "median_ms": {name: round(value * 1000, 1) for name, value in medians.items()},
+        "ratio": {name: round(medians[name] / medians["baseline"], 2) for name in targets if name != "baseline"},
+    }
+
+
+class Stack:
+    """moto and the ePROM simulator as processes of their own (as DynamoDB and ePROM are not in the function's
+    process on Lambda, and here they would otherwise share its GIL), template.yaml's resources, and both handlers
+    imported in this process with that setup."""
+
+    def __enter__(self) -> "Stack":
+        from local.aws_resources import create_resources
+        from local.ports import free_port
+
+        self.processes: list[subprocess.Popen] = []
+        moto_port = free_port()
+        self._start([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)])
+        aws = f"http://127.0.0.1:{moto_port}"
+        os.environ.update(
+            AWS_ENDPOINT_URL=aws,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106
+            AWS_DEFAULT_REGION="eu-north-1",
+        )
+        self._wait_for(aws)
+        self.resources = create_resources(API_KEY)
+        self.simulator_latency = 0.2
+        eprom_port = free_port()
+        self._start(
+            [sys.executable, "-m", "local.eprom_simulator", "--api-key", API_KEY, "--form", FORM_ID,
+             "--latency", str(self.simulator_latency), "--port", str(eprom_port)]
+        )  # fmt: skip
+        eprom = f"http://127.0.0.1:{eprom_port}"
+        self._wait_for(eprom)
+        os.environ.update(
+            self.resources
+            | {
+                "EPROM_API_BASE_URL": eprom,
+                "POWERTOOLS_SERVICE_NAME": "eprom-integration",
+                "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        self.log = io.StringIO()
+        with contextlib.redirect_stdout(self.log):  # the handlers' Logger writes where stdout was at import
+            self.placer = importlib.import_module("place_order.app").lambda_handler
+            self.callback = importlib.import_module("status_callback.app").lambda_handler
+        return self
+
+    def _start(self, command: list[str]) -> None:
+        self.processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # noqa: S603
+
+    @staticmethod
+    def _wait_for(url: str) -> None:
+        import requests
+
+        for _ in range(100):
+            with contextlib.suppress(requests.ConnectionError):
+                requests.get(url, timeout=1)
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{url} did not start")
+
+    def __exit__(self, *_: object) -> None:
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+    def quietly(self, function: Any, *args: Any) -> Any:
+        with contextlib.redirect_stdout(self.log):
+            result = function(*args)
+        self.log.seek(0)
+        self.log.truncate()
+        return result
+
+
+def sqs_event(count: int) -> dict[str, Any]:
+    template = json.loads((ROOT / "events" / "place-order-sqs.json").read_text())["Records"][0]
+    order = json.loads(ORDER.read_text())
+    records = []
+    for _ in range(count):
+        reference = f"bench-{uuid.uuid4()}"
+        body = order | {"orderReference": reference, "metadata": {"orderReference": reference}}
+        records.append(template | {"messageId": str(uuid.uuid4()), "body": json.dumps(body)})
+    return {"Records": records}
+
+
+def batch_latency(stack: Stack, repeats: int) -> dict[str, Any]:
+    from local.lambda_runtime import LambdaContext
+
+    stack.quietly(stack.placer, sqs_event(1), LambdaContext("PlaceOrderFunction"))  # warm
+    timings: dict[str, list[float]] = {"single": [], "batch_of_10": []}
+    for _ in range(repeats):
+        for name, count in (("single", 1), ("batch_of_10", 10)):
+            event = sqs_event(count)
+            started = time.perf_counter()
+            response = stack.quietly(stack.placer, event, LambdaContext("PlaceOrderFunction"))
+            timings[name].append(time.perf_counter() - started)
+            assert response == {"batchItemFailures": []}, response
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    return {
+        "epromLatencyMs": stack.simulator_latency * 1000,
+        "repeats": repeats,
+        "median_ms": {name: round(value * 1000, 1) for name, value in medians.items()},
+        "ratio": round(medians["batch_of_10"] / medians["single"], 2),
+    }
+
+
+def callback_overhead(stack: Stack, calls: int) -> dict[str, Any]:
+    import boto3
+
+    from local.lambda_runtime import LambdaContext
+
+    event = json.loads((ROOT / "events" / "callback-ordered.json").read_text())
+    body = json.loads(event["body"]) | {"apiKey": API_KEY}
+    dynamodb = boto3.client("dynamodb")
+    table = stack.resources["FORM_ORDERS_TABLE"]
+
+    def handler_call() -> None:
+        event["body"] = json.dumps(body | {"formOrderId": str(uuid.uuid4())})
+        assert stack.quietly(stack.callback, event, LambdaContext("StatusCallbackFunction"))["statusCode"] == 200
+
+    def bare_write() -> None:  # the one write the handler must do anyway
+        dynamodb.update_item(
+            TableName=table,
+            Key={"formOrderId": {"S": str(uuid.uuid4())}},
+            UpdateExpression="SET #s = :s, notificationChannel = :c, statusErrorCode = :e, "
+            "statusTimestampUtc = :t, updatedAt = :u",
+            ConditionExpression="attribute_not_exists(#s) OR #s IN (:p)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":s": {"S": "Ordered"},
+                ":c": {"S": "Helsenorge"},
+                ":e": {"S": "None"},
+                ":t": {"S": "2023-03-29T08:20:10.180433+00:00"},
+                ":u": {"S": datetime.now(UTC).isoformat()},
+                ":p": {"S": "Placed"},
+            },
+        )
+
+    for _ in range(20):  # warm both
+        handler_call()
+        bare_write()
+    timings: dict[str, list[float]] = {"handler": [], "bare_update_item": []}
+    for _ in range(calls):
+        for name, call in (("handler", handler_call), ("bare_update_item", bare_write)):
+            started = time.perf_counter()
+            call()
+            timings[name].append(time.perf_counter() - started)
+    summary = {
+        name: {
+            "p50_ms": round(statistics.median(values) * 1000, 2),
+            "p99_ms": round(statistics.quantiles(values, n=100)[98] * 1000, 2),
+        }
+        for name, values in timings.items()
+    }
+    return {
+        "calls": calls,
+        **summary,
+        "ratio_p50": round(summary["handler"]["p50_ms"] / summary["bare_update_item"]["p50_ms"], 2),
+        "ratio_p99": round(summary["handler"]["p99_ms"] / summary["bare_update_item"]["p99_ms"], 2),
+    }
+
+
+def pipeline(orders: int, latency: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as directory:
+        report_path = Path(directory, "report.json")
+        subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "local.run", "--no-samples", "--orders", str(orders), "--invalid-rate", "0",
+             "--duplicate-rate", "0", "--latency", str(latency), "--report", str(report_path)],
+            cwd=ROOT, env=os.environ, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        report = json.loads(report_path.read_text())
+    seconds = report["flow_seconds"]
+    return {
+        "orders": orders,
+        "epromLatencyMs": latency * 1000,
+        "seconds": seconds,
+        "orders_per_second": round(orders / seconds, 1),
+    }
+
+
+def package_sizes(build_dir: Path) -> dict[str, Any]:
+    sizes = {}
+    for name in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction"):
+        buffer = io.BytesIO()
+        unzipped = 0
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted((build_dir / name).rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(build_dir / name))
+                    unzipped += path.stat().st_size
+        sizes[name] = {"zipped_bytes": buffer.tell(), "unzipped_bytes": unzipped}
+    return sizes
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--deployed-build", type=Path, default=ROOT / ".aws-sam" / "build", help="sizes (arm64)")
+    parser.add_argument("--host-build", type=Path, default=ROOT / ".aws-sam" / "check", help="imports (this CPU)")
+    parser.add_argument("--cold-runs", type=int, default=15)
+    parser.add_argument("--batch-repeats", type=int, default=7)
+    parser.add_argument("--callback-calls", type=int, default=500)
+    parser.add_argument("--pipeline-orders", type=int, default=100)
+    args = parser.parse_args(argv)
+
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
+    results["cold_import"] = cold_import(args.host_build, args.cold_runs)
+    with Stack() as stack:
+        results["batch_latency"] = batch_latency(stack, args.batch_repeats)
+        results["callback_overhead"] = callback_overhead(stack, args.callback_calls)
+    results["pipeline"] = pipeline(args.pipeline_orders, latency=0.2)
+    results["package_size"] = package_sizes(args.deployed_build)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"bench-{results['date'][:19].replace(':', '')}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+    return 0
+
+
+def table(r: dict[str, Any]) -> str:
+    cold, batch, callback = r["cold_import"], r["batch_latency"], r["callback_overhead"]
+    rows = [
+        ("cold import: boto3 + DynamoDB client (baseline)", f"{cold['median_ms']['baseline']} ms", "1.00", ""),
+        ("cold import: PlaceOrderFunction", f"{cold['median_ms']['place_order.app']} ms",
+         f"{cold['ratio']['place_order.app']:.2f}", "<= 1.5"),
+        ("cold import: StatusCallbackFunction", f"{cold['median_ms']['status_callback.app']} ms",
+         f"{cold['ratio']['status_callback.app']:.2f}", "<= 1.5"),
+        ("one order, ePROM at 200 ms (baseline)", f"{batch['median_ms']['single']} ms", "1.00", ""),
+        ("batch of 10 orders", f"{batch['median_ms']['batch_of_10']} ms", f"{batch['ratio']:.2f}", "<= 1.5"),
+        ("bare update_item p50 / p99 (baseline)",
+         f"{callback['bare_update_item']['p50_ms']} / {callback['bare_update_item']['p99_ms']} ms", "1.00", ""),
+        ("callback handler p50 / p99", f"{callback['handler']['p50_ms']} / {callback['handler']['p99_ms']} ms",
+         f"{callback['ratio_p50']:.2f} / {callback['ratio_p99']:.2f}", "p50 <= 1.3"),
+        (f"pipeline: {r['pipeline']['orders']} orders through make run",
+         f"{r['pipeline']['orders_per_second']} orders/s", "", ""),
+    ]  # fmt: skip
+    for name, size in r["package_size"].items():
+        rows.append((f"package: {name} (zipped / unzipped)",
+                     f"{_size(size['zipped_bytes'])} / {_size(size['unzipped_bytes'])}", "", ""))  # fmt: skip
+    width = max(len(row[0]) for row in rows)
+    lines = [f"{'measure':<{width}}  {'value':>22}  {'ratio':>11}  target", "-" * (width + 52)]
+    lines += [f"{name:<{width}}  {value:>22}  {ratio:>11}  {target}" for name, value, ratio, target in rows]
+    lines.append(f"({r['cpus']} CPUs, Python {r['python']}, {r['date']})")
+    return "\n".join(lines)
+
+
+def _size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
