@@ -131,6 +131,16 @@ class EpromSimulator:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    def reset(self, config: SimulatorConfig) -> None:
+        """New behaviour and fresh counters, with the fault draws starting again from `config.seed`."""
+        with self._lock:
+            self.config = config
+            self._random.seed(config.seed)
+            self.order_headers.clear()
+            self.order_requests.clear()
+            self.faults.clear()
+            self._faults_per_order.clear()
+
     def pending_callbacks(self) -> int:
         with self._lock:
             return sum(1 for callback in self.callbacks if not callback.acknowledged)

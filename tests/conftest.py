@@ -67,12 +67,9 @@ def simulator_session(aws: dict[str, str]) -> Iterator[EpromSimulator]:
 @pytest.fixture
 def eprom(simulator_session: EpromSimulator) -> Iterator[EpromSimulator]:
     """The session's simulator with default behaviour; a test may change `eprom.config` freely."""
-    simulator_session.config = replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms))
-    simulator_session.order_requests.clear()
-    simulator_session.order_headers.clear()
-    simulator_session.faults.clear()
+    simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
     yield simulator_session
-    simulator_session.config = replace(DEFAULT_SIMULATOR)
+    simulator_session.reset(replace(DEFAULT_SIMULATOR))  # no faults left behind for tests without this fixture
 
 
 @pytest.fixture

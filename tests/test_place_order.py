@@ -3,6 +3,7 @@
 import json
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -181,8 +182,7 @@ def test_a_wrong_api_key_is_transient_not_a_refusal(placer, eprom, dead_letters,
 
 def test_only_the_failing_record_of_a_batch_is_retried(placer, eprom, dead_letters, lambda_context) -> None:
     good, invalid = order_message(), order_message(nationalId="15499923810")
-    eprom.config.rate_500 = 0.5
-    eprom.config.seed = 7
+    eprom.reset(replace(eprom.config, rate_500=0.5, seed=7))
     event = sqs_event(*(order_message() for _ in range(6)), good, invalid)
     response = placer.lambda_handler(event, lambda_context)
     failed = failed_ids(response)
@@ -262,7 +262,7 @@ def test_a_refusal_is_retried_when_the_dlq_cannot_take_it(placer, eprom, aws, la
     assert failed_ids(response) == {event["Records"][0]["messageId"]}  # never dropped
 
 
-def test_a_batch_is_placed_in_parallel(placer, eprom, lambda_context) -> None:
+def test_a_batch_is_placed_in_parallel(placer, eprom, lambda_context, captured_output) -> None:
     eprom.config.latency_seconds = 0.3
     event = sqs_event(*(order_message() for _ in range(10)))
     started = time.perf_counter()
@@ -271,6 +271,8 @@ def test_a_batch_is_placed_in_parallel(placer, eprom, lambda_context) -> None:
     assert response == {"batchItemFailures": []}
     assert len(eprom.order_requests) == 10
     assert elapsed < 3.0, f"10 orders at 300 ms each took {elapsed:.2f} s: not parallel"  # sequential: >= 3 s
+    [emf] = [json.loads(line) for line in captured_output.text().splitlines() if '"OrdersPlaced"' in line]
+    assert emf["OrdersPlaced"] == [1.0] * 10  # counted from ten threads, none lost
 
 
 def test_no_personal_data_in_logs_or_metrics(placer, eprom, dead_letters, lambda_context, captured_output) -> None:

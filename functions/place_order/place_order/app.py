@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
     EventType,
@@ -82,7 +81,7 @@ def place_record(record: SQSRecord) -> None:
             "order will be retried",
             reason=str(error) if isinstance(error, placement.TransientFailure) else type(error).__name__,
         )
-        metrics.add_metric(name="OrdersRetried", unit=MetricUnit.Count, value=1)
+        placement.count("OrdersRetried")
         raise
     finally:
         logger.thread_safe_clear_keys()

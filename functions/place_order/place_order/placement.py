@@ -4,6 +4,7 @@ Every message ends placed, refused (in the DLQ with a reason) or retried: a Tran
 message on the queue for SQS to deliver again.
 """
 
+import threading
 from collections.abc import Callable
 
 from aws_lambda_powertools import Logger, Metrics
@@ -21,6 +22,9 @@ from place_order.dead_letters import DeadLetterQueue
 
 logger = Logger(child=True)
 metrics = Metrics()
+# Records run on worker threads, and Metrics.add_metric is not thread-safe: two threads adding a metric name for
+# the first time each create its entry, and one count is lost.
+_metrics_lock = threading.Lock()
 
 REUSED_ORDER_REFERENCE = "orderReference was already used for an order with other content"
 
@@ -79,7 +83,12 @@ def handle_order_message(
         form_order_id, order_reference=order.order_reference, form_id=str(order.form_id), response=outcome.response
     )
     logger.info("order placed", form_order_id=form_order_id)
-    metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
+    count("OrdersPlaced")
+
+
+def count(metric_name: str) -> None:
+    with _metrics_lock:
+        metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=1)
 
 
 def _refuse(body: str, reason: str, reason_class: str, dead_letters: DeadLetterQueue) -> None:
