@@ -32,11 +32,14 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any
 _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
-def load_template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
 
 
-def _table_request(properties: dict[str, Any], name: str) -> dict[str, Any]:
+def create_table(logical_id: str, name: str) -> None:
+    """Create the table `logical_id` of template.yaml (keys, indexes, TTL) under `name`."""
+    properties = load_template()["Resources"][logical_id]["Properties"]
+    dynamodb = boto3.client("dynamodb")
     request = {
         "TableName": name,
         "BillingMode": "PAY_PER_REQUEST",
@@ -45,7 +48,9 @@ def _table_request(properties: dict[str, Any], name: str) -> dict[str, Any]:
     }
     if "GlobalSecondaryIndexes" in properties:
         request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
-    return request
+    dynamodb.create_table(**request)
+    if "TimeToLiveSpecification" in properties:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"])
 
 
 def create_resources(
@@ -54,16 +59,11 @@ def create_resources(
     """Create everything on the endpoint in AWS_ENDPOINT_URL; return the environment both functions read."""
     resources = load_template()["Resources"]
     prefix = prefix or f"local-{uuid.uuid4().hex[:8]}"
-    dynamodb, sqs, secrets = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("secretsmanager")
+    sqs, secrets = boto3.client("sqs"), boto3.client("secretsmanager")
 
-    names = {}
-    for logical_id in ("FormOrdersTable", "IdempotencyTable"):
-        properties = resources[logical_id]["Properties"]
-        names[logical_id] = f"{prefix}-{logical_id}"
-        dynamodb.create_table(**_table_request(properties, names[logical_id]))
-        ttl = properties.get("TimeToLiveSpecification")
-        if ttl:
-            dynamodb.update_time_to_live(TableName=names[logical_id], TimeToLiveSpecification=ttl)
+    names = {logical_id: f"{prefix}-{logical_id}" for logical_id in ("FormOrdersTable", "IdempotencyTable")}
+    for logical_id, name in names.items():
+        create_table(logical_id, name)
 
     dead_letter_url = sqs.create_queue(
         QueueName=f"{prefix}-OrderDeadLetterQueue",

@@ -15,9 +15,8 @@ import uuid
 from pathlib import Path
 
 import boto3
-import yaml
 
-from local.aws_resources import create_resources
+from local.aws_resources import create_resources, load_template
 from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
 from local.ports import start_moto_server
 
@@ -44,7 +43,7 @@ print("RESULT " + json.dumps(handler(event, Context()), default=str))
 
 
 def main(build_dir: str) -> int:
-    built = yaml.safe_load(Path(build_dir, "template.yaml").read_text().replace("!", "_bang_"))["Resources"]
+    built = load_template(Path(build_dir, "template.yaml"))["Resources"]
     layer_dir = Path(build_dir, built["SharedLayer"]["Properties"]["ContentUri"], "python").resolve()
     server, aws_env = start_moto_server()
     os.environ.update(aws_env)

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from conftest import API_KEY, EVENTS, PREVIOUS_API_KEY
 
-from local.aws_resources import _table_request, load_template
+from local.aws_resources import create_table
 
 HEMIT_EXAMPLE_ID = "184738d0-3c39-e611-9c2a-34e6d72e03c7"
 
@@ -195,11 +195,9 @@ def test_answers_too_large_for_one_item_are_not_acknowledged(callback_app, order
 
 @pytest.fixture
 def orders_table_unavailable(aws: dict[str, str]) -> Iterator[None]:
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.delete_table(TableName=aws["FORM_ORDERS_TABLE"])
+    boto3.client("dynamodb").delete_table(TableName=aws["FORM_ORDERS_TABLE"])
     yield
-    properties = load_template()["Resources"]["FormOrdersTable"]["Properties"]
-    dynamodb.create_table(**_table_request(properties, aws["FORM_ORDERS_TABLE"]))
+    create_table("FormOrdersTable", aws["FORM_ORDERS_TABLE"])
 
 
 def test_storage_failure_is_a_5xx_so_eprom_retries(callback_app, orders_table_unavailable, lambda_context) -> None:
