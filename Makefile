@@ -57,6 +57,8 @@ test: lint unit template-checks build-check  ## everything CI runs
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(LAYER_EXPORT) | diff -u layers/shared/requirements.txt - \
+		|| { echo "layers/shared/requirements.txt differs from uv.lock: run make layer-requirements"; exit 1; }
 
 unit: $(VENV)/.synced  ## the pytest suite (moto server and ePROM simulator over HTTP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
