@@ -219,6 +219,7 @@ def test_no_personal_data_in_logs(callback_app, lambda_context, captured_output)
         callback_app.lambda_handler(event, lambda_context)
     output = captured_output.text()
     assert "callback stored" in output and "callback refused" in output
+    assert "CallbacksStored" in output and "CallbacksUnauthorized" in output and "CallbacksUnreadable" in output
     for secret in (API_KEY, secret_answer, "26073941651"):
         assert secret not in output
 

@@ -2,11 +2,13 @@
 
 import hmac
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from eprom.models import EpromCallback
 from eprom.order_store import OrderStore
 
 logger = Logger(child=True)
+metrics = Metrics()
 
 
 class Unauthorized(Exception):
@@ -27,6 +29,7 @@ def receive_callback(callback: EpromCallback, *, accepted_keys: tuple[str, ...],
     if not api_key_matches(given, accepted_keys):
         raise Unauthorized
     changed = store.apply_callback(callback)
+    metrics.add_metric(name="CallbacksStored" if changed else "CallbacksUnchanged", unit=MetricUnit.Count, value=1)
     logger.info(
         "callback stored" if changed else "callback acknowledged without change (replay or out of date)",
         form_order_id=str(callback.form_order_id),
