@@ -90,10 +90,18 @@ class Stack:
     imported in this process with that setup."""
 
     def __enter__(self) -> "Stack":
+        self.processes: list[subprocess.Popen] = []
+        try:
+            self._start_all()
+        except BaseException:
+            self.__exit__()  # no moto or simulator left running behind a failed start
+            raise
+        return self
+
+    def _start_all(self) -> None:
         from local.aws_resources import create_resources
         from local.ports import free_port
 
-        self.processes: list[subprocess.Popen] = []
         moto_port = free_port()
         self._start([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)])
         aws = f"http://127.0.0.1:{moto_port}"
@@ -126,7 +134,6 @@ class Stack:
         with contextlib.redirect_stdout(self.log):  # the handlers' Logger writes where stdout was at import
             self.placer = importlib.import_module("place_order.app").lambda_handler
             self.callback = importlib.import_module("status_callback.app").lambda_handler
-        return self
 
     def _start(self, command: list[str]) -> None:
         self.processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # noqa: S603
