@@ -325,23 +325,12 @@ def _run(options: RunOptions, say: Callable[..., None]) -> int:
     started = time.monotonic()
     say(f"function logs and metrics: {FUNCTION_LOG.relative_to(ROOT)}")
     with LocalStack(options) as stack:
-        orders = (sample_orders() if options.samples else []) + generated_orders(options.orders, options)
-        for order in orders:
-            stack.send(order)
-        if options.serve:
-            say(serve_instructions(stack))
-        deadline = started + options.settle_timeout
-        last = ""
-        try:
-            while options.serve or not stack.settled():
-                if not options.serve and time.monotonic() > deadline:
-                    say(f"not settled after {options.settle_timeout:.0f} s")
-                    break
-                line = stack.progress()
-                if line != last:
-                    say(line)
-                    last = line
-                time.sleep(1)
+        try:  # Ctrl-C at any point from here stops the stack cleanly and still prints where everything stands
+            for order in (sample_orders() if options.samples else []) + generated_orders(options.orders, options):
+                stack.send(order)
+            if options.serve:
+                say(serve_instructions(stack))
+            wait_until_settled(stack, options, say, deadline=started + options.settle_timeout)
         except KeyboardInterrupt:
             say("\nstopping ...")
         settled = stack.settled()
@@ -351,6 +340,21 @@ def _run(options: RunOptions, say: Callable[..., None]) -> int:
             options.report.write_text(json.dumps(report, default=str, indent=1))
     say(f"stopped after {time.monotonic() - started:.1f} s; everything the stack started is shut down")
     return 0 if settled or options.serve else 1
+
+
+def wait_until_settled(stack: LocalStack, options: RunOptions, say: Callable[..., None], deadline: float) -> None:
+    """Show progress until every message is placed or refused and every callback acknowledged (or forever with
+    --serve)."""
+    last = ""
+    while options.serve or not stack.settled():
+        if not options.serve and time.monotonic() > deadline:
+            say(f"not settled after {options.settle_timeout:.0f} s")
+            return
+        line = stack.progress()
+        if line != last:
+            say(line)
+            last = line
+        time.sleep(1)
 
 
 def parse_args(argv: list[str]) -> RunOptions:
