@@ -74,7 +74,7 @@ class SimulatorConfig:
     seed: int = 1
 
 
-@dataclass(eq=False)  # identity: the same payload may be sent twice on purpose
+@dataclass
 class Callback:
     form_order_id: str
     payload: dict[str, Any]
@@ -245,17 +245,21 @@ class EpromSimulator:
             sequence.append(dict(sequence[0]))
         if out_of_order:
             for payload in reversed(sequence):  # now, in this request, before the order is answered
-                self._deliver(Callback(form_order_id, payload))
+                self._deliver(self._new_callback(form_order_id, payload))
             return
         delay = self.config.callback_delay_seconds
         for position, payload in enumerate(sequence):
             # A later callback of the same order is sent a little later, as ePROM would.
-            self._enqueue(Callback(form_order_id, payload), delay * (position + 1))
+            self._enqueue(self._new_callback(form_order_id, payload), delay * (position + 1))
+
+    def _new_callback(self, form_order_id: str, payload: dict[str, Any]) -> Callback:
+        callback = Callback(form_order_id, payload)
+        with self._lock:
+            self.callbacks.append(callback)
+        return callback
 
     def _enqueue(self, callback: Callback, delay: float) -> None:
         with self._wake:
-            if callback not in self.callbacks:
-                self.callbacks.append(callback)
             heapq.heappush(self._due, (time.monotonic() + delay, next(self._sequence), callback))
             self._wake.notify()
 
@@ -272,8 +276,6 @@ class EpromSimulator:
     def _deliver(self, callback: Callback) -> None:
         """One attempt; ePROM sends a callback again until it is acknowledged with {"success": true}."""
         with self._lock:
-            if callback not in self.callbacks:
-                self.callbacks.append(callback)
             callback.attempts += 1
         try:
             reply = requests.put(
