@@ -103,7 +103,7 @@ class Stack:
         from local.ports import free_port
 
         moto_port = free_port()
-        self._start([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)])
+        self._start([sys.executable, "-m", "local.ports", "--port", str(moto_port)])
         aws = f"http://127.0.0.1:{moto_port}"
         os.environ.update(
             AWS_ENDPOINT_URL=aws,

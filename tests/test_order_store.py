@@ -1,7 +1,9 @@
 """The order store on moto's DynamoDB over HTTP: upserts, forward-only status, idempotent callbacks."""
 
 import json
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from eprom.models import EpromCallback, EpromOrderResponse
@@ -96,3 +98,26 @@ def test_too_large_is_refused_before_writing(store, orders_table) -> None:
         store.apply_callback(callback(form_order_id, "Completed", formData=json.dumps(["æ" * 200_000])))
     assert "æ" not in str(caught.value)
     assert get(orders_table, form_order_id) is None
+
+
+def test_a_callback_racing_the_placement_write_keeps_both(store, orders_table) -> None:
+    """ePROM's first callback can reach DynamoDB while the placer writes the new item. DynamoDB applies writes to
+    one item one at a time, in either order; both writes must survive (and the local stack must behave the same)."""
+    form_order_ids = [str(uuid.uuid4()) for _ in range(200)]
+    barrier = threading.Barrier(2)
+
+    def place(form_order_id: str) -> None:
+        barrier.wait()
+        store.record_placed(form_order_id, order_reference="r", form_id="f", response=response(form_order_id))
+
+    def report_ordered(form_order_id: str) -> None:
+        barrier.wait()
+        store.apply_callback(callback(form_order_id, "Ordered", notificationChannel="Helsenorge"))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for form_order_id in form_order_ids:
+            list(pool.map(lambda write, key=form_order_id: write(key), (place, report_ordered)))
+
+    items = [get(orders_table, form_order_id) for form_order_id in form_order_ids]
+    lost = [item["formOrderId"] for item in items if item["status"] != "Ordered" or "loginUrl" not in item]
+    assert lost == []
