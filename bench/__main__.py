@@ -23,7 +23,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 API_KEY = "bench-api-key"
-FORM_ID = "0b8d5c9e-3f4a-4c1e-9a57-2d6f0e1b7c31"
 ORDER = ROOT / "events" / "orders" / "basic.json"
 
 # Runs in a bare interpreter: only the built layer and the function's code on the path (-I -S), and no bytecode
@@ -101,6 +100,7 @@ class Stack:
     def _start_all(self) -> None:
         from local.aws_resources import create_resources
         from local.ports import free_port
+        from local.run import FORM_ID
 
         moto_port = free_port()
         self._start([sys.executable, "-m", "local.ports", "--port", str(moto_port)])

@@ -37,6 +37,8 @@ FUNCTION_LOG = ROOT / ".local-run" / "functions.log"
 API_KEY = "local-test-api-key"  # the key in events/callback-*.json
 FORM_ID = "0b8d5c9e-3f4a-4c1e-9a57-2d6f0e1b7c31"
 PAPER_FORM_ID = "5a3f9e12-7c44-4d0b-8e21-9b6c3d2a1f08"
+NONEXISTENT_NATIONAL_ID = "24108108017"  # ePROM answers with the all-zero id
+UNREACHABLE_NATIONAL_ID = "20076833487"  # ePROM reports Error/PatientUnreachable for it
 VALID_IDS = ["26073941651", "01039494104", "17048522718", "03116231939", "29060884348", "55019049891", "26670271527"]
 INVALID_CHANGES: list[dict[str, Any]] = [
     {"nationalId": "15499923810"},  # H-nummer
@@ -103,8 +105,8 @@ class LocalStack:
             SimulatorConfig(
                 api_key=API_KEY,
                 forms={FORM_ID: Form(), PAPER_FORM_ID: Form(paper_enabled=True)},
-                nonexistent_national_ids={"24108108017"},
-                unreachable_national_ids={"20076833487"},
+                nonexistent_national_ids={NONEXISTENT_NATIONAL_ID},
+                unreachable_national_ids={UNREACHABLE_NATIONAL_ID},
                 latency_seconds=options.latency,
                 rate_500=options.rate_500,
                 rate_429=options.rate_429,

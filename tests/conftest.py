@@ -22,13 +22,10 @@ from local.aws_resources import create_resources
 from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
 from local.lambda_runtime import LambdaContext
 from local.ports import start_moto_server
+from local.run import API_KEY, FORM_ID, NONEXISTENT_NATIONAL_ID, PAPER_FORM_ID
 
-API_KEY = "local-test-api-key"
 PREVIOUS_API_KEY = "previous-test-api-key"
-FORM_ID = "0b8d5c9e-3f4a-4c1e-9a57-2d6f0e1b7c31"
-PAPER_FORM_ID = "5a3f9e12-7c44-4d0b-8e21-9b6c3d2a1f08"
 UNPUBLISHED_FORM_ID = "7d1c2b3a-4e5f-4a6b-9c7d-8e9f0a1b2c3d"
-NONEXISTENT_NATIONAL_ID = "24108108017"
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 SERVICE = "eprom-integration"
 
