@@ -5,6 +5,7 @@ Callbacks are liberal: ePROM's wire formats vary, and a callback we cannot parse
 """
 
 import json
+import re
 from datetime import UTC, datetime
 from enum import IntEnum
 from functools import partial
@@ -119,7 +120,11 @@ def LenientWireEnum[E: IntEnum](enum_cls: type[E]) -> Any:
 def parse_timestamp(value: object, *, offsetless_zone: ZoneInfo | type[UTC]) -> object:
     """All of ePROM's timestamp shapes; a value without offset is in `offsetless_zone`."""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip())  # 3.13 takes 7 fractional digits, 'Z' and ' '
+        try:
+            value = datetime.fromisoformat(value.strip())  # 3.13 takes 7 fractional digits, 'Z' and ' '
+        except ValueError:
+            # fromisoformat's message quotes the input, which may be anything (a national id, say)
+            raise PydanticCustomError("datetime", "must be a date-time such as 2027-03-01T00:00:00+01:00") from None
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=offsetless_zone)
     return value
@@ -132,7 +137,7 @@ UtcTimestamp = Annotated[datetime, BeforeValidator(partial(parse_timestamp, offs
 def _timestamp_or_none(zone: ZoneInfo | type[UTC], value: object) -> datetime | None:
     try:
         parsed = parse_timestamp(value, offsetless_zone=zone)
-    except ValueError:
+    except (ValueError, PydanticCustomError):
         return None  # an unreadable timestamp must not cost us the status it came with
     return parsed if isinstance(parsed, datetime) else None
 
@@ -141,17 +146,28 @@ LenientOsloTimestamp = Annotated[datetime | None, BeforeValidator(partial(_times
 LenientUtcTimestamp = Annotated[datetime | None, BeforeValidator(partial(_timestamp_or_none, UTC))]
 
 
+_NOT_JSON_NUMBERS = "NaN and Infinity are not JSON (ePROM would receive invalid JSON)"
+
+
+def _refuse_non_json_number(_: str) -> None:
+    raise ValueError(_NOT_JSON_NUMBERS)
+
+
 def _metadata_as_json_text(value: object) -> object:
     """ePROM wants metadata as a string holding JSON; upstream may send the object itself."""
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except ValueError:
+            raise PydanticCustomError("metadata", f"JSON in metadata is not valid: {_NOT_JSON_NUMBERS}") from None
     if isinstance(value, str):
         try:
-            json.loads(value)
-        except json.JSONDecodeError as error:
+            json.loads(value, parse_constant=_refuse_non_json_number)
+        except ValueError as error:
             # ePROM's wording; the parser's message names a position, never the content
+            detail = _NOT_JSON_NUMBERS if str(error) == _NOT_JSON_NUMBERS else str(error)
             raise PydanticCustomError(
-                "metadata", "JSON in metadata is not valid: {detail}", {"detail": str(error)}
+                "metadata", "JSON in metadata is not valid: {detail}", {"detail": detail}
             ) from None
     return value
 
@@ -165,6 +181,7 @@ def _national_id(value: str, info: ValidationInfo) -> str:
 
 
 NationalId = Annotated[str, AfterValidator(_national_id)]
+ELEVEN_ASCII_DIGITS = r"^[0-9]{11}$"  # not \d, which matches any Unicode digit ("٢"); ePROM reads ASCII only
 
 MUST_BE_SIGNED_NO_DISTRIBUTION = (
     "The ordered form needs to be signed. This is not possible when using DistributionRule = 'NoDistribution'."
@@ -185,7 +202,7 @@ class PhysicalAddress(_CamelModel):
 
     full_name: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
     address_line1: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
-    postal_code: Annotated[str, StringConstraints(pattern=r"^\d{4}$"), Field(repr=False)]
+    postal_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$"), Field(repr=False)]
     postal_place: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
 
 
@@ -195,7 +212,7 @@ class EpromOrderRequest(_CamelModel):
     model_config = ConfigDict(extra="forbid")
 
     form_id: UUID
-    national_id: Annotated[str, StringConstraints(pattern=r"^\d{11}$"), Field(repr=False)]
+    national_id: Annotated[str, StringConstraints(pattern=ELEVEN_ASCII_DIGITS), Field(repr=False)]
     expiry_date: OsloTimestamp
     reminder_date: None = None  # ePROM ignores it; we always send null
     metadata: Annotated[str | None, BeforeValidator(_metadata_as_json_text), Field(repr=False)] = None
@@ -206,7 +223,7 @@ class EpromOrderRequest(_CamelModel):
     physical_address: PhysicalAddress | None = None
     test_mode: StrictBool = False
     on_behalf_of_national_id: Annotated[
-        Annotated[str, StringConstraints(pattern=r"^\d{11}$")] | None, Field(repr=False)
+        Annotated[str, StringConstraints(pattern=ELEVEN_ASCII_DIGITS)] | None, Field(repr=False)
     ] = None
 
     @model_validator(mode="after")
@@ -224,17 +241,39 @@ def _in_the_future(value: datetime) -> datetime:
     return value
 
 
+_ELEVEN_DIGIT_RUNS = re.compile(r"(?=([0-9]{11}))")  # every run of 11 digits, overlapping ones too
+
+
+def _no_national_id_inside(value: str) -> str:
+    """An orderReference is logged on every line and travels in events: it must not carry a person's id."""
+    if any(national_id_problem(run, allow_synthetic=True) is None for run in _ELEVEN_DIGIT_RUNS.findall(value)):
+        raise PydanticCustomError("order_reference", "must not contain a national id (it is logged and shared)")
+    return value
+
+
+def _test_mode_allowed(value: bool, info: ValidationInfo) -> bool:
+    if value and not (info.context or {}).get("allow_test_mode_orders", False):
+        raise PydanticCustomError(
+            "test_mode", "testMode orders are not allowed in this stage (ePROM never returns their answers)"
+        )
+    return value
+
+
 class OrderMessage(EpromOrderRequest):
     """What upstream systems put on OrderQueue: ePROM's request fields plus our idempotency key.
 
-    Validate with `context={"allow_synthetic_national_ids": ...}` (the stage's setting).
+    Validate with `context={"allow_synthetic_national_ids": ..., "allow_test_mode_orders": ...}` (the stage's
+    settings).
     """
 
-    order_reference: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+    order_reference: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$"), AfterValidator(_no_national_id_inside)
+    ]
     national_id: Annotated[NationalId, Field(repr=False)]
     on_behalf_of_national_id: Annotated[NationalId | None, Field(repr=False)] = None
     expiry_date: Annotated[OsloTimestamp, AfterValidator(_in_the_future)]
     reminder_date: OsloTimestamp | None = None  # accepted from upstream, never sent on
+    test_mode: Annotated[StrictBool, AfterValidator(_test_mode_allowed)] = False
 
     def to_eprom_request(self) -> EpromOrderRequest:
         fields = self.model_dump(exclude={"order_reference", "reminder_date"})
