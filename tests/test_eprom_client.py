@@ -1,12 +1,25 @@
-"""The ePROM client against the simulator over HTTP: every answer classified as placed, refused or transient."""
+"""The ePROM client against the simulator over HTTP: every answer classified as placed, refused, transient (nothing
+was ordered) or ambiguous (ePROM may have created the order)."""
 
 import json
+import time
 import uuid
+from functools import partial
+from types import SimpleNamespace
 
 import pytest
 import requests
 from conftest import API_KEY, FORM_ID, NONEXISTENT_NATIONAL_ID, order_message
-from eprom.eprom_client import NO_ORDER_CREATED, EpromClient, Placed, Refused, Transient, _error_message
+from eprom.eprom_client import (
+    NO_ORDER_CREATED,
+    Ambiguous,
+    EpromClient,
+    Placed,
+    Refused,
+    Transient,
+    _error_message,
+    _retry_after_seconds,
+)
 from eprom.models import OrderMessage
 
 from local.ports import free_port
@@ -16,8 +29,9 @@ def request(**overrides: object):
     return OrderMessage.model_validate_json(json.dumps(order_message(**overrides))).to_eprom_request()
 
 
-def client_for(base_url: str, key: str = API_KEY, read_timeout: float = 1.0) -> EpromClient:
-    return EpromClient(base_url, lambda: key, connect_timeout=0.5, read_timeout=read_timeout)
+def client_for(base_url: str, key: str = API_KEY, read_timeout: float = 1.0) -> SimpleNamespace:
+    client = EpromClient(base_url, lambda: key, connect_timeout=0.5)
+    return SimpleNamespace(place=partial(client.place, read_timeout=read_timeout))
 
 
 def test_placed_with_the_raw_key_and_a_json_body(eprom) -> None:
@@ -47,16 +61,47 @@ def test_the_all_zero_id_is_refused(eprom) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fault", "reason"),
-    [("rate_500", "ePROM answered HTTP 500"), ("rate_429", "ePROM answered HTTP 429"),
-     ("rate_timeout", "ePROM did not answer in time"), ("rate_drop", "could not connect to ePROM")],
-)  # fmt: skip
-def test_faults_are_transient(fault: str, reason: str, eprom) -> None:
+    ("fault", "expected"),
+    [
+        ("rate_500", Transient("ePROM answered HTTP 500")),
+        ("rate_429", Transient("ePROM answered HTTP 429")),
+        ("rate_timeout", Ambiguous("ePROM did not answer within 0.3 s after the order was sent")),
+        ("rate_drop", Ambiguous("the connection to ePROM broke after the order was sent")),
+        ("rate_lost_answer", Ambiguous("ePROM's gateway answered HTTP 504 after the order was sent")),
+    ],
+)
+def test_faults_are_transient_before_sending_and_ambiguous_after(fault: str, expected, eprom) -> None:
     setattr(eprom.config, fault, 1.0)
     eprom.config.timeout_seconds = 1.0
     order = request()
-    assert client_for(eprom.base_url, read_timeout=0.3).place(order) == Transient(reason)
-    assert eprom.orders_per_reference[json.loads(order.metadata)["orderReference"]] == 0
+    assert client_for(eprom.base_url, read_timeout=0.3).place(order) == expected
+    created = eprom.orders_per_reference[json.loads(order.metadata)["orderReference"]]
+    assert created == (1 if fault == "rate_lost_answer" else 0)
+
+
+def test_an_answer_slower_than_the_read_timeout_is_ambiguous_and_the_order_exists(eprom) -> None:
+    eprom.config.latency_seconds = 0.6
+    order = request()
+    result = client_for(eprom.base_url, read_timeout=0.3).place(order)
+    assert result == Ambiguous("ePROM did not answer within 0.3 s after the order was sent")
+    time.sleep(0.5)  # ePROM finishes the order after we stopped waiting
+    assert eprom.orders_per_reference[json.loads(order.metadata)["orderReference"]] == 1
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [(None, None), (7, 7.0)])
+def test_an_outage_503_is_transient_with_its_retry_after(retry_after, expected, eprom) -> None:
+    eprom.config.down_for_seconds, eprom.config.down_retry_after = 60, retry_after
+    eprom.reset(eprom.config)
+    assert client_for(eprom.base_url).place(request()) == Transient("ePROM answered HTTP 503", expected)
+    assert eprom.order_requests == []  # turned away before ePROM's order logic
+
+
+def test_a_rate_limit_429_carries_retry_after(eprom) -> None:
+    eprom.config.rate_limit_per_second = 0.5
+    eprom.reset(eprom.config)
+    client = client_for(eprom.base_url)
+    assert isinstance(client.place(request()), Placed)
+    assert client.place(request()) == Transient("ePROM answered HTTP 429", 1.0)
 
 
 def test_a_wrong_key_is_transient(eprom) -> None:
@@ -64,7 +109,65 @@ def test_a_wrong_key_is_transient(eprom) -> None:
 
 
 def test_connection_refused_is_transient() -> None:
-    assert client_for(f"http://127.0.0.1:{free_port()}").place(request()) == Transient("could not connect to ePROM")
+    expected = Transient("could not connect to ePROM (the order was not sent)")
+    assert client_for(f"http://127.0.0.1:{free_port()}").place(request()) == expected
+
+
+def test_an_unknown_host_is_transient() -> None:
+    expected = Transient("could not connect to ePROM (the order was not sent)")
+    assert client_for("http://eprom.invalid").place(request()) == expected
+
+
+def test_a_200_we_cannot_read_is_ambiguous_not_refused(eprom) -> None:
+    server = _OneAnswer(200, b"<html>maintenance</html>")
+    with server:
+        result = client_for(server.url).place(request())
+    assert isinstance(result, Ambiguous)
+    assert "answered 200 with a body we cannot read" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("120", 120.0), ("", None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)
+def test_retry_after_as_seconds_or_a_date(header: str, expected) -> None:
+    answer = _answer(503, "")
+    answer.headers["Retry-After"] = header
+    assert _retry_after_seconds(answer) == expected
+
+
+class _OneAnswer:
+    """A tiny HTTP server that answers every POST with one status and body (what the simulator never sends)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        import http.server
+        import threading
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(outer.status)
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.status, self.body = status, body
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> "_OneAnswer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def _answer(status: int, body: object) -> requests.Response:

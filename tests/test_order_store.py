@@ -23,6 +23,12 @@ def response(form_order_id: str, **fields: object) -> EpromOrderResponse:
     return EpromOrderResponse.model_validate({"id": form_order_id, "loginUrl": "https://x/login"} | fields)
 
 
+def record_placed(store: OrderStore, form_order_id: str) -> None:
+    store.record_placed(
+        form_order_id, order_reference="r", order_fingerprint="x", form_id="f", response=response(form_order_id)
+    )
+
+
 def get(orders_table, form_order_id: str) -> dict:
     return orders_table.get_item(Key={"formOrderId": form_order_id}, ConsistentRead=True).get("Item")
 
@@ -32,6 +38,7 @@ def test_record_placed_writes_the_item(store, orders_table) -> None:
     store.record_placed(
         form_order_id,
         order_reference=reference,
+        order_fingerprint="abc",
         form_id="f",
         response=response(form_order_id, singleUseCode="12345678", notificationChannel=0),
     )
@@ -39,20 +46,27 @@ def test_record_placed_writes_the_item(store, orders_table) -> None:
     assert item["status"] == "Placed"
     assert item["singleUseCode"] == "12345678"
     assert item["preferredNotificationChannel"] == "None"
-    assert [found["formOrderId"]["S"] for found in store.find_by_order_reference(reference)] == [form_order_id]
+    assert item["orderFingerprint"] == "abc"
+    assert item["createdAt"] == item["placedAt"]
+    [found] = store.find_by_order_reference(reference)
+    assert (found["formOrderId"], found["orderFingerprint"]) == (form_order_id, "abc")
 
 
 def test_record_placed_twice_changes_nothing_that_matters(store, orders_table) -> None:
     form_order_id = str(uuid.uuid4())
     for _ in range(2):
-        store.record_placed(form_order_id, order_reference="r", form_id="f", response=response(form_order_id))
+        store.record_placed(
+            form_order_id, order_reference="r", order_fingerprint="x", form_id="f", response=response(form_order_id)
+        )
     assert get(orders_table, form_order_id)["status"] == "Placed"
 
 
 def test_a_callback_before_placement_keeps_its_status(store, orders_table) -> None:
     form_order_id = str(uuid.uuid4())
     assert store.apply_callback(callback(form_order_id, "Completed", formData='{"a":1}'))
-    store.record_placed(form_order_id, order_reference="r", form_id="f", response=response(form_order_id))
+    store.record_placed(
+        form_order_id, order_reference="r", order_fingerprint="x", form_id="f", response=response(form_order_id)
+    )
     item = get(orders_table, form_order_id)
     assert item["status"] == "Completed"
     assert item["formData"] == '{"a":1}'
@@ -108,7 +122,9 @@ def test_a_callback_racing_the_placement_write_keeps_both(store, orders_table) -
 
     def place(form_order_id: str) -> None:
         barrier.wait()
-        store.record_placed(form_order_id, order_reference="r", form_id="f", response=response(form_order_id))
+        store.record_placed(
+            form_order_id, order_reference="r", order_fingerprint="x", form_id="f", response=response(form_order_id)
+        )
 
     def report_ordered(form_order_id: str) -> None:
         barrier.wait()
@@ -121,3 +137,16 @@ def test_a_callback_racing_the_placement_write_keeps_both(store, orders_table) -
     items = [get(orders_table, form_order_id) for form_order_id in form_order_ids]
     lost = [item["formOrderId"] for item in items if item["status"] != "Ordered" or "loginUrl" not in item]
     assert lost == []
+
+
+def test_items_that_exist_only_through_callbacks_are_listed_with_their_first_time(store, orders_table) -> None:
+    orphan, placed = str(uuid.uuid4()), str(uuid.uuid4())
+    assert store.apply_callback(callback(orphan, "Ordered"))
+    first_seen = get(orders_table, orphan)["createdAt"]
+    assert store.apply_callback(callback(orphan, "Completed"))
+    record_placed(store, placed)
+
+    orphans = {item["formOrderId"]: item for item in store.callback_only_items()}
+    assert orphan in orphans and placed not in orphans
+    assert orphans[orphan]["createdAt"] == first_seen  # the first callback's time, kept by later ones
+    assert orphans[orphan]["status"] == "Completed"

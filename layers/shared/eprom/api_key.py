@@ -6,8 +6,11 @@ callbacks during a rotation window; orders always use the current key.
 
 import json
 from dataclasses import dataclass, field
+from functools import cache
 
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+from eprom.aws_clients import AWS_CLIENT_CONFIG
 
 
 class ApiKeyConfigurationError(RuntimeError):
@@ -24,8 +27,14 @@ class ApiKeys:
         return (self.current, *self.previous)
 
 
+@cache
+def _secrets() -> SecretsProvider:
+    # Built on first use, not at import: Powertools' own default provider would use the SDK's default timeouts.
+    return SecretsProvider(boto_config=AWS_CLIENT_CONFIG)
+
+
 def load_api_keys(secret_id: str, *, max_age_seconds: int) -> ApiKeys:
-    raw = parameters.get_secret(secret_id, max_age=max_age_seconds)
+    raw = _secrets().get(secret_id, max_age=max_age_seconds)
     if isinstance(raw, bytes):
         raw = raw.decode()
     return parse_api_keys(raw, secret_id=secret_id)

@@ -1,23 +1,34 @@
 """ePROM's order API (POST {base}/api/v2/formorder), with every answer classified.
 
-Placed: ePROM created an order. Refused: ePROM will not create it, so retrying is pointless (400, or the
-all-zero id). Transient: try again later (timeouts, connection errors, 401/403/404/408/429, 5xx, anything else).
+ePROM has no idempotency key, so what matters is whether ePROM may have created the order:
+- Placed: ePROM created an order.
+- Refused: ePROM will not create it (400, or the all-zero id); retrying is pointless.
+- Transient: nothing was created and trying later is safe: the request never left (connection refused, DNS,
+  TLS, connect timeout) or ePROM answered that it did not take it (401/403/404/408/429/500/503, other codes).
+- Ambiguous: the request was sent and the answer was lost or unreadable (read timeout, connection dropped
+  mid-answer, 502/504 from a proxy in front of ePROM, 200 with a body we cannot read): ePROM may have created
+  the order, and a retry could create a second one.
 """
 
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError
 
 from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
 
 NO_ORDER_CREATED = "ePROM created no order (it answered with the all-zero id: the national id does not exist)"
 _NATIONAL_ID_LIKE = re.compile(r"(?<![0-9A-Za-z-])\d{11}(?![0-9A-Za-z-])")  # 11 digits standing alone, not in a GUID
 _MAX_REASON_LENGTH = 500
+_AMBIGUOUS_STATUS = frozenset({502, 504})  # a gateway in front of ePROM gave up; ePROM itself may have finished
+_RETRY_AFTER_STATUS = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -33,29 +44,29 @@ class Refused:
 @dataclass(frozen=True)
 class Transient:
     reason: str
+    retry_after_seconds: float | None = None
 
 
-type PlacementResult = Placed | Refused | Transient
+@dataclass(frozen=True)
+class Ambiguous:
+    reason: str
+
+
+type PlacementResult = Placed | Refused | Transient | Ambiguous
 
 
 class EpromClient:
     def __init__(
-        self,
-        base_url: str,
-        api_key: Callable[[], str],
-        *,
-        connect_timeout: float,
-        read_timeout: float,
-        max_connections: int = 10,
+        self, base_url: str, api_key: Callable[[], str], *, connect_timeout: float, max_connections: int = 10
     ) -> None:
         self._url = base_url.rstrip("/") + "/api/v2/formorder"
         self._api_key = api_key
-        self._timeout = (connect_timeout, read_timeout)
+        self._connect_timeout = connect_timeout
         # One session for the life of the Lambda environment: connections and TLS sessions are reused.
         self._session = requests.Session()
         self._session.mount(self._url, HTTPAdapter(pool_connections=1, pool_maxsize=max_connections))
 
-    def place(self, order: EpromOrderRequest) -> PlacementResult:
+    def place(self, order: EpromOrderRequest, *, read_timeout: float) -> PlacementResult:
         headers = {
             # ePROM wants the raw key after "Basic", not base64 of user:password.
             "Authorization": f"Basic {self._api_key()}",
@@ -64,26 +75,64 @@ class EpromClient:
         }
         body = order.model_dump_json(by_alias=True).encode()
         try:
-            answer = self._session.post(self._url, data=body, headers=headers, timeout=self._timeout)
-        except requests.Timeout:
-            return Transient("ePROM did not answer in time")
-        except requests.ConnectionError:
-            return Transient("could not connect to ePROM")
+            answer = self._session.post(
+                self._url, data=body, headers=headers, timeout=(self._connect_timeout, read_timeout)
+            )
+        except requests.ConnectTimeout:
+            return Transient("could not connect to ePROM in time (the order was not sent)")
+        except requests.ReadTimeout:
+            return Ambiguous(f"ePROM did not answer within {read_timeout:g} s after the order was sent")
+        except requests.ConnectionError as error:
+            if _not_sent(error):
+                return Transient("could not connect to ePROM (the order was not sent)")
+            return Ambiguous("the connection to ePROM broke after the order was sent")
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+            return Ambiguous("ePROM's answer broke off after the order was sent")
         except requests.RequestException as error:
-            return Transient(f"request to ePROM failed ({type(error).__name__})")
+            return Transient(f"request to ePROM failed before it was sent ({type(error).__name__})")
 
         if answer.status_code == 400:
             return Refused(f"ePROM refused the order: {_error_message(answer)}")
+        if answer.status_code in _AMBIGUOUS_STATUS:
+            return Ambiguous(f"ePROM's gateway answered HTTP {answer.status_code} after the order was sent")
         if answer.status_code != 200:
-            return Transient(f"ePROM answered HTTP {answer.status_code}")
+            retry_after = _retry_after_seconds(answer) if answer.status_code in _RETRY_AFTER_STATUS else None
+            return Transient(f"ePROM answered HTTP {answer.status_code}", retry_after)
         try:
             response = EpromOrderResponse.model_validate_json(answer.content)
         except ValidationError as error:
-            # ePROM said 200, so an order may exist: retrying could order twice. Park it for a person.
-            return Refused(f"ePROM answered 200 with a body we cannot read ({describe_validation_error(error)})")
+            return Ambiguous(f"ePROM answered 200 with a body we cannot read ({describe_validation_error(error)})")
         if response.id == NO_ORDER_ID:
             return Refused(NO_ORDER_CREATED)
         return Placed(response)
+
+
+def _not_sent(error: requests.ConnectionError) -> bool:
+    """True when the connection failed before the request left: refused, DNS, TLS handshake, connect timeout.
+
+    urllib3 reports those as ConnectTimeoutError or its subclass NewConnectionError (which NameResolutionError
+    extends), wrapped in MaxRetryError; a connection dropped after sending is a ProtocolError instead.
+    """
+    if isinstance(error, requests.exceptions.SSLError | requests.exceptions.ProxyError):
+        return True
+    cause = error.args[0] if error.args else None
+    return isinstance(getattr(cause, "reason", cause), ConnectTimeoutError)
+
+
+def _retry_after_seconds(answer: requests.Response) -> float | None:
+    """Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
+    value = answer.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _error_message(answer: requests.Response) -> str:

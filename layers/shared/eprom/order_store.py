@@ -5,14 +5,15 @@ late callbacks and a callback that beats our own write all end in the same item.
 """
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
-import boto3
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from eprom.aws_clients import aws_client
 from eprom.models import EpromCallback, EpromOrderResponse, FormOrderStatus
 
 PLACED = "Placed"  # our own status for an order ePROM accepted, before its first callback
@@ -30,6 +31,7 @@ ORDER_REFERENCE_INDEX = "orderReference-index"
 MAX_CALLBACK_BYTES = 380_000
 
 _serialize = TypeSerializer().serialize
+_deserialize = TypeDeserializer().deserialize
 
 
 class CallbackTooLarge(Exception):
@@ -39,15 +41,22 @@ class CallbackTooLarge(Exception):
 class OrderStore:
     def __init__(self, table_name: str, client: Any = None) -> None:
         self._table = table_name
-        self.client = client or boto3.client("dynamodb")
+        self.client = client or aws_client("dynamodb")
 
     def record_placed(
-        self, form_order_id: str, *, order_reference: str, form_id: str, response: EpromOrderResponse
+        self,
+        form_order_id: str,
+        *,
+        order_reference: str,
+        order_fingerprint: str,
+        form_id: str,
+        response: EpromOrderResponse,
     ) -> None:
         """Upsert the order. A status a callback already wrote stays; writing twice changes nothing."""
         now = _now()
         values = {
             "orderReference": order_reference,
+            "orderFingerprint": order_fingerprint,
             "formId": form_id,
             "loginUrl": response.login_url,
             "preferredNotificationChannel": _wire_value(response.notification_channel),
@@ -56,8 +65,16 @@ class OrderStore:
         }
         present = {name: value for name, value in values.items() if value is not None}
         assignments = [f"#{name} = :{name}" for name in present]
-        assignments += ["#status = if_not_exists(#status, :placed)", "#updatedAt = if_not_exists(#updatedAt, :now)"]
-        names = {f"#{name}": name for name in present} | {"#status": "status", "#updatedAt": "updatedAt"}
+        assignments += [
+            "#status = if_not_exists(#status, :placed)",
+            "#updatedAt = if_not_exists(#updatedAt, :now)",
+            "#createdAt = if_not_exists(#createdAt, :now)",
+        ]
+        names = {f"#{name}": name for name in present} | {
+            "#status": "status",
+            "#updatedAt": "updatedAt",
+            "#createdAt": "createdAt",
+        }
         attribute_values = {f":{name}": value for name, value in present.items()} | {":placed": PLACED, ":now": now}
         self.client.update_item(
             TableName=self._table,
@@ -87,11 +104,12 @@ class OrderStore:
             condition_values = {f":lower{i}": name for i, name in enumerate(lower)}
             condition = f"attribute_not_exists(#status) OR #status IN ({', '.join(condition_values)})"
 
+        assignments = [f"#{name} = :{name}" for name in values] + ["#createdAt = if_not_exists(#createdAt, :updatedAt)"]
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"formOrderId": {"S": str(callback.form_order_id)}},
-            "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in values),
-            "ExpressionAttributeNames": {f"#{name}": name for name in values},
+            "UpdateExpression": "SET " + ", ".join(assignments),
+            "ExpressionAttributeNames": {f"#{name}": name for name in values} | {"#createdAt": "createdAt"},
             "ExpressionAttributeValues": {
                 key: _serialize(value)
                 for key, value in ({f":{name}": value for name, value in values.items()} | condition_values).items()
@@ -108,13 +126,27 @@ class OrderStore:
         return True
 
     def find_by_order_reference(self, order_reference: str) -> list[dict[str, Any]]:
+        """The items placed for this orderReference (the index is eventually consistent: a write of the last
+        second may be missing; the placer's idempotency records cover that window)."""
         answer = self.client.query(
             TableName=self._table,
             IndexName=ORDER_REFERENCE_INDEX,
             KeyConditionExpression="orderReference = :ref",
             ExpressionAttributeValues={":ref": {"S": order_reference}},
         )
-        return answer["Items"]
+        return [_plain(item) for item in answer["Items"]]
+
+    def callback_only_items(self) -> Iterator[dict[str, Any]]:
+        """Items that exist only through ePROM's callbacks (no orderReference): patient-initiated forms, or an
+        order of ours whose answer was lost (an Ambiguous attempt). `createdAt` is when the first callback came,
+        to reconcile with the time in a parked message's reason. A Scan: an operator's tool, not a hot path."""
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="attribute_not_exists(orderReference)",
+            ConsistentRead=True,
+        )
+        for page in pages:
+            yield from (_plain(item) for item in page["Items"])
 
 
 def _callback_attributes(callback: EpromCallback) -> dict[str, Any]:
@@ -134,6 +166,10 @@ def _callback_attributes(callback: EpromCallback) -> dict[str, Any]:
         "isPatientInitiated": callback.is_patient_initiated,
         "patientInitiatedValues": _scalars_as_text(dumped.get("patientInitiatedValues")),
     }
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserialize(value) for name, value in item.items()}
 
 
 def _wire_value(value: object) -> str | None:
