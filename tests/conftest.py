@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -39,6 +40,9 @@ def aws() -> Iterator[dict[str, str]]:
         "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "EPROM_READ_TIMEOUT_SECONDS": "1",  # the simulator's "timeout" fault stalls longer than this
+        # The backoff compressed in time through its own settings (30 s .. 900 s deployed)
+        "RETRY_BASE_DELAY_SECONDS": "2",
+        "RETRY_MAX_DELAY_SECONDS": "4",
     }
     os.environ.update(base_env)
     env = create_resources(API_KEY, previous_api_keys=(PREVIOUS_API_KEY,))
@@ -128,14 +132,16 @@ def order_message(**overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None}
 
 
-def sqs_event(*bodies: str | dict[str, Any]) -> dict[str, Any]:
-    """events/place-order-sqs.json with one record per body."""
+def sqs_event(*bodies: str | dict[str, Any], sent_seconds_ago: float = 0, receive_count: int = 1) -> dict[str, Any]:
+    """events/place-order-sqs.json with one record per body, sent now (or `sent_seconds_ago`)."""
     template = json.loads((EVENTS / "place-order-sqs.json").read_text())["Records"][0]
     records = []
     for body in bodies:
         record = json.loads(json.dumps(template))
         record["messageId"] = str(uuid.uuid4())
         record["body"] = body if isinstance(body, str) else json.dumps(body)
+        record["attributes"]["SentTimestamp"] = str(int((time.time() - sent_seconds_ago) * 1000))
+        record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
         records.append(record)
     return {"Records": records}
 

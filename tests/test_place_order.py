@@ -23,6 +23,7 @@ from eprom.eprom_client import NO_ORDER_CREATED
 from eprom.models import MUST_BE_SIGNED_NO_DISTRIBUTION, MUST_BE_SIGNED_ON_BEHALF
 
 from local.aws_resources import load_template
+from local.eprom_simulator import Form
 
 
 def items_for(table: Any, order_reference: str) -> list[dict[str, Any]]:
@@ -94,6 +95,34 @@ REFUSALS = {
     "bad metadata": (order_message(metadata="{age: 76"), "metadata: JSON in metadata is not valid"),
     "expired": (order_message(expiryDate="2020-01-01T00:00:00Z"), "expiryDate: must be in the future"),
     "bad orderReference": (order_message(orderReference="has spaces"), "orderReference: String should match"),
+    "national id in orderReference": (
+        order_message(orderReference="registry:pasient-26073941651"),
+        "orderReference: must not contain a national id",
+    ),
+    "testMode in production": (order_message(testMode=True), "testMode: testMode orders are not allowed"),
+    "Arabic-Indic digits in the national id": (
+        order_message(nationalId="\u0662" + "6073941651"),
+        "nationalId: must be exactly",
+    ),
+    "Arabic-Indic digits in the postal code": (
+        order_message(
+            formId=PAPER_FORM_ID,
+            distributionRule="PaperOnly",
+            physicalAddress={
+                "fullName": "K N",
+                "addressLine1": "Gata 1",
+                "postalCode": "\u0660\u0661\u0665\u0660",
+                "postalPlace": "Oslo",
+            },
+        ),
+        "physicalAddress.postalCode: String should match pattern '^[0-9]{4}$'",
+    ),
+    "NaN in metadata": ('{"metadata": {"age": NaN}}', "metadata: JSON in metadata is not valid: NaN and Infinity"),
+    "Infinity in metadata text": (order_message(metadata='{"age": Infinity}'), "JSON in metadata is not valid: NaN"),
+    "unreadable expiryDate": (
+        order_message(expiryDate="2099-13-01 for 26073941651"),
+        "expiryDate: must be a date-time such as",
+    ),
 }
 
 
@@ -112,8 +141,10 @@ def test_invalid_messages_go_to_the_dlq_with_a_reason_and_never_reach_eprom(
     assert dead["Body"] == raw  # the original body, untouched
     reason = dead["MessageAttributes"]["rejectionReason"]["StringValue"]
     assert expected_reason in reason
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "InvalidMessage"
     for national_id in ("17048522719", "15499923810", "81263303652", "26670271527", "06496032258", "26073941651"):
         assert national_id not in reason
+    assert "\u0662" not in reason and "2099-13-01" not in reason  # never the input value itself
 
 
 @pytest.mark.parametrize(
@@ -135,13 +166,30 @@ def test_eprom_refusals_go_to_the_dlq_with_eproms_message(
     assert len(eprom.order_requests) == 1
     [dead] = dead_letters.messages()
     assert expected_reason in dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "RefusedByEprom"
     assert json.loads(dead["Body"]) == order
     assert items_for(orders_table, order["orderReference"]) == []
 
-    # Re-sent by the upstream system: refused again from the stored outcome, without asking ePROM again.
+    # Re-sent (or redriven) without a fix: a refusal is not remembered, so ePROM is asked and refuses again.
     assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
-    assert len(eprom.order_requests) == 1
+    assert len(eprom.order_requests) == 2
     assert len(dead_letters.messages()) == 1
+
+
+def test_a_refused_order_redriven_after_the_fix_is_placed(
+    placer, eprom, dead_letters, orders_table, lambda_context
+) -> None:
+    order = order_message(formId=UNPUBLISHED_FORM_ID)
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    [dead] = dead_letters.messages()
+    assert "The ordered form is not Published" in dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+
+    eprom.config.forms[UNPUBLISHED_FORM_ID] = Form(published=True)  # the registry publishes the form in ePROM
+    assert placer.lambda_handler(sqs_event(dead["Body"]), lambda_context) == {"batchItemFailures": []}
+    [item] = items_for(orders_table, order["orderReference"])
+    assert item["status"] == "Placed"
+    assert eprom.orders_per_reference[order["orderReference"]] == 1
+    assert dead_letters.messages() == []
 
 
 def test_paper_order_for_a_paper_enabled_form_is_placed(placer, eprom, lambda_context) -> None:
@@ -151,13 +199,12 @@ def test_paper_order_for_a_paper_enabled_form_is_placed(placer, eprom, lambda_co
     assert eprom.order_requests[0]["physicalAddress"]["postalCode"] == "0150"
 
 
-@pytest.mark.parametrize("fault", ["rate_500", "rate_429", "rate_timeout", "rate_drop"])
+@pytest.mark.parametrize("fault", ["rate_500", "rate_429"])
 def test_transient_failures_are_retried_and_succeed_on_redelivery(
     fault, placer, eprom, dead_letters, orders_table, lambda_context
 ) -> None:
     order = order_message()
     setattr(eprom.config, fault, 1.0)
-    eprom.config.timeout_seconds = 2.0  # longer than the placer's read timeout (1 s in tests)
     event = sqs_event(order)
 
     response = placer.lambda_handler(event, lambda_context)
@@ -171,6 +218,41 @@ def test_transient_failures_are_retried_and_succeed_on_redelivery(
     [item] = items_for(orders_table, order["orderReference"])
     assert item["status"] == "Placed"
     assert eprom.orders_per_reference[order["orderReference"]] == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "created", "detail"),
+    [
+        ("rate_timeout", 0, "ePROM did not answer within 1 s after the order was sent"),
+        ("rate_drop", 0, "the connection to ePROM broke after the order was sent"),
+        ("rate_lost_answer", 1, "ePROM's gateway answered HTTP 504 after the order was sent"),
+    ],
+)
+def test_an_order_ePROM_may_have_created_is_parked_never_sent_twice(
+    fault, created, detail, placer, eprom, dead_letters, orders_table, lambda_context, captured_output
+) -> None:
+    order = order_message()
+    setattr(eprom.config, fault, 1.0)
+    eprom.config.timeout_seconds = 1.5  # longer than the placer's read timeout (1 s in tests)
+    event = sqs_event(order)
+
+    assert placer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}  # not retried
+    [dead] = dead_letters.messages()
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "Ambiguous"
+    reason = dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+    assert detail in reason
+    assert f"for form {FORM_ID}" in reason and "ePROM Admin" in reason
+    assert json.loads(dead["Body"]) == order
+    assert len(eprom.order_headers) == 1  # one request reached ePROM
+    assert eprom.orders_per_reference[order["orderReference"]] == created
+    emf = [json.loads(line) for line in captured_output.text().splitlines() if '"OrdersAmbiguous"' in line]
+    assert emf and emf[0]["OrdersAmbiguous"] == [1.0]
+
+    # Parked means forgotten by the idempotency layer too: a person's redrive (after checking ePROM Admin) is sent.
+    setattr(eprom.config, fault, 0.0)
+    assert placer.lambda_handler(sqs_event(dead["Body"]), lambda_context) == {"batchItemFailures": []}
+    assert len(eprom.order_headers) == 2
+    assert len(items_for(orders_table, order["orderReference"])) == 1
 
 
 def test_a_wrong_api_key_is_transient_not_a_refusal(placer, eprom, dead_letters, lambda_context) -> None:

@@ -51,10 +51,99 @@ def test_environment_variable_names_of_the_contract() -> None:
 def test_queue_settings_are_derived_from_the_function() -> None:
     queue = RESOURCES["OrderQueue"]["Properties"]
     timeout = RESOURCES["PlaceOrderFunction"]["Properties"]["Timeout"]
-    assert queue["VisibilityTimeout"] >= 6 * timeout
-    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
+    longest_batching_window = TEMPLATE["Parameters"]["OrderBatchingWindowSeconds"]["MaxValue"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout + longest_batching_window  # AWS's advice for event sources
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": "OrderDeadLetterQueue.Arn"}
     assert RESOURCES["OrderDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_the_retry_window_ends_before_the_queue_forgets_the_message_or_the_redrive_policy_fires() -> None:
+    parameters = TEMPLATE["Parameters"]
+    queue = RESOURCES["OrderQueue"]["Properties"]
+    longest_window_seconds = parameters["OrderRetryWindowHours"]["MaxValue"] * 3600
+    assert queue["MessageRetentionPeriod"] >= longest_window_seconds + 24 * 3600  # a day of margin
+    # Receives within the longest window at the shortest backoff (doubling from the base, capped):
+    delay, elapsed, receives = parameters["OrderRetryBaseDelaySeconds"]["MinValue"], 0, 1
+    while elapsed < longest_window_seconds:
+        elapsed += delay
+        receives += 1
+        delay = min(delay * 2, parameters["OrderRetryMaxDelaySeconds"]["MinValue"])
+    assert queue["RedrivePolicy"]["maxReceiveCount"] > receives, receives
+
+
+def test_the_placer_defaults_are_the_template_defaults() -> None:
+    from place_order.settings import PlacerSettings
+
+    defaults = PlacerSettings.model_fields
+    parameters = TEMPLATE["Parameters"]
+    variables = RESOURCES["PlaceOrderFunction"]["Properties"]["Environment"]["Variables"]
+    for variable, parameter in [
+        ("ORDER_RETRY_WINDOW_HOURS", "OrderRetryWindowHours"),
+        ("RETRY_BASE_DELAY_SECONDS", "OrderRetryBaseDelaySeconds"),
+        ("RETRY_MAX_DELAY_SECONDS", "OrderRetryMaxDelaySeconds"),
+        ("AMBIGUOUS_ORDER_POLICY", "AmbiguousOrderPolicy"),
+        ("ALLOW_TEST_MODE_ORDERS", "AllowTestModeOrders"),
+    ]:
+        assert variables[variable] == {"Ref": parameter}
+        default = defaults[variable.lower()].default
+        assert str(default).lower() == str(parameters[parameter]["Default"]).lower(), variable
+
+
+def evaluate(expression: Any, parameters: dict[str, str]) -> Any:
+    """CloudFormation's rule functions (the ones this template uses) over string parameter values."""
+    if not isinstance(expression, dict):
+        return expression
+    [(name, argument)] = expression.items()
+    match name:
+        case "Ref":
+            return parameters[argument]
+        case "Fn::Not":
+            return not evaluate(argument[0], parameters)
+        case "Fn::Equals":
+            return evaluate(argument[0], parameters) == evaluate(argument[1], parameters)
+        case "Fn::Contains":
+            return evaluate(argument[1], parameters) in [evaluate(item, parameters) for item in argument[0]]
+        case "Fn::And":
+            return all(evaluate(item, parameters) for item in argument)
+        case "Fn::Or":
+            return any(evaluate(item, parameters) for item in argument)
+    raise NotImplementedError(name)
+
+
+def rules_refusing(parameters: dict[str, str]) -> list[str]:
+    defaults = {name: str(spec.get("Default", "")) for name, spec in TEMPLATE["Parameters"].items()}
+    values = defaults | parameters
+    refused = []
+    for name, rule in TEMPLATE.get("Rules", {}).items():
+        if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], values):
+            continue
+        if not all(evaluate(assertion["Assert"], values) for assertion in rule["Assertions"]):
+            refused.append(name)
+    return refused
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "window", "refused"),
+    [("10", "0", False), ("11", "0", True), ("100", "0", True), ("11", "1", False), ("100", "20", False)],
+)
+def test_a_batch_above_ten_needs_a_batching_window(batch_size: str, window: str, refused: bool) -> None:
+    parameters = {"OrderBatchSize": batch_size, "OrderBatchingWindowSeconds": window}
+    assert ("LargeOrderBatchesNeedABatchingWindow" in rules_refusing(parameters)) == refused
+
+
+def test_alarms_watch_an_outage_through_the_metrics_the_placer_emits() -> None:
+    failing = RESOURCES["OrdersFailingAlarm"]["Properties"]
+    assert (failing["MetricName"], failing["Statistic"]) == ("RetriedOrderAgeSeconds", "Maximum")
+    exhausted = RESOURCES["RetriesExhaustedAlarm"]["Properties"]
+    assert {"Name": "ReasonClass", "Value": "RetriesExhausted"} in exhausted["Dimensions"]
+    assert RESOURCES["AmbiguousOrdersAlarm"]["Properties"]["MetricName"] == "OrdersAmbiguous"
+    service = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    namespace = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    for alarm in ("OrdersFailingAlarm", "RetriesExhaustedAlarm", "AmbiguousOrdersAlarm"):
+        properties = RESOURCES[alarm]["Properties"]
+        assert properties["Namespace"] == namespace
+        assert {"Name": "service", "Value": service} in properties["Dimensions"]  # Powertools adds it to every metric
+    assert "OrderQueueAgeAlarm" not in RESOURCES  # blind to retried messages (see the comment in the template)
 
 
 def test_the_sqs_event_reports_partial_failures_with_bounded_concurrency() -> None:

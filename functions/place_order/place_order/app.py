@@ -1,11 +1,12 @@
 """PlaceOrderFunction: SQS batch of order messages -> ePROM -> FormOrdersTable (refusals to the DLQ).
 
 Records of a batch are placed in parallel on a bounded thread pool, so a batch costs about one ePROM
-round trip; only transient failures are reported in batchItemFailures.
+round trip; only records to retry later are reported in batchItemFailures.
 """
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import partial
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -28,7 +29,7 @@ from eprom.models import OrderMessage
 from eprom.order_store import OrderStore
 
 from place_order import placement
-from place_order.dead_letters import DeadLetterQueue
+from place_order.queues import DeadLetterQueue, OrderQueue
 from place_order.settings import load_settings
 
 settings = load_settings()
@@ -40,11 +41,21 @@ eprom = EpromClient(
     str(settings.eprom_api_base_url),
     lambda: load_api_keys(settings.eprom_api_key_secret_id, max_age_seconds=settings.api_key_max_age_seconds).current,
     connect_timeout=settings.eprom_connect_timeout_seconds,
-    read_timeout=settings.eprom_read_timeout_seconds,
     max_connections=settings.max_concurrent_orders,
 )
 store = OrderStore(settings.form_orders_table)
 dead_letters = DeadLetterQueue(settings.dead_letter_queue_url)
+order_queue = OrderQueue()
+retry_policy = placement.RetryPolicy(
+    base_delay_seconds=settings.retry_base_delay_seconds,
+    max_delay_seconds=settings.retry_max_delay_seconds,
+    window_seconds=settings.order_retry_window_hours * 3600,
+    ambiguous=settings.ambiguous_order_policy,
+)
+validation_context = {
+    "allow_synthetic_national_ids": settings.allow_synthetic_national_ids,
+    "allow_test_mode_orders": settings.allow_test_mode_orders,
+}
 idempotency_config = IdempotencyConfig(
     event_key_jmespath="order_reference",
     payload_validation_jmespath="@",  # the same orderReference with other content is refused, not placed
@@ -62,33 +73,44 @@ processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_
     persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=store.client),
     output_serializer=PydanticSerializer(placement.PlacementOutcome),
 )
-def place_once(order: OrderMessage) -> placement.PlacementOutcome:
-    return placement.place_with_eprom(order, eprom)
+def place_once(order: OrderMessage, read_timeout: float) -> placement.PlacementOutcome:
+    return placement.place_with_eprom(order, eprom=eprom, store=store, read_timeout=read_timeout)
 
 
-def place_record(record: SQSRecord) -> None:
+def place_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    def read_timeout() -> float:
+        return placement.eprom_read_timeout(
+            lambda_context.get_remaining_time_in_millis() / 1000,
+            connect_timeout=settings.eprom_connect_timeout_seconds,
+            longest=settings.eprom_read_timeout_seconds,
+        )
+
     logger.thread_safe_append_keys(message_id=record.message_id)
     try:
         placement.handle_order_message(
             record.body,
-            allow_synthetic_national_ids=settings.allow_synthetic_national_ids,
-            place_once=lambda order: place_once(order=order),
+            validation_context=validation_context,
+            place_once=lambda order: place_once(order=order, read_timeout=read_timeout()),
             store=store,
             dead_letters=dead_letters,
+            ambiguous_policy=retry_policy.ambiguous,
         )
     except Exception as error:
-        logger.warning(
-            "order will be retried",
-            reason=str(error) if isinstance(error, placement.TransientFailure) else type(error).__name__,
+        placement.retry_later_or_give_up(
+            record.body,
+            error,
+            sent_at=datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC),
+            receive_count=int(record.attributes.approximate_receive_count),
+            policy=retry_policy,
+            retry_later=partial(order_queue.retry_after, record.event_source_arn, record.receipt_handle),
+            dead_letters=dead_letters,
         )
-        placement.count("OrdersRetried")
-        raise
     finally:
         logger.thread_safe_clear_keys()
 
 
-async def place_record_on_worker(record: SQSRecord) -> None:
-    await asyncio.get_running_loop().run_in_executor(workers, partial(place_record, record))
+async def place_record_on_worker(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    await asyncio.get_running_loop().run_in_executor(workers, partial(place_record, record, lambda_context))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,6 +1,7 @@
 """PlaceOrderFunction's configuration: read once from the environment at start, failing fast on a missing value."""
 
 import os
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
@@ -14,13 +15,23 @@ class PlacerSettings(BaseModel):
     eprom_api_key_secret_id: str = Field(min_length=1)
     dead_letter_queue_url: str = Field(min_length=1)
     allow_synthetic_national_ids: bool = False
+    allow_test_mode_orders: bool = False
     # Records of one batch placed at once; the event source's MaximumConcurrency bounds the environments.
     max_concurrent_orders: int = Field(default=10, ge=1, le=100)
-    # How long an orderReference is remembered: a re-sent order within this window is never placed again.
+    # How long Powertools remembers an orderReference for in-flight and re-sent orders. After it, the
+    # orderReference's FormOrdersTable item still stops a second order.
     idempotency_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=3600)
     api_key_max_age_seconds: int = Field(default=300, ge=1)
     eprom_connect_timeout_seconds: float = Field(default=3.05, gt=0)
-    eprom_read_timeout_seconds: float = Field(default=15, gt=0)
+    # The longest wait for ePROM's answer; less when the invocation has less time left (placement.py).
+    eprom_read_timeout_seconds: float = Field(default=20, gt=0)
+    # Transient failures: retried with exponential backoff (jitter added) from base to cap, for the window.
+    retry_base_delay_seconds: int = Field(default=30, ge=1)
+    retry_max_delay_seconds: int = Field(default=900, ge=1, le=43200)  # 43200: SQS's longest visibility timeout
+    order_retry_window_hours: float = Field(default=24, gt=0)
+    # "park": an order ePROM may have created goes to the DLQ for a person to check; "retry": try again (a
+    # possible duplicate order rather than a delay).
+    ambiguous_order_policy: Literal["park", "retry"] = "park"
 
 
 def load_settings() -> PlacerSettings:
