@@ -65,11 +65,10 @@ def create_resources(
     for logical_id, name in names.items():
         create_table(logical_id, name)
 
+    dead_letter_queue = resources["OrderDeadLetterQueue"]["Properties"]
     dead_letter_url = sqs.create_queue(
         QueueName=f"{prefix}-OrderDeadLetterQueue",
-        Attributes={
-            "MessageRetentionPeriod": str(resources["OrderDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"])
-        },
+        Attributes={name: str(dead_letter_queue[name]) for name in ("MessageRetentionPeriod", "MaximumMessageSize")},
     )["QueueUrl"]
     dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -78,7 +77,10 @@ def create_resources(
     order_queue_url = sqs.create_queue(
         QueueName=f"{prefix}-OrderQueue",
         Attributes={
-            "VisibilityTimeout": str(order_queue["VisibilityTimeout"]),
+            name: str(order_queue[name])
+            for name in ("VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize")
+        }
+        | {
             "RedrivePolicy": json.dumps(
                 {
                     "deadLetterTargetArn": dead_letter_arn,

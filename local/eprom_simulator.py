@@ -60,6 +60,16 @@ class SimulatorConfig:
     rate_timeout: float = 0.0
     rate_drop: float = 0.0
     timeout_seconds: float = 5.0  # how long a "timeout" stalls before closing without an answer
+    # Creates the order, then a gateway in front of ePROM answers 504: the order exists, its answer is lost.
+    rate_lost_answer: float = 0.0
+    # Down for this long from start() or reset(): every order request gets `down_status` (a maintenance page or
+    # a load balancer with no healthy ePROM behind it), with `Retry-After: down_retry_after` when set.
+    down_for_seconds: float = 0.0
+    down_status: int = 503
+    down_retry_after: int | None = None
+    # Order requests accepted per second (a token bucket holding one second's worth, so short bursts pass); above
+    # it 429 with `Retry-After: 1`, as a rate limiter in front of ePROM would answer.
+    rate_limit_per_second: float | None = None
     max_faults_per_order: int | None = None  # an order (same body) meets at most this many faults, then succeeds
     callback_base_url: str | None = None
     callback_delay_seconds: float = 0.05
@@ -94,6 +104,9 @@ class EpromSimulator:
         self.single_use_codes: list[str] = []
         self.faults: Counter[str] = Counter()
         self._faults_per_order: Counter[str] = Counter()
+        self._down_until = 0.0
+        self._tokens = 0.0
+        self._tokens_at = 0.0
         self.callbacks: list[Callback] = []
         self._due: list[tuple[float, int, Callback]] = []
         self._sequence = itertools.count()
@@ -112,6 +125,7 @@ class EpromSimulator:
         return f"http://{host}:{port}"
 
     def start(self) -> "EpromSimulator":
+        self._begin_outage_and_rate_limit()
         for thread in self._threads:
             thread.start()
         return self
@@ -140,6 +154,32 @@ class EpromSimulator:
             self.order_requests.clear()
             self.faults.clear()
             self._faults_per_order.clear()
+            self._begin_outage_and_rate_limit()
+
+    def _begin_outage_and_rate_limit(self) -> None:
+        self._down_until = time.monotonic() + self.config.down_for_seconds
+        self._tokens, self._tokens_at = self._bucket_size(), time.monotonic()
+
+    def _bucket_size(self) -> float:
+        return max(1.0, self.config.rate_limit_per_second or 0.0)
+
+    def _unavailable(self) -> tuple[int, dict[str, str]] | None:
+        """During an outage, or above the rate limit: the status and headers to answer with."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._down_until:
+                self.faults["down"] += 1
+                retry_after = self.config.down_retry_after
+                return self.config.down_status, ({"Retry-After": str(retry_after)} if retry_after else {})
+            limit = self.config.rate_limit_per_second
+            if limit:
+                self._tokens = min(self._bucket_size(), self._tokens + (now - self._tokens_at) * limit)
+                self._tokens_at = now
+                if self._tokens < 1.0:
+                    self.faults["rate_limited"] += 1
+                    return 429, {"Retry-After": "1"}
+                self._tokens -= 1.0
+        return None
 
     def pending_callbacks(self) -> int:
         with self._lock:
@@ -218,6 +258,7 @@ class EpromSimulator:
             ("429", self.config.rate_429),
             ("timeout", self.config.rate_timeout),
             ("drop", self.config.rate_drop),
+            ("lost_answer", self.config.rate_lost_answer),
         ):
             if draw < rate:
                 with self._lock:
@@ -348,10 +389,18 @@ class EpromSimulator:
                 if self.path.rstrip("/") != "/api/v2/formorder":
                     self._reply(404, {"message": "Not found"})
                     return
+                unavailable = simulator._unavailable()
+                if unavailable:
+                    status, headers = unavailable
+                    self._reply(status, {"message": "Service Unavailable"}, headers)
+                    return
                 if simulator.config.latency_seconds:
                     time.sleep(simulator.config.latency_seconds)
                 fault = simulator._draw_fault(body)
-                if fault == "500":
+                if fault == "lost_answer":
+                    simulator._handle_order(self.headers.get("Authorization"), body)
+                    self._reply(504, {"message": "Gateway Timeout"})
+                elif fault == "500":
                     self._reply(500, {"message": "An error has occurred."})
                 elif fault == "429":
                     self._reply(429, {"message": "Too many requests"})
@@ -363,9 +412,11 @@ class EpromSimulator:
                 else:
                     self._reply(*simulator._handle_order(self.headers.get("Authorization"), body))
 
-            def _reply(self, status: int, content: Any) -> None:
+            def _reply(self, status: int, content: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(content).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

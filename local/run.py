@@ -72,6 +72,15 @@ class RunOptions:
     rate_429: float = 0.0
     rate_timeout: float = 0.0
     rate_drop: float = 0.0
+    rate_lost_answer: float = 0.0
+    down_for: float = 0.0
+    down_retry_after: int | None = None
+    rate_limit: float | None = None
+    retry_base_delay: int = 1
+    retry_max_delay: int = 4
+    retry_window_hours: float = 24.0
+    ambiguous_policy: str = "park"
+    read_timeout: float = 1.0
     duplicate_callbacks: float = 0.0
     out_of_order_callbacks: float = 0.0
     max_faults_per_order: int | None = 3
@@ -112,7 +121,11 @@ class LocalStack:
                 rate_429=options.rate_429,
                 rate_timeout=options.rate_timeout,
                 rate_drop=options.rate_drop,
-                timeout_seconds=1.5,
+                rate_lost_answer=options.rate_lost_answer,
+                down_for_seconds=options.down_for,
+                down_retry_after=options.down_retry_after,
+                rate_limit_per_second=options.rate_limit,
+                timeout_seconds=options.read_timeout + 0.5,
                 max_faults_per_order=options.max_faults_per_order,
                 dialect=options.dialect,
                 form_return=options.form_return,
@@ -126,7 +139,13 @@ class LocalStack:
             | {
                 "EPROM_API_BASE_URL": self.simulator.base_url,
                 "ALLOW_SYNTHETIC_NATIONAL_IDS": "true",  # a test stage
-                "EPROM_READ_TIMEOUT_SECONDS": "1",  # the simulator's "timeouts" stall longer than this
+                "EPROM_READ_TIMEOUT_SECONDS": str(options.read_timeout),  # the simulator's "timeouts" stall longer
+                # The production backoff, compressed in time by its own settings (30 s .. 15 min in the template)
+                "RETRY_BASE_DELAY_SECONDS": str(options.retry_base_delay),
+                "RETRY_MAX_DELAY_SECONDS": str(options.retry_max_delay),
+                "ORDER_RETRY_WINDOW_HOURS": str(options.retry_window_hours),
+                "AMBIGUOUS_ORDER_POLICY": options.ambiguous_policy,
+                "ALLOW_TEST_MODE_ORDERS": "true",  # a test stage
                 "POWERTOOLS_SERVICE_NAME": "eprom-integration",
                 "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
                 "POWERTOOLS_TRACE_DISABLED": "true",
@@ -192,10 +211,15 @@ class LocalStack:
             VisibilityTimeout=60,
         ).get("Messages", []):
             found += batch
+
+        def attribute(message: dict[str, Any], name: str) -> str | None:
+            return message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
+
         return [
             {
                 "body": message["Body"],
-                "reason": message.get("MessageAttributes", {}).get("rejectionReason", {}).get("StringValue"),
+                "reason": attribute(message, "rejectionReason"),
+                "rejection_class": attribute(message, "rejectionClass"),
                 "receives": int(message["Attributes"]["ApproximateReceiveCount"]),
             }
             for message in found
@@ -275,7 +299,11 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
             reference = json.loads(dead["body"]).get("orderReference")
         except (ValueError, AttributeError):
             reference = None
-        refused[reference] = dead["reason"] or f"moved by the redrive policy after {dead['receives']} receives"
+        refused[reference] = (
+            f"{dead['rejection_class']}: {dead['reason']}"
+            if dead["reason"]
+            else f"moved by the redrive policy after {dead['receives']} receives"
+        )
     width = max((len(order.order_reference) for order in sent), default=10)
     lines = [f"{'orderReference':<{width}}  {'outcome':<8}  status / reason", "-" * (width + 60)]
     for order in sent:
@@ -373,6 +401,15 @@ def parse_args(argv: list[str]) -> RunOptions:
     parser.add_argument("--rate-429", type=float, default=0.0)
     parser.add_argument("--rate-timeout", type=float, default=0.0)
     parser.add_argument("--rate-drop", type=float, default=0.0, help="connections dropped without an answer")
+    parser.add_argument("--rate-lost-answer", type=float, default=0.0, help="order created, then a gateway 504")
+    parser.add_argument("--down-for", type=float, default=0.0, help="ePROM answers 503 for this many seconds")
+    parser.add_argument("--down-retry-after", type=int, help="Retry-After on those 503s")
+    parser.add_argument("--rate-limit", type=float, help="ePROM takes this many orders/s, 429 + Retry-After above")
+    parser.add_argument("--read-timeout", type=float, default=1.0, help="the placer's EPROM_READ_TIMEOUT_SECONDS")
+    parser.add_argument("--retry-base-delay", type=int, default=1, help="RETRY_BASE_DELAY_SECONDS (30 deployed)")
+    parser.add_argument("--retry-max-delay", type=int, default=4, help="RETRY_MAX_DELAY_SECONDS (900 deployed)")
+    parser.add_argument("--retry-window-hours", type=float, default=24.0, help="ORDER_RETRY_WINDOW_HOURS")
+    parser.add_argument("--ambiguous-policy", choices=["park", "retry"], default="park")
     parser.add_argument("--duplicate-callbacks", type=float, default=0.0)
     parser.add_argument("--out-of-order-callbacks", type=float, default=0.0)
     parser.add_argument("--max-faults-per-order", type=int, default=3)

@@ -1,5 +1,6 @@
 """Feeds PlaceOrderFunction from OrderQueue the way Lambda's SQS event source does: batches of records,
-delete what succeeded, leave `batchItemFailures` on the queue for a later receive (the queue's redrive policy
+delete what succeeded, and leave `batchItemFailures` on the queue untouched: they are received again when their
+visibility timeout ends, the one the function set (its backoff) or else the queue's (the queue's redrive policy
 moves a message to the DLQ after maxReceiveCount receives).
 """
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from local.aws_resources import load_template
 from local.lambda_runtime import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -22,16 +24,11 @@ class SqsPoller:
         handler: Handler,
         *,
         batch_size: int = 10,
-        retry_after_seconds: int = 1,
-        function_timeout_seconds: float = 30.0,
     ) -> None:
         self._queue_url = queue_url
         self._handler = handler
         self._batch_size = batch_size
-        # Lambda leaves a failed message invisible for the queue's whole visibility timeout (180 s); locally we
-        # make it visible again sooner, so a demo does not wait minutes for its retries.
-        self._retry_after_seconds = retry_after_seconds
-        self._function_timeout_seconds = function_timeout_seconds
+        self._function_timeout_seconds = load_template()["Resources"]["PlaceOrderFunction"]["Properties"]["Timeout"]
         self._sqs = boto3.client("sqs")
         self._queue_arn = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -66,7 +63,7 @@ class SqsPoller:
                 self.busy = False
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
-        event = {"Records": [self._record(message) for message in messages]}
+        event = {"Records": [lambda_record(message, self._queue_arn) for message in messages]}
         context = LambdaContext("PlaceOrderFunction", timeout_seconds=self._function_timeout_seconds)
         try:
             response = self._handler(event, context)
@@ -75,32 +72,28 @@ class SqsPoller:
             failed = {message["MessageId"] for message in messages}
         self.invocations += 1
         for message in messages:
-            if message["MessageId"] in failed:
-                self._sqs.change_message_visibility(
-                    QueueUrl=self._queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=self._retry_after_seconds,
-                )
-            else:
+            if message["MessageId"] not in failed:
                 self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": message.get("Attributes", {}),
-            "messageAttributes": {
-                name: {
-                    "stringValue": value.get("StringValue"),
-                    "dataType": value["DataType"],
-                    "stringListValues": [],
-                    "binaryListValues": [],
-                }
-                for name, value in message.get("MessageAttributes", {}).items()
-            },
-            "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self._queue_arn,
-            "awsRegion": self._sqs.meta.region_name,
-        }
+
+def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """An SQS event record as Lambda's event source makes it from a received message."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "dataType": value["DataType"],
+                "stringListValues": [],
+                "binaryListValues": [],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": queue_arn.split(":")[3],
+    }
