@@ -89,7 +89,8 @@ build-check: build-host $(VENV)/.synced
 	$(APP_PYTHON) -m local.verify_build .aws-sam/check
 
 openapi: $(VENV)/.synced  ## regenerate docs/callback-openapi.json from the callback resolver
-	$(APP_PYTHON) -m local.openapi > docs/callback-openapi.json
+	$(APP_PYTHON) -m local.openapi > docs/callback-openapi.json.new  # a failure leaves the file as it was
+	mv docs/callback-openapi.json.new docs/callback-openapi.json
 
 bench: $(VENV)/.synced build build-host  ## performance as ratios against baselines measured in the same run
 	$(APP_PYTHON) -m bench $(ARGS)

@@ -90,6 +90,14 @@ def create_resources(
         },
     )["QueueUrl"]
 
+    results_bucket = f"{prefix}-formresultsbucket".lower()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=results_bucket, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+    s3.put_bucket_versioning(
+        Bucket=results_bucket,
+        VersioningConfiguration=resources["FormResultsBucket"]["Properties"]["VersioningConfiguration"],
+    )
+
     secret_arn = secrets.create_secret(
         Name=f"{prefix}-EpromApiKeySecret",
         SecretString=json.dumps({"apiKey": api_key, "previousApiKeys": list(previous_api_keys)}),
@@ -100,5 +108,6 @@ def create_resources(
         "IDEMPOTENCY_TABLE": names["IdempotencyTable"],
         "EPROM_API_KEY_SECRET_ID": secret_arn,
         "DEAD_LETTER_QUEUE_URL": dead_letter_url,
+        "FORM_RESULTS_BUCKET": results_bucket,
         "ORDER_QUEUE_URL": order_queue_url,  # not read by the functions; the local poller feeds them from it
     }

@@ -7,6 +7,7 @@ import os
 for name, placeholder in {
     "FORM_ORDERS_TABLE": "FormOrdersTable",
     "EPROM_API_KEY_SECRET_ID": "EpromApiKeySecret",
+    "FORM_RESULTS_BUCKET": "FormResultsBucket",
     "AWS_DEFAULT_REGION": "eu-north-1",
     "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
 }.items():

@@ -9,6 +9,7 @@ reason, and stops everything (Ctrl-C too). --serve keeps it running for your own
 
 import argparse
 import contextlib
+import hashlib
 import importlib
 import itertools
 import json
@@ -162,7 +163,7 @@ class LocalStack:
         self._stack.append(self.simulator)
         self.poller = SqsPoller(self.resources["ORDER_QUEUE_URL"], place_order).start()
         self._stack.append(self.poller)
-        self.sqs, self.dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
+        self.sqs, self.dynamodb, self.s3 = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("s3")
 
     def __exit__(self, *_: object) -> None:
         for part in reversed(self._stack):  # poller first, moto last
@@ -200,6 +201,15 @@ class LocalStack:
         deserialize = boto3.dynamodb.types.TypeDeserializer().deserialize
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.resources["FORM_ORDERS_TABLE"])
         return [{k: deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
+
+    def stored_object(self, pointer: dict[str, Any]) -> bytes:
+        """The version of a results object an item points at, checked against the sha256 the item holds."""
+        content = self.s3.get_object(
+            Bucket=self.resources["FORM_RESULTS_BUCKET"], Key=pointer["key"], VersionId=pointer["versionId"]
+        )["Body"].read()
+        if hashlib.sha256(content).hexdigest() != pointer["sha256"]:
+            raise AssertionError(f"{pointer['key']}: content differs from the sha256 in the item")
+        return content
 
     def dead_letters(self) -> list[dict[str, Any]]:
         found = []
@@ -245,6 +255,11 @@ class LocalStack:
             "flow_seconds": round((last_write - self.first_sent_at).total_seconds(), 3),
             "sent": [order.__dict__ for order in self.sent],
             "items": items,
+            "answers": {
+                item["formOrderId"]: json.loads(self.stored_object(item["answers"]))
+                for item in items
+                if "answers" in item
+            },
             "dead_letters": self.dead_letters(),
             "order_queue_depth": self.queue_depth("ORDER_QUEUE_URL"),
             "simulator": {

@@ -27,11 +27,12 @@ from local.eprom_simulator import Form
 
 
 def items_for(table: Any, order_reference: str) -> list[dict[str, Any]]:
-    return table.query(
+    keys = table.query(
         IndexName="orderReference-index",
         KeyConditionExpression="orderReference = :ref",
         ExpressionAttributeValues={":ref": order_reference},
-    )["Items"]
+    )["Items"]  # the index projects keys and the fingerprint only
+    return [table.get_item(Key={"formOrderId": key["formOrderId"]}, ConsistentRead=True)["Item"] for key in keys]
 
 
 def test_a_valid_order_is_placed_and_recorded(placer, eprom, dead_letters, orders_table, lambda_context) -> None:

@@ -1,5 +1,6 @@
-"""StatusCallbackFunction: REST v1 proxy events (as in events/) -> handler -> moto DynamoDB over HTTP."""
+"""StatusCallbackFunction: REST v1 proxy events (as in events/) -> handler -> moto S3 and DynamoDB over HTTP."""
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -37,6 +38,14 @@ def put(callback_app: Any, event: dict[str, Any], context: Any) -> tuple[int, di
 
 def item(table: Any, form_order_id: str) -> dict[str, Any] | None:
     return table.get_item(Key={"formOrderId": form_order_id}, ConsistentRead=True).get("Item")
+
+
+def stored_answers(aws: dict[str, str], pointer: dict[str, Any]) -> bytes:
+    """The answers object the item points at, that exact version."""
+    answer = boto3.client("s3").get_object(
+        Bucket=aws["FORM_RESULTS_BUCKET"], Key=pointer["key"], VersionId=pointer["versionId"]
+    )
+    return answer["Body"].read()
 
 
 def test_hemits_documented_ordered_example_verbatim_is_stored(callback_app, orders_table, lambda_context) -> None:
@@ -94,21 +103,29 @@ def test_every_wire_shape_is_stored_the_same_way(changes, expected, callback_app
     assert {key: stored.get(key) for key in expected} == expected
 
 
-def test_a_form_return_keeps_form_data_byte_for_byte(callback_app, orders_table, lambda_context) -> None:
+def test_a_form_return_is_stored_in_s3_as_received_minus_the_key(
+    callback_app, orders_table, aws, lambda_context
+) -> None:
     form_data = '{ "q1":"Ja",  "q2":3,\n "fritekst":"Vondt i kneet, «verre» om natta", "tall": 1.50 }'
     event, form_order_id = event_from("callback-completed.json", formData=form_data)
     assert put(callback_app, event, lambda_context) == (200, {"success": True})
     stored = item(orders_table, form_order_id)
-    assert stored["formData"] == form_data
+    document = stored_answers(aws, stored["answers"])
+    assert document.isascii()  # ASCII escapes: every character survives
+    received = json.loads(event["body"])
+    assert json.loads(document) == {key: value for key, value in received.items() if key != "apiKey"}
+    assert json.loads(document)["formData"] == form_data  # byte for byte
+    assert stored["answers"]["key"] == f"answers/{form_order_id}.json"
+    assert stored["answers"]["sha256"] == hashlib.sha256(document).hexdigest()
+    assert stored["answers"]["bytes"] == len(document)
     assert stored["status"] == "Completed"
     assert stored["notificationChannel"] == "Helsenorge"
     assert stored["signedFormId"] == "00000000-0000-0000-0000-000000000000"
-    assert stored["formDataWarnings"] == [{"fieldName": "q2", "warning": "Out of range"}]
-    assert stored["formOrderEventLog"][0]["eventType"] == "Opened"
-    assert stored["filledOutBy"]["filledOutByActType"] == "Patient"
     assert stored["isPatientInitiated"] is False
-    assert stored["patientInitiatedValues"]["orderTimestampUtc"] == "2021-05-07T09:17:51.220000Z"
     assert stored["statusTimestampUtc"] == "2019-05-02T22:00:00+00:00"
+    for answers_field in ("formData", "formDataWarnings", "formOrderEventLog", "filledOutBy", "patientInitiatedValues"):
+        assert answers_field not in stored  # in S3 only
+    assert "apiKey" not in stored and API_KEY.encode() not in document
 
 
 @pytest.mark.parametrize("api_key", ["wrong-key", "", None, API_KEY + " ", API_KEY[:-1]])
@@ -134,7 +151,10 @@ def test_status_never_moves_backwards(callback_app, orders_table, lambda_context
     late_ordered, _ = event_from("callback-ordered.json")
     late_ordered["body"] = json.dumps(json.loads(late_ordered["body"]) | {"formOrderId": form_order_id})
     assert put(callback_app, late_ordered, lambda_context) == (200, {"success": True})  # acknowledged ...
-    assert item(orders_table, form_order_id) == before  # ... and changes nothing
+    after = item(orders_table, form_order_id)
+    unchanged = ("status", "notificationChannel", "statusErrorCode", "statusTimestampUtc", "answers")
+    assert {name: after.get(name) for name in unchanged} == {name: before.get(name) for name in unchanged}
+    assert [entry["status"] for entry in after["statusHistory"]] == ["Completed", "Ordered"]  # ... and noted
 
 
 def test_a_replayed_callback_leaves_one_state(callback_app, orders_table, lambda_context) -> None:
@@ -163,7 +183,7 @@ def test_an_unknown_status_is_kept_without_moving_status(callback_app, orders_ta
     assert put(callback_app, newer, lambda_context) == (200, {"success": True})
     stored = item(orders_table, form_order_id)
     assert stored["status"] == "Ordered"
-    assert stored["unrecognisedStatus"] == "Archived"
+    assert stored["statusHistory"][-1]["status"] == "Archived"
 
 
 @pytest.mark.parametrize(
@@ -187,10 +207,71 @@ def test_a_400_reason_does_not_echo_the_input(callback_app, lambda_context) -> N
     assert "svar-som-er-hemmelig" not in json.dumps(reply)
 
 
-def test_answers_too_large_for_one_item_are_not_acknowledged(callback_app, orders_table, lambda_context) -> None:
-    event, form_order_id = event_from("callback-completed.json", formData=json.dumps({"text": "x" * 390_000}))
-    assert put(callback_app, event, lambda_context) == (500, {"success": False})  # ePROM keeps it and retries
-    assert item(orders_table, form_order_id) is None
+def test_answers_of_any_size_are_stored(callback_app, orders_table, aws, lambda_context) -> None:
+    event, form_order_id = event_from("callback-completed.json", formData=json.dumps({"text": "æ" * 1_000_000}))
+    assert put(callback_app, event, lambda_context) == (200, {"success": True})
+    stored = item(orders_table, form_order_id)
+    assert json.loads(json.loads(stored_answers(aws, stored["answers"]))["formData"])["text"] == "æ" * 1_000_000
+
+
+def test_big_warnings_then_big_answers_never_outgrow_the_item(callback_app, orders_table, lambda_context) -> None:
+    warnings = [{"fieldName": "q", "warning": "w" * 300_000}]
+    ordered, form_order_id = event_from("callback-ordered.json", formDataWarnings=warnings)
+    assert put(callback_app, ordered, lambda_context) == (200, {"success": True})
+    completed, _ = event_from("callback-completed.json", formData=json.dumps({"a": "x" * 300_000}))
+    completed["body"] = json.dumps(json.loads(completed["body"]) | {"formOrderId": form_order_id})
+    assert put(callback_app, completed, lambda_context) == (200, {"success": True})
+    stored = item(orders_table, form_order_id)
+    assert stored["status"] == "Completed"
+    assert len(json.dumps(stored, default=str)) < 10_000
+
+
+def test_a_net_unset_timestamp_does_not_cost_the_answers(callback_app, orders_table, aws, lambda_context) -> None:
+    event, form_order_id = event_from(
+        "callback-completed.json", timestamp="0001-01-01T00:00:00", timestampUtc=None
+    )  # Oslo time of year 1 is before year 1 in UTC: Python cannot convert it
+    assert put(callback_app, event, lambda_context) == (200, {"success": True})
+    stored = item(orders_table, form_order_id)
+    assert stored["status"] == "Completed" and "statusTimestampUtc" not in stored
+    assert stored_answers(aws, stored["answers"])
+
+
+def test_a_callback_without_status_after_completed_moves_nothing_back(
+    callback_app, orders_table, lambda_context
+) -> None:
+    completed, form_order_id = event_from("callback-completed.json")
+    assert put(callback_app, completed, lambda_context)[0] == 200
+    before = item(orders_table, form_order_id)
+    later, _ = event_from("callback-completed.json", formOrderStatus=None, timestamp="2019-01-01T00:00:00",
+                          formData='{"other": "answers"}')  # fmt: skip
+    later["body"] = json.dumps(json.loads(later["body"]) | {"formOrderId": form_order_id})
+    assert put(callback_app, later, lambda_context) == (200, {"success": True})
+    after = item(orders_table, form_order_id)
+    for name in ("status", "statusTimestampUtc", "answers", "notificationChannel"):
+        assert after[name] == before[name], name
+    assert after["statusHistory"][-1]["answersVersionId"] != before["answers"]["versionId"]  # kept, as a version
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 10_000 + "]" * 10_000, '{"formOrderId": ' + "9" * 5_000 + "}", '{"a": ' * 5_000 + "1" + "}" * 5_000],
+)
+def test_json_too_deep_or_numbers_too_long_get_400_without_a_key(body, callback_app, lambda_context) -> None:
+    status, reply = put(callback_app, with_body(body), lambda_context)
+    assert status == 400 and reply["success"] is False
+    assert "999" not in reply["reason"]
+
+
+@pytest.mark.parametrize("status_text", ["\u0662", "\u00b2"])  # Arabic-Indic two, superscript two
+def test_non_ascii_digits_are_not_a_status_and_never_echoed(
+    status_text, callback_app, orders_table, lambda_context
+) -> None:
+    event, form_order_id = event_from("callback-ordered.json", formOrderStatus=status_text)
+    status, reply = put(callback_app, event, lambda_context)
+    assert (status, reply) == (200, {"success": True})
+    stored = item(orders_table, form_order_id)
+    assert "status" not in stored  # not read as Ordered
+    assert stored["statusHistory"][0]["status"] == status_text
 
 
 @pytest.fixture
@@ -205,6 +286,25 @@ def test_storage_failure_is_a_5xx_so_eprom_retries(callback_app, orders_table_un
     status, reply = put(callback_app, event, lambda_context)
     assert status == 500
     assert reply == {"success": False}
+
+
+@pytest.fixture
+def results_bucket_unavailable(aws: dict[str, str]) -> Iterator[None]:
+    bucket = boto3.resource("s3").Bucket(aws["FORM_RESULTS_BUCKET"])
+    bucket.object_versions.delete()
+    bucket.delete()
+    yield
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket.name, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+    s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def test_a_form_return_is_not_acknowledged_before_its_answers_are_stored(
+    callback_app, orders_table, results_bucket_unavailable, lambda_context
+) -> None:
+    event, form_order_id = event_from("callback-completed.json")
+    assert put(callback_app, event, lambda_context) == (500, {"success": False})  # ePROM sends it again
+    assert item(orders_table, form_order_id) is None
 
 
 def test_no_personal_data_in_logs(callback_app, lambda_context, captured_output) -> None:
@@ -224,13 +324,12 @@ def test_no_personal_data_in_logs(callback_app, lambda_context, captured_output)
         assert secret not in output
 
 
-def test_text_dynamodb_cannot_store_is_a_400_not_a_5xx(callback_app, orders_table, lambda_context) -> None:
+def test_lone_surrogates_in_answers_survive(callback_app, orders_table, aws, lambda_context) -> None:
     body = '{"apiKey": "%s", "formOrderId": "%s", "formOrderStatus": "Completed", "formData": "\\ud800"}'
     form_order_id = str(uuid.uuid4())
-    status, reply = put(callback_app, with_body(body % (API_KEY, form_order_id)), lambda_context)
-    assert status == 400
-    assert reply["reason"] == "body: text must be valid Unicode"
-    assert item(orders_table, form_order_id) is None
+    assert put(callback_app, with_body(body % (API_KEY, form_order_id)), lambda_context) == (200, {"success": True})
+    document = stored_answers(aws, item(orders_table, form_order_id)["answers"])
+    assert json.loads(document)["formData"] == "\ud800"
 
 
 def test_any_content_type_is_read_as_json(callback_app, orders_table, lambda_context) -> None:

@@ -22,6 +22,7 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
         ("IdempotencyTable", "AWS::DynamoDB::Table"),
         ("EpromApiKeySecret", "AWS::SecretsManager::Secret"),
         ("CallbackApi", "AWS::Serverless::Api"),
+        ("FormResultsBucket", "AWS::S3::Bucket"),
     ],
 )
 def test_every_logical_id_of_the_contract_exists(logical_id: str, kind: str) -> None:
@@ -232,3 +233,27 @@ def test_access_logs_carry_no_body() -> None:
     api = RESOURCES["CallbackApi"]["Properties"]
     assert "body" not in api["AccessLogSetting"]["Format"].lower()
     assert api["MethodSettings"][0]["DataTraceEnabled"] is False
+
+
+def test_the_results_bucket_is_private_versioned_encrypted_and_forgets_after_retention() -> None:
+    bucket = RESOURCES["FormResultsBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    [encryption] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": "EncryptionKey.Arn"}
+    retention = next(rule for rule in bucket["LifecycleConfiguration"]["Rules"] if rule["Id"] == "ResultRetention")
+    assert retention["ExpirationInDays"] == {"Ref": "ResultRetentionDays"}
+    assert retention["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "ResultRetentionDays"}}
+    [tls] = RESOURCES["FormResultsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    table = RESOURCES["FormOrdersTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert table["GlobalSecondaryIndexes"][0]["Projection"]["ProjectionType"] != "ALL"  # never answers
+
+
+def test_the_callback_writes_only_answers_to_the_bucket() -> None:
+    statements = RESOURCES["StatusCallbackRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    [answers] = [statement for statement in statements if statement["Sid"] == "Answers"]
+    assert answers["Resource"] == {"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"}
+    variables = RESOURCES["StatusCallbackFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["FORM_RESULTS_BUCKET"] == {"Ref": "FormResultsBucket"}

@@ -43,7 +43,7 @@ eprom = EpromClient(
     connect_timeout=settings.eprom_connect_timeout_seconds,
     max_connections=settings.max_concurrent_orders,
 )
-store = OrderStore(settings.form_orders_table)
+store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
 dead_letters = DeadLetterQueue(settings.dead_letter_queue_url)
 order_queue = OrderQueue()
 retry_policy = placement.RetryPolicy(

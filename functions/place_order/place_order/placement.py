@@ -156,6 +156,7 @@ def handle_order_message(
         order_fingerprint=order_fingerprint(order),
         form_id=str(order.form_id),
         response=outcome.response,
+        order_expiry=order.expiry_date,
     )
     logger.info("order placed", form_order_id=form_order_id)
     count("OrdersPlaced")

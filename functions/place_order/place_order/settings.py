@@ -22,6 +22,8 @@ class PlacerSettings(BaseModel):
     # orderReference's FormOrdersTable item still stops a second order.
     idempotency_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=3600)
     api_key_max_age_seconds: int = Field(default=300, ge=1)
+    # An order's item is deleted this long after its expiryDate (or its final status, see the callback).
+    result_retention_days: int = Field(default=180, ge=1)
     eprom_connect_timeout_seconds: float = Field(default=3.05, gt=0)
     # The longest wait for ePROM's answer; less when the invocation has less time left (placement.py).
     eprom_read_timeout_seconds: float = Field(default=20, gt=0)

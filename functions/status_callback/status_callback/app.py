@@ -1,9 +1,12 @@
-"""StatusCallbackFunction: ePROM's PUT /api/PromsFormOrder (order status and form returns) -> FormOrdersTable.
+"""StatusCallbackFunction: ePROM's PUT /api/PromsFormOrder (order status and form returns) -> FormResultsBucket
+(answers) and FormOrdersTable.
 
 Replies as architecture.md fixes them: 200 stored, 401 bad key, 400 unreadable, 5xx not stored (ePROM retries).
 """
 
+import json
 from http import HTTPStatus
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -12,8 +15,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from eprom.api_key import load_api_keys
-from eprom.models import CallbackReply, EpromCallback
-from eprom.order_store import CallbackTooLarge, OrderStore
+from eprom.models import CallbackReply, EpromCallback, describe_errors
+from eprom.order_store import OrderStore
+from eprom.results_store import ResultsStore
 
 from status_callback.callbacks import Unauthorized, receive_callback
 from status_callback.settings import load_settings
@@ -22,8 +26,24 @@ settings = load_settings()
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer(patch_modules=("botocore",))  # what this function calls; patching all costs cold start
-store = OrderStore(settings.form_orders_table)
-app = APIGatewayRestResolver(enable_validation=True)
+store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
+results = ResultsStore(settings.form_results_bucket)
+
+
+class UnreadableBody(Exception):
+    """JSON nested too deep or with a number too long for Python to read: not a callback, answered 400."""
+
+
+def _read_json(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        raise  # the resolver's own "not JSON" 400
+    except (RecursionError, ValueError):  # ValueError: an integer of more than 4300 digits
+        raise UnreadableBody from None
+
+
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_read_json)
 CALLBACK_PATH = "/api/PromsFormOrder"  # the REST resolver also routes the trailing-slash form here
 
 _REPLIES = {
@@ -44,7 +64,7 @@ def _reply(
 @app.put(CALLBACK_PATH, summary="Order status or form return from ePROM", responses=_REPLIES)
 def put_proms_form_order(callback: EpromCallback) -> Response[CallbackReply]:
     keys = load_api_keys(settings.eprom_api_key_secret_id, max_age_seconds=settings.api_key_max_age_seconds)
-    receive_callback(callback, accepted_keys=keys.accepted, store=store)
+    receive_callback(callback, app.current_event.json_body, accepted_keys=keys.accepted, store=store, results=results)
     return _reply(HTTPStatus.OK)
 
 
@@ -65,19 +85,17 @@ def _unauthorized(_: Unauthorized) -> Response[CallbackReply]:
 @app.exception_handler(RequestValidationError)
 def _unreadable(error: RequestValidationError) -> Response[CallbackReply]:
     # Field and problem only: the input may hold national ids, answers or the key.
-    reason = "; ".join(
-        f"{'.'.join(str(part) for part in detail.get('loc', ()))}: {detail.get('msg', '')}" for detail in error.errors()
-    )
+    reason = describe_errors(error.errors())
     logger.warning("callback refused: unreadable", reason=reason)
     metrics.add_metric(name="CallbacksUnreadable", unit=MetricUnit.Count, value=1)
     return _reply(HTTPStatus.BAD_REQUEST, reason)
 
 
-@app.exception_handler(CallbackTooLarge)
-def _too_large(error: CallbackTooLarge) -> Response[CallbackReply]:
-    logger.error("callback NOT stored: too large for one item; ePROM will retry", detail=str(error))
-    metrics.add_metric(name="CallbacksTooLarge", unit=MetricUnit.Count, value=1)
-    return _reply(HTTPStatus.INTERNAL_SERVER_ERROR)
+@app.exception_handler(UnreadableBody)
+def _too_deep_or_too_long(_: UnreadableBody) -> Response[CallbackReply]:
+    logger.warning("callback refused: JSON nested too deep or a number too long")
+    metrics.add_metric(name="CallbacksUnreadable", unit=MetricUnit.Count, value=1)
+    return _reply(HTTPStatus.BAD_REQUEST, "body: JSON nested too deep or with a number too long to read")
 
 
 @app.exception_handler(Exception)

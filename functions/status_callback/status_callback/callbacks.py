@@ -1,11 +1,15 @@
-"""One ePROM callback: authenticate it by the apiKey in its body, then store it (forward-only, idempotent)."""
+"""One ePROM callback: authenticate it by the apiKey in its body, store a form return's answers in S3, then the
+callback in the item (status by rank, history, the answers pointer)."""
 
 import hmac
+import json
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from eprom.models import EpromCallback
 from eprom.order_store import OrderStore
+from eprom.results_store import ResultsStore
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -18,20 +22,44 @@ class Unauthorized(Exception):
 def api_key_matches(given: str | None, accepted: tuple[str, ...]) -> bool:
     if not given:
         return False
-    given_bytes = given.encode()
+    given_bytes = given.encode(errors="surrogatepass")
     # Compare with every key, in constant time each, so timing tells nothing about which (if any) matched.
     matches = [hmac.compare_digest(given_bytes, key.encode()) for key in accepted]
     return any(matches)
 
 
-def receive_callback(callback: EpromCallback, *, accepted_keys: tuple[str, ...], store: OrderStore) -> None:
+def answers_document(body: dict[str, Any]) -> bytes:
+    """The callback as ePROM sent it, minus the key, with ASCII escapes: every character survives (lone
+    surrogates too), whatever its size."""
+    return json.dumps({name: value for name, value in body.items() if name.lower() != "apikey"}).encode()
+
+
+def receive_callback(
+    callback: EpromCallback,
+    body: dict[str, Any],
+    *,
+    accepted_keys: tuple[str, ...],
+    store: OrderStore,
+    results: ResultsStore,
+) -> None:
     given = callback.api_key.get_secret_value() if callback.api_key else None
     if not api_key_matches(given, accepted_keys):
         raise Unauthorized
-    changed = store.apply_callback(callback)
+    form_order_id = str(callback.form_order_id)
+    answers = results.put_answers(form_order_id, answers_document(body)) if callback.is_form_return else None
+    changed = store.apply_callback(callback, answers=answers)
     metrics.add_metric(name="CallbacksStored" if changed else "CallbacksUnchanged", unit=MetricUnit.Count, value=1)
     logger.info(
         "callback stored" if changed else "callback acknowledged without change (replay or out of date)",
-        form_order_id=str(callback.form_order_id),
-        form_order_status=getattr(callback.form_order_status, "name", callback.form_order_status),
+        form_order_id=form_order_id,
+        form_order_status=_loggable(callback.form_order_status),
+        answers_bytes=answers.bytes if answers else None,
     )
+
+
+def _loggable(status: object) -> str | None:
+    """A known status by name; anything else ePROM sent only as its length (it is free text from outside)."""
+    if status is None:
+        return None
+    name = getattr(status, "name", None)
+    return name if name else f"(unrecognised, {len(str(status))} characters)"

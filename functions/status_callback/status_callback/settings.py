@@ -10,7 +10,9 @@ class CallbackSettings(BaseModel):
 
     form_orders_table: str = Field(min_length=1)
     eprom_api_key_secret_id: str = Field(min_length=1)
+    form_results_bucket: str = Field(min_length=1)
     api_key_max_age_seconds: int = Field(default=300, ge=1)
+    result_retention_days: int = Field(default=180, ge=1)
 
 
 def load_settings() -> CallbackSettings:

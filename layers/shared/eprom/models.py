@@ -6,6 +6,7 @@ Callbacks are liberal: ePROM's wire formats vary, and a callback we cannot parse
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import IntEnum
 from functools import partial
@@ -76,7 +77,8 @@ def enum_from_wire[E: IntEnum](enum_cls: type[E], value: object) -> E:
     number = value if isinstance(value, int) and not isinstance(value, bool) else None
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit():
+        digits = text.removeprefix("-")
+        if digits.isascii() and digits.isdigit() and len(digits) < 10:  # "٢" and "²" are digits to Python only
             number = int(text)
         for member in enum_cls:
             if member.name.lower() == text.lower():
@@ -90,6 +92,8 @@ def enum_from_wire[E: IntEnum](enum_cls: type[E], value: object) -> E:
 
 
 def _enum_or_as_given(enum_cls: type[IntEnum], value: object) -> object:
+    if value is None:
+        return None
     try:
         return enum_from_wire(enum_cls, value)
     except PydanticCustomError:
@@ -110,7 +114,7 @@ def WireEnum[E: IntEnum](enum_cls: type[E]) -> Any:
 def LenientWireEnum[E: IntEnum](enum_cls: type[E]) -> Any:
     """An enum field of a callback: like WireEnum, but an unknown value is kept as given."""
     return Annotated[
-        enum_cls | int | float | str,
+        enum_cls | int | float | str | None,  # null is "not given", never a reason to refuse the callback
         Field(union_mode="left_to_right"),
         BeforeValidator(partial(_enum_or_as_given, enum_cls)),
         PlainSerializer(_wire_name, when_used="json"),
@@ -137,7 +141,9 @@ UtcTimestamp = Annotated[datetime, BeforeValidator(partial(parse_timestamp, offs
 def _timestamp_or_none(zone: ZoneInfo | type[UTC], value: object) -> datetime | None:
     try:
         parsed = parse_timestamp(value, offsetless_zone=zone)
-    except (ValueError, PydanticCustomError):
+        if isinstance(parsed, datetime):
+            parsed.astimezone(UTC)  # .NET's unset DateTime (0001-01-01T00:00:00 in Oslo) is before year 1 in UTC
+    except (ValueError, PydanticCustomError, OverflowError):
         return None  # an unreadable timestamp must not cost us the status it came with
     return parsed if isinstance(parsed, datetime) else None
 
@@ -336,16 +342,6 @@ class FilledOutBy(_CallbackPart):
 class EpromCallback(_CallbackPart):
     """Both kinds ePROM PUTs to /api/PromsFormOrder: an order status, or a form return (with answers)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _storable_text(cls, data: object) -> object:
-        try:
-            json.dumps(data, ensure_ascii=False).encode()
-        except (UnicodeEncodeError, TypeError, ValueError):
-            # JSON may carry lone surrogates (\ud800); DynamoDB stores only valid UTF-8.
-            raise PydanticCustomError("unicode", "text must be valid Unicode") from None
-        return data
-
     api_key: Annotated[SecretStr | None, Field(description="The ApiKey the order was placed with")] = None
     form_order_id: UUID
     form_order_status: LenientWireEnum(FormOrderStatus) = None
@@ -367,6 +363,18 @@ class EpromCallback(_CallbackPart):
         moment = self.timestamp_utc or self.timestamp
         return moment.astimezone(UTC) if moment else None
 
+    @property
+    def is_form_return(self) -> bool:
+        return self.form_data is not None
+
+    @property
+    def signed_document_expected(self) -> bool:
+        """ePROM sends the all-zero GUID as signedFormId for an unsigned form."""
+        try:
+            return self.signed_form_id is not None and UUID(self.signed_form_id) != NO_ORDER_ID
+        except ValueError:
+            return False
+
 
 class CallbackReply(BaseModel):
     """Our answer to ePROM: `{"success": true}`, or false with a short reason that never echoes the input."""
@@ -375,10 +383,21 @@ class CallbackReply(BaseModel):
     reason: Annotated[str | None, Field(exclude_if=lambda reason: reason is None)] = None
 
 
+# pydantic's messages of these kinds can quote part of the input ("found `x` at 1", a Python exception's text)
+_MAY_QUOTE_INPUT = frozenset({"uuid_parsing", "value_error", "assertion_error"})
+
+
 def describe_validation_error(error: ValidationError) -> str:
+    return describe_errors(error.errors(include_input=False, include_url=False, include_context=False))
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> str:
     """A reason for people and logs: which field and what is wrong, never the value itself."""
     parts = []
-    for detail in error.errors(include_input=False, include_url=False, include_context=False):
-        location = ".".join(str(part) for part in detail["loc"])
-        parts.append(f"{location}: {detail['msg']}" if location else detail["msg"])
+    for detail in errors:
+        location = ".".join(str(part) for part in detail.get("loc", ()))
+        message = str(detail.get("msg", ""))
+        if detail.get("type") in _MAY_QUOTE_INPUT:
+            message = message.split(",")[0]
+        parts.append(f"{location}: {message}" if location else message)
     return "; ".join(parts)

@@ -1,12 +1,14 @@
 """FormOrdersTable: placed orders and the status ePROM reports for them (architecture.md, "FormOrdersTable item").
 
-Status only moves forward, and every write is one conditional UpdateItem (no read-then-write), so replays,
-late callbacks and a callback that beats our own write all end in the same item.
+Status only moves up its ranks; every distinct callback is appended to `statusHistory`; the `answers` pointer,
+once set, never moves. Every write is a conditional UpdateItem (no read-then-write), so replays, late callbacks
+and a callback that beats our own write all end in the same item.
 """
 
+import hashlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
@@ -15,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from eprom.aws_clients import aws_client
 from eprom.models import EpromCallback, EpromOrderResponse, FormOrderStatus
+from eprom.results_store import StoredObject
 
 PLACED = "Placed"  # our own status for an order ePROM accepted, before its first callback
 STATUS_RANK = {
@@ -23,25 +26,29 @@ STATUS_RANK = {
     FormOrderStatus.Error.name: 2,
     FormOrderStatus.DigipostDelivered.name: 2,
     FormOrderStatus.PhysicalMailReturned.name: 2,
-    FormOrderStatus.Completed.name: 3,
     FormOrderStatus.Expired.name: 3,
+    FormOrderStatus.Completed.name: 4,  # a paper answer can still come after Expired
 }
+FINAL_STATUSES = frozenset({FormOrderStatus.Completed.name, FormOrderStatus.Expired.name})
 ORDER_REFERENCE_INDEX = "orderReference-index"
-# DynamoDB refuses items over 400 KB; keep room for what the placer wrote and the attribute names.
-MAX_CALLBACK_BYTES = 380_000
+# statusHistory stays far below DynamoDB's 400 KB item: ePROM sends a handful of callbacks per order, and text
+# of ours from the wire is cut (a status name ePROM adds later is short; anything longer is not a status).
+MAX_HISTORY_ENTRIES = 50
+MAX_WIRE_TEXT = 64
 
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
 
 
-class CallbackTooLarge(Exception):
-    """The answers do not fit in one item. Not acknowledged, so ePROM keeps them and retries."""
+class ConcurrentChanges(Exception):
+    """The item changed under every conditional write we tried; the callback is not acknowledged (ePROM retries)."""
 
 
 class OrderStore:
-    def __init__(self, table_name: str, client: Any = None) -> None:
+    def __init__(self, table_name: str, client: Any = None, *, retention_days: int = 180) -> None:
         self._table = table_name
         self.client = client or aws_client("dynamodb")
+        self._retention = timedelta(days=retention_days)
 
     def record_placed(
         self,
@@ -51,6 +58,7 @@ class OrderStore:
         order_fingerprint: str,
         form_id: str,
         response: EpromOrderResponse,
+        order_expiry: datetime,
     ) -> None:
         """Upsert the order. A status a callback already wrote stays; writing twice changes nothing."""
         now = _now()
@@ -69,13 +77,20 @@ class OrderStore:
             "#status = if_not_exists(#status, :placed)",
             "#updatedAt = if_not_exists(#updatedAt, :now)",
             "#createdAt = if_not_exists(#createdAt, :now)",
+            # the order's life ends at its expiry at the latest (a final status callback may set an earlier time)
+            "#expiresAt = if_not_exists(#expiresAt, :expiresAt)",
         ]
         names = {f"#{name}": name for name in present} | {
             "#status": "status",
             "#updatedAt": "updatedAt",
             "#createdAt": "createdAt",
+            "#expiresAt": "expiresAt",
         }
-        attribute_values = {f":{name}": value for name, value in present.items()} | {":placed": PLACED, ":now": now}
+        attribute_values = {f":{name}": value for name, value in present.items()} | {
+            ":placed": PLACED,
+            ":now": now,
+            ":expiresAt": int((order_expiry + self._retention).timestamp()),
+        }
         self.client.update_item(
             TableName=self._table,
             Key={"formOrderId": {"S": form_order_id}},
@@ -84,46 +99,31 @@ class OrderStore:
             ExpressionAttributeValues={key: _serialize(value) for key, value in attribute_values.items()},
         )
 
-    def apply_callback(self, callback: EpromCallback) -> bool:
-        """Store what the callback says. False when it was a replay or older than what is stored."""
-        values = {name: value for name, value in _callback_attributes(callback).items() if value is not None}
-        size = len(json.dumps(values, ensure_ascii=False).encode())
-        if size > MAX_CALLBACK_BYTES:
-            raise CallbackTooLarge(f"callback for {callback.form_order_id} is {size} bytes")
-        status = _wire_value(callback.form_order_status)
-        rank = STATUS_RANK.get(status) if isinstance(status, str) else None
-        condition, condition_values = None, {}
-        if rank is None:
-            # No status, or one ePROM added after this code: keep it beside `status`, which only moves
-            # along the ranks we know.
-            if status is not None:
-                values["unrecognisedStatus"] = str(status)
-        else:
-            values["status"] = status
-            lower = [name for name, other in STATUS_RANK.items() if other < rank]
-            condition_values = {f":lower{i}": name for i, name in enumerate(lower)}
-            condition = f"attribute_not_exists(#status) OR #status IN ({', '.join(condition_values)})"
+    def apply_callback(self, callback: EpromCallback, *, answers: StoredObject | None = None) -> bool:
+        """Store what the callback says (`answers`: where its form return was stored). False when it changed
+        nothing: a replay, or history full and status unable to move.
 
-        assignments = [f"#{name} = :{name}" for name in values] + ["#createdAt = if_not_exists(#createdAt, :updatedAt)"]
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": {"formOrderId": {"S": str(callback.form_order_id)}},
-            "UpdateExpression": "SET " + ", ".join(assignments),
-            "ExpressionAttributeNames": {f"#{name}": name for name in values} | {"#createdAt": "createdAt"},
-            "ExpressionAttributeValues": {
-                key: _serialize(value)
-                for key, value in ({f":{name}": value for name, value in values.items()} | condition_values).items()
-            },
-        }
-        if condition:
-            request["ConditionExpression"] = condition
-        try:
-            self.client.update_item(**request)
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        The first write assumes the common case (status moves, a new history entry). When its condition fails,
+        the item as it was (returned by DynamoDB with the failure) says which write still applies, and that
+        write is conditional too, so a concurrent change is never overwritten.
+        """
+        change = _CallbackChange(callback, answers, now=datetime.now(UTC), retention=self._retention)
+        move_status, append = change.rank is not None, True
+        for _ in range(3):
+            try:
+                self.client.update_item(
+                    **change.request(self._table, move_status=move_status, append=append),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return True
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                old = _plain(error.response.get("Item") or {})
+            move_status, append = change.can_move_status(old), change.can_append(old)
+            if not (move_status or append or (answers is not None and "answers" not in old)):
                 return False
-            raise
-        return True
+        raise ConcurrentChanges(f"item {callback.form_order_id} changed under three conditional writes")
 
     def find_by_order_reference(self, order_reference: str) -> list[dict[str, Any]]:
         """The items placed for this orderReference (the index is eventually consistent: a write of the last
@@ -149,23 +149,89 @@ class OrderStore:
             yield from (_plain(item) for item in page["Items"])
 
 
-def _callback_attributes(callback: EpromCallback) -> dict[str, Any]:
-    status_time = callback.status_time_utc
-    dumped = callback.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return {
-        "notificationChannel": _wire_value(callback.notification_channel),
-        "statusErrorCode": _wire_value(callback.form_order_status_error_code),
-        "statusTimestampUtc": status_time.isoformat() if status_time else None,
-        "updatedAt": _now(),
-        "formData": callback.form_data,
-        "formDataWarnings": _scalars_as_text(dumped.get("formDataWarnings")),
-        "signedFormId": callback.signed_form_id,
-        "scannedPaperId": None if callback.scanned_paper_id is None else str(callback.scanned_paper_id),
-        "formOrderEventLog": _scalars_as_text(dumped.get("formOrderEventLog")),
-        "filledOutBy": _scalars_as_text(dumped.get("filledOutBy")),
-        "isPatientInitiated": callback.is_patient_initiated,
-        "patientInitiatedValues": _scalars_as_text(dumped.get("patientInitiatedValues")),
-    }
+class _CallbackChange:
+    """One callback as the UpdateItem requests that store it."""
+
+    def __init__(self, callback: EpromCallback, answers: StoredObject | None, *, now: datetime, retention: timedelta):
+        self.callback, self.answers, self.now = callback, answers, now.isoformat()
+        self.status = _wire_text(callback.form_order_status)
+        self.rank = STATUS_RANK.get(self.status) if self.status else None
+        status_time = callback.status_time_utc
+        self.entry = {
+            "status": self.status,
+            "statusErrorCode": _wire_text(callback.form_order_status_error_code),
+            "notificationChannel": _wire_text(callback.notification_channel),
+            "statusTimestampUtc": status_time.isoformat() if status_time else None,
+        }
+        if answers is not None:  # a form return: which one (never the answers themselves)
+            self.entry |= {"answersSha256": answers.sha256, "answersVersionId": answers.version_id}
+        self.entry_key = hashlib.sha256(json.dumps(self.entry, sort_keys=True).encode()).hexdigest()[:32]
+        self.expires_at = int((now + retention).timestamp()) if self.status in FINAL_STATUSES else None
+
+    def can_move_status(self, old: dict[str, Any]) -> bool:
+        return self.rank is not None and self.rank > STATUS_RANK.get(old.get("status"), -1)
+
+    def can_append(self, old: dict[str, Any]) -> bool:
+        return self.entry_key not in old.get("historyKeys", set()) and len(old.get("statusHistory", [])) < (
+            MAX_HISTORY_ENTRIES
+        )
+
+    def request(self, table: str, *, move_status: bool, append: bool) -> dict[str, Any]:
+        sets = {"updatedAt": ":now", "createdAt": "if_not_exists(#createdAt, :now)"}
+        values: dict[str, Any] = {":now": self.now}
+        conditions = []
+        adds = []
+        if move_status:
+            lower = [name for name, rank in STATUS_RANK.items() if rank < (self.rank or 0)]
+            values |= {f":lower{i}": name for i, name in enumerate(lower)}
+            in_lower = ", ".join(f":lower{i}" for i in range(len(lower)))
+            conditions.append(f"(attribute_not_exists(#status) OR #status IN ({in_lower}))")
+            for name in ("status", "statusErrorCode", "notificationChannel", "statusTimestampUtc"):
+                if self.entry[name] is not None:
+                    sets[name] = f":{name}"
+                    values[f":{name}"] = self.entry[name]
+            if self.expires_at:
+                sets["expiresAt"] = ":expiresAt"
+                values[":expiresAt"] = self.expires_at
+        if append:
+            conditions.append(
+                "(attribute_not_exists(#historyKeys) OR NOT contains(#historyKeys, :entryKey))"
+                " AND (attribute_not_exists(#statusHistory) OR size(#statusHistory) < :maxHistory)"
+            )
+            sets["statusHistory"] = "list_append(if_not_exists(#statusHistory, :noHistory), :entries)"
+            entry = {name: value for name, value in self.entry.items() if value is not None} | {"receivedAt": self.now}
+            values |= {":entryKey": self.entry_key, ":maxHistory": MAX_HISTORY_ENTRIES, ":noHistory": [],
+                       ":entries": [entry], ":entryKeys": {self.entry_key}}  # fmt: skip
+            adds.append("#historyKeys :entryKeys")
+        if self.answers is not None:
+            if not (move_status or append):
+                conditions.append("attribute_not_exists(#answers)")
+            sets["answers"] = "if_not_exists(#answers, :answers)"
+            values[":answers"] = self.answers.as_item_attribute()
+            for name, value in (
+                ("signedFormId", self.callback.signed_form_id),
+                ("isPatientInitiated", self.callback.is_patient_initiated),
+            ):
+                if value is not None:
+                    sets[name] = f"if_not_exists(#{name}, :{name})"
+                    values[f":{name}"] = value if isinstance(value, bool) else _short(str(value))
+        names = {f"#{name}": name for name in sets} | {"#createdAt": "createdAt"}
+        names |= {"#status": "status"} if move_status else {}
+        names |= {"#historyKeys": "historyKeys", "#statusHistory": "statusHistory"} if append else {}
+        names |= {"#answers": "answers"} if self.answers is not None else {}
+        expression = "SET " + ", ".join(f"#{name} = {value}" for name, value in sets.items())
+        if adds:
+            expression += " ADD " + ", ".join(adds)
+        request: dict[str, Any] = {
+            "TableName": table,
+            "Key": {"formOrderId": {"S": str(self.callback.form_order_id)}},
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {key: _serialize(value) for key, value in values.items()},
+        }
+        if conditions:
+            request["ConditionExpression"] = " AND ".join(conditions)
+        return request
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
@@ -179,15 +245,14 @@ def _wire_value(value: object) -> str | None:
     return value.name if isinstance(value, IntEnum) else str(value)
 
 
-def _scalars_as_text(value: Any) -> Any:
-    """Nested callback parts as DynamoDB maps and lists, numbers as text (DynamoDB takes no floats)."""
-    if isinstance(value, dict):
-        return {str(key): _scalars_as_text(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_scalars_as_text(item) for item in value]
-    if value is None or isinstance(value, bool | str):
-        return value
-    return str(value)
+def _wire_text(value: object) -> str | None:
+    """A wire value as an item holds it: short, and valid UTF-8 (JSON may carry lone surrogates; DynamoDB not)."""
+    text = _wire_value(value)
+    return None if text is None else _short(text)
+
+
+def _short(text: str) -> str:
+    return text[:MAX_WIRE_TEXT].encode("utf-8", errors="replace").decode()
 
 
 def _now() -> str:

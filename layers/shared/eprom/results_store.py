@@ -1,0 +1,77 @@
+"""FormResultsBucket (S3): a form return's answers as `answers/{formOrderId}.json` and the signed document as
+`signed/{formOrderId}.pdf` (architecture.md, "Results to upstream").
+
+The bucket is versioned. Writing the same content again (ePROM re-sends callbacks until acknowledged) returns the
+version already stored instead of adding an identical one; different content becomes a new version.
+"""
+
+import hashlib
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from eprom.aws_clients import aws_client
+
+
+class StoredObject(BaseModel):
+    """Where a stored result is, and what it is: the `answers` and `signedDocument` attributes of an item."""
+
+    key: str
+    version_id: str | None = None
+    sha256: str
+    bytes: int
+
+    def as_item_attribute(self) -> dict[str, Any]:
+        attribute = {"key": self.key, "sha256": self.sha256, "bytes": self.bytes}
+        return attribute | ({"versionId": self.version_id} if self.version_id else {})
+
+
+class ResultsStore:
+    def __init__(self, bucket: str, client: Any = None) -> None:
+        self.bucket = bucket
+        self.client = client or aws_client("s3")
+
+    def put_answers(self, form_order_id: str, document: bytes) -> StoredObject:
+        return self._put(f"answers/{form_order_id}.json", document, "application/json")
+
+    def put_signed_document(self, form_order_id: str, pdf: bytes) -> StoredObject:
+        return self._put(f"signed/{form_order_id}.pdf", pdf, "application/pdf")
+
+    def signed_document(self, form_order_id: str) -> StoredObject | None:
+        """The signed document already stored, if any (a re-delivered job does not download it again)."""
+        return self._stored(f"signed/{form_order_id}.pdf")
+
+    def _put(self, key: str, content: bytes, content_type: str) -> StoredObject:
+        sha256 = hashlib.sha256(content).hexdigest()
+        request = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": content,
+            "ContentType": content_type,
+            "Metadata": {"sha256": sha256},
+        }
+        try:
+            answer = self.client.put_object(**request, IfNoneMatch="*")  # only when nothing is stored under the key
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
+                raise
+            stored = self._stored(key)
+            if stored and stored.sha256 == sha256:
+                return stored  # a replay: the version already there
+            answer = self.client.put_object(**request)  # other content: a new version beside the first
+        return StoredObject(key=key, version_id=answer.get("VersionId"), sha256=sha256, bytes=len(content))
+
+    def _stored(self, key: str) -> StoredObject | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return StoredObject(
+            key=key,
+            version_id=head.get("VersionId"),
+            sha256=head.get("Metadata", {}).get("sha256", ""),
+            bytes=head["ContentLength"],
+        )
