@@ -15,7 +15,7 @@ CFN_LINT := $(TOOLS)/sam/bin/cfn-lint
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 REGION ?= eu-north-1
 # The local stack, benchmarks and build check import the layer and function packages as Lambda would find them.
-APP_PYTHON := PYTHONPATH=layers/shared:functions/place_order:functions/status_callback $(VENV)/bin/python
+APP_PYTHON := PYTHONPATH=layers/shared:functions/place_order:functions/status_callback:functions/publish_outcomes:functions/fetch_signed_document $(VENV)/bin/python
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)

@@ -48,50 +48,64 @@ def create_table(logical_id: str, name: str) -> None:
     }
     if "GlobalSecondaryIndexes" in properties:
         request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    if "StreamSpecification" in properties:
+        request["StreamSpecification"] = {"StreamEnabled": True} | properties["StreamSpecification"]
     dynamodb.create_table(**request)
     if "TimeToLiveSpecification" in properties:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"])
 
 
+def create_outcome_bus(name: str, outcome_queue_arn: str) -> str:
+    """OutcomeBus with OutcomeQueueRule (template.yaml's event pattern) delivering to OutcomeQueue."""
+    events = boto3.client("events")
+    events.create_event_bus(Name=name)
+    pattern = load_template()["Resources"]["OutcomeQueueRule"]["Properties"]["EventPattern"]
+    events.put_rule(Name=f"{name}-OutcomeQueueRule", EventBusName=name, EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule=f"{name}-OutcomeQueueRule", EventBusName=name, Targets=[{"Id": "OutcomeQueue", "Arn": outcome_queue_arn}]
+    )
+    return name
+
+
 def create_resources(
     api_key: str, *, previous_api_keys: tuple[str, ...] = (), prefix: str | None = None
 ) -> dict[str, str]:
-    """Create everything on the endpoint in AWS_ENDPOINT_URL; return the environment both functions read."""
+    """Create everything on the endpoint in AWS_ENDPOINT_URL; return the environment the functions read (and the
+    URLs of the queues the local pollers and the stand-in for upstream read)."""
     resources = load_template()["Resources"]
     prefix = prefix or f"local-{uuid.uuid4().hex[:8]}"
-    sqs, secrets = boto3.client("sqs"), boto3.client("secretsmanager")
+    sqs, secrets, s3 = (boto3.client(name) for name in ("sqs", "secretsmanager", "s3"))
 
     names = {logical_id: f"{prefix}-{logical_id}" for logical_id in ("FormOrdersTable", "IdempotencyTable")}
     for logical_id, name in names.items():
         create_table(logical_id, name)
 
-    dead_letter_queue = resources["OrderDeadLetterQueue"]["Properties"]
-    dead_letter_url = sqs.create_queue(
-        QueueName=f"{prefix}-OrderDeadLetterQueue",
-        Attributes={name: str(dead_letter_queue[name]) for name in ("MessageRetentionPeriod", "MaximumMessageSize")},
-    )["QueueUrl"]
-    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    order_queue = resources["OrderQueue"]["Properties"]
-    order_queue_url = sqs.create_queue(
-        QueueName=f"{prefix}-OrderQueue",
-        Attributes={
-            name: str(order_queue[name])
+    queues: dict[str, tuple[str, str]] = {}  # logical id -> (URL, ARN)
+    for logical_id in ("OrderDeadLetterQueue", "OrderQueue", "SignedDocumentDeadLetterQueue", "SignedDocumentQueue",
+                       "PublishOutcomesFailureQueue", "OutcomeQueue"):  # fmt: skip
+        properties = resources[logical_id]["Properties"]
+        attributes = {
+            name: str(properties[name])
             for name in ("VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize")
+            if name in properties
         }
-        | {
-            "RedrivePolicy": json.dumps(
+        if "RedrivePolicy" in properties:  # its dead-letter queue comes earlier in the list
+            dead_letters = properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"].split(".")[0]
+            attributes["RedrivePolicy"] = json.dumps(
                 {
-                    "deadLetterTargetArn": dead_letter_arn,
-                    "maxReceiveCount": order_queue["RedrivePolicy"]["maxReceiveCount"],
+                    "deadLetterTargetArn": queues[dead_letters][1],
+                    "maxReceiveCount": properties["RedrivePolicy"]["maxReceiveCount"],
                 }
-            ),
-        },
-    )["QueueUrl"]
+            )
+        url = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=attributes)["QueueUrl"]
+        queues[logical_id] = (
+            url,
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
+        )
+
+    bus = create_outcome_bus(f"{prefix}-outcomes", queues["OutcomeQueue"][1])
 
     results_bucket = f"{prefix}-formresultsbucket".lower()
-    s3 = boto3.client("s3")
     s3.create_bucket(Bucket=results_bucket, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
     s3.put_bucket_versioning(
         Bucket=results_bucket,
@@ -107,7 +121,13 @@ def create_resources(
         "FORM_ORDERS_TABLE": names["FormOrdersTable"],
         "IDEMPOTENCY_TABLE": names["IdempotencyTable"],
         "EPROM_API_KEY_SECRET_ID": secret_arn,
-        "DEAD_LETTER_QUEUE_URL": dead_letter_url,
+        "DEAD_LETTER_QUEUE_URL": queues["OrderDeadLetterQueue"][0],
         "FORM_RESULTS_BUCKET": results_bucket,
-        "ORDER_QUEUE_URL": order_queue_url,  # not read by the functions; the local poller feeds them from it
+        "OUTCOME_BUS_NAME": bus,
+        "SIGNED_DOCUMENT_QUEUE_URL": queues["SignedDocumentQueue"][0],
+        # not read by the functions: the local pollers and the stand-in for upstream read them
+        "ORDER_QUEUE_URL": queues["OrderQueue"][0],
+        "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL": queues["SignedDocumentDeadLetterQueue"][0],
+        "PUBLISH_OUTCOMES_FAILURE_QUEUE_URL": queues["PublishOutcomesFailureQueue"][0],
+        "OUTCOME_QUEUE_URL": queues["OutcomeQueue"][0],
     }

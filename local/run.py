@@ -32,6 +32,8 @@ from local.callback_front import CallbackFront
 from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
 from local.ports import start_moto_server
 from local.sqs_poller import SqsPoller
+from local.stream_poller import StreamPoller
+from local.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_LOG = ROOT / ".local-run" / "functions.log"
@@ -156,6 +158,7 @@ class LocalStack:
         # The handlers read their settings at import, as on Lambda: import them once the environment is set.
         place_order = importlib.import_module("place_order.app").lambda_handler
         status_callback = importlib.import_module("status_callback.app").lambda_handler
+        publish_outcomes = importlib.import_module("publish_outcomes.app").lambda_handler
         self.front = CallbackFront(status_callback).start()
         self._stack.append(self.front)
         self.simulator.config.callback_base_url = self.front.base_url
@@ -163,6 +166,15 @@ class LocalStack:
         self._stack.append(self.simulator)
         self.poller = SqsPoller(self.resources["ORDER_QUEUE_URL"], place_order).start()
         self._stack.append(self.poller)
+        self.stream_poller = StreamPoller(
+            self.resources["FORM_ORDERS_TABLE"],
+            publish_outcomes,
+            function="PublishOutcomesFunction",
+            on_failure_queue_url=self.resources["PUBLISH_OUTCOMES_FAILURE_QUEUE_URL"],
+        ).start()
+        self._stack.append(self.stream_poller)
+        self.upstream = Upstream(self.resources["OUTCOME_QUEUE_URL"]).start()
+        self._stack.append(self.upstream)
         self.sqs, self.dynamodb, self.s3 = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("s3")
 
     def __exit__(self, *_: object) -> None:
@@ -194,6 +206,8 @@ class LocalStack:
             self.queue_depth("ORDER_QUEUE_URL") == 0
             and not self.poller.busy
             and time.monotonic() - self.poller.last_activity > 1.5
+            and not self.stream_poller.busy
+            and time.monotonic() - self.stream_poller.last_activity > 1.5
             and self.simulator.pending_callbacks() == 0
         )
 
@@ -262,6 +276,9 @@ class LocalStack:
             },
             "dead_letters": self.dead_letters(),
             "order_queue_depth": self.queue_depth("ORDER_QUEUE_URL"),
+            "events": self.upstream.events(),  # what upstream keeps: one per eventId
+            "events_received": self.upstream.received,  # every delivery, repeats included
+            "publish_failures": self.queue_depth("PUBLISH_OUTCOMES_FAILURE_QUEUE_URL"),
             "simulator": {
                 "orders_per_reference": dict(self.simulator.orders_per_reference),
                 "orders": len(self.simulator.orders),
@@ -306,6 +323,10 @@ def generated_orders(count: int, options: RunOptions) -> list[SentOrder]:
     return orders
 
 
+_EVENT_LABELS = {"FormOrderPlaced": "placed", "FormReturned": "answers", "SignedDocumentStored": "signed PDF",
+                 "FormOrderRefused": "refused"}  # fmt: skip
+
+
 def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
     items = {item.get("orderReference"): item for item in report["items"]}
     refused = {}
@@ -319,20 +340,32 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
             if dead["reason"]
             else f"moved by the redrive policy after {dead['receives']} receives"
         )
+    # by formOrderId, as a consumer correlates them: a status that beat the placer's write has no orderReference yet
+    events: dict[str | None, list[str]] = {}
+    for event in sorted(report["events"], key=lambda event: (event["statusRank"], event["occurredAt"])):
+        label = _EVENT_LABELS.get(event["detailType"]) or event["status"]
+        events.setdefault(event["formOrderId"] or event["orderReference"], []).append(label)
     width = max((len(order.order_reference) for order in sent), default=10)
     lines = [f"{'orderReference':<{width}}  {'outcome':<8}  status / reason", "-" * (width + 60)]
     for order in sent:
         item = items.get(order.order_reference)
         if item:
+            stored = [name for name, key in (("answers", "answers"), ("signed PDF", "signedDocument")) if key in item]
             detail = f"{item['status']:<10} formOrderId {item['formOrderId']}"
+            detail += f"  stored: {', '.join(stored) or '-'}"
             outcome = "placed"
         elif order.order_reference in refused:
             outcome, detail = "refused", refused[order.order_reference]
         else:
             outcome, detail = "pending", "(still on the queue or in flight)"
         lines.append(f"{order.order_reference:<{width}}  {outcome:<8}  {detail}")
+        received = events.get(item["formOrderId"] if item else order.order_reference, ["-"])
+        lines.append(f"{'':<{width}}  {'':<8}  events upstream got: {' > '.join(received)}")
     placed = sum(1 for order in sent if order.order_reference in items)
-    lines.append(f"\n{placed} placed, {len(refused)} refused, of {len(sent)} orders")
+    lines.append(
+        f"\n{placed} placed, {len(refused)} refused, of {len(sent)} orders; upstream received "
+        f"{len(report['events_received'])} events ({len(report['events'])} distinct eventIds)"
+    )
     return "\n".join(lines)
 
 

@@ -99,6 +99,30 @@ class DeadLetters:
 
 
 @pytest.fixture
+def outcome_events(aws: dict[str, str]) -> "OutcomeEvents":
+    queue = OutcomeEvents(aws["OUTCOME_QUEUE_URL"])
+    queue.received()  # drain what earlier tests left
+    return queue
+
+
+@dataclass
+class OutcomeEvents:
+    """OutcomeQueue, read as upstream reads it: EventBridge envelopes."""
+
+    url: str
+
+    def received(self) -> list[dict[str, Any]]:
+        envelopes = [json.loads(message["Body"]) for message in DeadLetters(self.url).messages()]
+        return [{"detailType": envelope["detail-type"], "source": envelope["source"], **envelope["detail"]}
+                for envelope in envelopes]  # fmt: skip
+
+
+@pytest.fixture
+def publisher(aws: dict[str, str]) -> Any:
+    return importlib.import_module("publish_outcomes.app")
+
+
+@pytest.fixture
 def orders_table(aws: dict[str, str]) -> Any:
     return boto3.resource("dynamodb").Table(aws["FORM_ORDERS_TABLE"])
 

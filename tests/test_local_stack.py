@@ -15,7 +15,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = os.environ | {
-    "PYTHONPATH": os.pathsep.join(["layers/shared", "functions/place_order", "functions/status_callback"])
+    "PYTHONPATH": os.pathsep.join(
+        [
+            "layers/shared",
+            *(
+                f"functions/{name}"
+                for name in ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
+            ),
+        ]
+    )
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from conftest import failed_ids, order_message, sqs_event
-from place_order.queues import DEAD_LETTER_ATTRIBUTES_MAX_BYTES
+from eprom.queues import DEAD_LETTER_ATTRIBUTES_MAX_BYTES, backoff_seconds
 
 from local.aws_resources import load_template
 from local.lambda_runtime import LambdaContext
@@ -80,17 +80,13 @@ def test_retry_after_from_eprom_is_honoured_when_longer(placer, eprom, order_que
     assert 5.0 <= waited <= 9.0, waited  # the backoff alone would have been 2-3 s
 
 
-def test_the_backoff_doubles_to_its_cap_and_only_adds_jitter(placer) -> None:
-    backoff_seconds = placer.placement.backoff_seconds
-    policy = placer.placement.RetryPolicy(
-        base_delay_seconds=30, max_delay_seconds=900, window_seconds=86400, ambiguous="park"
-    )
+def test_the_backoff_doubles_to_its_cap_and_only_adds_jitter() -> None:
     random.seed(3)
     for attempt, floor in [(1, 30), (2, 60), (3, 120), (4, 240), (5, 480), (6, 900), (50, 900)]:
-        delays = [backoff_seconds(attempt, policy) for _ in range(200)]
+        delays = [backoff_seconds(attempt, base=30, cap=900) for _ in range(200)]
         assert floor <= min(delays) and max(delays) <= floor * 1.25 + 1, (attempt, min(delays), max(delays))
-    assert backoff_seconds(1, policy, retry_after=600) == 600
-    assert backoff_seconds(1, policy, retry_after=10**6) == 43200  # SQS's longest visibility timeout
+    assert backoff_seconds(1, base=30, cap=900, retry_after=600) == 600
+    assert backoff_seconds(1, base=30, cap=900, retry_after=10**6) == 43200  # SQS's longest visibility timeout
 
 
 def test_an_order_failing_past_the_window_goes_to_the_dlq_as_retries_exhausted(
@@ -164,7 +160,8 @@ def test_the_largest_message_the_order_queue_takes_reaches_the_dlq_with_its_reas
 
 
 def test_every_aws_client_has_explicit_timeouts_and_standard_retries(placer) -> None:
-    for client in (placer.store.client, placer.dead_letters._client, placer.order_queue._client):
+    clients = (placer.store.client, placer.refusals.dead_letters._client, placer.refusals.outcomes.client)
+    for client in (*clients, placer.order_queue._client):
         config = client.meta.config
         assert (config.connect_timeout, config.read_timeout) == (1, 3)
         assert config.retries == {"mode": "standard", "total_max_attempts": 2}

@@ -27,9 +27,10 @@ from eprom.api_key import load_api_keys
 from eprom.eprom_client import EpromClient
 from eprom.models import OrderMessage
 from eprom.order_store import OrderStore
+from eprom.outcomes import OutcomeBus
+from eprom.queues import DeadLetterQueue, QueueVisibility
 
 from place_order import placement
-from place_order.queues import DeadLetterQueue, OrderQueue
 from place_order.settings import load_settings
 
 settings = load_settings()
@@ -44,8 +45,8 @@ eprom = EpromClient(
     max_connections=settings.max_concurrent_orders,
 )
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
-dead_letters = DeadLetterQueue(settings.dead_letter_queue_url)
-order_queue = OrderQueue()
+refusals = placement.Refusals(DeadLetterQueue(settings.dead_letter_queue_url), OutcomeBus(settings.outcome_bus_name))
+order_queue = QueueVisibility()
 retry_policy = placement.RetryPolicy(
     base_delay_seconds=settings.retry_base_delay_seconds,
     max_delay_seconds=settings.retry_max_delay_seconds,
@@ -89,21 +90,23 @@ def place_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
     try:
         placement.handle_order_message(
             record.body,
+            message_id=record.message_id,
             validation_context=validation_context,
             place_once=lambda order: place_once(order=order, read_timeout=read_timeout()),
             store=store,
-            dead_letters=dead_letters,
+            refusals=refusals,
             ambiguous_policy=retry_policy.ambiguous,
         )
     except Exception as error:
         placement.retry_later_or_give_up(
             record.body,
             error,
+            message_id=record.message_id,
             sent_at=datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC),
             receive_count=int(record.attributes.approximate_receive_count),
             policy=retry_policy,
             retry_later=partial(order_queue.retry_after, record.event_source_arn, record.receipt_handle),
-            dead_letters=dead_letters,
+            refusals=refusals,
         )
     finally:
         logger.thread_safe_clear_keys()

@@ -7,12 +7,13 @@ spent, and then moves the message to the DLQ as RetriesExhausted. An attempt tha
 """
 
 import hashlib
-import math
-import random
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from typing import Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -22,11 +23,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from eprom.aws_clients import AWS_CALL_MAX_SECONDS
 from eprom.eprom_client import Ambiguous, EpromClient, Placed, Refused, Transient
-from eprom.models import EpromOrderResponse, OrderMessage, describe_validation_error
+from eprom.models import EpromOrderResponse, OrderMessage, OrderReference, describe_validation_error
 from eprom.order_store import OrderStore
-from pydantic import BaseModel, ValidationError
-
-from place_order.queues import DeadLetterQueue, RejectionClass
+from eprom.outcomes import OutcomeBus, refused_outcome
+from eprom.queues import DeadLetterQueue, backoff_seconds
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -34,8 +35,10 @@ metrics = Metrics()
 # the first time each create its entry, and one count is lost.
 _metrics_lock = threading.Lock()
 
+type RejectionClass = Literal[
+    "InvalidMessage", "RefusedByEprom", "ReusedOrderReference", "RetriesExhausted", "Ambiguous"
+]
 REUSED_ORDER_REFERENCE = "orderReference was already used for an order with other content"
-SQS_MAX_VISIBILITY_SECONDS = 43200
 # Below this there is no point in asking ePROM: its answer would likely be lost to our own timeout.
 MIN_EPROM_READ_TIMEOUT_SECONDS = 1.0
 
@@ -111,19 +114,48 @@ def place_with_eprom(
             raise TransientFailure(reason, retry_after_seconds)
 
 
+@dataclass(frozen=True)
+class Refusals:
+    """Where a message that will not be placed goes: FormOrderRefused on OutcomeBus, then the DLQ with the body.
+    The event goes first: if either fails the message is retried, and a repeated event has the same eventId."""
+
+    dead_letters: DeadLetterQueue
+    outcomes: OutcomeBus
+
+    def refuse(self, body: str, message_id: str, reason: str, rejection_class: RejectionClass) -> None:
+        self.outcomes.put(
+            [
+                refused_outcome(
+                    message_id=message_id,
+                    order_reference=_order_reference_of(body),
+                    rejection_class=rejection_class,
+                    rejection_reason=reason,
+                )
+            ]
+        )
+        self.dead_letters.send(body, reason, rejection_class)
+        logger.warning("order refused", rejection_reason=reason, rejection_class=rejection_class)
+        with single_metric(name="OrdersRefused", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
+            m.add_dimension(name="ReasonClass", value=rejection_class)
+
+
 def handle_order_message(
     body: str,
     *,
+    message_id: str,
     validation_context: dict[str, bool],
     place_once: Callable[[OrderMessage], PlacementOutcome],
     store: OrderStore,
-    dead_letters: DeadLetterQueue,
+    refusals: Refusals,
     ambiguous_policy: str,
 ) -> None:
+    def refuse(reason: str, rejection_class: RejectionClass) -> None:
+        refusals.refuse(body, message_id, reason, rejection_class)
+
     try:
         order = OrderMessage.model_validate_json(body, context=validation_context)
     except ValidationError as error:
-        refuse(body, f"invalid order message: {describe_validation_error(error)}", "InvalidMessage", dead_letters)
+        refuse(f"invalid order message: {describe_validation_error(error)}", "InvalidMessage")
         return
     logger.thread_safe_append_keys(order_reference=order.order_reference, form_id=str(order.form_id))
 
@@ -131,18 +163,18 @@ def handle_order_message(
     try:
         outcome = place_once(order)
     except IdempotencyValidationError:
-        refuse(body, REUSED_ORDER_REFERENCE, "ReusedOrderReference", dead_letters)
+        refuse(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
         return
     except IdempotencyAlreadyInProgressError as error:
         raise TransientFailure("an order with this orderReference is being placed right now") from error
     except NotPlaced as refusal:
-        refuse(body, str(refusal), refusal.rejection_class, dead_letters)
+        refuse(str(refusal), refusal.rejection_class)
         return
     except AmbiguousAttempt as attempt:
         count("OrdersAmbiguous")
         if ambiguous_policy == "retry":
             raise TransientFailure(f"{attempt} (retried: AMBIGUOUS_ORDER_POLICY=retry)") from attempt
-        refuse(body, _ambiguous_reason(str(attempt), order, attempted_at), "Ambiguous", dead_letters)
+        refuse(_ambiguous_reason(str(attempt), order, attempted_at), "Ambiguous")
         return
 
     if outcome.placed_before:
@@ -166,11 +198,12 @@ def retry_later_or_give_up(
     body: str,
     error: Exception,
     *,
+    message_id: str,
     sent_at: datetime,
     receive_count: int,
     policy: RetryPolicy,
     retry_later: Callable[[int], None],
-    dead_letters: DeadLetterQueue,
+    refusals: Refusals,
 ) -> None:
     """After a failure that is safe to retry. Returns when the message was moved to the DLQ (the window is
     spent); raises `error` again when it stays on the queue for a later attempt."""
@@ -178,11 +211,13 @@ def retry_later_or_give_up(
     age_seconds = (datetime.now(UTC) - sent_at).total_seconds()
     if age_seconds >= policy.window_seconds:
         hours = policy.window_seconds / 3600
-        refuse(body, f"retries exhausted: still failing after {hours:g} h; last error: {reason}", "RetriesExhausted",
-               dead_letters)  # fmt: skip
+        reason = f"retries exhausted: still failing after {hours:g} h; last error: {reason}"
+        refusals.refuse(body, message_id, reason, "RetriesExhausted")
         return
     retry_after = error.retry_after_seconds if isinstance(error, TransientFailure) else None
-    delay = backoff_seconds(receive_count, policy, retry_after)
+    delay = backoff_seconds(
+        receive_count, base=policy.base_delay_seconds, cap=policy.max_delay_seconds, retry_after=retry_after
+    )
     try:
         retry_later(delay)
     except Exception as visibility_error:  # the queue's own visibility timeout then applies: retried all the same
@@ -194,27 +229,23 @@ def retry_later_or_give_up(
     raise error
 
 
-def backoff_seconds(attempt: int, policy: RetryPolicy, retry_after: float | None = None) -> int:
-    """Exponential from the base to the cap, jitter only ever added (so a backlog's retries spread out), and
-    never sooner than the Retry-After ePROM asked for."""
-    delay = min(policy.max_delay_seconds, policy.base_delay_seconds * 2 ** min(max(attempt, 1) - 1, 20))
-    delay += random.uniform(0, delay / 4)  # noqa: S311 - spreading retries, not cryptography
-    if retry_after:
-        delay = max(delay, retry_after)
-    return min(math.ceil(delay), SQS_MAX_VISIBILITY_SECONDS)
-
-
-def refuse(body: str, reason: str, rejection_class: RejectionClass, dead_letters: DeadLetterQueue) -> None:
-    # If this send fails the exception propagates and the message is retried: a refusal is never dropped.
-    dead_letters.send(body, reason, rejection_class)
-    logger.warning("order refused", rejection_reason=reason, rejection_class=rejection_class)
-    with single_metric(name="OrdersRefused", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
-        metric.add_dimension(name="ReasonClass", value=rejection_class)
-
-
 def count(metric_name: str) -> None:
     with _metrics_lock:
         metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=1)
+
+
+def _order_reference_of(body: str) -> str | None:
+    """The orderReference of a message, for its FormOrderRefused event, when it is a valid one (an invalid
+    message's could hold anything, a national id too)."""
+    try:
+        return _order_reference_adapter().validate_python(json.loads(body).get("orderReference"))
+    except (ValueError, AttributeError):  # not JSON, not an object, or not a valid orderReference
+        return None
+
+
+@cache
+def _order_reference_adapter() -> TypeAdapter[str]:
+    return TypeAdapter(OrderReference)
 
 
 def _ambiguous_reason(detail: str, order: OrderMessage, attempted_at: datetime) -> str:

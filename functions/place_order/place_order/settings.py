@@ -14,6 +14,7 @@ class PlacerSettings(BaseModel):
     eprom_api_base_url: HttpUrl
     eprom_api_key_secret_id: str = Field(min_length=1)
     dead_letter_queue_url: str = Field(min_length=1)
+    outcome_bus_name: str = Field(min_length=1)
     allow_synthetic_national_ids: bool = False
     allow_test_mode_orders: bool = False
     # Records of one batch placed at once; the event source's MaximumConcurrency bounds the environments.

@@ -257,6 +257,11 @@ def _no_national_id_inside(value: str) -> str:
     return value
 
 
+OrderReference = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$"), AfterValidator(_no_national_id_inside)
+]
+
+
 def _test_mode_allowed(value: bool, info: ValidationInfo) -> bool:
     if value and not (info.context or {}).get("allow_test_mode_orders", False):
         raise PydanticCustomError(
@@ -272,9 +277,7 @@ class OrderMessage(EpromOrderRequest):
     settings).
     """
 
-    order_reference: Annotated[
-        str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$"), AfterValidator(_no_national_id_inside)
-    ]
+    order_reference: OrderReference
     national_id: Annotated[NationalId, Field(repr=False)]
     on_behalf_of_national_id: Annotated[NationalId | None, Field(repr=False)] = None
     expiry_date: Annotated[OsloTimestamp, AfterValidator(_in_the_future)]

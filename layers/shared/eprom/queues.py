@@ -1,16 +1,18 @@
-"""SQS: OrderDeadLetterQueue for orders that will not be placed, and the visibility of OrderQueue's messages.
+"""SQS for the queue-driven functions: dead-letter queues that say why, and retries that back off.
 
 Every dead letter carries the original body with `rejectionReason` (text, no personal data) and `rejectionClass`.
+A failed message's next delivery is set by the function (exponential backoff), not by the queue's fixed
+visibility timeout: Lambda's SQS event source leaves a failed message's visibility as it is.
 """
 
+import math
+import random
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 
 from eprom.aws_clients import aws_client
 
-type RejectionClass = Literal[
-    "InvalidMessage", "RefusedByEprom", "ReusedOrderReference", "RetriesExhausted", "Ambiguous"
-]
+SQS_MAX_VISIBILITY_SECONDS = 43200
 
 # SQS counts message attributes (names, types and values) in the message size. OrderDeadLetterQueue's
 # MaximumMessageSize exceeds OrderQueue's by DEAD_LETTER_ATTRIBUTES_MAX_BYTES (template.yaml), so a refused
@@ -24,7 +26,7 @@ class DeadLetterQueue:
         self._queue_url = queue_url
         self._client = client or aws_client("sqs")
 
-    def send(self, body: str, reason: str, rejection_class: RejectionClass) -> None:
+    def send(self, body: str, reason: str, rejection_class: str) -> None:
         self._client.send_message(
             QueueUrl=self._queue_url,
             MessageBody=body,
@@ -35,9 +37,8 @@ class DeadLetterQueue:
         )
 
 
-class OrderQueue:
-    """Sets when a message that failed is received again: the placer's backoff, instead of the queue's fixed
-    visibility timeout (Lambda's event source leaves the visibility of a failed message as it is)."""
+class QueueVisibility:
+    """Sets when a message that failed is received again."""
 
     def __init__(self, client: Any = None) -> None:
         self._client = client or aws_client("sqs")
@@ -51,6 +52,16 @@ class OrderQueue:
     def _url(self, queue_arn: str) -> str:
         *_, account, name = queue_arn.split(":")
         return self._client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def backoff_seconds(attempt: int, *, base: int, cap: int, retry_after: float | None = None) -> int:
+    """Exponential from the base to the cap, jitter only ever added (so a backlog's retries spread out), and
+    never sooner than a Retry-After the other side asked for."""
+    delay = min(cap, base * 2 ** min(max(attempt, 1) - 1, 30))
+    delay += random.uniform(0, delay / 4)  # noqa: S311 - spreading retries, not cryptography
+    if retry_after:
+        delay = max(delay, retry_after)
+    return min(math.ceil(delay), SQS_MAX_VISIBILITY_SECONDS)
 
 
 def _truncate(text: str, max_bytes: int) -> str:

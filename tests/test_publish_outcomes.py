@@ -1,0 +1,168 @@
+"""PublishOutcomesFunction on real stream records of moto's FormOrdersTable, to a real EventBridge bus whose rule
+copies every event to OutcomeQueue (read as upstream reads it)."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from conftest import failed_ids, order_message, sqs_event
+from eprom.models import EpromCallback, EpromOrderResponse
+from eprom.order_store import OrderStore
+from eprom.results_store import ResultsStore
+
+from local.aws_resources import create_outcome_bus
+from local.stream_poller import lambda_record
+
+SIGNED_FORM_ID = "5b1c3d2e-7f8a-4b9c-8d0e-1f2a3b4c5d6e"
+
+
+@pytest.fixture
+def store(aws: dict[str, str]) -> OrderStore:
+    return OrderStore(aws["FORM_ORDERS_TABLE"])
+
+
+def stream_records(aws: dict[str, str], form_order_id: str) -> list[dict[str, Any]]:
+    """This item's records of the table's stream, as Lambda's event source hands them to the function."""
+    streams = boto3.client("dynamodbstreams")
+    arn = boto3.client("dynamodb").describe_table(TableName=aws["FORM_ORDERS_TABLE"])["Table"]["LatestStreamArn"]
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records += answer["Records"]
+            iterator = answer.get("NextShardIterator") if answer["Records"] else None
+    return [
+        lambda_record(record, arn)
+        for record in records
+        if record["dynamodb"]["Keys"]["formOrderId"]["S"] == form_order_id
+    ]
+
+
+def a_whole_order(store: OrderStore, results: ResultsStore, *, signed: bool = False) -> str:
+    form_order_id, reference = str(uuid.uuid4()), f"ref-{uuid.uuid4()}"
+    response = EpromOrderResponse.model_validate(
+        {"id": form_order_id, "loginUrl": "https://x/login", "notificationChannel": "None", "singleUseCode": "87654321"}
+    )
+    store.record_placed(form_order_id, order_reference=reference, order_fingerprint="f", form_id="form-1",
+                        response=response, order_expiry=datetime(2099, 1, 1, tzinfo=UTC))  # fmt: skip
+    store.apply_callback(EpromCallback.model_validate({"formOrderId": form_order_id, "formOrderStatus": "Ordered",
+                                                       "notificationChannel": 1}))  # fmt: skip
+    form_return = {"formOrderId": form_order_id, "formOrderStatus": "Completed", "formData": '{"q": "hemmelig"}',
+                   "signedFormId": SIGNED_FORM_ID if signed else str(uuid.UUID(int=0))}  # fmt: skip
+    answers = results.put_answers(form_order_id, json.dumps(form_return).encode())
+    store.apply_callback(EpromCallback.model_validate(form_return), answers=answers)
+    return form_order_id
+
+
+def test_every_change_of_an_order_is_one_documented_event(publisher, store, aws, outcome_events, lambda_context):
+    results = ResultsStore(aws["FORM_RESULTS_BUCKET"])
+    form_order_id = a_whole_order(store, results)
+    records = stream_records(aws, form_order_id)
+
+    assert publisher.lambda_handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
+    events = outcome_events.received()
+    assert [event["detailType"] for event in events] == [
+        "FormOrderPlaced", "FormOrderStatusChanged", "FormOrderStatusChanged", "FormReturned",
+    ]  # fmt: skip
+    placed, ordered, completed, returned = events
+    assert {event["source"] for event in events} == {"eprom.integration"}
+    assert all(event["formOrderId"] == form_order_id and event["orderReference"] for event in events)
+    assert placed["singleUseCode"] == "87654321" and placed["formId"] == "form-1" and placed["statusRank"] == 0
+    assert (ordered["status"], ordered["previousStatus"], ordered["notificationChannel"]) == (
+        "Ordered", "Placed", "Helsenorge"
+    )  # fmt: skip
+    assert (completed["status"], completed["statusRank"]) == ("Completed", 4)
+    answers = returned["answers"]
+    assert answers["bucket"] == aws["FORM_RESULTS_BUCKET"] and answers["key"] == f"answers/{form_order_id}.json"
+    assert {"versionId", "sha256", "bytes"} <= set(answers)
+    assert returned["signedDocumentExpected"] is False and returned["isPatientInitiated"] is False
+    assert "hemmelig" not in json.dumps(events)  # no answers in events
+
+    # The same records again (a retry): the same events, the same ids and content.
+    assert publisher.lambda_handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
+    assert outcome_events.received() == events
+
+
+def test_a_signed_form_return_makes_a_signed_document_job(publisher, store, aws, outcome_events, lambda_context):
+    form_order_id = a_whole_order(store, ResultsStore(aws["FORM_RESULTS_BUCKET"]), signed=True)
+    assert (
+        publisher.lambda_handler({"Records": stream_records(aws, form_order_id)}, lambda_context)["batchItemFailures"]
+        == []
+    )
+    [returned] = [event for event in outcome_events.received() if event["detailType"] == "FormReturned"]
+    assert returned["signedDocumentExpected"] is True
+    jobs = [json.loads(message["Body"]) for message in _drain(aws["SIGNED_DOCUMENT_QUEUE_URL"])]
+    assert {"formOrderId": form_order_id, "signedFormId": SIGNED_FORM_ID} in jobs
+
+
+def test_records_that_cannot_be_published_are_reported_for_retry(publisher, store, aws, lambda_context) -> None:
+    form_order_id = a_whole_order(store, ResultsStore(aws["FORM_RESULTS_BUCKET"]))
+    records = stream_records(aws, form_order_id)
+    with outcome_bus_unavailable(aws):
+        response = publisher.lambda_handler({"Records": records}, lambda_context)
+    assert response["batchItemFailures"]  # the event source retries them (bisecting, then its destination)
+    assert {failure["itemIdentifier"] for failure in response["batchItemFailures"]} <= {
+        record["dynamodb"]["SequenceNumber"] for record in records
+    }
+
+
+def test_a_refusal_is_an_event_before_it_is_a_dead_letter(placer, eprom, dead_letters, outcome_events, lambda_context):
+    order = order_message(nationalId="15499923810")  # an H-nummer
+    event = sqs_event(order)
+    assert placer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    [refused] = outcome_events.received()
+    assert refused["detailType"] == "FormOrderRefused"
+    assert (refused["orderReference"], refused["formOrderId"]) == (order["orderReference"], None)
+    assert refused["rejectionClass"] == "InvalidMessage" and "H-nummer" in refused["rejectionReason"]
+    assert refused["status"] == "Refused" and refused["statusRank"] == -1
+    assert "15499923810" not in json.dumps(refused)
+    assert len(dead_letters.messages()) == 1
+
+
+def test_an_invalid_order_reference_is_not_named_in_the_event(placer, eprom, dead_letters, outcome_events,
+                                                               lambda_context):  # fmt: skip
+    placer.lambda_handler(sqs_event(order_message(orderReference="pasient-26073941651")), lambda_context)
+    [refused] = outcome_events.received()
+    assert refused["orderReference"] is None and "26073941651" not in json.dumps(refused)
+
+
+def test_a_refusal_whose_event_cannot_be_put_is_retried_not_dead_lettered(
+    placer, eprom, dead_letters, aws, lambda_context
+) -> None:
+    event = sqs_event(order_message(nationalId="15499923810"))
+    with outcome_bus_unavailable(aws):
+        response = placer.lambda_handler(event, lambda_context)
+    assert failed_ids(response) == {event["Records"][0]["messageId"]}
+    assert dead_letters.messages() == []
+
+
+@contextmanager
+def outcome_bus_unavailable(aws: dict[str, str]) -> Iterator[None]:
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    events.remove_targets(Rule=f"{aws['OUTCOME_BUS_NAME']}-OutcomeQueueRule", EventBusName=aws["OUTCOME_BUS_NAME"],
+                          Ids=["OutcomeQueue"])  # fmt: skip
+    events.delete_rule(Name=f"{aws['OUTCOME_BUS_NAME']}-OutcomeQueueRule", EventBusName=aws["OUTCOME_BUS_NAME"])
+    events.delete_event_bus(Name=aws["OUTCOME_BUS_NAME"])
+    try:
+        yield
+    finally:
+        queue_arn = sqs.get_queue_attributes(QueueUrl=aws["OUTCOME_QUEUE_URL"], AttributeNames=["QueueArn"])
+        create_outcome_bus(aws["OUTCOME_BUS_NAME"], queue_arn["Attributes"]["QueueArn"])
+
+
+def _drain(url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    found = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        found += batch
+        for message in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
