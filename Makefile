@@ -71,17 +71,18 @@ template-checks: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed  ## cfn-lin
 # Lambda cannot write __pycache__ into /opt or /var/task, and sam build ships no bytecode: without this step every
 # cold start compiles boto3, pydantic and Powertools from source (measured: about 2.5 x slower, see README).
 # unchecked-hash: the .pyc stay valid whatever mtimes the zip round trip leaves.
+BUILT := SharedLayer PlaceOrderFunction StatusCallbackFunction PublishOutcomesFunction FetchSignedDocumentFunction
 COMPILE_BUILD = $(PYTHON_EXE) -m compileall -q -j 0 --invalidation-mode unchecked-hash
 
 build: $(TOOLS)/sam/.installed  ## sam build (no Docker: the pyenv Python 3.13 goes first on PATH), with bytecode
 	PATH="$(dir $(PYTHON_EXE)):$$PATH" $(SAM) build --template template.yaml
-	$(COMPILE_BUILD) .aws-sam/build/SharedLayer .aws-sam/build/PlaceOrderFunction .aws-sam/build/StatusCallbackFunction
+	$(COMPILE_BUILD) $(addprefix .aws-sam/build/,$(BUILT))
 
 # The same build for this machine's architecture (the deployed one is arm64), for the build check and benchmarks.
 build-host: $(TOOLS)/sam/.installed
 	PATH="$(dir $(PYTHON_EXE)):$$PATH" $(SAM) build --template template.yaml --build-dir .aws-sam/check \
 		--parameter-overrides Architecture=$$(uname -m | sed 's/aarch64/arm64/')
-	$(COMPILE_BUILD) .aws-sam/check/SharedLayer .aws-sam/check/PlaceOrderFunction .aws-sam/check/StatusCallbackFunction
+	$(COMPILE_BUILD) $(addprefix .aws-sam/check/,$(BUILT))
 
 # Imports and invokes both handlers from that build in a clean interpreter that has only the built layer, as
 # Lambda does: a dependency missing from the layer fails here, not in production.

@@ -134,6 +134,7 @@ class Stack:
         with contextlib.redirect_stdout(self.log):  # the handlers' Logger writes where stdout was at import
             self.placer = importlib.import_module("place_order.app").lambda_handler
             self.callback = importlib.import_module("status_callback.app").lambda_handler
+            self.publisher = importlib.import_module("publish_outcomes.app").lambda_handler
 
     def _start(self, command: list[str]) -> None:
         self.processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # noqa: S603
@@ -169,7 +170,8 @@ def sqs_event(count: int) -> dict[str, Any]:
     for _ in range(count):
         reference = f"bench-{uuid.uuid4()}"
         body = order | {"orderReference": reference, "metadata": {"orderReference": reference}}
-        records.append(template | {"messageId": str(uuid.uuid4()), "body": json.dumps(body)})
+        attributes = template["attributes"] | {"SentTimestamp": str(int(time.time() * 1000))}
+        records.append(template | {"messageId": str(uuid.uuid4()), "body": json.dumps(body), "attributes": attributes})
     return {"Records": records}
 
 
@@ -253,6 +255,106 @@ def callback_overhead(stack: Stack, calls: int) -> dict[str, Any]:
     }
 
 
+def _p50_p99(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(statistics.median(values) * 1000, 2),
+        "p99_ms": round(statistics.quantiles(values, n=100)[98] * 1000, 2),
+    }
+
+
+def form_return_overhead(stack: Stack, calls: int) -> dict[str, Any]:
+    """A form return (answers to S3, then the item) against the two writes it cannot do without."""
+    import boto3
+
+    from local.lambda_runtime import LambdaContext
+
+    event = json.loads((ROOT / "events" / "callback-completed.json").read_text())
+    body = json.loads(event["body"]) | {"apiKey": API_KEY}
+    document = json.dumps(body).encode()
+    s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
+
+    def handler_call() -> None:
+        event["body"] = json.dumps(body | {"formOrderId": str(uuid.uuid4())})
+        assert stack.quietly(stack.callback, event, LambdaContext("StatusCallbackFunction"))["statusCode"] == 200
+
+    def bare_writes() -> None:
+        form_order_id = str(uuid.uuid4())
+        s3.put_object(Bucket=stack.resources["FORM_RESULTS_BUCKET"], Key=f"answers/{form_order_id}.json",
+                      Body=document)  # fmt: skip
+        dynamodb.update_item(
+            TableName=stack.resources["FORM_ORDERS_TABLE"],
+            Key={"formOrderId": {"S": form_order_id}},
+            UpdateExpression="SET #s = :s, answers = :a, updatedAt = :u",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": "Completed"}, ":u": {"S": datetime.now(UTC).isoformat()},
+                                       ":a": {"M": {"key": {"S": f"answers/{form_order_id}.json"}}}},
+        )  # fmt: skip
+
+    for _ in range(20):
+        handler_call()
+        bare_writes()
+    timings: dict[str, list[float]] = {"handler": [], "bare_put_object_update_item": []}
+    for _ in range(calls):
+        for name, call in (("handler", handler_call), ("bare_put_object_update_item", bare_writes)):
+            started = time.perf_counter()
+            call()
+            timings[name].append(time.perf_counter() - started)
+    summary = {name: _p50_p99(values) for name, values in timings.items()}
+    bare = summary["bare_put_object_update_item"]
+    return {
+        "calls": calls,
+        **summary,
+        "ratio_p50": round(summary["handler"]["p50_ms"] / bare["p50_ms"], 2),
+        "ratio_p99": round(summary["handler"]["p99_ms"] / bare["p99_ms"], 2),
+    }
+
+
+def publisher_per_record(stack: Stack, orders: int) -> dict[str, Any]:
+    """PublishOutcomesFunction on `orders` stream records (each an order placed and Ordered in one go), against
+    putting the same number of events on the bus directly."""
+    import boto3
+    from eprom.models import EpromCallback
+    from eprom.order_store import OrderStore
+
+    from local.lambda_runtime import LambdaContext
+    from local.stream_poller import lambda_record
+
+    store = OrderStore(stack.resources["FORM_ORDERS_TABLE"])
+    for _ in range(orders):
+        store.apply_callback(EpromCallback.model_validate({"formOrderId": str(uuid.uuid4()), "formOrderStatus": 2}))
+    streams, events = boto3.client("dynamodbstreams"), boto3.client("events")
+    arn = boto3.client("dynamodb").describe_table(TableName=stack.resources["FORM_ORDERS_TABLE"])["Table"][
+        "LatestStreamArn"
+    ]
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    records, next_iterator = [], iterator["ShardIterator"]
+    while next_iterator and (answer := streams.get_records(ShardIterator=next_iterator, Limit=1000))["Records"]:
+        records += [lambda_record(record, arn) for record in answer["Records"]]
+        next_iterator = answer.get("NextShardIterator")
+    records = records[-orders:]  # the INSERTs just made: one StatusChanged event each
+    batches = [records[start : start + 100] for start in range(0, len(records), 100)]
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for batch in batches:
+        assert stack.quietly(stack.publisher, {"Records": batch}, LambdaContext("PublishOutcomesFunction")) == {
+            "batchItemFailures": []
+        }
+    handler_seconds, handler_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    entry = {"EventBusName": stack.resources["OUTCOME_BUS_NAME"], "Source": "bench", "DetailType": "Bench",
+             "Detail": json.dumps({"eventId": "x", "status": "Ordered"})}  # fmt: skip
+    started = time.perf_counter()
+    for _ in range(0, len(records), 10):
+        events.put_events(Entries=[entry] * 10)
+    bare_seconds = time.perf_counter() - started
+    return {
+        "records": len(records),
+        "handler_ms_per_record": round(handler_seconds * 1000 / len(records), 2),
+        "handler_cpu_ms_per_record": round(handler_cpu * 1000 / len(records), 2),
+        "bare_put_events_ms_per_event": round(bare_seconds * 1000 / len(records), 2),
+        "ratio": round(handler_seconds / bare_seconds, 2),
+    }
+
+
 def pipeline(orders: int, latency: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as directory:
         report_path = Path(directory, "report.json")
@@ -300,7 +402,13 @@ def drain(orders: int, rate_limit: float) -> dict[str, Any]:
 
 def package_sizes(build_dir: Path) -> dict[str, Any]:
     sizes = {}
-    for name in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction"):
+    for name in (
+        "SharedLayer",
+        "PlaceOrderFunction",
+        "StatusCallbackFunction",
+        "PublishOutcomesFunction",
+        "FetchSignedDocumentFunction",
+    ):
         buffer = io.BytesIO()
         unzipped = 0
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -333,6 +441,8 @@ def main(argv: list[str]) -> int:
     with Stack() as stack:
         results["batch_latency"] = batch_latency(stack, args.batch_repeats)
         results["callback_overhead"] = callback_overhead(stack, args.callback_calls)
+        results["form_return"] = form_return_overhead(stack, args.callback_calls // 2)
+        results["publisher"] = publisher_per_record(stack, 500)
     results["pipeline"] = pipeline(args.pipeline_orders, latency=0.2)
     results["drain"] = drain(args.drain_orders, args.drain_rate_limit)
     results["package_size"] = package_sizes(args.deployed_build)
@@ -361,6 +471,16 @@ def table(r: dict[str, Any]) -> str:
          f"{callback['bare_update_item']['p50_ms']} / {callback['bare_update_item']['p99_ms']} ms", "1.00", ""),
         ("callback handler p50 / p99", f"{callback['handler']['p50_ms']} / {callback['handler']['p99_ms']} ms",
          f"{callback['ratio_p50']:.2f} / {callback['ratio_p99']:.2f}", "p50 <= 1.3"),
+        ("bare put_object + update_item p50 / p99 (baseline)",
+         f"{r['form_return']['bare_put_object_update_item']['p50_ms']} / "
+         f"{r['form_return']['bare_put_object_update_item']['p99_ms']} ms", "1.00", ""),
+        ("form return callback (S3 + DynamoDB) p50 / p99",
+         f"{r['form_return']['handler']['p50_ms']} / {r['form_return']['handler']['p99_ms']} ms",
+         f"{r['form_return']['ratio_p50']:.2f} / {r['form_return']['ratio_p99']:.2f}", ""),
+        ("bare put_events, per event (baseline)", f"{r['publisher']['bare_put_events_ms_per_event']} ms", "1.00", ""),
+        (f"publisher per stream record ({r['publisher']['records']}), wall / own CPU",
+         f"{r['publisher']['handler_ms_per_record']} / {r['publisher']['handler_cpu_ms_per_record']} ms",
+         f"{r['publisher']['ratio']:.2f}", ""),
         (f"pipeline: {r['pipeline']['orders']} orders through make run",
          f"{r['pipeline']['orders_per_second']} orders/s", "", ""),
         (f"drain {r['drain']['orders']} orders, ePROM limited to {r['drain']['rate_limit_per_second']:g}/s (baseline)",

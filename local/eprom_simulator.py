@@ -67,6 +67,11 @@ class SimulatorConfig:
     down_for_seconds: float = 0.0
     down_status: int = 503
     down_retry_after: int | None = None
+    # Signed documents (GET /api/ExternalDocument/{signedFormId}) of forms ordered with mustBeSigned: 404 until this
+    # long after the form return (ePROM makes the PDF after the answers), and this fraction of requests gets a 500.
+    document_ready_after_seconds: float = 0.0
+    rate_document_500: float = 0.0
+    document_bytes: int = 20_000  # the size of each signed PDF
     # Order requests accepted per second (a token bucket holding one second's worth, so short bursts pass); above
     # it 429 with `Retry-After: 1`, as a rate limiter in front of ePROM would answer.
     rate_limit_per_second: float | None = None
@@ -102,6 +107,8 @@ class EpromSimulator:
         self.orders: dict[str, dict[str, Any]] = {}  # formOrderId -> request body of created orders
         self.orders_per_reference: Counter[str] = Counter()  # metadata.orderReference of created orders
         self.single_use_codes: list[str] = []
+        self.documents: dict[str, tuple[float, bytes]] = {}  # signedFormId -> (ready at, PDF)
+        self.document_requests: Counter[str] = Counter()  # signedFormId -> GETs
         self.faults: Counter[str] = Counter()
         self._faults_per_order: Counter[str] = Counter()
         self._down_until = 0.0
@@ -345,12 +352,18 @@ class EpromSimulator:
 
     def _form_return(self, form_order_id: str, channel: int, request: EpromOrderRequest) -> dict[str, Any]:
         status = self.config.form_return or "Completed"
+        signed_form_id = str(uuid.UUID(int=0))
+        if request.must_be_signed and status == "Completed":
+            signed_form_id = str(uuid.uuid4())
+            ready_at = time.monotonic() + self.config.callback_delay_seconds + self.config.document_ready_after_seconds
+            with self._lock:
+                self.documents[signed_form_id] = (ready_at, signed_pdf(signed_form_id, self.config.document_bytes))
         return {
             "apiKey": self.config.api_key,
             "formOrderId": form_order_id,
             "formData": json.dumps(SAMPLE_ANSWERS) if status == "Completed" else None,
             "formOrderStatus": self._status(status),
-            "signedFormId": str(uuid.UUID(int=0)),
+            "signedFormId": signed_form_id,
             "scannedPaperId": None,
             "formDataWarnings": [],
             "notificationChannel": self._enum(CHANNEL_NAMES, channel),
@@ -374,6 +387,25 @@ class EpromSimulator:
     def _status(self, name: str) -> str:
         return str(STATUS_NUMBERS[name]) if self.config.dialect == "numbers" else name
 
+    # --- signed documents ------------------------------------------------------------------------------------------
+
+    def _handle_document(self, authorization: str | None, signed_form_id: str) -> tuple[int, bytes, str]:
+        if authorization != f"Basic {self.config.api_key}":
+            return 401, b'{"message": "Authorization has been denied for this request."}', "application/json"
+        with self._lock:
+            self.document_requests[signed_form_id] += 1
+            fault = self._random.random() < self.config.rate_document_500
+            ready_at, pdf = self.documents.get(signed_form_id, (None, b""))
+        if fault:
+            with self._lock:
+                self.faults["document_500"] += 1
+            return 500, b'{"message": "An error has occurred."}', "application/json"
+        if ready_at is None or time.monotonic() < ready_at:
+            with self._lock:
+                self.faults["document_not_ready"] += ready_at is not None
+            return 404, b'{"message": "Not found"}', "application/json"
+        return 200, pdf, "application/pdf"
+
     # --- HTTP ----------------------------------------------------------------------------------------------------
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -381,6 +413,20 @@ class EpromSimulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                prefix = "/api/ExternalDocument/"
+                if not self.path.startswith(prefix):
+                    self._reply(404, {"message": "Not found"})
+                    return
+                status, content, content_type = simulator._handle_document(
+                    self.headers.get("Authorization"), self.path.removeprefix(prefix)
+                )
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -426,6 +472,19 @@ class EpromSimulator:
                 pass  # quiet: request lines would only clutter test and `make run` output
 
         return Handler
+
+
+def signed_pdf(signed_form_id: str, size: int) -> bytes:
+    """A small, valid PDF (one empty page) padded with a comment to `size` bytes."""
+    head = b"%PDF-1.4\n"
+    body = (
+        b"1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+    )
+    tail = b"trailer<</Root 1 0 R>>\n%%EOF\n"
+    padding = b"% signed form " + signed_form_id.encode() + b" "
+    filler = max(0, size - len(head) - len(body) - len(tail) - len(padding) - 1)
+    return head + body + padding + b"x" * filler + b"\n" + tail
 
 
 def _order_reference(metadata: str | None) -> str | None:

@@ -84,6 +84,9 @@ class RunOptions:
     retry_window_hours: float = 24.0
     ambiguous_policy: str = "park"
     read_timeout: float = 1.0
+    signed_rate: float = 0.0
+    document_ready_after: float = 0.0
+    rate_document_500: float = 0.0
     duplicate_callbacks: float = 0.0
     out_of_order_callbacks: float = 0.0
     max_faults_per_order: int | None = 3
@@ -128,6 +131,8 @@ class LocalStack:
                 down_for_seconds=options.down_for,
                 down_retry_after=options.down_retry_after,
                 rate_limit_per_second=options.rate_limit,
+                document_ready_after_seconds=options.document_ready_after,
+                rate_document_500=options.rate_document_500,
                 timeout_seconds=options.read_timeout + 0.5,
                 max_faults_per_order=options.max_faults_per_order,
                 dialect=options.dialect,
@@ -149,6 +154,9 @@ class LocalStack:
                 "ORDER_RETRY_WINDOW_HOURS": str(options.retry_window_hours),
                 "AMBIGUOUS_ORDER_POLICY": options.ambiguous_policy,
                 "ALLOW_TEST_MODE_ORDERS": "true",  # a test stage
+                # The signed-document fetcher's backoff, compressed the same way (5 min .. 12 h deployed)
+                "DOCUMENT_RETRY_BASE_DELAY_SECONDS": str(options.retry_base_delay),
+                "DOCUMENT_RETRY_MAX_DELAY_SECONDS": str(options.retry_max_delay),
                 "POWERTOOLS_SERVICE_NAME": "eprom-integration",
                 "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
                 "POWERTOOLS_TRACE_DISABLED": "true",
@@ -159,6 +167,7 @@ class LocalStack:
         place_order = importlib.import_module("place_order.app").lambda_handler
         status_callback = importlib.import_module("status_callback.app").lambda_handler
         publish_outcomes = importlib.import_module("publish_outcomes.app").lambda_handler
+        fetch_signed_document = importlib.import_module("fetch_signed_document.app").lambda_handler
         self.front = CallbackFront(status_callback).start()
         self._stack.append(self.front)
         self.simulator.config.callback_base_url = self.front.base_url
@@ -173,6 +182,10 @@ class LocalStack:
             on_failure_queue_url=self.resources["PUBLISH_OUTCOMES_FAILURE_QUEUE_URL"],
         ).start()
         self._stack.append(self.stream_poller)
+        self.document_poller = SqsPoller(
+            self.resources["SIGNED_DOCUMENT_QUEUE_URL"], fetch_signed_document, function="FetchSignedDocumentFunction"
+        ).start()
+        self._stack.append(self.document_poller)
         self.upstream = Upstream(self.resources["OUTCOME_QUEUE_URL"]).start()
         self._stack.append(self.upstream)
         self.sqs, self.dynamodb, self.s3 = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("s3")
@@ -208,6 +221,8 @@ class LocalStack:
             and time.monotonic() - self.poller.last_activity > 1.5
             and not self.stream_poller.busy
             and time.monotonic() - self.stream_poller.last_activity > 1.5
+            and self.queue_depth("SIGNED_DOCUMENT_QUEUE_URL") == 0
+            and not self.document_poller.busy
             and self.simulator.pending_callbacks() == 0
         )
 
@@ -274,7 +289,13 @@ class LocalStack:
                 for item in items
                 if "answers" in item
             },
+            "signed_documents": {
+                item["formOrderId"]: len(self.stored_object(item["signedDocument"]))
+                for item in items
+                if "signedDocument" in item
+            },
             "dead_letters": self.dead_letters(),
+            "signed_document_dead_letters": self.queue_depth("SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL"),
             "order_queue_depth": self.queue_depth("ORDER_QUEUE_URL"),
             "events": self.upstream.events(),  # what upstream keeps: one per eventId
             "events_received": self.upstream.received,  # every delivery, repeats included
@@ -314,6 +335,8 @@ def generated_orders(count: int, options: RunOptions) -> list[SentOrder]:
             "metadata": {"orderReference": reference, "age": draw.randint(18, 95)},
             "distributionRule": draw.choice(["Basic", "AllowUnsecure", "NoDistribution", 6]),
         }
+        if draw.random() < options.signed_rate and body["distributionRule"] != "NoDistribution":
+            body["mustBeSigned"] = True
         expect = "placed"
         if draw.random() < options.invalid_rate:
             body |= next(invalid)
@@ -453,6 +476,9 @@ def parse_args(argv: list[str]) -> RunOptions:
     parser.add_argument("--down-for", type=float, default=0.0, help="ePROM answers 503 for this many seconds")
     parser.add_argument("--down-retry-after", type=int, help="Retry-After on those 503s")
     parser.add_argument("--rate-limit", type=float, help="ePROM takes this many orders/s, 429 + Retry-After above")
+    parser.add_argument("--signed-rate", type=float, default=0.0, help="generated orders with mustBeSigned")
+    parser.add_argument("--document-ready-after", type=float, default=0.0, help="signed PDFs 404 until then")
+    parser.add_argument("--rate-document-500", type=float, default=0.0, help="signed-PDF requests that get 500")
     parser.add_argument("--read-timeout", type=float, default=1.0, help="the placer's EPROM_READ_TIMEOUT_SECONDS")
     parser.add_argument("--retry-base-delay", type=int, default=1, help="RETRY_BASE_DELAY_SECONDS (30 deployed)")
     parser.add_argument("--retry-max-delay", type=int, default=4, help="RETRY_MAX_DELAY_SECONDS (900 deployed)")

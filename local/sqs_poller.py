@@ -23,12 +23,17 @@ class SqsPoller:
         queue_url: str,
         handler: Handler,
         *,
-        batch_size: int = 10,
+        function: str = "PlaceOrderFunction",
     ) -> None:
+        """`function`: the logical id in template.yaml whose timeout and SQS event's batch size apply."""
         self._queue_url = queue_url
         self._handler = handler
-        self._batch_size = batch_size
-        self._function_timeout_seconds = load_template()["Resources"]["PlaceOrderFunction"]["Properties"]["Timeout"]
+        self._function = function
+        properties = load_template()["Resources"][function]["Properties"]
+        self._function_timeout_seconds = properties["Timeout"]
+        source = next(event for event in properties["Events"].values() if event["Type"] == "SQS")
+        batch_size = source["Properties"]["BatchSize"]
+        self._batch_size = min(10, batch_size) if isinstance(batch_size, int) else 10  # a parameter: its default
         self._sqs = boto3.client("sqs")
         self._queue_arn = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -64,7 +69,7 @@ class SqsPoller:
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [lambda_record(message, self._queue_arn) for message in messages]}
-        context = LambdaContext("PlaceOrderFunction", timeout_seconds=self._function_timeout_seconds)
+        context = LambdaContext(self._function, timeout_seconds=self._function_timeout_seconds)
         try:
             response = self._handler(event, context)
             failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}

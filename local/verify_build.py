@@ -11,14 +11,16 @@ import os
 import subprocess
 import sys
 import sysconfig
+import time
 import uuid
 from pathlib import Path
 
 import boto3
 
 from local.aws_resources import create_resources, load_template
-from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
+from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig, signed_pdf
 from local.ports import start_moto_server
+from local.stream_poller import lambda_record
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 API_KEY = "verify-build-key"
@@ -75,9 +77,33 @@ def main(build_dir: str) -> int:
             callback["body"] = callback["body"].replace("local-test-api-key", API_KEY)
             replied = invoke(built, "StatusCallbackFunction", build_dir, layer_dir, callback, env)
             checks.append((replied.get("statusCode") == 200, f"StatusCallbackFunction answered {replied}"))
+
+            stream = boto3.client("dynamodbstreams")
+            table = boto3.client("dynamodb").describe_table(TableName=resources["FORM_ORDERS_TABLE"])["Table"]
+            [shard] = stream.describe_stream(StreamArn=table["LatestStreamArn"])["StreamDescription"]["Shards"]
+            iterator = stream.get_shard_iterator(StreamArn=table["LatestStreamArn"], ShardId=shard["ShardId"],
+                                                 ShardIteratorType="TRIM_HORIZON")["ShardIterator"]  # fmt: skip
+            records = [lambda_record(record, table["LatestStreamArn"])
+                       for record in stream.get_records(ShardIterator=iterator)["Records"]]  # fmt: skip
+            published = invoke(built, "PublishOutcomesFunction", build_dir, layer_dir, {"Records": records}, env)
+            checks.append((published == {"batchItemFailures": []}, f"PublishOutcomesFunction answered {published}"))
+            outcomes = boto3.client("sqs").receive_message(QueueUrl=resources["OUTCOME_QUEUE_URL"])
+            checks.append((bool(outcomes.get("Messages")), "no outcome event reached OutcomeQueue"))
+
+            form_order_id, signed_form_id = items[0]["formOrderId"]["S"], str(uuid.uuid4())
+            eprom.documents[signed_form_id] = (0.0, signed_pdf(signed_form_id, 10_000))
+            job = json.loads((EVENTS / "signed-document-job-sqs.json").read_text())
+            job["Records"][0]["body"] = json.dumps({"formOrderId": form_order_id, "signedFormId": signed_form_id})
+            job["Records"][0]["attributes"]["SentTimestamp"] = str(int(time.time() * 1000))
+            fetched = invoke(built, "FetchSignedDocumentFunction", build_dir, layer_dir, job, env)
+            checks.append((fetched == {"batchItemFailures": []}, f"FetchSignedDocumentFunction answered {fetched}"))
+            item = boto3.client("dynamodb").get_item(TableName=resources["FORM_ORDERS_TABLE"],
+                                                     Key={"formOrderId": {"S": form_order_id}})["Item"]  # fmt: skip
+            checks.append(("signedDocument" in item, "no signedDocument on the item after the job"))
     finally:
         server.stop()
-    for logical_id in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction"):
+    for logical_id in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",
+                       "FetchSignedDocumentFunction"):  # fmt: skip
         missing = uncompiled(Path(build_dir, logical_id))
         checks.append((not missing, f"{logical_id}: {len(missing)} modules without bytecode, e.g. {missing[:3]}"))
     failures = [message for passed, message in checks if not passed]

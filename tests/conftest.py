@@ -118,6 +118,11 @@ class OutcomeEvents:
 
 
 @pytest.fixture
+def fetcher(aws: dict[str, str], simulator_session: EpromSimulator) -> Any:
+    return importlib.import_module("fetch_signed_document.app")
+
+
+@pytest.fixture
 def publisher(aws: dict[str, str]) -> Any:
     return importlib.import_module("publish_outcomes.app")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import failed_ids, order_message, sqs_event
+from conftest import EVENTS, failed_ids, order_message, sqs_event
 from eprom.models import EpromCallback, EpromOrderResponse
 from eprom.order_store import OrderStore
 from eprom.results_store import ResultsStore
@@ -166,3 +166,11 @@ def _drain(url: str) -> list[dict[str, Any]]:
         for message in batch:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return found
+
+
+def test_the_sample_stream_event_in_events_publishes_what_it_says(publisher, outcome_events, lambda_context) -> None:
+    event = json.loads((EVENTS / "publish-outcomes-stream.json").read_text())
+    assert publisher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    assert sorted(event["detailType"] for event in outcome_events.received()) == [
+        "FormOrderStatusChanged", "FormReturned",
+    ]  # fmt: skip

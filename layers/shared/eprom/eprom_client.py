@@ -8,12 +8,15 @@ ePROM has no idempotency key, so what matters is whether ePROM may have created 
 - Ambiguous: the request was sent and the answer was lost or unreadable (read timeout, connection dropped
   mid-answer, 502/504 from a proxy in front of ePROM, 200 with a body we cannot read): ePROM may have created
   the order, and a retry could create a second one.
+
+Signed documents (GET {base}/api/ExternalDocument/{signedFormId}) change nothing at ePROM, so every failure there
+is safe to retry: Document, NotFound (404: maybe not ready yet), Refused (400) or Transient.
 """
 
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -55,24 +58,57 @@ class Ambiguous:
 type PlacementResult = Placed | Refused | Transient | Ambiguous
 
 
+@dataclass(frozen=True)
+class Document:
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class NotFound:
+    reason: str
+
+
+type DocumentResult = Document | NotFound | Refused | Transient
+PDF_SIGNATURE = b"%PDF-"
+
+
 class EpromClient:
     def __init__(
         self, base_url: str, api_key: Callable[[], str], *, connect_timeout: float, max_connections: int = 10
     ) -> None:
-        self._url = base_url.rstrip("/") + "/api/v2/formorder"
+        self._base_url = base_url.rstrip("/")
+        self._url = self._base_url + "/api/v2/formorder"
         self._api_key = api_key
         self._connect_timeout = connect_timeout
         # One session for the life of the Lambda environment: connections and TLS sessions are reused.
         self._session = requests.Session()
-        self._session.mount(self._url, HTTPAdapter(pool_connections=1, pool_maxsize=max_connections))
+        self._session.mount(self._base_url + "/", HTTPAdapter(pool_connections=1, pool_maxsize=max_connections))
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        # ePROM wants the raw key after "Basic", not base64 of user:password.
+        return {"Authorization": f"Basic {self._api_key()}", "Accept": accept}
+
+    def fetch_document(self, signed_form_id: str, *, read_timeout: float) -> DocumentResult:
+        url = f"{self._base_url}/api/ExternalDocument/{signed_form_id}"
+        try:
+            answer = self._session.get(
+                url, headers=self._headers("application/pdf"), timeout=(self._connect_timeout, read_timeout)
+            )
+        except requests.RequestException as error:
+            return Transient(f"fetching the signed document from ePROM failed ({type(error).__name__})")
+        if answer.status_code == 404:
+            return NotFound("ePROM has no document with that signedFormId (yet)")
+        if answer.status_code == 400:
+            return Refused(f"ePROM refused the document request: {_error_message(answer)}")
+        if answer.status_code != 200:
+            retry_after = _retry_after_seconds(answer) if answer.status_code in _RETRY_AFTER_STATUS else None
+            return Transient(f"ePROM answered HTTP {answer.status_code} for the signed document", retry_after)
+        if not answer.content.startswith(PDF_SIGNATURE):
+            return Transient("ePROM answered 200 for the signed document with something that is not a PDF")
+        return Document(answer.content)
 
     def place(self, order: EpromOrderRequest, *, read_timeout: float) -> PlacementResult:
-        headers = {
-            # ePROM wants the raw key after "Basic", not base64 of user:password.
-            "Authorization": f"Basic {self._api_key()}",
-            "Content-Type": "application/json;charset=utf-8",
-            "Accept": "application/json",
-        }
+        headers = self._headers("application/json") | {"Content-Type": "application/json;charset=utf-8"}
         body = order.model_dump_json(by_alias=True).encode()
         try:
             answer = self._session.post(

@@ -125,6 +125,30 @@ class OrderStore:
                 return False
         raise ConcurrentChanges(f"item {callback.form_order_id} changed under three conditional writes")
 
+    def record_signed_document(self, form_order_id: str, document: StoredObject) -> bool:
+        """Point the item at its signed document (once). False when the item is gone (its retention ended)."""
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key={"formOrderId": {"S": form_order_id}},
+                UpdateExpression="SET #signedDocument = if_not_exists(#signedDocument, :document), #updatedAt = :now",
+                ConditionExpression="attribute_exists(#formOrderId)",
+                ExpressionAttributeNames={
+                    "#signedDocument": "signedDocument",
+                    "#updatedAt": "updatedAt",
+                    "#formOrderId": "formOrderId",
+                },
+                ExpressionAttributeValues={
+                    ":document": _serialize(document.as_item_attribute()),
+                    ":now": _serialize(_now()),
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def find_by_order_reference(self, order_reference: str) -> list[dict[str, Any]]:
         """The items placed for this orderReference (the index is eventually consistent: a write of the last
         second may be missing; the placer's idempotency records cover that window)."""

@@ -1,0 +1,65 @@
+"""FetchSignedDocumentFunction: SignedDocumentQueue jobs -> GET ePROM's ExternalDocument -> FormResultsBucket
+(signed/{formOrderId}.pdf) and the item's `signedDocument`. Partial batch failures: only jobs to retry stay."""
+
+from datetime import UTC, datetime
+from functools import partial
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from eprom.api_key import load_api_keys
+from eprom.eprom_client import EpromClient
+from eprom.order_store import OrderStore
+from eprom.queues import DeadLetterQueue, QueueVisibility
+from eprom.results_store import ResultsStore
+
+from fetch_signed_document.fetching import FetchPolicy, fetch_signed_document
+from fetch_signed_document.settings import load_settings
+
+settings = load_settings()
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer(patch_modules=("botocore", "requests"))
+eprom = EpromClient(
+    str(settings.eprom_api_base_url),
+    lambda: load_api_keys(settings.eprom_api_key_secret_id, max_age_seconds=settings.api_key_max_age_seconds).current,
+    connect_timeout=settings.eprom_connect_timeout_seconds,
+)
+results = ResultsStore(settings.form_results_bucket)
+store = OrderStore(settings.form_orders_table)
+dead_letters = DeadLetterQueue(settings.signed_document_dead_letter_queue_url)
+job_queue = QueueVisibility()
+policy = FetchPolicy(
+    base_delay_seconds=settings.document_retry_base_delay_seconds,
+    max_delay_seconds=settings.document_retry_max_delay_seconds,
+    window_seconds=settings.document_retry_window_hours * 3600,
+    not_found_window_seconds=settings.document_not_found_window_hours * 3600,
+    read_timeout_seconds=settings.eprom_read_timeout_seconds,
+)
+# Each failed job's next delivery is already set (backoff): report them, never fail the invocation as a whole.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def fetch_record(record: SQSRecord) -> None:
+    try:
+        fetch_signed_document(
+            record.body,
+            sent_at=datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC),
+            receive_count=int(record.attributes.approximate_receive_count),
+            eprom=eprom,
+            results=results,
+            store=store,
+            dead_letters=dead_letters,
+            policy=policy,
+            retry_later=partial(job_queue.retry_after, record.event_source_arn, record.receipt_handle),
+        )
+    finally:
+        logger.remove_keys(["form_order_id"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=fetch_record, processor=processor, context=context)

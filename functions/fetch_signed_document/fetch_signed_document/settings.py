@@ -1,0 +1,29 @@
+"""FetchSignedDocumentFunction's configuration: read once from the environment at start, failing fast on a missing
+value."""
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+
+class FetcherSettings(BaseModel):
+    model_config = ConfigDict(alias_generator=str.upper, extra="ignore", frozen=True)
+
+    form_orders_table: str = Field(min_length=1)
+    eprom_api_base_url: HttpUrl
+    eprom_api_key_secret_id: str = Field(min_length=1)
+    form_results_bucket: str = Field(min_length=1)
+    signed_document_dead_letter_queue_url: str = Field(min_length=1)
+    api_key_max_age_seconds: int = Field(default=300, ge=1)
+    eprom_connect_timeout_seconds: float = Field(default=3.05, gt=0)
+    eprom_read_timeout_seconds: float = Field(default=20, gt=0)
+    # ePROM keeps a signed document at least 30 days: retry over days, not minutes (5 min doubling to 12 h).
+    document_retry_base_delay_seconds: int = Field(default=300, ge=1)
+    document_retry_max_delay_seconds: int = Field(default=43200, ge=1, le=43200)
+    document_retry_window_hours: float = Field(default=7 * 24, gt=0)
+    # A 404 may mean "not made yet": retried this long after the job was created before giving up.
+    document_not_found_window_hours: float = Field(default=48, gt=0)
+
+
+def load_settings() -> FetcherSettings:
+    return FetcherSettings.model_validate(dict(os.environ))

@@ -1,0 +1,120 @@
+"""FetchSignedDocumentFunction: SQS jobs -> the ePROM simulator's ExternalDocument (HTTP) -> moto S3 and DynamoDB."""
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from conftest import API_KEY, failed_ids, sqs_event
+from eprom.models import EpromCallback
+from eprom.order_store import OrderStore
+
+from local.eprom_simulator import signed_pdf
+
+
+@pytest.fixture
+def signed_order(aws: dict[str, str], eprom) -> dict[str, str]:
+    """An order whose form came back signed: its item exists, and ePROM has the PDF."""
+    form_order_id, signed_form_id = str(uuid.uuid4()), str(uuid.uuid4())
+    OrderStore(aws["FORM_ORDERS_TABLE"]).apply_callback(
+        EpromCallback.model_validate({"formOrderId": form_order_id, "formOrderStatus": "Ordered"})
+    )
+    eprom.documents[signed_form_id] = (time.monotonic(), signed_pdf(signed_form_id, 50_000))
+    return {"formOrderId": form_order_id, "signedFormId": signed_form_id}
+
+
+@pytest.fixture
+def document_dead_letters(aws: dict[str, str]) -> Any:
+    from conftest import DeadLetters
+
+    queue = DeadLetters(aws["SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL"])
+    queue.messages()
+    return queue
+
+
+def item(orders_table: Any, form_order_id: str) -> dict[str, Any]:
+    return orders_table.get_item(Key={"formOrderId": form_order_id}, ConsistentRead=True)["Item"]
+
+
+def test_the_signed_pdf_is_stored_beside_the_answers(fetcher, eprom, signed_order, orders_table, aws, lambda_context):
+    assert fetcher.lambda_handler(sqs_event(signed_order), lambda_context) == {"batchItemFailures": []}
+    document = item(orders_table, signed_order["formOrderId"])["signedDocument"]
+    assert document["key"] == f"signed/{signed_order['formOrderId']}.pdf"
+    pdf = boto3.client("s3").get_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=document["key"])["Body"].read()
+    assert pdf == eprom.documents[signed_order["signedFormId"]][1] and pdf.startswith(b"%PDF-")
+    assert document["sha256"] == hashlib.sha256(pdf).hexdigest() and document["bytes"] == len(pdf)
+    assert eprom.order_headers == []  # only the document was asked for
+    assert eprom.document_requests[signed_order["signedFormId"]] == 1
+
+
+def test_a_redelivered_job_does_not_download_again(fetcher, eprom, signed_order, orders_table, lambda_context):
+    for _ in range(3):
+        assert fetcher.lambda_handler(sqs_event(signed_order), lambda_context) == {"batchItemFailures": []}
+    assert eprom.document_requests[signed_order["signedFormId"]] == 1
+    assert item(orders_table, signed_order["formOrderId"])["signedDocument"]
+
+
+def test_the_document_request_carries_the_raw_key(fetcher, eprom, signed_order, lambda_context) -> None:
+    eprom.config.api_key = "rotated"  # ePROM no longer takes our key: 401, retried, never stored
+    event = sqs_event(signed_order)
+    assert failed_ids(fetcher.lambda_handler(event, lambda_context)) == {event["Records"][0]["messageId"]}
+    eprom.config.api_key = API_KEY
+    assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize("fault", ["not ready", "500"])
+def test_a_document_not_ready_or_failing_is_fetched_again_later(
+    fault, fetcher, eprom, signed_order, orders_table, document_dead_letters, lambda_context
+) -> None:
+    ready_at, pdf = eprom.documents[signed_order["signedFormId"]]
+    if fault == "500":
+        eprom.config.rate_document_500 = 1.0
+    else:
+        eprom.documents[signed_order["signedFormId"]] = (time.monotonic() + 3600, pdf)
+    event = sqs_event(signed_order)
+    assert failed_ids(fetcher.lambda_handler(event, lambda_context)) == {event["Records"][0]["messageId"]}
+    assert "signedDocument" not in item(orders_table, signed_order["formOrderId"])
+    assert document_dead_letters.messages() == []
+
+    eprom.config.rate_document_500 = 0.0
+    eprom.documents[signed_order["signedFormId"]] = (ready_at, pdf)
+    assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    assert item(orders_table, signed_order["formOrderId"])["signedDocument"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "age_hours", "rejection_class", "reason"),
+    [
+        ("not found", 49, "DocumentNotFound", "ePROM has no document with that signedFormId (yet): still 404"),
+        ("500", 7 * 24 + 1, "RetriesExhausted", "last error: ePROM answered HTTP 500 for the signed document"),
+    ],
+)
+def test_a_job_gives_up_to_its_dead_letter_queue_with_a_reason(
+    fault, age_hours, rejection_class, reason, fetcher, eprom, signed_order, document_dead_letters, lambda_context
+) -> None:
+    if fault == "500":
+        eprom.config.rate_document_500 = 1.0
+    else:
+        del eprom.documents[signed_order["signedFormId"]]
+    event = sqs_event(signed_order, sent_seconds_ago=age_hours * 3600)
+    assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    [dead] = document_dead_letters.messages()
+    assert json.loads(dead["Body"]) == signed_order
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == rejection_class
+    assert reason in dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+
+
+def test_a_404_within_its_window_is_not_given_up(fetcher, eprom, signed_order, document_dead_letters, lambda_context):
+    del eprom.documents[signed_order["signedFormId"]]
+    event = sqs_event(signed_order, sent_seconds_ago=47 * 3600)
+    assert failed_ids(fetcher.lambda_handler(event, lambda_context)) == {event["Records"][0]["messageId"]}
+    assert document_dead_letters.messages() == []
+
+
+def test_a_malformed_job_is_given_up_at_once(fetcher, document_dead_letters, lambda_context) -> None:
+    assert fetcher.lambda_handler(sqs_event({"formOrderId": "x"}), lambda_context) == {"batchItemFailures": []}
+    [dead] = document_dead_letters.messages()
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "InvalidJob"
