@@ -43,6 +43,7 @@ def aws() -> Iterator[dict[str, str]]:
         # The backoff compressed in time through its own settings (30 s .. 900 s deployed)
         "RETRY_BASE_DELAY_SECONDS": "2",
         "RETRY_MAX_DELAY_SECONDS": "4",
+        "API_KEY_MIN_REFRESH_SECONDS": "2",  # key rotation tests wait this out rather than 10 s
     }
     os.environ.update(base_env)
     env = create_resources(API_KEY, previous_api_keys=(PREVIOUS_API_KEY,))

@@ -6,7 +6,7 @@ import uuid
 
 import boto3
 import pytest
-from eprom.api_key import ApiKeyConfigurationError, ApiKeys, load_api_keys
+from eprom.api_key import ApiKeyConfigurationError, ApiKeys, ApiKeySource, load_api_keys
 
 
 def secret(aws, value: str) -> str:
@@ -48,3 +48,16 @@ def test_the_key_is_cached_for_max_age(aws) -> None:
     assert load_api_keys(name, max_age_seconds=1).current == "first"  # served from the cache, no call
     time.sleep(1.1)
     assert load_api_keys(name, max_age_seconds=1).current == "second"  # max age passed: fetched again
+
+
+def test_refresh_reads_the_secret_again_at_once_but_not_more_than_once_per_interval(aws) -> None:
+    name = secret(aws, json.dumps({"apiKey": "first"}))
+    source = ApiKeySource(name, max_age_seconds=300, min_refresh_seconds=0.5)
+    assert source.current() == "first"
+    boto3.client("secretsmanager").put_secret_value(SecretId=name, SecretString=json.dumps({"apiKey": "second"}))
+    assert source.current() == "first"  # cached for 300 s
+    assert source.refresh() == ApiKeys("second")
+    assert source.current() == "second"  # the refresh also renewed the cache
+    assert source.refresh() is None  # asked again within the interval: not read
+    time.sleep(0.6)
+    assert source.refresh() == ApiKeys("second")

@@ -23,6 +23,12 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
         ("EpromApiKeySecret", "AWS::SecretsManager::Secret"),
         ("CallbackApi", "AWS::Serverless::Api"),
         ("FormResultsBucket", "AWS::S3::Bucket"),
+        ("PublishOutcomesFunction", "AWS::Serverless::Function"),
+        ("OutcomeBus", "AWS::Events::EventBus"),
+        ("OutcomeQueue", "AWS::SQS::Queue"),
+        ("SignedDocumentQueue", "AWS::SQS::Queue"),
+        ("SignedDocumentDeadLetterQueue", "AWS::SQS::Queue"),
+        ("FetchSignedDocumentFunction", "AWS::Serverless::Function"),
     ],
 )
 def test_every_logical_id_of_the_contract_exists(logical_id: str, kind: str) -> None:
@@ -140,7 +146,7 @@ def test_alarms_watch_an_outage_through_the_metrics_the_placer_emits() -> None:
     assert RESOURCES["AmbiguousOrdersAlarm"]["Properties"]["MetricName"] == "OrdersAmbiguous"
     service = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
     namespace = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
-    for alarm in ("OrdersFailingAlarm", "RetriesExhaustedAlarm", "AmbiguousOrdersAlarm"):
+    for alarm in ("OrdersFailingAlarm", "RetriesExhaustedAlarm", "AmbiguousOrdersAlarm", "CallbacksUnauthorizedAlarm"):
         properties = RESOURCES[alarm]["Properties"]
         assert properties["Namespace"] == namespace
         assert {"Name": "service", "Value": service} in properties["Dimensions"]  # Powertools adds it to every metric
@@ -191,11 +197,14 @@ def actions(statement: dict[str, Any]) -> list[str]:
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
-@pytest.mark.parametrize("role", ["PlaceOrderRole", "StatusCallbackRole"])
+@pytest.mark.parametrize(
+    "role", ["PlaceOrderRole", "StatusCallbackRole", "PublishOutcomesRole", "FetchSignedDocumentRole"]
+)
 def test_no_wildcard_resources_except_where_aws_offers_no_scoping(role: str) -> None:
     for statement in statements(role):
         if statement["Resource"] == "*":
-            assert all(action.startswith("xray:") for action in actions(statement)), statement["Sid"]
+            unscopable = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams")
+            assert all(action in unscopable for action in actions(statement)), statement["Sid"]
 
 
 def test_the_callback_role_only_updates_the_orders_table_and_reads_the_key() -> None:
@@ -217,6 +226,13 @@ def test_the_callback_role_only_updates_the_orders_table_and_reads_the_key() -> 
         ("PlaceOrderLogGroup", "KmsKeyId"),
         ("StatusCallbackLogGroup", "KmsKeyId"),
         ("CallbackApiAccessLogGroup", "KmsKeyId"),
+        ("PublishOutcomesLogGroup", "KmsKeyId"),
+        ("FetchSignedDocumentLogGroup", "KmsKeyId"),
+        ("OutcomeQueue", "KmsMasterKeyId"),
+        ("OutcomeDeliveryDeadLetterQueue", "KmsMasterKeyId"),
+        ("SignedDocumentQueue", "KmsMasterKeyId"),
+        ("SignedDocumentDeadLetterQueue", "KmsMasterKeyId"),
+        ("PublishOutcomesFailureQueue", "KmsMasterKeyId"),
     ],
 )
 def test_everything_is_encrypted_with_the_one_customer_managed_key(logical_id: str, key_property: str) -> None:
@@ -257,3 +273,52 @@ def test_the_callback_writes_only_answers_to_the_bucket() -> None:
     assert answers["Resource"] == {"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"}
     variables = RESOURCES["StatusCallbackFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["FORM_RESULTS_BUCKET"] == {"Ref": "FormResultsBucket"}
+
+
+def test_the_publisher_reads_the_stream_like_the_contract_says() -> None:
+    assert RESOURCES["FormOrdersTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    source = RESOURCES["PublishOutcomesFunction"]["Properties"]["Events"]["TableStream"]["Properties"]
+    assert source["Stream"] == {"Fn::GetAtt": "FormOrdersTable.StreamArn"}
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["BisectBatchOnFunctionError"] is True
+    assert 0 < source["MaximumRetryAttempts"] <= 20
+    assert source["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": "PublishOutcomesFailureQueue.Arn"}
+    rule = RESOURCES["OutcomeQueueRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "OutcomeBus"} and rule["EventPattern"] == {"source": ["eprom.integration"]}
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": "OutcomeQueue.Arn"}
+
+
+@pytest.mark.parametrize(
+    ("function", "variables"),
+    [
+        ("PlaceOrderFunction", {"OUTCOME_BUS_NAME"}),
+        ("PublishOutcomesFunction", {"OUTCOME_BUS_NAME", "SIGNED_DOCUMENT_QUEUE_URL", "FORM_RESULTS_BUCKET"}),
+        ("StatusCallbackFunction", {"FORM_RESULTS_BUCKET"}),
+        ("FetchSignedDocumentFunction", {"EPROM_API_BASE_URL", "FORM_RESULTS_BUCKET"}),
+    ],
+)
+def test_environment_of_the_results_functions(function: str, variables: set[str]) -> None:
+    assert variables <= set(RESOURCES[function]["Properties"]["Environment"]["Variables"])
+
+
+def test_each_results_function_reaches_only_its_part_of_the_bucket() -> None:
+    def s3_resources(role: str) -> list[Any]:
+        return [s["Resource"] for s in statements(role) if any(a.startswith("s3:") for a in actions(s))]
+
+    assert s3_resources("StatusCallbackRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"}]
+    assert s3_resources("FetchSignedDocumentRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/signed/*"}]
+    assert s3_resources("PublishOutcomesRole") == [] and s3_resources("PlaceOrderRole") == []
+
+
+@pytest.mark.parametrize(
+    ("alarm", "queue"),
+    [
+        ("OutcomesNotPublishedAlarm", "PublishOutcomesFailureQueue"),
+        ("SignedDocumentsGivenUpAlarm", "SignedDocumentDeadLetterQueue"),
+        ("OutcomeDeliveryFailedAlarm", "OutcomeDeliveryDeadLetterQueue"),
+    ],
+)
+def test_the_new_dead_letter_queues_are_alarmed(alarm: str, queue: str) -> None:
+    properties = RESOURCES[alarm]["Properties"]
+    assert properties["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": f"{queue}.QueueName"}}]
+    assert properties["AlarmDescription"]

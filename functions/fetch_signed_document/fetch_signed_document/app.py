@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from eprom.api_key import load_api_keys
+from eprom.api_key import ApiKeySource
 from eprom.eprom_client import EpromClient
 from eprom.order_store import OrderStore
 from eprom.queues import DeadLetterQueue, QueueVisibility
@@ -21,10 +21,16 @@ settings = load_settings()
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer(patch_modules=("botocore", "requests"))
+api_keys = ApiKeySource(
+    settings.eprom_api_key_secret_id,
+    max_age_seconds=settings.api_key_max_age_seconds,
+    min_refresh_seconds=settings.api_key_min_refresh_seconds,
+)
 eprom = EpromClient(
     str(settings.eprom_api_base_url),
-    lambda: load_api_keys(settings.eprom_api_key_secret_id, max_age_seconds=settings.api_key_max_age_seconds).current,
+    api_keys.current,
     connect_timeout=settings.eprom_connect_timeout_seconds,
+    refresh_api_key=lambda: keys.current if (keys := api_keys.refresh()) else None,
 )
 results = ResultsStore(settings.form_results_bucket)
 store = OrderStore(settings.form_orders_table)

@@ -15,6 +15,8 @@ class FetcherSettings(BaseModel):
     form_results_bucket: str = Field(min_length=1)
     signed_document_dead_letter_queue_url: str = Field(min_length=1)
     api_key_max_age_seconds: int = Field(default=300, ge=1)
+    # After a key mismatch the secret is read again at once, but not more often than this (key rotation).
+    api_key_min_refresh_seconds: float = Field(default=10, ge=0)
     eprom_connect_timeout_seconds: float = Field(default=3.05, gt=0)
     eprom_read_timeout_seconds: float = Field(default=20, gt=0)
     # ePROM keeps a signed document at least 30 days: retry over days, not minutes (5 min doubling to 12 h).

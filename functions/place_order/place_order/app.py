@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from eprom.api_key import load_api_keys
+from eprom.api_key import ApiKeySource
 from eprom.eprom_client import EpromClient
 from eprom.models import OrderMessage
 from eprom.order_store import OrderStore
@@ -38,10 +38,16 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer(patch_modules=("botocore", "requests"))  # what this function calls; patching all costs cold start
 
+api_keys = ApiKeySource(
+    settings.eprom_api_key_secret_id,
+    max_age_seconds=settings.api_key_max_age_seconds,
+    min_refresh_seconds=settings.api_key_min_refresh_seconds,
+)
 eprom = EpromClient(
     str(settings.eprom_api_base_url),
-    lambda: load_api_keys(settings.eprom_api_key_secret_id, max_age_seconds=settings.api_key_max_age_seconds).current,
+    api_keys.current,
     connect_timeout=settings.eprom_connect_timeout_seconds,
+    refresh_api_key=lambda: keys.current if (keys := api_keys.refresh()) else None,
     max_connections=settings.max_concurrent_orders,
 )
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)

@@ -23,6 +23,8 @@ class PlacerSettings(BaseModel):
     # orderReference's FormOrdersTable item still stops a second order.
     idempotency_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=3600)
     api_key_max_age_seconds: int = Field(default=300, ge=1)
+    # After a key mismatch the secret is read again at once, but not more often than this (key rotation).
+    api_key_min_refresh_seconds: float = Field(default=10, ge=0)
     # An order's item is deleted this long after its expiryDate (or its final status, see the callback).
     result_retention_days: int = Field(default=180, ge=1)
     eprom_connect_timeout_seconds: float = Field(default=3.05, gt=0)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from eprom.api_key import load_api_keys
+from eprom.api_key import ApiKeySource
 from eprom.models import CallbackReply, EpromCallback, describe_errors
 from eprom.order_store import OrderStore
 from eprom.results_store import ResultsStore
@@ -28,6 +28,11 @@ metrics = Metrics()
 tracer = Tracer(patch_modules=("botocore",))  # what this function calls; patching all costs cold start
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
 results = ResultsStore(settings.form_results_bucket)
+api_keys = ApiKeySource(
+    settings.eprom_api_key_secret_id,
+    max_age_seconds=settings.api_key_max_age_seconds,
+    min_refresh_seconds=settings.api_key_min_refresh_seconds,
+)
 
 
 class UnreadableBody(Exception):
@@ -63,8 +68,7 @@ def _reply(
 
 @app.put(CALLBACK_PATH, summary="Order status or form return from ePROM", responses=_REPLIES)
 def put_proms_form_order(callback: EpromCallback) -> Response[CallbackReply]:
-    keys = load_api_keys(settings.eprom_api_key_secret_id, max_age_seconds=settings.api_key_max_age_seconds)
-    receive_callback(callback, app.current_event.json_body, accepted_keys=keys.accepted, store=store, results=results)
+    receive_callback(callback, app.current_event.json_body, api_keys=api_keys, store=store, results=results)
     return _reply(HTTPStatus.OK)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from eprom.api_key import ApiKeySource
 from eprom.models import EpromCallback
 from eprom.order_store import OrderStore
 from eprom.results_store import ResultsStore
@@ -28,6 +29,17 @@ def api_key_matches(given: str | None, accepted: tuple[str, ...]) -> bool:
     return any(matches)
 
 
+def authenticate(given: str | None, api_keys: ApiKeySource) -> None:
+    """The key must be one the secret holds. On a mismatch the secret is read again (rate-limited) before the
+    callback is refused: the key may just have been regenerated in ePROM Admin and put into the secret."""
+    if api_key_matches(given, api_keys.keys().accepted):
+        return
+    refreshed = api_keys.refresh() if given else None
+    if refreshed is None or not api_key_matches(given, refreshed.accepted):
+        raise Unauthorized
+    logger.info("callback key matched after reading the secret again (the key was rotated)")
+
+
 def answers_document(body: dict[str, Any]) -> bytes:
     """The callback as ePROM sent it, minus the key, with ASCII escapes: every character survives (lone
     surrogates too), whatever its size."""
@@ -38,13 +50,11 @@ def receive_callback(
     callback: EpromCallback,
     body: dict[str, Any],
     *,
-    accepted_keys: tuple[str, ...],
+    api_keys: ApiKeySource,
     store: OrderStore,
     results: ResultsStore,
 ) -> None:
-    given = callback.api_key.get_secret_value() if callback.api_key else None
-    if not api_key_matches(given, accepted_keys):
-        raise Unauthorized
+    authenticate(callback.api_key.get_secret_value() if callback.api_key else None, api_keys)
     form_order_id = str(callback.form_order_id)
     answers = results.put_answers(form_order_id, answers_document(body)) if callback.is_form_return else None
     changed = store.apply_callback(callback, answers=answers)

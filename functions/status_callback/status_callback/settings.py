@@ -12,6 +12,8 @@ class CallbackSettings(BaseModel):
     eprom_api_key_secret_id: str = Field(min_length=1)
     form_results_bucket: str = Field(min_length=1)
     api_key_max_age_seconds: int = Field(default=300, ge=1)
+    # After a key mismatch the secret is read again at once, but not more often than this (key rotation).
+    api_key_min_refresh_seconds: float = Field(default=10, ge=0)
     result_retention_days: int = Field(default=180, ge=1)
 
 

@@ -2,9 +2,16 @@
 
 SecretString is `{"apiKey": "...", "previousApiKeys": ["..."]}` or the bare key. Previous keys are accepted on
 callbacks during a rotation window; orders always use the current key.
+
+When ePROM Admin regenerates the key ("Generer"), the old one dies at once: a callback with the new key, or a
+401 from ePROM, may come while the cache still holds the old one. `ApiKeySource.refresh` then reads the secret
+again at once, but at most once per `min_refresh_seconds` per environment, so wrong keys cannot hammer Secrets
+Manager.
 """
 
 import json
+import threading
+import time
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -33,11 +40,38 @@ def _secrets() -> SecretsProvider:
     return SecretsProvider(boto_config=AWS_CLIENT_CONFIG)
 
 
-def load_api_keys(secret_id: str, *, max_age_seconds: int) -> ApiKeys:
-    raw = _secrets().get(secret_id, max_age=max_age_seconds)
+def load_api_keys(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> ApiKeys:
+    raw = _secrets().get(secret_id, max_age=max_age_seconds, force_fetch=force_fetch)
     if isinstance(raw, bytes):
         raw = raw.decode()
     return parse_api_keys(raw, secret_id=secret_id)
+
+
+class ApiKeySource:
+    """The keys of one secret: cached for `max_age_seconds`, re-read on demand at most once per
+    `min_refresh_seconds` (the functions' worker threads share one source, hence the lock)."""
+
+    def __init__(self, secret_id: str, *, max_age_seconds: int, min_refresh_seconds: float = 10.0) -> None:
+        self._secret_id = secret_id
+        self._max_age = max_age_seconds
+        self._min_refresh = min_refresh_seconds
+        self._refreshed_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def keys(self) -> ApiKeys:
+        return load_api_keys(self._secret_id, max_age_seconds=self._max_age)
+
+    def current(self) -> str:
+        return self.keys().current
+
+    def refresh(self) -> ApiKeys | None:
+        """The keys as the secret holds them now; None when it was read again too recently to ask once more."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._refreshed_at < self._min_refresh:
+                return None
+            self._refreshed_at = now
+        return load_api_keys(self._secret_id, max_age_seconds=self._max_age, force_fetch=True)
 
 
 def parse_api_keys(secret_string: str, *, secret_id: str) -> ApiKeys:

@@ -74,8 +74,16 @@ PDF_SIGNATURE = b"%PDF-"
 
 class EpromClient:
     def __init__(
-        self, base_url: str, api_key: Callable[[], str], *, connect_timeout: float, max_connections: int = 10
+        self,
+        base_url: str,
+        api_key: Callable[[], str],
+        *,
+        connect_timeout: float,
+        max_connections: int = 10,
+        refresh_api_key: Callable[[], str | None] = lambda: None,
     ) -> None:
+        """`refresh_api_key`: the key as the secret holds it now (None: not read again), asked after a 401."""
+        self._refresh_api_key = refresh_api_key
         self._base_url = base_url.rstrip("/")
         self._url = self._base_url + "/api/v2/formorder"
         self._api_key = api_key
@@ -84,15 +92,28 @@ class EpromClient:
         self._session = requests.Session()
         self._session.mount(self._base_url + "/", HTTPAdapter(pool_connections=1, pool_maxsize=max_connections))
 
-    def _headers(self, accept: str) -> dict[str, str]:
+    @staticmethod
+    def _headers(key: str, accept: str) -> dict[str, str]:
         # ePROM wants the raw key after "Basic", not base64 of user:password.
-        return {"Authorization": f"Basic {self._api_key()}", "Accept": accept}
+        return {"Authorization": f"Basic {key}", "Accept": accept}
+
+    def _send(self, send: Callable[[str], requests.Response]) -> requests.Response:
+        """One request; after a 401 (ePROM did nothing) once more if the secret holds another key by now: it was
+        regenerated in ePROM Admin and put into the secret since we cached it."""
+        key = self._api_key()
+        answer = send(key)
+        if answer.status_code == 401:
+            fresh = self._refresh_api_key()
+            if fresh and fresh != key:
+                answer = send(fresh)
+        return answer
 
     def fetch_document(self, signed_form_id: str, *, read_timeout: float) -> DocumentResult:
         url = f"{self._base_url}/api/ExternalDocument/{signed_form_id}"
+        timeout = (self._connect_timeout, read_timeout)
         try:
-            answer = self._session.get(
-                url, headers=self._headers("application/pdf"), timeout=(self._connect_timeout, read_timeout)
+            answer = self._send(
+                lambda key: self._session.get(url, headers=self._headers(key, "application/pdf"), timeout=timeout)
             )
         except requests.RequestException as error:
             return Transient(f"fetching the signed document from ePROM failed ({type(error).__name__})")
@@ -108,12 +129,15 @@ class EpromClient:
         return Document(answer.content)
 
     def place(self, order: EpromOrderRequest, *, read_timeout: float) -> PlacementResult:
-        headers = self._headers("application/json") | {"Content-Type": "application/json;charset=utf-8"}
         body = order.model_dump_json(by_alias=True).encode()
+        timeout = (self._connect_timeout, read_timeout)
+
+        def post(key: str) -> requests.Response:
+            headers = self._headers(key, "application/json") | {"Content-Type": "application/json;charset=utf-8"}
+            return self._session.post(self._url, data=body, headers=headers, timeout=timeout)
+
         try:
-            answer = self._session.post(
-                self._url, data=body, headers=headers, timeout=(self._connect_timeout, read_timeout)
-            )
+            answer = self._send(post)
         except requests.ConnectTimeout:
             return Transient("could not connect to ePROM in time (the order was not sent)")
         except requests.ReadTimeout:
