@@ -103,7 +103,11 @@ def evaluate(expression: Any, parameters: dict[str, str]) -> Any:
     [(name, argument)] = expression.items()
     match name:
         case "Ref":
-            return parameters[argument]
+            value = parameters[argument]
+            is_list = TEMPLATE["Parameters"][argument]["Type"] == "CommaDelimitedList"
+            return value.split(",") if is_list else value
+        case "Fn::EachMemberEquals":
+            return all(member == evaluate(argument[1], parameters) for member in evaluate(argument[0], parameters))
         case "Fn::Not":
             return not evaluate(argument[0], parameters)
         case "Fn::Equals":
@@ -322,3 +326,72 @@ def test_the_new_dead_letter_queues_are_alarmed(alarm: str, queue: str) -> None:
     properties = RESOURCES[alarm]["Properties"]
     assert properties["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": f"{queue}.QueueName"}}]
     assert properties["AlarmDescription"]
+
+
+PROD_SAFE = {"Stage": "prod", "AllowSyntheticNationalIds": "false", "AllowTestModeOrders": "false"}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused"),
+    [
+        (PROD_SAFE | {"CallbackSourceIpAllowList": "203.0.113.0/24"}, False),
+        (PROD_SAFE | {"WebAclArn": "arn:aws:wafv2:eu-north-1:123456789012:regional/webacl/x/y"}, False),
+        (PROD_SAFE, True),  # a callback API open to the whole internet
+        (PROD_SAFE | {"CallbackSourceIpAllowList": "203.0.113.0/24", "AllowSyntheticNationalIds": "true"}, True),
+        (PROD_SAFE | {"CallbackSourceIpAllowList": "203.0.113.0/24", "AllowTestModeOrders": "true"}, True),
+        ({"Stage": "qa", "AllowSyntheticNationalIds": "true", "AllowTestModeOrders": "true"}, False),
+    ],
+)
+def test_prod_refuses_unsafe_parameters(parameters: dict[str, str], refused: bool) -> None:
+    assert ("ProductionIsGuarded" in rules_refusing(parameters)) == refused
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused"),
+    [
+        ({"CustomDomainName": "eprom.example.no"}, True),
+        ({"CustomDomainName": "eprom.example.no", "CustomDomainCertificateArn": "arn:aws:acm:x"}, False),
+        ({}, False),
+    ],
+)
+def test_a_custom_domain_needs_its_certificate(parameters: dict[str, str], refused: bool) -> None:
+    assert ("CustomDomainNeedsItsCertificate" in rules_refusing(parameters)) == refused
+
+
+def test_every_alarm_reaches_a_topic_and_the_stacks_topic_is_encrypted() -> None:
+    alarms = [resource for resource in RESOURCES.values() if resource["Type"] == "AWS::CloudWatch::Alarm"]
+    for alarm in alarms:
+        assert alarm["Properties"]["AlarmActions"] == [
+            {"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}
+        ]
+        assert alarm["Properties"]["AlarmDescription"]
+    assert RESOURCES["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "EncryptionKey"}
+    assert RESOURCES["AlarmEmailSubscription"]["Condition"] == "SubscribeAlarmEmail"
+
+
+def test_every_kms_service_grant_is_limited_to_this_account() -> None:
+    for statement in RESOURCES["EncryptionKey"]["Properties"]["KeyPolicy"]["Statement"]:
+        if "Service" in statement["Principal"]:
+            assert statement.get("Condition"), statement["Sid"]
+
+
+def test_the_stage_waits_for_the_account_logging_setting_and_the_role_outlives_the_stack() -> None:
+    assert RESOURCES["CallbackApi"]["DependsOn"] == "AccountLoggingReady"
+    ready = RESOURCES["AccountLoggingReady"]["Metadata"]["AccountSetting"]
+    assert ready == {"Fn::If": ["CreateAccountLoggingRole", {"Ref": "ApiGatewayAccount"}, "none"]}
+    assert RESOURCES["ApiGatewayLoggingRole"]["DeletionPolicy"] == "Retain"
+
+
+def test_gateway_refusals_are_json() -> None:
+    for logical_id in ("CallbackApiDefault4xx", "CallbackApiDefault5xx"):
+        template = RESOURCES[logical_id]["Properties"]["ResponseTemplates"]["application/json"]
+        assert template.startswith('{"success": false')
+
+
+def test_every_stage_deploys_to_the_eea_region() -> None:
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / "samconfig.toml").read_text())
+    for stage in ("dev", "qa", "prod"):
+        assert config[stage]["deploy"]["parameters"]["region"] == "eu-north-1"
