@@ -84,10 +84,12 @@ build-host: $(TOOLS)/sam/.installed
 		--parameter-overrides Architecture=$$(uname -m | sed 's/aarch64/arm64/')
 	$(COMPILE_BUILD) $(addprefix .aws-sam/check/,$(BUILT))
 
-# Imports and invokes both handlers from that build in a clean interpreter that has only the built layer, as
+# Imports and invokes every handler from that build in a clean interpreter that has only the built layer, as
 # Lambda does: a dependency missing from the layer fails here, not in production.
-build-check: build-host $(VENV)/.synced
+# The deployed build (arm64) cannot be imported here: check that its native extensions are aarch64 for CPython 3.13.
+build-check: build-host build $(VENV)/.synced
 	$(APP_PYTHON) -m local.verify_build .aws-sam/check
+	$(APP_PYTHON) -m local.verify_architecture .aws-sam/build arm64
 
 openapi: $(VENV)/.synced  ## regenerate docs/callback-openapi.json from the callback resolver
 	$(APP_PYTHON) -m local.openapi > docs/callback-openapi.json.new  # a failure leaves the file as it was

@@ -209,6 +209,7 @@ def test_an_outage_shorter_than_the_retry_window_loses_nothing_and_orders_once(t
     report = run_stack(
         tmp_path, "--no-samples", "--orders", "40", "--invalid-rate", "0",
         "--down-for", "8", "--retry-window-hours", "0.02",  # down 8 s of a 72 s window
+        "--read-timeout", "5",  # a slow answer on a loaded machine is not what this test is about
     )  # fmt: skip
     assert report["simulator"]["faults"]["down"] >= 40  # every order met the outage at least once
     placed_once_each(report)
@@ -232,7 +233,9 @@ def test_an_outage_longer_than_the_retry_window_moves_every_order_to_the_dlq_unp
 
 
 def test_a_rate_limited_eprom_gets_every_order_once(tmp_path: Path) -> None:
-    report = run_stack(tmp_path, "--no-samples", "--orders", "40", "--invalid-rate", "0", "--rate-limit", "8")
+    report = run_stack(
+        tmp_path, "--no-samples", "--orders", "40", "--invalid-rate", "0", "--rate-limit", "8", "--read-timeout", "5"
+    )
     assert report["simulator"]["faults"]["rate_limited"] > 0
     placed_once_each(report)
 
