@@ -91,7 +91,7 @@ def cold_import(build_dir: Path, runs: int) -> dict[str, Any]:
 
 class Stack:
     """moto and the ePROM simulator as processes of their own (as DynamoDB and ePROM are not in the function's
-    process on Lambda, and here they would otherwise share its GIL), template.yaml's resources, and both handlers
+    process on Lambda, and here they would otherwise share its GIL), template.yaml's resources, and the handlers
     imported in this process with that setup."""
 
     def __enter__(self) -> "Stack":

@@ -1,10 +1,12 @@
 """`make run`: the whole flow on this machine, from real parts, on loopback only.
 
-A moto server (SQS, DynamoDB, Secrets Manager) with template.yaml's resources, the ePROM simulator, an HTTP
-front that turns requests into REST API proxy events for StatusCallbackFunction, and a poller that feeds
-PlaceOrderFunction from OrderQueue like Lambda's event source. It sends the sample orders from events/orders
-(and --orders N generated ones), shows progress, prints every order's final status and every refusal with its
-reason, and stops everything (Ctrl-C too). --serve keeps it running for your own orders and callbacks.
+A moto server (SQS, DynamoDB, S3, EventBridge, Secrets Manager) with template.yaml's resources, the ePROM
+simulator, an HTTP front that turns requests into REST API proxy events for StatusCallbackFunction, pollers that
+feed PlaceOrderFunction and FetchSignedDocumentFunction from their queues and PublishOutcomesFunction from the
+table's stream like Lambda's event sources, and a stand-in for upstream reading OutcomeQueue. It sends the sample
+orders from events/orders (and --orders N generated ones), shows progress, prints every order's final status,
+what was stored and the events upstream got, every refusal with its reason, and stops everything (Ctrl-C too).
+--serve keeps it running for your own orders and callbacks.
 """
 
 import argparse

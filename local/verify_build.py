@@ -1,4 +1,4 @@
-"""Import and invoke both handlers from a `sam build` output, in an interpreter that has nothing but the built
+"""Import and invoke every handler from a `sam build` output, in an interpreter that has nothing but the built
 layer and the function's own code on its path (as on Lambda), against a moto server and the ePROM simulator.
 
 A dependency missing from the layer (aws-xray-sdk for Tracer, tzdata for Europe/Oslo, ...) fails here.

@@ -249,11 +249,13 @@ def test_an_order_ePROM_may_have_created_is_parked_never_sent_twice(
     emf = [json.loads(line) for line in captured_output.text().splitlines() if '"OrdersAmbiguous"' in line]
     assert emf and emf[0]["OrdersAmbiguous"] == [1.0]
 
-    # Parked means forgotten by the idempotency layer too: a person's redrive (after checking ePROM Admin) is sent.
+    # Remembered: the same message delivered again is parked again, never sent (see the tests below for the
+    # redrive by a person).
     setattr(eprom.config, fault, 0.0)
     assert placer.lambda_handler(sqs_event(dead["Body"]), lambda_context) == {"batchItemFailures": []}
-    assert len(eprom.order_headers) == 2
-    assert len(items_for(orders_table, order["orderReference"])) == 1
+    assert len(eprom.order_headers) == 1
+    assert items_for(orders_table, order["orderReference"]) == []
+    assert len(dead_letters.messages()) == 1
 
 
 def test_a_wrong_api_key_is_transient_not_a_refusal(placer, eprom, dead_letters, lambda_context) -> None:
@@ -382,3 +384,49 @@ def test_no_personal_data_in_logs_or_metrics(placer, eprom, dead_letters, lambda
     assert eprom.single_use_codes
     for secret in secrets:
         assert secret not in output, "personal data or the ApiKey in the log output"
+
+
+@pytest.mark.parametrize("fault", ["rate_lost_answer", "rate_timeout"])
+def test_a_second_delivery_after_an_ambiguous_attempt_is_parked_not_sent(
+    fault, placer, eprom, dead_letters, lambda_context
+) -> None:
+    """SQS delivers at least once: the same message again (or the upstream's resend) must not order a second
+    time while nobody knows whether the first attempt created the order."""
+    order = order_message()
+    setattr(eprom.config, fault, 1.0)
+    eprom.config.timeout_seconds = 1.5
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    setattr(eprom.config, fault, 0.0)
+
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    assert len(eprom.order_headers) == 1  # not sent again
+    assert eprom.orders_per_reference[order["orderReference"]] <= 1
+    classes = [dead["MessageAttributes"]["rejectionClass"]["StringValue"] for dead in dead_letters.messages()]
+    assert classes == ["Ambiguous", "Ambiguous"]
+
+
+def test_an_ambiguous_message_redriven_by_a_person_is_placed(
+    placer, eprom, dead_letters, orders_table, lambda_context
+) -> None:
+    """The DLQ redrive keeps the message's rejectionClass: a redriven Ambiguous message is the operator's word
+    that ePROM Admin has no such order."""
+    order = order_message()
+    eprom.config.rate_timeout, eprom.config.timeout_seconds = 1.0, 1.5
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    [parked] = dead_letters.messages()
+    eprom.config.rate_timeout = 0.0
+
+    redriven = sqs_event(parked["Body"])
+    redriven["Records"][0]["messageAttributes"] = {
+        name: {"stringValue": value["StringValue"], "dataType": "String", "stringListValues": [],
+               "binaryListValues": []}
+        for name, value in parked["MessageAttributes"].items()
+    }  # fmt: skip
+    assert placer.lambda_handler(redriven, lambda_context) == {"batchItemFailures": []}
+    assert eprom.orders_per_reference[order["orderReference"]] == 1
+    assert len(items_for(orders_table, order["orderReference"])) == 1
+    assert dead_letters.messages() == []
+
+    # Sent again later by upstream (no rejectionClass): recognised by its item, not placed again.
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    assert eprom.orders_per_reference[order["orderReference"]] == 1 and dead_letters.messages() == []

@@ -81,7 +81,13 @@ processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_
     output_serializer=PydanticSerializer(placement.PlacementOutcome),
 )
 def place_once(order: OrderMessage, read_timeout: float) -> placement.PlacementOutcome:
-    return placement.place_with_eprom(order, eprom=eprom, store=store, read_timeout=read_timeout)
+    return place_again(order, read_timeout)
+
+
+def place_again(order: OrderMessage, read_timeout: float) -> placement.PlacementOutcome:
+    return placement.place_with_eprom(
+        order, eprom=eprom, store=store, read_timeout=read_timeout, ambiguous_policy=retry_policy.ambiguous
+    )
 
 
 def place_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
@@ -92,6 +98,7 @@ def place_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
             longest=settings.eprom_read_timeout_seconds,
         )
 
+    rejection_class = record.message_attributes["rejectionClass"]  # None when absent
     logger.thread_safe_append_keys(message_id=record.message_id)
     try:
         placement.handle_order_message(
@@ -99,9 +106,10 @@ def place_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
             message_id=record.message_id,
             validation_context=validation_context,
             place_once=lambda order: place_once(order=order, read_timeout=read_timeout()),
+            place_again=lambda order: place_again(order, read_timeout()),
+            redriven_ambiguous=rejection_class is not None and rejection_class.string_value == "Ambiguous",
             store=store,
             refusals=refusals,
-            ambiguous_policy=retry_policy.ambiguous,
         )
     except Exception as error:
         placement.retry_later_or_give_up(

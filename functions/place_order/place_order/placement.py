@@ -3,7 +3,9 @@
 Every message ends placed, in the DLQ with a reason and class, or retried later: a failure that is safe to retry
 sets the message's next delivery itself (exponential backoff, Retry-After honoured) until the retry window is
 spent, and then moves the message to the DLQ as RetriesExhausted. An attempt that ePROM may have carried out
-(Ambiguous) is parked in the DLQ for a person, unless AMBIGUOUS_ORDER_POLICY=retry.
+(Ambiguous) is parked in the DLQ for a person, unless AMBIGUOUS_ORDER_POLICY=retry; that outcome is remembered,
+so another delivery of the same orderReference is parked too instead of being sent, until a person redrives the
+parked message (it keeps its rejectionClass, which says "checked in ePROM Admin: place it").
 """
 
 import hashlib
@@ -68,6 +70,7 @@ class PlacementOutcome(BaseModel):
 
     response: EpromOrderResponse | None = None  # ePROM created the order
     placed_before: str | None = None  # the formOrderId an earlier message of this orderReference created
+    ambiguous: str | None = None  # why ePROM may have created it: parked, and nothing is sent again
 
 
 @dataclass(frozen=True)
@@ -90,17 +93,25 @@ def eprom_read_timeout(remaining_seconds: float, *, connect_timeout: float, long
     return min(longest, remaining_seconds - connect_timeout - 2 * AWS_CALL_MAX_SECONDS)
 
 
-def place_with_eprom(
-    order: OrderMessage, *, eprom: EpromClient, store: OrderStore, read_timeout: float
-) -> PlacementOutcome:
-    """The idempotent unit. Only what must be remembered is returned; every other end is raised, so Powertools
-    keeps no record of it and a later delivery is tried afresh."""
-    fingerprint = order_fingerprint(order)
+def placed_before(order: OrderMessage, store: OrderStore) -> PlacementOutcome | None:
+    """The item an earlier message of this orderReference created (found however late: the idempotency record
+    may have expired); NotPlaced when that order had other content."""
     earlier = store.find_by_order_reference(order.order_reference)
-    if earlier:  # placed by a message whose idempotency record has expired: never order again
-        if any(item.get("orderFingerprint", fingerprint) != fingerprint for item in earlier):
-            raise NotPlaced(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
-        return PlacementOutcome(placed_before=earlier[0]["formOrderId"])
+    if not earlier:
+        return None
+    fingerprint = order_fingerprint(order)
+    if any(item.get("orderFingerprint", fingerprint) != fingerprint for item in earlier):
+        raise NotPlaced(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
+    return PlacementOutcome(placed_before=earlier[0]["formOrderId"])
+
+
+def place_with_eprom(
+    order: OrderMessage, *, eprom: EpromClient, store: OrderStore, read_timeout: float, ambiguous_policy: str
+) -> PlacementOutcome:
+    """The idempotent unit. Only what must be remembered is returned (placed, placed before, ambiguous); every
+    other end is raised, so Powertools keeps no record of it and a later delivery is tried afresh."""
+    if earlier := placed_before(order, store):
+        return earlier
     if read_timeout < MIN_EPROM_READ_TIMEOUT_SECONDS:
         raise TransientFailure("too little time left in this invocation to wait for ePROM (the order was not sent)")
     match eprom.place(order.to_eprom_request(), read_timeout=read_timeout):
@@ -108,8 +119,10 @@ def place_with_eprom(
             return PlacementOutcome(response=response)
         case Refused(reason):
             raise NotPlaced(reason, "RefusedByEprom")
-        case Ambiguous(reason):
+        case Ambiguous(reason) if ambiguous_policy == "retry":
             raise AmbiguousAttempt(reason)
+        case Ambiguous(reason):
+            return PlacementOutcome(ambiguous=_ambiguous_reason(reason, order, datetime.now(UTC)))
         case Transient(reason, retry_after_seconds):
             raise TransientFailure(reason, retry_after_seconds)
 
@@ -145,10 +158,14 @@ def handle_order_message(
     message_id: str,
     validation_context: dict[str, bool],
     place_once: Callable[[OrderMessage], PlacementOutcome],
+    place_again: Callable[[OrderMessage], PlacementOutcome],
+    redriven_ambiguous: bool,
     store: OrderStore,
     refusals: Refusals,
-    ambiguous_policy: str,
 ) -> None:
+    """`place_once` is the idempotent placement; `place_again` the same without the idempotency record, for a
+    parked Ambiguous message a person redrove (`redriven_ambiguous`) after finding no such order in ePROM Admin."""
+
     def refuse(reason: str, rejection_class: RejectionClass) -> None:
         refusals.refuse(body, message_id, reason, rejection_class)
 
@@ -159,9 +176,10 @@ def handle_order_message(
         return
     logger.thread_safe_append_keys(order_reference=order.order_reference, form_id=str(order.form_id))
 
-    attempted_at = datetime.now(UTC)
     try:
         outcome = place_once(order)
+        if outcome.ambiguous:  # remembered from an earlier delivery: placed since, or confirmed by a redrive?
+            outcome = placed_before(order, store) or (place_again(order) if redriven_ambiguous else outcome)
     except IdempotencyValidationError:
         refuse(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
         return
@@ -170,13 +188,14 @@ def handle_order_message(
     except NotPlaced as refusal:
         refuse(str(refusal), refusal.rejection_class)
         return
-    except AmbiguousAttempt as attempt:
+    except AmbiguousAttempt as attempt:  # AMBIGUOUS_ORDER_POLICY=retry
         count("OrdersAmbiguous")
-        if ambiguous_policy == "retry":
-            raise TransientFailure(f"{attempt} (retried: AMBIGUOUS_ORDER_POLICY=retry)") from attempt
-        refuse(_ambiguous_reason(str(attempt), order, attempted_at), "Ambiguous")
-        return
+        raise TransientFailure(f"{attempt} (retried: AMBIGUOUS_ORDER_POLICY=retry)") from attempt
 
+    if outcome.ambiguous:
+        count("OrdersAmbiguous")
+        refuse(outcome.ambiguous, "Ambiguous")
+        return
     if outcome.placed_before:
         logger.info("order was placed before; nothing to do", form_order_id=outcome.placed_before)
         return
