@@ -30,7 +30,7 @@ eprom = EpromClient(
     str(settings.eprom_api_base_url),
     api_keys.current,
     connect_timeout=settings.eprom_connect_timeout_seconds,
-    refresh_api_key=lambda: keys.current if (keys := api_keys.refresh()) else None,
+    refresh_api_key=api_keys.refreshed_current,
 )
 results = ResultsStore(settings.form_results_bucket)
 store = OrderStore(settings.form_orders_table)

@@ -47,7 +47,7 @@ eprom = EpromClient(
     str(settings.eprom_api_base_url),
     api_keys.current,
     connect_timeout=settings.eprom_connect_timeout_seconds,
-    refresh_api_key=lambda: keys.current if (keys := api_keys.refresh()) else None,
+    refresh_api_key=api_keys.refreshed_current,
     max_connections=settings.max_concurrent_orders,
 )
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)

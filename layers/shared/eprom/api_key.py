@@ -64,6 +64,11 @@ class ApiKeySource:
     def current(self) -> str:
         return self.keys().current
 
+    def refreshed_current(self) -> str | None:
+        """The current key as the secret holds it now; None when it was read again too recently."""
+        keys = self.refresh()
+        return keys.current if keys else None
+
     def refresh(self) -> ApiKeys | None:
         """The keys as the secret holds them now; None when it was read again too recently to ask once more."""
         with self._lock:
