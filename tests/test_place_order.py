@@ -430,3 +430,19 @@ def test_an_ambiguous_message_redriven_by_a_person_is_placed(
     # Sent again later by upstream (no rejectionClass): recognised by its item, not placed again.
     assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
     assert eprom.orders_per_reference[order["orderReference"]] == 1 and dead_letters.messages() == []
+
+
+def test_a_redriven_ambiguous_message_that_meets_another_timeout_is_parked_again_not_sent_twice(
+    placer, eprom, dead_letters, lambda_context
+) -> None:
+    order = order_message()
+    eprom.config.rate_lost_answer, eprom.config.timeout_seconds = 1.0, 1.5  # ePROM creates it, the answer is lost
+    redriven = sqs_event(order)
+    redriven["Records"][0]["messageAttributes"] = {
+        "rejectionClass": {"stringValue": "Ambiguous", "dataType": "String", "stringListValues": [],
+                           "binaryListValues": []}
+    }  # fmt: skip
+    assert placer.lambda_handler(redriven, lambda_context) == {"batchItemFailures": []}
+    assert len(eprom.order_headers) == 1  # one attempt, then parked again
+    [dead] = dead_letters.messages()
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "Ambiguous"

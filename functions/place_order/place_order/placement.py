@@ -177,9 +177,12 @@ def handle_order_message(
     logger.thread_safe_append_keys(order_reference=order.order_reference, form_id=str(order.form_id))
 
     try:
-        outcome = place_once(order)
-        if outcome.ambiguous:  # remembered from an earlier delivery: placed since, or confirmed by a redrive?
-            outcome = placed_before(order, store) or (place_again(order) if redriven_ambiguous else outcome)
+        if redriven_ambiguous:  # a person found no such order in ePROM Admin: send it, past the remembered outcome
+            outcome = place_again(order)
+        else:
+            outcome = place_once(order)
+            if outcome.ambiguous:  # remembered from an earlier delivery: placed since?
+                outcome = placed_before(order, store) or outcome
     except IdempotencyValidationError:
         refuse(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
         return
