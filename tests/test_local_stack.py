@@ -234,7 +234,8 @@ def test_an_outage_longer_than_the_retry_window_moves_every_order_to_the_dlq_unp
 
 def test_a_rate_limited_eprom_gets_every_order_once(tmp_path: Path) -> None:
     report = run_stack(
-        tmp_path, "--no-samples", "--orders", "40", "--invalid-rate", "0", "--rate-limit", "8", "--read-timeout", "5"
+        # 3/s: the limiter holds 3 tokens, so every batch of 10 meets 429s
+        tmp_path, "--no-samples", "--orders", "40", "--invalid-rate", "0", "--rate-limit", "3", "--read-timeout", "5"
     )
     assert report["simulator"]["faults"]["rate_limited"] > 0
     placed_once_each(report)
