@@ -234,10 +234,10 @@ def test_an_outage_longer_than_the_retry_window_moves_every_order_to_the_dlq_unp
 
 
 def test_a_rate_limited_eprom_gets_every_order_once(tmp_path: Path) -> None:
+    # 3/s: the limiter holds 3 tokens, so every batch of 10 meets 429s
     report = run_stack(
-        # 3/s: the limiter holds 3 tokens, so every batch of 10 meets 429s
-        tmp_path, "--no-samples", "--orders", "40", "--invalid-rate", "0", "--rate-limit", "3", "--read-timeout", "5"
-    )
+        tmp_path, "--no-samples", "--orders", "40", "--invalid-rate", "0", "--rate-limit", "3", "--read-timeout", "5",
+    )  # fmt: skip
     assert report["simulator"]["faults"]["rate_limited"] > 0
     placed_once_each(report)
 
