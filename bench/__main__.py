@@ -237,22 +237,7 @@ def callback_overhead(stack: Stack, calls: int) -> dict[str, Any]:
             },
         )
 
-    for _ in range(20):  # warm both
-        handler_call()
-        bare_write()
-    timings: dict[str, list[float]] = {"handler": [], "bare_update_item": []}
-    for _ in range(calls):
-        for name, call in (("handler", handler_call), ("bare_update_item", bare_write)):
-            started = time.perf_counter()
-            call()
-            timings[name].append(time.perf_counter() - started)
-    summary = {
-        name: {
-            "p50_ms": round(statistics.median(values) * 1000, 2),
-            "p99_ms": round(statistics.quantiles(values, n=100)[98] * 1000, 2),
-        }
-        for name, values in timings.items()
-    }
+    summary = _interleaved(calls, {"handler": handler_call, "bare_update_item": bare_write})
     return {
         "calls": calls,
         **summary,
@@ -261,10 +246,23 @@ def callback_overhead(stack: Stack, calls: int) -> dict[str, Any]:
     }
 
 
-def _p50_p99(values: list[float]) -> dict[str, float]:
+def _interleaved(calls: int, named: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """p50 and p99 of each callable, warmed, then timed in turn `calls` times (so load hits all alike)."""
+    for _ in range(20):
+        for call in named.values():
+            call()
+    timings: dict[str, list[float]] = {name: [] for name in named}
+    for _ in range(calls):
+        for name, call in named.items():
+            started = time.perf_counter()
+            call()
+            timings[name].append(time.perf_counter() - started)
     return {
-        "p50_ms": round(statistics.median(values) * 1000, 2),
-        "p99_ms": round(statistics.quantiles(values, n=100)[98] * 1000, 2),
+        name: {
+            "p50_ms": round(statistics.median(values) * 1000, 2),
+            "p99_ms": round(statistics.quantiles(values, n=100)[98] * 1000, 2),
+        }
+        for name, values in timings.items()
     }
 
 
@@ -296,16 +294,7 @@ def form_return_overhead(stack: Stack, calls: int) -> dict[str, Any]:
                                        ":a": {"M": {"key": {"S": f"answers/{form_order_id}.json"}}}},
         )  # fmt: skip
 
-    for _ in range(20):
-        handler_call()
-        bare_writes()
-    timings: dict[str, list[float]] = {"handler": [], "bare_put_object_update_item": []}
-    for _ in range(calls):
-        for name, call in (("handler", handler_call), ("bare_put_object_update_item", bare_writes)):
-            started = time.perf_counter()
-            call()
-            timings[name].append(time.perf_counter() - started)
-    summary = {name: _p50_p99(values) for name, values in timings.items()}
+    summary = _interleaved(calls, {"handler": handler_call, "bare_put_object_update_item": bare_writes})
     bare = summary["bare_put_object_update_item"]
     return {
         "calls": calls,

@@ -370,14 +370,6 @@ class EpromCallback(_CallbackPart):
     def is_form_return(self) -> bool:
         return self.form_data is not None
 
-    @property
-    def signed_document_expected(self) -> bool:
-        """ePROM sends the all-zero GUID as signedFormId for an unsigned form."""
-        try:
-            return self.signed_form_id is not None and UUID(self.signed_form_id) != NO_ORDER_ID
-        except ValueError:
-            return False
-
 
 class CallbackReply(BaseModel):
     """Our answer to ePROM: `{"success": true}`, or false with a short reason that never echoes the input."""

@@ -162,6 +162,7 @@ def refused_outcome(
 
 
 def signed_document_expected(item: Mapping[str, Any]) -> bool:
+    """ePROM sends the all-zero GUID as signedFormId for an unsigned form."""
     signed_form_id = item.get("signedFormId")
     try:
         return bool(signed_form_id) and uuid.UUID(str(signed_form_id)).int != 0
