@@ -63,10 +63,19 @@ lint: $(VENV)/.synced
 unit: $(VENV)/.synced  ## the pytest suite (moto server and ePROM simulator over HTTP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-template-checks: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed  ## cfn-lint, sam validate --lint, checkov
-	$(CFN_LINT) template.yaml
-	$(SAM) validate --lint --template template.yaml
-	$(CHECKOV) --file template.yaml --framework cloudformation --quiet --compact --skip-download
+# The linters judge a template by its parameter defaults: each network mode is also rendered with its own
+# (local/network_modes.py), so the VPC, endpoint and PRIVATE-callback resources are checked too.
+MODES_DIR := .aws-sam/network-modes
+
+template-checks: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed $(VENV)/.synced  ## cfn-lint, sam validate --lint, checkov (each network mode)
+	rm -rf $(MODES_DIR)
+	$(APP_PYTHON) -m local.network_modes $(MODES_DIR)
+	$(CFN_LINT) template.yaml $(MODES_DIR)/*.json
+	for template in template.yaml $(MODES_DIR)/*.json; do \
+		echo "sam validate --lint $$template"; $(SAM) validate --lint --template $$template; \
+	done
+	$(CHECKOV) --framework cloudformation --quiet --compact --skip-download \
+		--file template.yaml $$(printf -- '--file %s ' $(MODES_DIR)/*.json)
 
 # Lambda cannot write __pycache__ into /opt or /var/task, and sam build ships no bytecode: without this step every
 # cold start compiles boto3, pydantic and Powertools from source (measured: about 2.5 x slower, see README).

@@ -1,10 +1,12 @@
 """template.yaml keeps the public contract (architecture.md) and the settings derived from each other."""
 
+import json
 from typing import Any
 
 import pytest
 
 from local.aws_resources import load_template
+from local.network_modes import MODES, render
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -395,3 +397,103 @@ def test_every_stage_deploys_to_the_eea_region() -> None:
     config = tomllib.loads((Path(__file__).resolve().parent.parent / "samconfig.toml").read_text())
     for stage in ("dev", "qa", "prod"):
         assert config[stage]["deploy"]["parameters"]["region"] == "eu-north-1"
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_network_mode_passes_the_rules(mode: str) -> None:
+    assert rules_refusing(MODES[mode]) == []
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused"),
+    [
+        ({"VpcId": "vpc-1"}, "VpcModeIsComplete"),  # a VPC without subnets
+        ({"VpcSubnetIds": "subnet-1"}, "SubnetsNeedTheirVpc"),
+        ({"CreateVpcEndpoints": "true"}, "VpcEndpointsNeedTheVpcAndItsRouteTables"),
+        (MODES["vpc-nat"] | {"CreateVpcEndpoints": "true"}, "VpcEndpointsNeedTheVpcAndItsRouteTables"),
+        ({"CallbackEndpointType": "PRIVATE"}, "PrivateCallbackNeedsItsVpcEndpoint"),
+        (
+            MODES["helsenett-prod"] | {"CustomDomainName": "eprom.example.no", "CustomDomainCertificateArn": "arn:x"},
+            "PrivateCallbackNeedsItsVpcEndpoint",
+        ),
+        (PROD_SAFE | {"CallbackEndpointType": "REGIONAL"}, "ProductionIsGuarded"),
+    ],
+)
+def test_an_incomplete_network_mode_is_refused(parameters: dict[str, str], refused: str) -> None:
+    assert refused in rules_refusing(parameters)
+
+
+def test_a_private_callback_api_is_a_restricted_production_api() -> None:
+    private = PROD_SAFE | {"CallbackEndpointType": "PRIVATE", "CallbackVpcEndpointIds": "vpce-1"}
+    assert rules_refusing(private) == []
+    policy = RESOURCES["CallbackApi"]["Properties"]["Auth"]["ResourcePolicy"]["CustomStatements"]["Fn::If"]
+    assert policy[0] == "PrivateCallback"
+    [deny] = [statement for statement in policy[1] if statement["Effect"] == "Deny"]
+    assert deny["Condition"] == {"StringNotEquals": {"aws:SourceVpce": {"Ref": "CallbackVpcEndpointIds"}}}
+
+
+# Called by the Lambda service or the AWS service on the function's behalf, never from the function's network.
+_NOT_FROM_THE_FUNCTION = {"kms", "logs", "xray"}
+
+
+@pytest.mark.parametrize(
+    ("function", "role"),
+    [("PlaceOrderFunction", "PlaceOrderRole"), ("FetchSignedDocumentFunction", "FetchSignedDocumentRole")],
+)
+def test_the_functions_that_call_eprom_run_in_the_vpc_with_an_endpoint_for_every_service_they_call(
+    function: str, role: str
+) -> None:
+    vpc_config = RESOURCES[function]["Properties"]["VpcConfig"]["Fn::If"]
+    assert vpc_config[0] == "InVpc"
+    assert vpc_config[2] == {"Ref": "AWS::NoValue"}
+    assert RESOURCES[role]["Properties"]["ManagedPolicyArns"] == {
+        "Fn::If": ["InVpc", [{"Ref": "VpcNetworkInterfacesPolicy"}], {"Ref": "AWS::NoValue"}]
+    }
+    called = {action.split(":")[0] for statement in statements(role) for action in actions(statement)}
+    endpoints = {
+        resource["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[1]
+        for resource in RESOURCES.values()
+        if resource["Type"] == "AWS::EC2::VPCEndpoint"
+    }
+    assert called - _NOT_FROM_THE_FUNCTION <= endpoints
+    assert all(RESOURCES[logical_id].get("Condition") == "CreateEndpoints" for logical_id in _endpoint_ids())
+
+
+def _endpoint_ids() -> list[str]:
+    return [logical_id for logical_id, resource in RESOURCES.items() if resource["Type"] == "AWS::EC2::VPCEndpoint"]
+
+
+@pytest.mark.parametrize("function", ["StatusCallbackFunction", "PublishOutcomesFunction"])
+def test_functions_that_never_call_eprom_stay_out_of_the_vpc(function: str) -> None:
+    assert "VpcConfig" not in RESOURCES[function]["Properties"]
+
+
+def test_network_interface_permissions_are_this_accounts_and_only_describe_is_unscoped() -> None:
+    for statement in RESOURCES["VpcNetworkInterfacesPolicy"]["Properties"]["PolicyDocument"]["Statement"]:
+        if statement["Resource"] == "*":
+            assert all(action.startswith("ec2:Describe") for action in actions(statement))
+        else:
+            this_account = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"
+            assert statement["Resource"] == {"Fn::Sub": this_account}
+
+
+def test_the_vpc_security_groups_let_only_https_out_and_into_the_endpoints() -> None:
+    [egress] = RESOURCES["EpromCallerSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    assert (egress["IpProtocol"], egress["FromPort"], egress["ToPort"]) == ("tcp", 443, 443)
+    assert "SecurityGroupIngress" not in RESOURCES["EpromCallerSecurityGroup"]["Properties"]
+    [ingress] = RESOURCES["VpcEndpointSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert ingress["SourceSecurityGroupId"] == {"Ref": "EpromCallerSecurityGroup"}
+    assert (ingress["FromPort"], ingress["ToPort"]) == (443, 443)
+
+
+def test_each_network_mode_renders_with_its_parameters_as_defaults() -> None:
+    for mode, parameters in MODES.items():
+        rendered = render(mode)
+        for name, value in parameters.items():
+            assert rendered["Parameters"][name]["Default"] == value
+        # JSON templates need the long forms the YAML short forms stand for.
+        text = json.dumps(rendered)
+        assert '"Fn::Condition"' not in text
+        assert rendered["Resources"]["PlaceOrderFunction"]["Properties"]["Role"] == {
+            "Fn::GetAtt": ["PlaceOrderRole", "Arn"]
+        }
