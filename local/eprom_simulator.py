@@ -72,6 +72,7 @@ class SimulatorConfig:
     document_ready_after_seconds: float = 0.0
     rate_document_500: float = 0.0
     document_bytes: int = 20_000  # the size of each signed PDF
+    every_document_exists: bool = False  # benchmarks: any signedFormId is a ready PDF of document_bytes
     # Order requests accepted per second (a token bucket holding one second's worth, so short bursts pass); above
     # it 429 with `Retry-After: 1`, as a rate limiter in front of ePROM would answer.
     rate_limit_per_second: float | None = None
@@ -395,6 +396,8 @@ class EpromSimulator:
         with self._lock:
             self.document_requests[signed_form_id] += 1
             fault = self._random.random() < self.config.rate_document_500
+            if self.config.every_document_exists and signed_form_id not in self.documents:
+                self.documents[signed_form_id] = (0.0, signed_pdf(signed_form_id, self.config.document_bytes))
             ready_at, pdf = self.documents.get(signed_form_id, (None, b""))
         if fault:
             with self._lock:
@@ -507,11 +510,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--paper-form", action="append", default=[], help="a published, paper-enabled formId")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each order is answered")
     parser.add_argument("--callback-base-url", help="where to PUT callbacks (none are sent without it)")
+    parser.add_argument("--every-document-exists", action="store_true",
+                        help="any GET /api/ExternalDocument/{id} answers a PDF (benchmarks)")  # fmt: skip
+    parser.add_argument("--document-bytes", type=int, default=20_000, help="the size of each signed PDF")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     forms = {form: Form() for form in args.form} | {form: Form(paper_enabled=True) for form in args.paper_form}
     config = SimulatorConfig(
-        api_key=args.api_key, forms=forms, latency_seconds=args.latency, callback_base_url=args.callback_base_url
+        api_key=args.api_key,
+        forms=forms,
+        latency_seconds=args.latency,
+        callback_base_url=args.callback_base_url,
+        every_document_exists=args.every_document_exists,
+        document_bytes=args.document_bytes,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

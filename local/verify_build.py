@@ -1,11 +1,14 @@
-"""Import and invoke every handler from a `sam build` output, in an interpreter that has nothing but the built
-layer and the function's own code on its path (as on Lambda), against a moto server and the ePROM simulator.
+"""Import and invoke every handler from a `sam build` output, in an interpreter that has nothing but the
+function's own code, the built layer and the runtime's AWS SDK on its path (in Lambda's order), against a moto
+server and the ePROM simulator; and hold the layer to its size budget.
 
-A dependency missing from the layer (aws-xray-sdk for Tracer, tzdata for Europe/Oslo, ...) fails here.
-Usage: python -m local.verify_build .aws-sam/check
+A dependency missing from the layer (tzdata for Europe/Oslo, ...) or needing a newer SDK than the runtime's
+fails here.
+Usage: python -m local.verify_build .aws-sam/check .tools/lambda-runtime-sdk
 """
 
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -13,6 +16,7 @@ import sys
 import sysconfig
 import time
 import uuid
+import zipfile
 from pathlib import Path
 
 import boto3
@@ -24,13 +28,15 @@ from local.stream_poller import lambda_record
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 API_KEY = "verify-build-key"
+# The layer, zipped as Lambda stores it: 7.4 MB in Nov 2026, nearly all pydantic(-core) and Powertools (README).
+LAYER_BUDGET_BYTES = 8_000_000
 
 # Runs in the bare interpreter: -I (no user site, no PYTHONPATH), -S (no site-packages at all), -B (writes no
 # bytecode, as Lambda cannot).
 CHILD = """
 import json, sys
-layer, code, module, event_file = sys.argv[1:5]
-sys.path[:0] = [layer, code]
+code, layer, runtime_sdk, module, event_file = sys.argv[1:6]
+sys.path[:0] = [code, layer, runtime_sdk]  # /var/task, /opt/python, then the runtime's own site-packages
 import importlib
 handler = importlib.import_module(module).lambda_handler
 class Context:
@@ -44,9 +50,10 @@ print("RESULT " + json.dumps(handler(event, Context()), default=str))
 """
 
 
-def main(build_dir: str) -> int:
+def main(build_dir: str, runtime_sdk: str) -> int:
     built = load_template(Path(build_dir, "template.yaml"))["Resources"]
-    layer_dir = Path(build_dir, built["SharedLayer"]["Properties"]["ContentUri"], "python").resolve()
+    layer_dir = Path(build_dir, built["SharedLayer"]["Properties"]["ContentUri"]).resolve()
+    below_code = [layer_dir / "python", Path(runtime_sdk).resolve()]
     server, aws_env = start_moto_server()
     os.environ.update(aws_env)
     form_id = "0b8d5c9e-3f4a-4c1e-9a57-2d6f0e1b7c31"
@@ -61,21 +68,21 @@ def main(build_dir: str) -> int:
                 "EPROM_API_BASE_URL": eprom.base_url,
                 "POWERTOOLS_SERVICE_NAME": "eprom-integration",
                 "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
-                # As on Lambda, so Tracer really starts (and needs aws-xray-sdk from the layer); not sampled.
+                "PYDANTIC_DISABLE_PLUGINS": "true",
                 "AWS_LAMBDA_FUNCTION_NAME": "verify-build",
                 "_X_AMZN_TRACE_ID": "Root=1-00000000-000000000000000000000001;Parent=0000000000000001;Sampled=0",
             }
             order = json.loads((EVENTS / "orders" / "basic.json").read_text()) | {"orderReference": str(uuid.uuid4())}
             sqs = json.loads((EVENTS / "place-order-sqs.json").read_text())
             sqs["Records"][0]["body"] = json.dumps(order)
-            placed = invoke(built, "PlaceOrderFunction", build_dir, layer_dir, sqs, env)
+            placed = invoke(built, "PlaceOrderFunction", build_dir, below_code, sqs, env)
             checks.append((placed == {"batchItemFailures": []}, f"PlaceOrderFunction answered {placed}"))
             items = boto3.client("dynamodb").scan(TableName=resources["FORM_ORDERS_TABLE"])["Items"]
             checks.append((len(items) == 1 and items[0]["status"]["S"] == "Placed", "no Placed item after the order"))
 
             callback = json.loads((EVENTS / "callback-ordered.json").read_text())
             callback["body"] = callback["body"].replace("local-test-api-key", API_KEY)
-            replied = invoke(built, "StatusCallbackFunction", build_dir, layer_dir, callback, env)
+            replied = invoke(built, "StatusCallbackFunction", build_dir, below_code, callback, env)
             checks.append((replied.get("statusCode") == 200, f"StatusCallbackFunction answered {replied}"))
 
             stream = boto3.client("dynamodbstreams")
@@ -85,7 +92,7 @@ def main(build_dir: str) -> int:
                                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]  # fmt: skip
             records = [lambda_record(record, table["LatestStreamArn"])
                        for record in stream.get_records(ShardIterator=iterator)["Records"]]  # fmt: skip
-            published = invoke(built, "PublishOutcomesFunction", build_dir, layer_dir, {"Records": records}, env)
+            published = invoke(built, "PublishOutcomesFunction", build_dir, below_code, {"Records": records}, env)
             checks.append((published == {"batchItemFailures": []}, f"PublishOutcomesFunction answered {published}"))
             outcomes = boto3.client("sqs").receive_message(QueueUrl=resources["OUTCOME_QUEUE_URL"])
             checks.append((bool(outcomes.get("Messages")), "no outcome event reached OutcomeQueue"))
@@ -95,7 +102,7 @@ def main(build_dir: str) -> int:
             job = json.loads((EVENTS / "signed-document-job-sqs.json").read_text())
             job["Records"][0]["body"] = json.dumps({"formOrderId": form_order_id, "signedFormId": signed_form_id})
             job["Records"][0]["attributes"]["SentTimestamp"] = str(int(time.time() * 1000))
-            fetched = invoke(built, "FetchSignedDocumentFunction", build_dir, layer_dir, job, env)
+            fetched = invoke(built, "FetchSignedDocumentFunction", build_dir, below_code, job, env)
             checks.append((fetched == {"batchItemFailures": []}, f"FetchSignedDocumentFunction answered {fetched}"))
             item = boto3.client("dynamodb").get_item(TableName=resources["FORM_ORDERS_TABLE"],
                                                      Key={"formOrderId": {"S": form_order_id}})["Item"]  # fmt: skip
@@ -106,11 +113,23 @@ def main(build_dir: str) -> int:
                        "FetchSignedDocumentFunction"):  # fmt: skip
         missing = uncompiled(Path(build_dir, logical_id))
         checks.append((not missing, f"{logical_id}: {len(missing)} modules without bytecode, e.g. {missing[:3]}"))
+    layer_bytes = zipped_size(layer_dir)
+    checks.append((layer_bytes <= LAYER_BUDGET_BYTES, f"SharedLayer is {layer_bytes:,} bytes zipped, over the budget"))
     failures = [message for passed, message in checks if not passed]
     for failure in failures:
         print(f"FAILED: {failure}")
     print(f"verify-build: {len(checks) - len(failures)} passed, {len(failures)} failed")
+    print(f"layer: {layer_bytes:,} bytes zipped (budget {LAYER_BUDGET_BYTES:,})")
     return 1 if failures else 0
+
+
+def zipped_size(directory: Path) -> int:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory))
+    return buffer.tell()
 
 
 def uncompiled(directory: Path) -> list[str]:
@@ -122,15 +141,16 @@ def uncompiled(directory: Path) -> list[str]:
     ]
 
 
-def invoke(built: dict, logical_id: str, build_dir: str, layer_dir: Path, event: dict, env: dict) -> dict:
+def invoke(built: dict, logical_id: str, build_dir: str, below_code: list[Path], event: dict, env: dict) -> dict:
     properties = built[logical_id]["Properties"]
     code_dir = Path(build_dir, properties["CodeUri"]).resolve()
     module = properties["Handler"].rsplit(".", 1)[0]
     event_file = Path(build_dir, f"{logical_id}-event.json")
     event_file.write_text(json.dumps(event))
     base_python = Path(sysconfig.get_config_var("BINDIR"), "python3")
+    paths = [str(code_dir), *map(str, below_code)]
     completed = subprocess.run(  # noqa: S603 - our own interpreter and arguments
-        [str(base_python), "-B", "-I", "-S", "-c", CHILD, str(layer_dir), str(code_dir), module, str(event_file)],
+        [str(base_python), "-B", "-I", "-S", "-c", CHILD, *paths, module, str(event_file)],
         env=env,
         capture_output=True,
         text=True,
@@ -145,4 +165,4 @@ def invoke(built: dict, logical_id: str, build_dir: str, layer_dir: Path, event:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], sys.argv[2]))

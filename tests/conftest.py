@@ -38,7 +38,6 @@ def aws() -> Iterator[dict[str, str]]:
     base_env = aws_env | {
         "POWERTOOLS_SERVICE_NAME": SERVICE,
         "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
-        "POWERTOOLS_TRACE_DISABLED": "true",
         "EPROM_READ_TIMEOUT_SECONDS": "1",  # the simulator's "timeout" fault stalls longer than this
         # The backoff compressed in time through its own settings (30 s .. 900 s deployed)
         "RETRY_BASE_DELAY_SECONDS": "2",

@@ -4,7 +4,7 @@
 from datetime import UTC, datetime
 from functools import partial
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,7 +20,6 @@ from fetch_signed_document.settings import load_settings
 settings = load_settings()
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer(patch_modules=("botocore", "requests"))
 api_keys = ApiKeySource(
     settings.eprom_api_key_secret_id,
     max_age_seconds=settings.api_key_max_age_seconds,
@@ -65,7 +64,6 @@ def fetch_record(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return process_partial_response(event=event, record_handler=fetch_record, processor=processor, context=context)

@@ -4,7 +4,7 @@ Partial batch failures: only the records that failed are retried (the event sour
 after its retries, sends what is left to its on-failure destination).
 """
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,7 +17,6 @@ from publish_outcomes.settings import load_settings
 settings = load_settings()
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer(patch_modules=("botocore",))
 bus = OutcomeBus(settings.outcome_bus_name)
 jobs = SignedDocumentQueue(settings.signed_document_queue_url)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -35,7 +34,6 @@ def publish_record(record: DynamoDBRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return process_partial_response(event=event, record_handler=publish_record, processor=processor, context=context)

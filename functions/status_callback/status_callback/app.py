@@ -8,7 +8,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
@@ -25,7 +25,6 @@ from status_callback.settings import load_settings
 settings = load_settings()
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer(patch_modules=("botocore",))  # what this function calls; patching all costs cold start
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
 results = ResultsStore(settings.form_results_bucket)
 api_keys = ApiKeySource(
@@ -111,7 +110,6 @@ def _not_stored(error: Exception) -> Response[CallbackReply]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(_as_json_request(event), context)

@@ -9,6 +9,7 @@ key (`singleUseCode` is the one credential, and only in FormOrderPlaced for NoDi
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -184,9 +185,12 @@ class OutcomeEventsNotPut(Exception):
 
 
 class OutcomeBus:
-    def __init__(self, bus_name: str, client: Any = None) -> None:
+    def __init__(self, bus_name: str) -> None:
         self.bus_name = bus_name
-        self.client = client or aws_client("events")
+
+    @cached_property
+    def client(self) -> Any:  # made when first needed: the placer only puts refusals (cold start, README)
+        return aws_client("events")
 
     def put(self, details: list[OutcomeDetail]) -> None:
         for start in range(0, len(details), PUT_EVENTS_MAX_ENTRIES):

@@ -7,7 +7,7 @@ visibility timeout: Lambda's SQS event source leaves a failed message's visibili
 
 import math
 import random
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from eprom.aws_clients import aws_client
@@ -22,9 +22,12 @@ _MAX_REASON_BYTES = 2048
 
 
 class DeadLetterQueue:
-    def __init__(self, queue_url: str, client: Any = None) -> None:
+    def __init__(self, queue_url: str) -> None:
         self._queue_url = queue_url
-        self._client = client or aws_client("sqs")
+
+    @cached_property
+    def _client(self) -> Any:  # made when first needed: most invocations send nothing here (cold start, README)
+        return aws_client("sqs")
 
     def send(self, body: str, reason: str, rejection_class: str) -> None:
         self._client.send_message(
@@ -40,8 +43,9 @@ class DeadLetterQueue:
 class QueueVisibility:
     """Sets when a message that failed is received again."""
 
-    def __init__(self, client: Any = None) -> None:
-        self._client = client or aws_client("sqs")
+    @cached_property
+    def _client(self) -> Any:  # made when first needed: most invocations retry nothing (cold start, README)
+        return aws_client("sqs")
 
     def retry_after(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
         self._client.change_message_visibility(
