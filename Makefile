@@ -57,7 +57,7 @@ $(TOOLS)/checkov/.installed: requirements/checkov.txt | $(UV)
 run: $(VENV)/.synced  ## the whole flow locally: moto + ePROM simulator + all four functions, sample orders, final table
 	$(APP_PYTHON) -m local.run $(ARGS)
 
-serve: $(VENV)/.synced  ## the local stack kept running, for your own orders and curl
+serve: $(VENV)/.synced  ## the local stack kept running, for `.venv/bin/eprom --local ...` and curl
 	$(APP_PYTHON) -m local.run --serve $(ARGS)
 
 test: lint unit template-checks build-check  ## everything CI runs

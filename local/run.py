@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import sys
 import time
 import uuid
@@ -95,6 +96,7 @@ class RunOptions:
     seed: int = 1
     settle_timeout: float = 120.0
     report: Path | None = None
+    state_file: Path = ROOT / ".local-run" / "stack.json"  # where --serve tells `eprom --local` about itself
 
 
 @dataclass
@@ -161,7 +163,6 @@ class LocalStack:
                 "DOCUMENT_RETRY_MAX_DELAY_SECONDS": str(options.retry_max_delay),
                 "POWERTOOLS_SERVICE_NAME": "eprom-integration",
                 "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
-                "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             }
         )
@@ -394,6 +395,30 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_state(stack: LocalStack, path: Path) -> None:
+    """What `eprom --local` needs to find this stack (removed when it stops)."""
+    resources = stack.resources
+    state = {
+        "region": os.environ["AWS_DEFAULT_REGION"],
+        "target": {
+            "stage": "local",
+            "endpoint_url": os.environ["AWS_ENDPOINT_URL"],
+            "order_queue_url": resources["ORDER_QUEUE_URL"],
+            "dead_letter_queue_url": resources["DEAD_LETTER_QUEUE_URL"],
+            "signed_document_queue_url": resources["SIGNED_DOCUMENT_QUEUE_URL"],
+            "signed_document_dead_letter_queue_url": resources["SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL"],
+            "table": resources["FORM_ORDERS_TABLE"],
+            "bucket": resources["FORM_RESULTS_BUCKET"],
+            "secret_id": resources["EPROM_API_KEY_SECRET_ID"],
+            "api_base_url": stack.front.base_url,
+            "allow_synthetic_national_ids": True,
+            "allow_test_mode_orders": True,
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, indent=1))
+
+
 def serve_instructions(stack: LocalStack) -> str:
     endpoint = os.environ["AWS_ENDPOINT_URL"]
     return f"""
@@ -403,9 +428,11 @@ The local stack is running (Ctrl-C stops it and prints the final table).
   ePROM simulator: {stack.simulator.base_url}   (ApiKey {API_KEY})
   callback API:    {stack.front.base_url}/api/PromsFormOrder
 
-Send an order (any JSON file shaped like events/orders/*.json):
-  .venv/bin/python -m local.send --endpoint {endpoint} --queue {stack.resources["ORDER_QUEUE_URL"]} \\
-      events/orders/basic.json
+Operate it as you would a deployed stack (`.venv/bin/eprom --help`), e.g.:
+  .venv/bin/eprom --local orders send events/orders/basic.json
+  .venv/bin/eprom --local orders show sample-basic-1
+  .venv/bin/eprom --local dead-letters list
+  .venv/bin/eprom --local smoke --form-id {FORM_ID}
 Call the callback endpoint as ePROM does:
   curl -s -X PUT {stack.front.base_url}/api/PromsFormOrder -H 'Content-Type: application/json' \\
       -d '{{"apiKey": "{API_KEY}", "formOrderId": "{uuid.uuid4()}", "formOrderStatus": "Ordered"}}'
@@ -432,10 +459,14 @@ def _run(options: RunOptions, say: Callable[..., None]) -> int:
             for order in (sample_orders() if options.samples else []) + generated_orders(options.orders, options):
                 stack.send(order)
             if options.serve:
+                write_state(stack, options.state_file)
                 say(serve_instructions(stack))
             wait_until_settled(stack, options, say, deadline=started + options.settle_timeout)
         except KeyboardInterrupt:
             say("\nstopping ...")
+        finally:
+            if options.serve:
+                options.state_file.unlink(missing_ok=True)
         settled = stack.settled()
         report = stack.report(time.monotonic() - started)
         say(final_table(stack.sent, report))
@@ -492,8 +523,15 @@ def parse_args(argv: list[str]) -> RunOptions:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--settle-timeout", type=float, default=120.0)
     parser.add_argument("--report", type=Path, help="write the final state as JSON (used by the tests)")
+    parser.add_argument("--state-file", type=Path, default=RunOptions.state_file,
+                        help="with --serve: where `eprom --local` finds this stack")  # fmt: skip
     return RunOptions(**vars(parser.parse_args(argv)))
 
 
+def _stop(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the stack as Ctrl-C does (a background `make serve` ignores SIGINT)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)
     sys.exit(run(parse_args(sys.argv[1:])))

@@ -160,6 +160,12 @@ class OrderStore:
         )
         return [_plain(item) for item in answer["Items"]]
 
+    def item(self, form_order_id: str) -> dict[str, Any] | None:
+        answer = self.client.get_item(
+            TableName=self._table, Key={"formOrderId": {"S": form_order_id}}, ConsistentRead=True
+        )
+        return _plain(answer["Item"]) if "Item" in answer else None
+
     def callback_only_items(self) -> Iterator[dict[str, Any]]:
         """Items that exist only through ePROM's callbacks (no orderReference): patient-initiated forms, or an
         order of ours whose answer was lost (an Ambiguous attempt). `createdAt` is when the first callback came,

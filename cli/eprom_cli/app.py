@@ -1,0 +1,457 @@
+"""`eprom`: the operator's command for a deployed stack (--stack NAME) or the local one (--local)."""
+
+import getpass
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from eprom_cli import dead_letters, orders
+from eprom_cli.target import Target, TargetError, deployed_stack, local_stack
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+# Hemit's example patient from the ePROM ordering guide; test stages only (smoke refuses prod).
+TEST_PERSON_NATIONAL_ID = "26073941651"
+PERSONAL_DATA_WARNING = (
+    "This shows personal health data ({what}). Use it only for the work you are doing now; this access to the "
+    "table, bucket or secret is recorded by CloudTrail (with data events on for the bucket)."
+)
+
+
+class _OneLineErrors(TyperGroup):
+    """AWS errors (a queue or table missing, no permission, no credentials) as one line and exit 1, never a
+    traceback."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClientError as error:
+            detail = error.response.get("Error", {})
+            _fail(f"AWS refused: {detail.get('Code', '?')}: {detail.get('Message', '')}")
+        except BotoCoreError as error:
+            _fail(f"cannot reach AWS: {error}")
+
+
+def _app(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        help=help_text, cls=_OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False
+    )
+
+
+app = _app(
+    "Operate the ePROM integration: look up orders, handle the dead-letter queues, rotate the ApiKey, smoke-test a "
+    "stage. Choose the stack with --stack NAME (a deployed one; region from your profile or --region) or --local "
+    "(the stack `make serve` runs)."
+)
+orders_app = _app("Send orders, look them up by orderReference, list callback-only items, download results.")
+dead_letters_app = _app(
+    "The order DLQ (refused, retries exhausted, ambiguous) and the signed-document DLQ: list, redrive, export."
+)
+api_key_app = _app("The ePROM ApiKey in Secrets Manager.")
+app.add_typer(orders_app, name="orders")
+app.add_typer(dead_letters_app, name="dead-letters")
+app.add_typer(api_key_app, name="api-key")
+
+
+@dataclass(frozen=True)
+class _Choice:
+    stack: str | None
+    local: bool
+    region: str | None
+    profile: str | None
+
+
+@app.callback()
+def choose_target(
+    ctx: typer.Context,
+    stack: Annotated[str | None, typer.Option(help="The deployed stack's name, e.g. eprom-integration-qa.")] = None,
+    local: Annotated[bool, typer.Option("--local", help="The local stack of `make serve`.")] = False,
+    region: Annotated[str | None, typer.Option(help="AWS region of --stack (default: your profile's).")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile for --stack.")] = None,
+) -> None:
+    ctx.obj = _Choice(stack, local, region, profile)
+
+
+def _target(ctx: typer.Context) -> Target:
+    choice: _Choice = ctx.find_root().obj
+    if bool(choice.stack) == choice.local:
+        _fail("choose the stack: --stack NAME or --local (before the command, e.g. `eprom --local orders ...`)")
+    try:
+        return local_stack() if choice.local else deployed_stack(choice.stack, region=choice.region,
+                                                                   profile=choice.profile)  # fmt: skip
+    except TargetError as error:
+        _fail(str(error))
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[red]error:[/] {escape(message)}")
+    raise typer.Exit(1)
+
+
+def _warn_personal_data(what: str) -> None:
+    errors.print(f"[yellow]{escape(PERSONAL_DATA_WARNING.format(what=what))}[/]")
+
+
+# --- orders ---------------------------------------------------------------------------------------------------------
+
+
+@orders_app.command("send")
+def send_orders(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Order messages: JSON files shaped like events/orders/*.json.")],
+    skip_invalid: Annotated[bool, typer.Option(help="Send the valid ones even if some are invalid.")] = False,
+) -> None:
+    """Check each order with the placer's own model and the stage's settings, then send them to OrderQueue.
+    Nothing is sent if any is invalid, unless --skip-invalid."""
+    target = _target(ctx)
+    checked = [orders.check(path, target) for path in files]
+    invalid = [order for order in checked if order.problem]
+    for order in invalid:
+        errors.print(f"[red]{escape(str(order.path))}[/] is not a valid order:")
+        for problem in order.problem.split("; "):
+            errors.print(f"  {escape(problem)}")
+    if invalid and not skip_invalid:
+        _fail(f"{len(invalid)} of {len(checked)} files invalid: nothing sent (--skip-invalid sends the others)")
+    for order in checked:
+        if not order.problem:
+            message_id = orders.send(target, order)
+            console.print(f"sent {escape(str(order.path))} (orderReference {escape(order.order_reference or '')}) "
+                          f"as message {message_id}")  # fmt: skip
+    if invalid:
+        console.print(f"skipped {len(invalid)} invalid file(s)")
+
+
+@orders_app.command("show")
+def show_order(
+    ctx: typer.Context,
+    order_reference: Annotated[str, typer.Argument(help="The orderReference upstream gave the order.")],
+    reveal: Annotated[bool, typer.Option(help="Also show the single-use code, login URL and the answers.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The item(s) as JSON, for scripts.")] = False,
+) -> None:
+    """An order's formOrderId, status and its history of callbacks, channel, where its answers and signed document
+    are stored. No personal data unless --reveal."""
+    target = _target(ctx)
+    items = orders.items_of(target, order_reference)
+    if not items:
+        _fail(f"no order with orderReference {order_reference} in {target.name} (placed orders only; see the DLQs)")
+    if reveal:
+        _warn_personal_data("single-use codes, login URLs and form answers")
+    shown = items if reveal else [orders.without_personal_data(item) for item in items]
+    if as_json:
+        console.print_json(json.dumps(shown, default=_json_default))
+        return
+    for item in shown:
+        _print_item(item)
+        if reveal and "answers" in item:
+            console.print("answers:", markup=False)
+            console.print(orders.pretty_answers(orders.stored_object(target, item["answers"])), markup=False)
+
+
+_SHOWN_ATTRIBUTES = (
+    "formOrderId", "orderReference", "formId", "status", "statusErrorCode", "notificationChannel",
+    "preferredNotificationChannel", "createdAt", "placedAt", "updatedAt", "singleUseCode", "loginUrl",
+)  # fmt: skip
+
+
+def _print_item(item: dict[str, Any]) -> None:
+    summary = Table(show_header=False, box=None)
+    for name in _SHOWN_ATTRIBUTES:
+        if item.get(name) is not None:
+            summary.add_row(name, escape(str(item[name])))
+    for name in ("answers", "signedDocument"):
+        pointer = item.get(name)
+        summary.add_row(name, f"s3 key {pointer['key']} (version {pointer['versionId']})" if pointer else "none")
+    if "expiresAt" in item:
+        summary.add_row("expiresAt", datetime.fromtimestamp(int(item["expiresAt"]), UTC).isoformat())
+    console.print(summary)
+    history = Table(title="callbacks (statusHistory)")
+    for column in ("received", "status", "channel", "error code", "ePROM time (UTC)", "answers"):
+        history.add_column(column)
+    for entry in item.get("statusHistory", []):
+        history.add_row(*(escape(str(entry.get(key) or "")) for key in ("receivedAt", "status", "notificationChannel",
+                                                                        "statusErrorCode", "statusTimestampUtc")),
+                        "yes" if entry.get("answersSha256") else "")  # fmt: skip
+    console.print(history)
+
+
+def _json_default(value: Any) -> Any:
+    return sorted(value) if isinstance(value, set) else str(value)
+
+
+@orders_app.command("orphans")
+def orphan_items(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON, for scripts.")] = False,
+) -> None:
+    """Items that exist only through ePROM's callbacks (no orderReference): patient-initiated forms, or an order
+    whose answer was lost in an ambiguous attempt. Compare their times with the parked Ambiguous dead letters."""
+    target = _target(ctx)
+    found = [orders.without_personal_data(item) for item in orders.store(target).callback_only_items()]
+    if as_json:
+        console.print_json(json.dumps(found, default=_json_default))
+        return
+    if not found:
+        console.print("no callback-only items")
+        return
+    table = Table(title=f"{len(found)} callback-only item(s)")
+    for column in ("formOrderId", "status", "patient-initiated", "channel", "first callback", "last change"):
+        table.add_column(column)
+    for item in sorted(found, key=lambda item: str(item.get("createdAt"))):
+        table.add_row(str(item["formOrderId"]), str(item.get("status", "")), str(item.get("isPatientInitiated", "")),
+                      str(item.get("notificationChannel", "")), str(item.get("createdAt", "")),
+                      str(item.get("updatedAt", "")))  # fmt: skip
+    console.print(table)
+
+
+@orders_app.command("answers")
+def download_answers(
+    ctx: typer.Context,
+    order_reference: Annotated[str, typer.Argument(help="The orderReference upstream gave the order.")],
+    out: Annotated[Path, typer.Option(help="Directory for {formOrderId}-answers.json and -signed.pdf.")],
+) -> None:
+    """Download an order's answers (JSON) and signed PDF: an explicit export of personal data, readable only by
+    you (file mode 600)."""
+    target = _target(ctx)
+    items = orders.items_of(target, order_reference)
+    if not items:
+        _fail(f"no order with orderReference {order_reference} in {target.name}")
+    _warn_personal_data("form answers and signed documents")
+    written = [path for item in items for path in orders.download_results(target, item, out)]
+    if not written:
+        _fail(f"order {order_reference} has no answers or signed document yet")
+    for path in written:
+        console.print(f"wrote {escape(str(path))}")
+
+
+# --- dead letters ---------------------------------------------------------------------------------------------------
+
+
+class Queue(StrEnum):
+    orders = "orders"  # OrderDeadLetterQueue
+    documents = "documents"  # SignedDocumentDeadLetterQueue
+    all = "all"
+
+
+QueueChoice = Annotated[Queue, typer.Option(help="orders: the order DLQ; documents: the signed-document DLQ.")]
+ClassChoice = Annotated[str | None, typer.Option("--class", help="Only this rejectionClass, e.g. RefusedByEprom.")]
+ReferenceChoice = Annotated[str | None, typer.Option("--reference", help="Only this orderReference (or formOrderId).")]
+
+
+@dead_letters_app.command("list")
+def list_dead_letters(
+    ctx: typer.Context,
+    queue: QueueChoice = Queue.all,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON, for scripts.")] = False,
+) -> None:
+    """Every dead letter with its class, reason, orderReference, age and receive count, and the counts per class.
+    Reading does not remove them (they are let go again at once)."""
+    target = _target(ctx)
+    now = datetime.now(UTC)
+    with dead_letters.held(target, queue.value) as letters:
+        summaries = [letter.summary(now) for letter in letters]
+    if as_json:
+        console.print_json(json.dumps(summaries))
+        return
+    if not summaries:
+        console.print("no dead letters")
+        return
+    table = Table(title=f"{len(summaries)} dead letter(s)")
+    for column in ("queue", "class", "reference", "age (h)", "receives", "reason"):
+        table.add_column(column, overflow="fold")
+    for summary in sorted(summaries, key=lambda s: (s["queue"], s["rejectionClass"], -s["ageHours"])):
+        age, receives = f"{summary['ageHours']:.1f}", str(summary["receiveCount"])
+        table.add_row(summary["queue"], summary["rejectionClass"], escape(summary["reference"]), age, receives,
+                      escape(summary["rejectionReason"]))  # fmt: skip
+    console.print(table)
+    counts = Table(title="per class")
+    counts.add_column("queue")
+    counts.add_column("class")
+    counts.add_column("messages", justify="right")
+    for (name, rejection_class), count in sorted(_counts(summaries).items()):
+        counts.add_row(name, rejection_class, str(count))
+    console.print(counts)
+
+
+def _counts(summaries: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for summary in summaries:
+        key = (summary["queue"], summary["rejectionClass"])
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+@dead_letters_app.command("redrive")
+def redrive_dead_letters(
+    ctx: typer.Context,
+    queue: QueueChoice = Queue.orders,
+    rejection_class: ClassChoice = None,
+    reference: ReferenceChoice = None,
+    dry_run: Annotated[bool, typer.Option(help="Show what would be sent back; change nothing.")] = False,
+) -> None:
+    """Send dead letters back to their source queue (with their attributes), deleting each from the DLQ only after
+    it was sent. Fix the cause first; an Ambiguous one only after ePROM Admin shows no such order."""
+    target = _target(ctx)
+    with dead_letters.held(target, queue.value) as letters:
+        picked = dead_letters.chosen(letters, rejection_class, reference)
+        if not picked:
+            _fail("no dead letters match" if letters else "the dead-letter queue is empty")
+        if dry_run:
+            for letter in picked:
+                console.print(f"would redrive {letter.queue} {letter.message_id} {escape(letter.reference)} "
+                              f"({letter.rejection_class})")  # fmt: skip
+            console.print(f"{len(picked)} would be sent back; nothing changed (--dry-run)")
+            return
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=errors) as progress:
+            task = progress.add_task("redriving", total=len(picked))
+            for letter in picked:
+                dead_letters.redrive(target, letter)
+                progress.advance(task)
+    console.print(f"sent {len(picked)} dead letter(s) back to their queue")
+
+
+@dead_letters_app.command("export")
+def export_dead_letters(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Directory for one {orderReference or messageId}.json per message.")],
+    queue: QueueChoice = Queue.orders,
+    rejection_class: ClassChoice = None,
+    reference: ReferenceChoice = None,
+    delete: Annotated[bool, typer.Option(help="Delete them from the DLQ once written.")] = False,
+) -> None:
+    """Write dead letters' bodies to files (mode 600: they hold national ids) to fix and `orders send` again."""
+    target = _target(ctx)
+    _warn_personal_data("order messages with national ids")
+    out.mkdir(parents=True, exist_ok=True)
+    with dead_letters.held(target, queue.value) as letters:
+        picked = dead_letters.chosen(letters, rejection_class, reference)
+        if not picked:
+            _fail("no dead letters match" if letters else "the dead-letter queue is empty")
+        for letter in picked:
+            name = letter.reference if letter.reference.replace("-", "").replace("_", "").isalnum() else None
+            path = out / f"{name or letter.message_id}.json"
+            path.touch(mode=0o600)
+            path.write_text(letter.body)
+            console.print(f"wrote {escape(str(path))} ({letter.rejection_class}: {escape(letter.reason)})")
+            if delete:
+                dead_letters.delete(target, letter)
+    if delete:
+        console.print(f"deleted {len(picked)} from the dead-letter queue")
+
+
+# --- ApiKey ---------------------------------------------------------------------------------------------------------
+
+
+@api_key_app.command("rotate")
+def rotate_api_key(
+    ctx: typer.Context,
+    drop_previous: Annotated[bool, typer.Option(help="End the window: accept only the current key.")] = False,
+) -> None:
+    """Put a new ApiKey (read from standard input, never from the command line) into the secret; the current one
+    moves to previousApiKeys, so callbacks signed with either keep working until --drop-previous."""
+    target = _target(ctx)
+    secrets = target.client("secretsmanager")
+    current, previous = _keys(secrets.get_secret_value(SecretId=target.secret_id)["SecretString"])
+    if drop_previous:
+        value = {"apiKey": current, "previousApiKeys": []}
+        message = (f"dropped {len(previous)} previous key(s): callbacks with them are refused once the functions' "
+                   "cached copy of the secret expires (at most 5 minutes)")  # fmt: skip
+    else:
+        new = _read_new_key()
+        if new == current:
+            _fail("that is the current ApiKey already; nothing changed")
+        kept = [key for key in [current, *previous] if key != new]
+        value = {"apiKey": new, "previousApiKeys": kept}
+        message = (f"the new ApiKey is current; {len(kept)} previous key(s) are still accepted on callbacks until "
+                   f"`eprom api-key rotate --drop-previous` (once ePROM sends the new one)")  # fmt: skip
+    secrets.put_secret_value(SecretId=target.secret_id, SecretString=json.dumps(value))
+    console.print(message)
+
+
+def _keys(secret: str) -> tuple[str, list[str]]:
+    try:
+        value = json.loads(secret)
+    except ValueError:
+        return secret.strip(), []  # a bare key, as the functions also accept
+    if not isinstance(value, dict) or not isinstance(value.get("apiKey"), str):
+        _fail('the secret is neither a bare key nor {"apiKey": ..., "previousApiKeys": [...]}')
+    return value["apiKey"], [key for key in value.get("previousApiKeys", []) if isinstance(key, str)]
+
+
+def _read_new_key() -> str:
+    new = getpass.getpass("new ApiKey: ") if sys.stdin.isatty() else sys.stdin.readline()
+    new = new.strip()
+    if not new or any(character.isspace() or not character.isprintable() for character in new):
+        _fail("no usable ApiKey on standard input (one line, no spaces)")
+    return new
+
+
+# --- smoke test -----------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def smoke(
+    ctx: typer.Context,
+    form_id: Annotated[str, typer.Option(help="A published formId of your ordering system in ePROM.")],
+    national_id: Annotated[str, typer.Option(help="The test patient (default: Hemit's example patient).")] = (
+        TEST_PERSON_NATIONAL_ID
+    ),
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for ePROM's Ordered callback.")] = 180,
+) -> None:
+    """After a deploy: send one test order, wait for ePROM's Ordered callback, and show the ApiBaseUrl to register
+    with Hemit. Exit 0 when the order reached Ordered, 1 otherwise. Refused against a prod stage."""
+    target = _target(ctx)
+    if target.is_production:
+        _fail("smoke sends a test order and is refused against a prod stage: verify prod with Hemit instead")
+    reference = f"smoke-{uuid.uuid4()}"
+    body = {"orderReference": reference, "formId": form_id, "nationalId": national_id,
+            "expiryDate": (datetime.now(UTC) + timedelta(days=7)).isoformat()}  # fmt: skip
+    order = orders.check_body(json.dumps(body), target)
+    if order.problem:
+        _fail(f"the test order is not valid: {order.problem}")
+    orders.send(target, order)
+    console.print(f"sent test order {reference} for form {escape(form_id)} to {target.name}")
+    outcome = _wait_for_ordered(target, reference, timeout)
+    console.print(f"ApiBaseUrl to register with Hemit: {target.api_base_url}")
+    if outcome != "Ordered":
+        _fail(outcome)
+    console.print("[green]ePROM accepted the order and called back: Ordered[/]")
+
+
+def _wait_for_ordered(target: Target, reference: str, timeout: int) -> str:
+    """'Ordered' once the callback came (or a later status), else what went wrong."""
+    deadline = time.monotonic() + timeout
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors) as progress:
+        task = progress.add_task("waiting for the order to be placed", total=None)
+        while time.monotonic() < deadline:
+            for item in orders.items_of(target, reference):
+                status = item.get("status")
+                if status == "Error":
+                    return f"ePROM could not reach the patient: Error ({item.get('statusErrorCode')})"
+                if status not in (None, "Placed"):
+                    return "Ordered"
+                progress.update(task, description=f"placed as {item['formOrderId']}; waiting for ePROM's callback")
+            with dead_letters.held(target, "orders") as letters:
+                [refused] = dead_letters.chosen(letters, None, reference) or [None]
+            if refused is not None:
+                return f"the order was refused ({refused.rejection_class}): {refused.reason}"
+            time.sleep(2)
+    return f"no Ordered callback within {timeout} s: is ApiBaseUrl registered, and the key set in both places?"
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,91 @@
+"""Orders: checked with the placer's own model before they are sent, looked up by orderReference, their results
+downloaded."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eprom.models import OrderMessage, describe_validation_error
+from eprom.order_store import OrderStore
+from pydantic import ValidationError
+
+from eprom_cli.target import Target
+
+# Item attributes that let someone reach the patient's form: shown only with --reveal.
+PERSONAL_ATTRIBUTES = ("singleUseCode", "loginUrl")
+
+
+@dataclass(frozen=True)
+class CheckedOrder:
+    path: Path
+    body: str
+    order_reference: str | None
+    problem: str | None  # why the placer would refuse it (no values quoted)
+
+
+def check(path: Path, target: Target) -> CheckedOrder:
+    try:
+        body = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        return CheckedOrder(path, "", None, f"cannot read the file ({type(error).__name__})")
+    return check_body(body, target, path)
+
+
+def check_body(body: str, target: Target, path: Path = Path("-")) -> CheckedOrder:
+    """The placer's validation of the message, with the stage's settings (synthetic ids, testMode)."""
+    context = {
+        "allow_synthetic_national_ids": target.allow_synthetic_national_ids,
+        "allow_test_mode_orders": target.allow_test_mode_orders,
+    }
+    try:
+        order = OrderMessage.model_validate_json(body, context=context)
+    except ValidationError as error:
+        return CheckedOrder(path, body, None, describe_validation_error(error))
+    return CheckedOrder(path, body, order.order_reference, None)
+
+
+def send(target: Target, order: CheckedOrder) -> str:
+    return target.client("sqs").send_message(QueueUrl=target.order_queue_url, MessageBody=order.body)["MessageId"]
+
+
+def store(target: Target) -> OrderStore:
+    return OrderStore(target.table, client=target.client("dynamodb"))
+
+
+def items_of(target: Target, order_reference: str) -> list[dict[str, Any]]:
+    """The full items placed for this orderReference (usually one)."""
+    orders = store(target)
+    found = [orders.item(entry["formOrderId"]) for entry in orders.find_by_order_reference(order_reference)]
+    return [item for item in found if item is not None]
+
+
+def without_personal_data(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in item.items() if name not in PERSONAL_ATTRIBUTES}
+
+
+def stored_object(target: Target, pointer: dict[str, Any]) -> bytes:
+    """The version of an answers or signed-document object an item points at."""
+    answer = target.client("s3").get_object(Bucket=target.bucket, Key=pointer["key"], VersionId=pointer["versionId"])
+    return answer["Body"].read()
+
+
+def download_results(target: Target, item: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Answers (JSON) and signed PDF of one item into out_dir, readable by the owner only."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for attribute, suffix in (("answers", "answers.json"), ("signedDocument", "signed.pdf")):
+        if attribute not in item:
+            continue
+        path = out_dir / f"{item['formOrderId']}-{suffix}"
+        path.touch(mode=0o600)
+        path.write_bytes(stored_object(target, item[attribute]))
+        written.append(path)
+    return written
+
+
+def pretty_answers(content: bytes) -> str:
+    try:
+        return json.dumps(json.loads(content), indent=2, ensure_ascii=False)
+    except ValueError:
+        return content.decode(errors="replace")

@@ -1,0 +1,104 @@
+"""What the command works on: a deployed stack (its outputs and parameters, read from CloudFormation) or the
+local stack of `make serve` (the file it writes, with the moto server's endpoint)."""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+LOCAL_STATE = Path(__file__).resolve().parent.parent.parent / ".local-run" / "stack.json"
+# Operators wait for answers: fail within seconds instead of the SDK's 60 s.
+CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 3})
+
+
+class TargetError(Exception):
+    """Why the stack cannot be used: one line for the operator."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    stage: str
+    order_queue_url: str
+    dead_letter_queue_url: str
+    signed_document_queue_url: str
+    signed_document_dead_letter_queue_url: str
+    table: str
+    bucket: str
+    secret_id: str
+    api_base_url: str
+    allow_synthetic_national_ids: bool
+    allow_test_mode_orders: bool
+    session: Any  # boto3.Session
+    endpoint_url: str | None = None
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+
+    @property
+    def is_production(self) -> bool:
+        return self.stage == "prod"
+
+
+# CloudFormation output -> Target field: the outputs template.yaml declares for operators.
+_OUTPUTS = {
+    "OrderQueueUrl": "order_queue_url",
+    "OrderDeadLetterQueueUrl": "dead_letter_queue_url",
+    "SignedDocumentQueueUrl": "signed_document_queue_url",
+    "SignedDocumentDeadLetterQueueUrl": "signed_document_dead_letter_queue_url",
+    "FormOrdersTableName": "table",
+    "FormResultsBucketName": "bucket",
+    "EpromApiKeySecretArn": "secret_id",
+    "ApiBaseUrl": "api_base_url",
+}
+
+
+def deployed_stack(name: str, *, region: str | None = None, profile: str | None = None) -> Target:
+    try:
+        session = boto3.Session(region_name=region, profile_name=profile)
+        if session.region_name is None:
+            raise TargetError("no region: give --region or set one in your AWS profile")
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")  # only ever set for tests against moto
+        cloudformation = session.client("cloudformation", endpoint_url=endpoint, config=CLIENT_CONFIG)
+        [stack] = cloudformation.describe_stacks(StackName=name)["Stacks"]
+    except ClientError as error:
+        message = error.response["Error"].get("Message", "")
+        if "does not exist" in message:
+            raise TargetError(f"stack {name} does not exist in {session.region_name}") from None
+        raise TargetError(f"cannot read stack {name}: {error.response['Error']['Code']}") from None
+    except BotoCoreError as error:  # no credentials, unknown profile, no network
+        raise TargetError(f"cannot reach CloudFormation: {error}") from None
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+    missing = sorted(set(_OUTPUTS) - set(outputs))
+    if missing:
+        raise TargetError(f"stack {name} lacks the outputs {', '.join(missing)}: is it this project's, up to date?")
+    parameters = {parameter["ParameterKey"]: parameter.get("ParameterValue", "") for parameter in stack["Parameters"]}
+    return Target(
+        name=name,
+        stage=parameters.get("Stage", "?"),
+        allow_synthetic_national_ids=parameters.get("AllowSyntheticNationalIds") == "true",
+        allow_test_mode_orders=parameters.get("AllowTestModeOrders") == "true",
+        session=session,
+        endpoint_url=endpoint,
+        **{field: outputs[output] for output, field in _OUTPUTS.items()},
+    )
+
+
+def local_stack(state_file: Path = LOCAL_STATE) -> Target:
+    """The stack `make serve` runs (it writes `state_file` when ready and removes it when it stops)."""
+    path = Path(os.environ.get("EPROM_LOCAL_STATE", state_file))
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TargetError(f"no local stack: start `make serve` first ({path} is missing)") from None
+    session = boto3.Session(
+        region_name=state["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106
+    )
+    return Target(name="local", session=session, **state["target"])

@@ -1,0 +1,341 @@
+"""The `eprom` command against the local stack of `make serve` (moto + the ePROM simulator + the functions, in a
+process of its own), asserting on what each command changed: queues, table, secret, files."""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+import typer
+from eprom_cli.app import app
+from typer.testing import CliRunner
+
+from local.run import API_KEY, FORM_ID
+
+ROOT = Path(__file__).resolve().parent.parent
+ORDERS = ROOT / "events" / "orders"
+FUNCTIONS = ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
+ENV = os.environ | {"PYTHONPATH": os.pathsep.join(["layers/shared", *(f"functions/{name}" for name in FUNCTIONS)])}
+
+
+class LocalStack:
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state["target"]
+        session = boto3.Session(region_name=state["region"], aws_access_key_id="testing",
+                                aws_secret_access_key="testing")  # fmt: skip
+        self.endpoint = self.state["endpoint_url"]
+        self.sqs = session.client("sqs", endpoint_url=self.endpoint)
+        self.s3 = session.client("s3", endpoint_url=self.endpoint)
+        self.secrets = session.client("secretsmanager", endpoint_url=self.endpoint)
+        self.cloudformation = session.client("cloudformation", endpoint_url=self.endpoint)
+
+    def callback(self, api_key: str, form_order_id: str | None = None) -> requests.Response:
+        body = {"apiKey": api_key, "formOrderId": form_order_id or str(uuid.uuid4()), "formOrderStatus": "Ordered"}
+        return requests.put(f"{self.state['api_base_url']}/api/PromsFormOrder", json=body, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    state_file = tmp_path_factory.mktemp("serve") / "stack.json"
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--form-return", "Completed",
+         "--state-file", str(state_file)],
+        cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not state_file.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "make serve did not start"
+            time.sleep(0.2)
+        os.environ["EPROM_LOCAL_STATE"] = str(state_file)
+        yield LocalStack(json.loads(state_file.read_text()))
+    finally:
+        os.environ.pop("EPROM_LOCAL_STATE", None)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert not state_file.exists(), "the stopped stack left its state file behind"
+
+
+def eprom(*args: str, stdin: str | None = None) -> Any:
+    return CliRunner().invoke(app, list(args), input=stdin, env={"COLUMNS": "250"})  # rich wraps at 80 otherwise
+
+
+def until(condition: Callable[[], Any], timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+    return result
+
+
+def order_file(tmp_path: Path, sample: str, **changes: Any) -> tuple[Path, dict[str, Any]]:
+    body = json.loads((ORDERS / sample).read_text()) | {"orderReference": f"cli-{uuid.uuid4()}"} | changes
+    path = tmp_path / f"{body['orderReference']}.json"
+    path.write_text(json.dumps(body))
+    return path, body
+
+
+def shown(reference: str) -> list[dict[str, Any]]:
+    result = eprom("--local", "orders", "show", reference, "--json")
+    return json.loads(result.stdout) if result.exit_code == 0 else []
+
+
+def dead_letters(queue: str = "orders") -> list[dict[str, Any]]:
+    result = eprom("--local", "dead-letters", "list", "--queue", queue, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_every_command_and_option_explains_itself() -> None:
+    def walk(command: Any, path: str) -> Iterator[tuple[str, Any]]:  # typer's own click: duck-typed
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{path} {name}")
+
+    root = typer.main.get_command(app)
+    commands = dict(walk(root, "eprom"))
+    assert {"eprom orders send", "eprom orders show", "eprom orders orphans", "eprom orders answers",
+            "eprom dead-letters list", "eprom dead-letters redrive", "eprom dead-letters export",
+            "eprom api-key rotate", "eprom smoke"} <= set(commands)  # fmt: skip
+    for path, command in commands.items():
+        assert command.help, f"{path} has no help"
+        for parameter in command.params:
+            if parameter.param_type_name == "option" and parameter.name != "help":
+                assert parameter.help, f"{path} {parameter.name} has no help"
+        result = eprom(*path.split()[1:], "--help")
+        assert result.exit_code == 0, result.output
+
+
+def test_without_a_target_one_line_and_exit_1() -> None:
+    result = eprom("orders", "orphans")
+    assert result.exit_code == 1
+    assert "choose the stack: --stack NAME or --local" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_malformed_order_file_stops_the_whole_send(stack: LocalStack, tmp_path: Path) -> None:
+    valid, body = order_file(tmp_path, "basic.json")
+    malformed = tmp_path / "malformed.json"
+    malformed.write_text('{"orderReference": "x", "formId": ')
+    unknown_field, _ = order_file(tmp_path, "basic.json", distribusjonRule="Basic")
+    result = eprom("--local", "orders", "send", str(valid), str(malformed), str(unknown_field))
+    assert result.exit_code == 1
+    assert "2 of 3 files invalid: nothing sent" in result.output
+    assert "distribusjonRule: Extra inputs are not permitted" in result.output  # per field, no value quoted
+    assert body["nationalId"] not in result.output
+    time.sleep(3)  # the poller places within a second of a message arriving
+    assert shown(body["orderReference"]) == []
+
+    result = eprom("--local", "orders", "send", "--skip-invalid", str(valid), str(malformed))
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 invalid file(s)" in result.output
+    assert until(lambda: shown(body["orderReference"]))[0]["orderReference"] == body["orderReference"]
+
+
+def test_show_hides_the_single_use_code_unless_revealed_and_answers_download(stack: LocalStack, tmp_path: Path) -> None:
+    path, body = order_file(tmp_path, "no-distribution.json")
+    assert eprom("--local", "orders", "send", str(path)).exit_code == 0
+    [item] = until(lambda: [i for i in shown(body["orderReference"]) if "answers" in i])
+    assert item["status"] == "Completed"
+
+    plain = eprom("--local", "orders", "show", body["orderReference"])
+    assert plain.exit_code == 0 and item["formOrderId"] in plain.output and "Completed" in plain.output
+    assert f"s3 key answers/{item['formOrderId']}.json" in plain.output
+    revealed = eprom("--local", "orders", "show", body["orderReference"], "--reveal", "--json")
+    [full] = json.loads(revealed.stdout)
+    assert full["singleUseCode"] and full["singleUseCode"] not in plain.output
+    assert "singleUseCode" not in item  # the --json of plain show filters it too
+    assert "recorded by CloudTrail" in revealed.stderr
+
+    out = tmp_path / "export"
+    result = eprom("--local", "orders", "answers", body["orderReference"], "--out", str(out))
+    assert result.exit_code == 0, result.output
+    written = out / f"{item['formOrderId']}-answers.json"
+    stored = stack.s3.get_object(Bucket=stack.state["bucket"], Key=item["answers"]["key"])["Body"].read()
+    assert written.read_bytes() == stored
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+
+
+def test_an_unknown_reference_is_one_line_and_exit_1(stack: LocalStack, tmp_path: Path) -> None:
+    for command in ("show", "answers"):
+        extra = ["--out", str(tmp_path / "never")] if command == "answers" else []
+        result = eprom("--local", "orders", command, "no-such-reference", *extra)
+        assert result.exit_code == 1
+        assert "no order with orderReference no-such-reference" in result.output
+    assert not (tmp_path / "never").exists()
+
+
+def test_orphans_are_the_items_only_callbacks_made(stack: LocalStack) -> None:
+    form_order_id = str(uuid.uuid4())
+    assert stack.callback(API_KEY, form_order_id).status_code == 200
+    result = eprom("--local", "orders", "orphans", "--json")
+    assert result.exit_code == 0, result.output
+    orphans = {item["formOrderId"]: item for item in json.loads(result.stdout)}
+    assert orphans[form_order_id]["status"] == "Ordered"
+    assert all("orderReference" not in item for item in orphans.values())
+
+
+def test_dead_letters_list_redrive_and_export(stack: LocalStack, tmp_path: Path) -> None:
+    path, body = order_file(tmp_path, "refused-unknown-form.json")
+    reference = body["orderReference"]
+    assert eprom("--local", "orders", "send", str(path)).exit_code == 0
+    [letter] = until(lambda: [d for d in dead_letters() if d["reference"] == reference])
+    assert letter["rejectionClass"] == "RefusedByEprom" and "No form with id=" in letter["rejectionReason"]
+    assert dead_letters("documents") == []
+
+    dry = eprom("--local", "dead-letters", "redrive", "--reference", reference, "--dry-run")
+    assert dry.exit_code == 0 and "1 would be sent back" in dry.output
+    assert [d["messageId"] for d in dead_letters() if d["reference"] == reference] == [letter["messageId"]]
+
+    moved = eprom("--local", "dead-letters", "redrive", "--reference", reference)
+    assert moved.exit_code == 0, moved.output
+    # Back through the placer, which refuses it again (the form is still unknown): a new dead letter, the old gone.
+    [again] = until(lambda: [d for d in dead_letters() if d["reference"] == reference and
+                             d["messageId"] != letter["messageId"]])  # fmt: skip
+    assert letter["messageId"] not in {d["messageId"] for d in dead_letters()}
+    assert again["rejectionClass"] == "RefusedByEprom"
+
+    out = tmp_path / "dead"
+    exported = eprom("--local", "dead-letters", "export", "--reference", reference, "--out", str(out), "--delete")
+    assert exported.exit_code == 0, exported.output
+    assert json.loads((out / f"{reference}.json").read_text()) == body
+    assert reference not in {d["reference"] for d in dead_letters()}
+
+    nothing = eprom("--local", "dead-letters", "redrive", "--reference", reference)
+    assert nothing.exit_code == 1
+    assert "no dead letters match" in nothing.output or "empty" in nothing.output
+
+
+def test_a_redriven_ambiguous_message_keeps_its_class_for_the_placer(stack: LocalStack, tmp_path: Path) -> None:
+    """The placer sends a redriven Ambiguous message past its remembered outcome only if the class came along."""
+    _, body = order_file(tmp_path, "basic.json")
+    stack.sqs.send_message(
+        QueueUrl=stack.state["dead_letter_queue_url"], MessageBody=json.dumps(body),
+        MessageAttributes={"rejectionClass": {"DataType": "String", "StringValue": "Ambiguous"},
+                           "rejectionReason": {"DataType": "String", "StringValue": "read timeout"}},
+    )  # fmt: skip
+    result = eprom("--local", "dead-letters", "redrive", "--class", "Ambiguous", "--reference", body["orderReference"])
+    assert result.exit_code == 0, result.output
+    [item] = until(lambda: shown(body["orderReference"]))
+    assert item["formOrderId"]
+
+
+def test_api_key_rotation_keeps_both_keys_until_the_previous_is_dropped(stack: LocalStack) -> None:
+    secret_id = stack.state["secret_id"]
+    try:
+        empty = eprom("--local", "api-key", "rotate", stdin="\n")
+        assert empty.exit_code == 1 and "no usable ApiKey" in empty.output
+
+        result = eprom("--local", "api-key", "rotate", stdin="rotated-key-1\n")
+        assert result.exit_code == 0, result.output
+        assert "rotated-key-1" not in result.output
+        value = json.loads(stack.secrets.get_secret_value(SecretId=secret_id)["SecretString"])
+        assert value == {"apiKey": "rotated-key-1", "previousApiKeys": [API_KEY]}
+        assert stack.callback("rotated-key-1").status_code == 200
+        assert stack.callback(API_KEY).status_code == 200  # ePROM still signing with the old one
+        assert stack.callback("some-other-key").status_code == 401
+
+        assert eprom("--local", "api-key", "rotate", "--drop-previous").exit_code == 0
+        value = json.loads(stack.secrets.get_secret_value(SecretId=secret_id)["SecretString"])
+        assert value == {"apiKey": "rotated-key-1", "previousApiKeys": []}
+        # The functions drop it when their cached copy of the secret expires (API_KEY_MAX_AGE_SECONDS, 300 s).
+        assert stack.callback("rotated-key-1").status_code == 200
+    finally:
+        stack.secrets.put_secret_value(SecretId=secret_id,
+                                       SecretString=json.dumps({"apiKey": API_KEY, "previousApiKeys": []}))  # fmt: skip
+
+
+def test_smoke_waits_for_ordered_and_names_the_api_base_url(stack: LocalStack) -> None:
+    result = eprom("--local", "smoke", "--form-id", FORM_ID, "--timeout", "60")
+    assert result.exit_code == 0, result.output
+    assert f"ApiBaseUrl to register with Hemit: {stack.state['api_base_url']}" in result.output
+    assert "Ordered" in result.output
+
+    unknown = eprom("--local", "smoke", "--form-id", str(uuid.uuid4()), "--timeout", "60")
+    assert unknown.exit_code == 1
+    assert "the order was refused (RefusedByEprom)" in unknown.output
+
+
+def test_a_deployed_stack_is_found_through_cloudformation(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--stack reads the outputs and parameters of a CloudFormation stack (here one in moto pointing at the
+    local resources); a prod stage refuses the smoke test; a missing stack is one line."""
+    outputs = {
+        "OrderQueueUrl": stack.state["order_queue_url"],
+        "OrderDeadLetterQueueUrl": stack.state["dead_letter_queue_url"],
+        "SignedDocumentQueueUrl": stack.state["signed_document_queue_url"],
+        "SignedDocumentDeadLetterQueueUrl": stack.state["signed_document_dead_letter_queue_url"],
+        "FormOrdersTableName": stack.state["table"],
+        "FormResultsBucketName": stack.state["bucket"],
+        "EpromApiKeySecretArn": stack.state["secret_id"],
+        "ApiBaseUrl": stack.state["api_base_url"],
+    }
+    template = {
+        "Parameters": {"Stage": {"Type": "String"}},
+        "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    name = f"eprom-{uuid.uuid4().hex[:8]}"
+    stack.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template),
+                                      Parameters=[{"ParameterKey": "Stage", "ParameterValue": "prod"}])  # fmt: skip
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+    listed = eprom("--stack", name, "--region", "eu-north-1", "dead-letters", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert isinstance(json.loads(listed.stdout), list)
+    refused = eprom("--stack", name, "--region", "eu-north-1", "smoke", "--form-id", FORM_ID)
+    assert refused.exit_code == 1 and "refused against a prod stage" in refused.output
+
+    missing = eprom("--stack", "no-such-stack", "--region", "eu-north-1", "orders", "orphans")
+    assert missing.exit_code == 1
+    assert "stack no-such-stack does not exist" in missing.output
+    assert "Traceback" not in missing.output
+
+
+def test_a_redrive_sends_body_and_attributes_before_it_deletes(aws: dict[str, str]) -> None:
+    """What the placer needs from a redrive (rejectionClass=Ambiguous is a person's confirmation) arrives on the
+    source queue, and the dead letter is gone only after the send; read on the test session's moto server."""
+    from eprom_cli import dead_letters as letters
+    from eprom_cli.target import Target
+
+    sqs = boto3.client("sqs")
+    source, dead = (sqs.create_queue(QueueName=f"cli-{name}-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+                    for name in ("source", "dlq"))  # fmt: skip
+    attributes = {"rejectionClass": {"DataType": "String", "StringValue": "Ambiguous"},
+                  "rejectionReason": {"DataType": "String", "StringValue": "read timeout after 20 s"}}  # fmt: skip
+    sqs.send_message(QueueUrl=dead, MessageBody='{"orderReference": "r-1"}', MessageAttributes=attributes)
+    target = Target(
+        name="test", stage="qa", order_queue_url=source, dead_letter_queue_url=dead, signed_document_queue_url="",
+        signed_document_dead_letter_queue_url="", table="", bucket="", secret_id="", api_base_url="",
+        allow_synthetic_national_ids=True, allow_test_mode_orders=True, session=boto3.Session(),
+        endpoint_url=aws["AWS_ENDPOINT_URL"],
+    )  # fmt: skip
+    with letters.held(target, "orders") as held:
+        [letter] = held
+        assert (letter.rejection_class, letter.reference) == ("Ambiguous", "r-1")
+        letters.redrive(target, letter)
+    [moved] = sqs.receive_message(QueueUrl=source, MessageAttributeNames=["All"])["Messages"]
+    assert moved["Body"] == '{"orderReference": "r-1"}'
+    assert {name: value["StringValue"] for name, value in moved["MessageAttributes"].items()} == {
+        "rejectionClass": "Ambiguous", "rejectionReason": "read timeout after 20 s"}  # fmt: skip
+    assert sqs.receive_message(QueueUrl=dead, WaitTimeSeconds=0).get("Messages", []) == []
+
+
+def test_a_reference_shaped_like_a_national_id_is_masked_in_listings() -> None:
+    from datetime import UTC, datetime
+
+    from eprom_cli.dead_letters import DeadLetter
+
+    letter = DeadLetter("orders", "m", "h", '{"orderReference": "pasient-26073941651"}', {}, datetime.now(UTC), 1)
+    assert letter.reference == "pasient-***********"
