@@ -5,11 +5,9 @@ round trip; only records to retry later are reported in batchItemFailures.
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from functools import partial
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -22,7 +20,7 @@ from eprom.eprom_client import EpromClient
 from eprom.models import OrderMessage
 from eprom.order_store import OrderStore
 from eprom.outcomes import OutcomeBus
-from eprom.queues import DeadLetterQueue, QueueVisibility
+from eprom.queues import DeadLetterQueue, QueueVisibility, SqsRecord
 
 from place_order import placement
 from place_order.settings import load_settings
@@ -82,7 +80,7 @@ def place_again(order: OrderMessage, read_timeout: float) -> placement.Placement
     )
 
 
-def place_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
+def place_record(record: SqsRecord, lambda_context: LambdaContext) -> None:
     def read_timeout() -> float:
         return placement.eprom_read_timeout(
             lambda_context.get_remaining_time_in_millis() / 1000,
@@ -90,7 +88,6 @@ def place_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
             longest=settings.eprom_read_timeout_seconds,
         )
 
-    rejection_class = record.message_attributes["rejectionClass"]  # None when absent
     logger.thread_safe_append_keys(message_id=record.message_id)
     try:
         placement.handle_order_message(
@@ -99,7 +96,7 @@ def place_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
             validation_context=validation_context,
             place_once=lambda order: place_once(order=order, read_timeout=read_timeout()),
             place_again=lambda order: place_again(order, read_timeout()),
-            redriven_ambiguous=rejection_class is not None and rejection_class.string_value == "Ambiguous",
+            redriven_ambiguous=record.string_attributes.get("rejectionClass") == "Ambiguous",
             store=store,
             refusals=refusals,
         )
@@ -108,8 +105,8 @@ def place_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
             record.body,
             error,
             message_id=record.message_id,
-            sent_at=datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC),
-            receive_count=int(record.attributes.approximate_receive_count),
+            sent_at=record.sent_at,
+            receive_count=record.receive_count,
             policy=retry_policy,
             retry_later=partial(order_queue.retry_after, record.event_source_arn, record.receipt_handle),
             refusals=refusals,
@@ -118,7 +115,7 @@ def place_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
         logger.thread_safe_clear_keys()
 
 
-def is_failed(record: SQSRecord, lambda_context: LambdaContext) -> bool:
+def is_failed(record: SqsRecord, lambda_context: LambdaContext) -> bool:
     try:
         place_record(record, lambda_context)
     except Exception:  # retry_later_or_give_up logged why; SQS delivers it again when its visibility timeout ends
@@ -132,7 +129,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     idempotency_config.register_lambda_context(context)  # an attempt that timed out does not block the retry
     # Written out rather than Powertools' batch processor: its parallel variant is asyncio-only, and asyncio
     # would cost every cold start ~25 ms to run what are blocking calls on these threads anyway.
-    records = [SQSRecord(record) for record in event["Records"]]
+    records = [SqsRecord.of(record) for record in event["Records"]]
     failures = workers.map(partial(is_failed, lambda_context=context), records)
     failed = [record for record, is_failure in zip(records, failures, strict=True) if is_failure]
     return {"batchItemFailures": [{"itemIdentifier": record.message_id} for record in failed]}
