@@ -15,7 +15,6 @@ import sysconfig
 import tempfile
 import time
 import uuid
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -486,23 +485,16 @@ def drain(orders: int, rate_limit: float) -> dict[str, Any]:
 
 
 def package_sizes(build_dir: Path) -> dict[str, Any]:
-    sizes = {}
-    for name in (
-        "SharedLayer",
-        "PlaceOrderFunction",
-        "StatusCallbackFunction",
-        "PublishOutcomesFunction",
-        "FetchSignedDocumentFunction",
-    ):
-        buffer = io.BytesIO()
-        unzipped = 0
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted((build_dir / name).rglob("*")):
-                if path.is_file():
-                    archive.write(path, path.relative_to(build_dir / name))
-                    unzipped += path.stat().st_size
-        sizes[name] = {"zipped_bytes": buffer.tell(), "unzipped_bytes": unzipped}
-    return sizes
+    from local.verify_build import zipped_size
+
+    return {
+        name: {
+            "zipped_bytes": zipped_size(build_dir / name),
+            "unzipped_bytes": sum(path.stat().st_size for path in (build_dir / name).rglob("*") if path.is_file()),
+        }
+        for name in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",
+                     "FetchSignedDocumentFunction")
+    }  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
