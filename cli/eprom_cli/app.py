@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from eprom.api_key import ApiKeyConfigurationError, parse_api_keys
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -365,7 +366,12 @@ def rotate_api_key(
     moves to previousApiKeys, so callbacks signed with either keep working until --drop-previous."""
     target = _target(ctx)
     secrets = target.client("secretsmanager")
-    current, previous = _keys(secrets.get_secret_value(SecretId=target.secret_id)["SecretString"])
+    try:  # the functions' own reading of the secret, so the command accepts exactly what they do
+        keys = parse_api_keys(secrets.get_secret_value(SecretId=target.secret_id)["SecretString"],
+                              secret_id=target.secret_id)  # fmt: skip
+    except ApiKeyConfigurationError as error:
+        _fail(str(error))  # names the secret, never its value
+    current, previous = keys.current, list(keys.previous)
     if drop_previous:
         value = {"apiKey": current, "previousApiKeys": []}
         message = (f"dropped {len(previous)} previous key(s): callbacks with them are refused once the functions' "
@@ -380,16 +386,6 @@ def rotate_api_key(
                    f"`eprom api-key rotate --drop-previous` (once ePROM sends the new one)")  # fmt: skip
     secrets.put_secret_value(SecretId=target.secret_id, SecretString=json.dumps(value))
     console.print(message)
-
-
-def _keys(secret: str) -> tuple[str, list[str]]:
-    try:
-        value = json.loads(secret)
-    except ValueError:
-        return secret.strip(), []  # a bare key, as the functions also accept
-    if not isinstance(value, dict) or not isinstance(value.get("apiKey"), str):
-        _fail('the secret is neither a bare key nor {"apiKey": ..., "previousApiKeys": [...]}')
-    return value["apiKey"], [key for key in value.get("previousApiKeys", []) if isinstance(key, str)]
 
 
 def _read_new_key() -> str:
