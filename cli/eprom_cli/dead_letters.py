@@ -35,15 +35,22 @@ class DeadLetter:
         return self._attribute("rejectionReason") or "(none)"
 
     @property
-    def reference(self) -> str:
-        """The orderReference (orders) or formOrderId (documents), with anything shaped like a national id
-        masked (the placer refuses such references, so they do end up here)."""
+    def unmasked_reference(self) -> str | None:
+        """The orderReference (orders) or formOrderId (documents) as sent: what `--reference` is compared with."""
         try:
             body = json.loads(self.body)
         except ValueError:
-            return "(not JSON)"
+            return None
         value = body.get("orderReference") or body.get("formOrderId") if isinstance(body, dict) else None
-        return _NATIONAL_ID_LIKE.sub("***********", str(value)) if value else "(none)"
+        return str(value) if value else None
+
+    @property
+    def reference(self) -> str:
+        """The reference to show, with anything shaped like a national id masked (the placer refuses such
+        references, so they do end up here)."""
+        if (value := self.unmasked_reference) is None:
+            return "(none)"
+        return _NATIONAL_ID_LIKE.sub("***********", value)
 
     def age_hours(self, now: datetime) -> float:
         return (now - self.sent_at).total_seconds() / 3600
@@ -124,7 +131,7 @@ def chosen(letters: list[DeadLetter], rejection_class: str | None, reference: st
         letter
         for letter in letters
         if (rejection_class is None or letter.rejection_class == rejection_class)
-        and (reference is None or letter.reference == reference)
+        and (reference is None or letter.unmasked_reference == reference)
     ]
 
 
