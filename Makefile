@@ -22,7 +22,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION := $(REGION)
 
-.PHONY: help run serve test lint unit template-checks build build-host build-check openapi bench clean layer-requirements
+.PHONY: help run serve test lint unit transformed template-checks build build-host build-check openapi bench clean layer-requirements
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -74,6 +74,14 @@ unit: $(VENV)/.synced  ## the pytest suite (moto server and ePROM simulator over
 # The linters judge a template by its parameter defaults: each network mode is also rendered with its own
 # (local/network_modes.py), so the VPC, endpoint and PRIVATE-callback resources are checked too.
 MODES_DIR := .aws-sam/network-modes
+
+# Every network mode as CloudFormation receives it (after the SAM transform), for the checks and the tests.
+TRANSFORMED_DIR := .aws-sam/transformed
+
+transformed: $(TOOLS)/sam/.installed $(VENV)/.synced  ## each network mode transformed by the pinned SAM translator
+	rm -rf $(MODES_DIR) $(TRANSFORMED_DIR)
+	$(APP_PYTHON) -m local.network_modes $(MODES_DIR) >/dev/null
+	$(TOOLS)/sam/bin/python local/transform.py $(TRANSFORMED_DIR) $(MODES_DIR)/*.json
 
 template-checks: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed $(VENV)/.synced  ## cfn-lint, sam validate --lint, checkov (each network mode)
 	rm -rf $(MODES_DIR)
