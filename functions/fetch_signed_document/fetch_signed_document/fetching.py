@@ -54,25 +54,30 @@ def fetch_signed_document(
         return
     form_order_id = str(job.form_order_id)
     logger.append_keys(form_order_id=form_order_id)
-    stored = results.signed_document(form_order_id)
-    if stored is None:
-        age_seconds = (datetime.now(UTC) - sent_at).total_seconds()
-        match eprom.fetch_document(str(job.signed_form_id), read_timeout=policy.read_timeout_seconds):
-            case Document(content):
-                stored = results.put_signed_document(form_order_id, content)
-            case Refused(reason):
-                _give_up(body, reason, "RefusedByEprom", dead_letters)
-                return
-            case NotFound(reason) if age_seconds >= policy.not_found_window_seconds:
-                _give_up(body, f"{reason}: still 404 after {age_seconds / 3600:.0f} h", "DocumentNotFound",
-                         dead_letters)  # fmt: skip
-                return
-            case Transient(reason) if age_seconds >= policy.window_seconds:
-                _give_up(body, f"retries exhausted after {age_seconds / 3600:.0f} h; last error: {reason}",
-                         "RetriesExhausted", dead_letters)  # fmt: skip
-                return
-            case NotFound() | Transient() as failure:
-                _fetch_later(failure, receive_count, policy, retry_later)
+    # Done before? The item says so (a strongly consistent read). Not a HeadObject of the key: S3 answers a read of
+    # a missing key with 403, not 404, to a role without s3:ListBucket on the bucket, as ours is
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). A PDF stored by a job that failed
+    # before it set the item is found by ResultsStore's conditional write: downloaded again, stored once.
+    if "signedDocument" in (store.item(form_order_id) or {}):
+        logger.info("signed document already stored")
+        return
+    age_seconds = (datetime.now(UTC) - sent_at).total_seconds()
+    match eprom.fetch_document(str(job.signed_form_id), read_timeout=policy.read_timeout_seconds):
+        case Document(content):
+            stored = results.put_signed_document(form_order_id, content)
+        case Refused(reason):
+            _give_up(body, reason, "RefusedByEprom", dead_letters)
+            return
+        case NotFound(reason) if age_seconds >= policy.not_found_window_seconds:
+            _give_up(body, f"{reason}: still 404 after {age_seconds / 3600:.0f} h", "DocumentNotFound",
+                     dead_letters)  # fmt: skip
+            return
+        case Transient(reason) if age_seconds >= policy.window_seconds:
+            _give_up(body, f"retries exhausted after {age_seconds / 3600:.0f} h; last error: {reason}",
+                     "RetriesExhausted", dead_letters)  # fmt: skip
+            return
+        case NotFound() | Transient() as failure:
+            _fetch_later(failure, receive_count, policy, retry_later)
     if store.record_signed_document(form_order_id, stored):
         logger.info("signed document stored", bytes=stored.bytes)
         metrics.add_metric(name="SignedDocumentsStored", unit=MetricUnit.Count, value=1)

@@ -3,6 +3,7 @@ value."""
 
 import os
 
+from eprom.queues import MAX_RETRY_DELAY_SECONDS
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 
@@ -19,9 +20,10 @@ class FetcherSettings(BaseModel):
     api_key_min_refresh_seconds: float = Field(default=10, ge=0)
     eprom_connect_timeout_seconds: float = Field(default=3.05, gt=0)
     eprom_read_timeout_seconds: float = Field(default=20, gt=0)
-    # ePROM keeps a signed document at least 30 days: retry over days, not minutes (5 min doubling to 12 h).
+    # ePROM keeps a signed document at least 30 days: retry over days, not minutes (5 min doubling to the longest
+    # delay SQS accepts, 11 h 45 min).
     document_retry_base_delay_seconds: int = Field(default=300, ge=1)
-    document_retry_max_delay_seconds: int = Field(default=43200, ge=1, le=43200)
+    document_retry_max_delay_seconds: int = Field(default=MAX_RETRY_DELAY_SECONDS, ge=1, le=MAX_RETRY_DELAY_SECONDS)
     document_retry_window_hours: float = Field(default=7 * 24, gt=0)
     # A 404 may mean "not made yet": retried this long after the job was created before giving up.
     document_not_found_window_hours: float = Field(default=48, gt=0)

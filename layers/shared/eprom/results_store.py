@@ -42,10 +42,6 @@ class ResultsStore:
     def put_signed_document(self, form_order_id: str, pdf: bytes) -> StoredObject:
         return self._put(f"signed/{form_order_id}.pdf", pdf, "application/pdf")
 
-    def signed_document(self, form_order_id: str) -> StoredObject | None:
-        """The signed document already stored, if any (a re-delivered job does not download it again)."""
-        return self._stored(f"signed/{form_order_id}.pdf")
-
     def _put(self, key: str, content: bytes, content_type: str) -> StoredObject:
         sha256 = hashlib.sha256(content).hexdigest()
         request = {
@@ -67,11 +63,13 @@ class ResultsStore:
         return StoredObject(key=key, version_id=answer.get("VersionId"), sha256=sha256, bytes=len(content))
 
     def _stored(self, key: str) -> StoredObject | None:
+        # Only for a key the conditional write found: a read of a missing key answers 403, not 404, without
+        # s3:ListBucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
             if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
+                return None  # deleted since the write found it
             raise
         return StoredObject(
             key=key,
