@@ -2,8 +2,9 @@
 refuses, with AWS's error codes, so that a design needing more fails here first (issue #18).
 
 - SQS: a ChangeMessageVisibility whose timeout would end more than 12 h after the message's receive (the receive
-  time of each receipt handle is taken from the ReceiveMessage answers), and a message whose body plus attributes
-  exceeds the queue's MaximumMessageSize (moto counts characters of the body alone).
+  time of each receipt handle is taken from the ReceiveMessage answers; moto 5.2 itself measures from the send,
+  as AWS does not: stricter for a message received long after it was sent), and a message whose body plus
+  attributes exceeds the queue's MaximumMessageSize (moto counts characters of the body alone).
 - EventBridge: a PutEvents request whose entries add up to more than 256 KiB.
 - S3: a read (GetObject, HeadObject) of a missing key answers 403 AccessDenied, not 404, as S3 answers a caller
   without s3:ListBucket on the bucket, which no function role has.
