@@ -22,7 +22,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION := $(REGION)
 
-.PHONY: help run serve test lint unit transformed template-checks build build-host build-check openapi bench clean layer-requirements
+.PHONY: help run serve test lint unit transformed template-checks schemas deploy deploy-check build build-host build-check openapi bench clean layer-requirements
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -107,6 +107,16 @@ build-host: $(TOOLS)/sam/.installed
 build-check: build-host build $(VENV)/.synced
 	$(APP_PYTHON) -m local.verify_build .aws-sam/check
 	$(APP_PYTHON) -m local.verify_architecture .aws-sam/build arm64
+
+schemas: $(VENV)/.synced  ## regenerate schemas/ and the event schemas in template.yaml from the models
+	$(APP_PYTHON) -m local.schemas
+
+# sam's --parameter-overrides replaces the stage's list: local.deploy merges PARAMS into it by name instead.
+deploy: build  ## deploy a stage: make deploy STAGE=test [PARAMS="Key=Value ..."] (preflight, sam deploy, outputs)
+	$(APP_PYTHON) -m local.deploy $(STAGE) --sam $(SAM) --params "$(PARAMS)"
+
+deploy-check: $(VENV)/.synced  ## what a deploy of STAGE needs from the account, before it runs: make deploy-check STAGE=test
+	$(VENV)/bin/eprom preflight --stage $(STAGE) $(addprefix --parameter ,$(PARAMS))
 
 openapi: $(VENV)/.synced  ## regenerate docs/callback-openapi.json from the callback resolver
 	$(APP_PYTHON) -m local.openapi > docs/callback-openapi.json.new  # a failure leaves the file as it was

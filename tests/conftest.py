@@ -25,6 +25,7 @@ from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
 from local.lambda_runtime import LambdaContext
 from local.ports import start_moto_server
 from local.run import API_KEY, FORM_ID, NONEXISTENT_NATIONAL_ID, PAPER_FORM_ID
+from local.schemas import outcome_event_errors
 
 # CI runs the property tests on a fixed set of examples, so a submission passes or fails on its code, not on a
 # draw; a developer's `make test` keeps exploring new examples (and remembers failures in .hypothesis/).
@@ -124,6 +125,7 @@ class OutcomeEvents:
 
     def received(self) -> list[dict[str, Any]]:
         envelopes = [json.loads(message["Body"]) for message in DeadLetters(self.url).messages()]
+        assert [error for envelope in envelopes for error in outcome_event_errors(envelope)] == []
         return [{"detailType": envelope["detail-type"], "source": envelope["source"], **envelope["detail"]}
                 for envelope in envelopes]  # fmt: skip
 

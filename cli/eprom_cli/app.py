@@ -20,7 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
-from eprom_cli import dead_letters, orders
+from eprom_cli import dead_letters, orders, preflight
 from eprom_cli.target import Target, TargetError, deployed_stack, local_stack
 
 console = Console(highlight=False)
@@ -447,6 +447,40 @@ def _wait_for_ordered(target: Target, reference: str, timeout: int) -> str:
                 return f"the order was refused ({refused.rejection_class}): {refused.reason}"
             time.sleep(2)
     return f"no Ordered callback within {timeout} s: is ApiBaseUrl registered, and the key set in both places?"
+
+
+# --- before a deploy ------------------------------------------------------------------------------------------------
+
+
+@app.command("preflight")
+def preflight_command(
+    ctx: typer.Context,
+    stage: Annotated[str, typer.Option(help="The stage: a section of samconfig.toml (dev, test, qa, prod).")],
+    parameter: Annotated[
+        list[str] | None, typer.Option("--parameter", "-p", help="Key=Value merged into the stage's parameters.")
+    ] = None,
+) -> None:
+    """Before a deploy: check what the stage needs from the AWS account (credentials, EEA region, the stack's state,
+    sam's artefact bucket, API Gateway's logging role, Lambda concurrency, the stage's parameters). One line per
+    check; exit 1 when something must be fixed first. Needs no stack: run it before the first deploy."""
+    try:
+        chosen = preflight.load_stage(stage, preflight.parse_parameters(" ".join(parameter or [])))
+    except preflight.StageError as error:
+        _fail(str(error))
+    choice: _Choice = ctx.find_root().obj
+    report = preflight.preflight(chosen, preflight.session_for(choice.profile))
+    print_preflight(report)
+    if report.problems:
+        raise typer.Exit(1)
+
+
+def print_preflight(report: preflight.Report) -> None:
+    for line in report.passed:
+        console.print(f"[green]ok[/]       {escape(line)}")
+    for line in report.notes:
+        console.print(f"[yellow]note[/]     {escape(line)}")
+    for line in report.problems:
+        console.print(f"[red]problem[/]  {escape(line)}")
 
 
 def main() -> None:
