@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +74,13 @@ class SimulatorConfig:
     rate_document_500: float = 0.0
     document_bytes: int = 20_000  # the size of each signed PDF
     every_document_exists: bool = False  # benchmarks: any signedFormId is a ready PDF of document_bytes
+    # What can go wrong with a 200 for a ready document: "truncated" (half the PDF, then the connection closes; no
+    # Content-Length), "pdf_header_only" (`%PDF-` alone), "not_pdf" (a proxy's HTML page), "drip" (one byte every
+    # document_drip_seconds), "huge" / "huge_unannounced" (a whole PDF of document_huge_bytes, made as it is sent,
+    # with / without Content-Length).
+    document_fault: str | None = None
+    document_drip_seconds: float = 1.0
+    document_huge_bytes: int = 150_000_000
     # Order requests accepted per second (a token bucket holding one second's worth, so short bursts pass); above
     # it 429 with `Retry-After: 1`, as a rate limiter in front of ePROM would answer.
     rate_limit_per_second: float | None = None
@@ -422,9 +430,13 @@ class EpromSimulator:
                 if not self.path.startswith(prefix):
                     self._reply(404, {"message": "Not found"})
                     return
+                signed_form_id = self.path.removeprefix(prefix)
                 status, content, content_type = simulator._handle_document(
-                    self.headers.get("Authorization"), self.path.removeprefix(prefix)
+                    self.headers.get("Authorization"), signed_form_id
                 )
+                if status == 200 and simulator.config.document_fault:
+                    self._send_faulty_document(simulator.config.document_fault, signed_form_id, content)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(content)))
@@ -461,6 +473,38 @@ class EpromSimulator:
                 else:
                     self._reply(*simulator._handle_order(self.headers.get("Authorization"), body))
 
+            def _send_faulty_document(self, fault: str, signed_form_id: str, pdf: bytes) -> None:
+                config = simulator.config
+                with simulator._lock:
+                    simulator.faults[f"document_{fault}"] += 1
+                chunks: Iterable[bytes] = [pdf]
+                length: int | None = len(pdf)
+                if fault == "truncated":
+                    chunks, length = [pdf[: len(pdf) // 2]], None
+                elif fault == "pdf_header_only":
+                    chunks, length = [b"%PDF-"], 5
+                elif fault == "not_pdf":
+                    page = b"<html><body>Service temporarily unavailable</body></html>"
+                    chunks, length = [page], len(page)
+                elif fault in ("huge", "huge_unannounced"):
+                    chunks = signed_pdf_chunks(signed_form_id, config.document_huge_bytes)
+                    length = config.document_huge_bytes if fault == "huge" else None
+                elif fault == "drip":
+                    chunks = _drip(pdf, config.document_drip_seconds, lambda: simulator._stopping)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html" if fault == "not_pdf" else "application/pdf")
+                if length is None:  # the body ends where the connection does
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(length))
+                self.end_headers()
+                try:
+                    for chunk in chunks:
+                        self.wfile.write(chunk)
+                except OSError:  # the client gave up
+                    self.close_connection = True
+
             def _reply(self, status: int, content: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(content).encode()
                 self.send_response(status)
@@ -479,6 +523,11 @@ class EpromSimulator:
 
 def signed_pdf(signed_form_id: str, size: int) -> bytes:
     """A small, valid PDF (one empty page) padded with a comment to `size` bytes."""
+    return b"".join(signed_pdf_chunks(signed_form_id, size))
+
+
+def signed_pdf_chunks(signed_form_id: str, size: int, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+    """signed_pdf in pieces of at most about `chunk_bytes`, made as they are asked for (a huge one is never whole)."""
     head = b"%PDF-1.4\n"
     body = (
         b"1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
@@ -487,7 +536,18 @@ def signed_pdf(signed_form_id: str, size: int) -> bytes:
     tail = b"trailer<</Root 1 0 R>>\n%%EOF\n"
     padding = b"% signed form " + signed_form_id.encode() + b" "
     filler = max(0, size - len(head) - len(body) - len(tail) - len(padding) - 1)
-    return head + body + padding + b"x" * filler + b"\n" + tail
+    yield head + body + padding
+    for start in range(0, filler, chunk_bytes):
+        yield b"x" * min(chunk_bytes, filler - start)
+    yield b"\n" + tail
+
+
+def _drip(content: bytes, seconds_per_byte: float, stopping: Callable[[], bool]) -> Iterator[bytes]:
+    for position in range(len(content)):
+        if stopping():
+            return
+        time.sleep(seconds_per_byte)
+        yield content[position : position + 1]
 
 
 def _order_reference(metadata: str | None) -> str | None:
