@@ -93,9 +93,9 @@ class SimulatorConfig:
     document_bytes: int = 20_000  # the size of each signed PDF
     every_document_exists: bool = False  # benchmarks: any signedFormId is a ready PDF of document_bytes
     # What can go wrong with a 200 for a ready document: "truncated" (half the PDF, then the connection closes; no
-    # Content-Length), "pdf_header_only" (`%PDF-` alone), "not_pdf" (a proxy's HTML page), "drip" (one byte every
-    # document_drip_seconds), "huge" / "huge_unannounced" (a whole PDF of document_huge_bytes, made as it is sent,
-    # with / without Content-Length).
+    # Content-Length), "cut" (the same with the whole PDF's Content-Length), "pdf_header_only" (`%PDF-` alone),
+    # "not_pdf" (a proxy's HTML page), "drip" (one byte every document_drip_seconds), "huge" / "huge_unannounced"
+    # (a whole PDF of document_huge_bytes, made as it is sent, with / without Content-Length).
     document_fault: str | None = None
     document_drip_seconds: float = 1.0
     document_huge_bytes: int = 150_000_000
@@ -485,8 +485,9 @@ class EpromSimulator:
                     simulator.faults[f"document_{fault}"] += 1
                 chunks: Iterable[bytes] = [pdf]
                 length: int | None = len(pdf)
-                if fault == "truncated":
-                    chunks, length = [pdf[: len(pdf) // 2]], None
+                if fault in ("truncated", "cut"):
+                    chunks, length = [pdf[: len(pdf) // 2]], None if fault == "truncated" else len(pdf)
+                    self.close_connection = True
                 elif fault == "pdf_header_only":
                     chunks, length = [b"%PDF-"], 5
                 elif fault == "not_pdf":

@@ -132,7 +132,7 @@ def stored_pdf(aws: dict[str, str], form_order_id: str) -> bytes | None:
     return answer["Body"].read()
 
 
-@pytest.mark.parametrize("fault", ["truncated", "pdf_header_only", "not_pdf"])
+@pytest.mark.parametrize("fault", ["truncated", "cut", "pdf_header_only", "not_pdf"])
 def test_only_a_whole_pdf_is_stored_and_anything_else_is_fetched_again(
     fault, fetcher, eprom, signed_order, orders_table, aws, document_dead_letters, lambda_context
 ) -> None:

@@ -200,8 +200,12 @@ def _read_pdf(
     if length is not None and length > max_bytes:
         return TooLarge(f"ePROM's signed document has {length} bytes, more than the limit of {max_bytes}")
     digest, size, tail = hashlib.sha256(), 0, b""
+    too_slow = "the signed document did not arrive in the time this invocation had ({} bytes read)"
     try:
-        while (time_left := deadline - time.monotonic()) > 0:
+        while True:
+            time_left = deadline - time.monotonic()
+            if time_left <= 0:
+                return Transient(too_slow.format(size))
             _limit_next_read(answer, min(read_timeout, time_left))
             # read1: what has arrived, at most _READ_BYTES. read() would wait for all of them, however slowly they
             # come, and a read timeout only bounds each wait for a byte.
@@ -214,11 +218,9 @@ def _read_pdf(
             digest.update(chunk)
             into.write(chunk)
             tail = (tail + chunk[-_TAIL_BYTES:])[-_TAIL_BYTES:]
-        else:
-            return Transient(f"the signed document did not arrive in the time this invocation had ({size} bytes read)")
     except (HTTPError, OSError) as error:
         if time.monotonic() >= deadline:
-            return Transient(f"the signed document did not arrive in the time this invocation had ({size} bytes read)")
+            return Transient(too_slow.format(size))
         return Transient(f"the signed document broke off after {size} bytes ({type(error).__name__})")
     if length is not None and answer.raw.tell() != length:
         return Transient(f"the signed document broke off after {answer.raw.tell()} of {length} bytes")
