@@ -55,6 +55,7 @@ def aws() -> Iterator[dict[str, str]]:
         "RETRY_BASE_DELAY_SECONDS": "2",
         "RETRY_MAX_DELAY_SECONDS": "4",
         "API_KEY_MIN_REFRESH_SECONDS": "2",  # key rotation tests wait this out rather than 10 s
+        "SIGNED_DOCUMENT_MAX_BYTES": "5000000",  # the simulator's huge documents need only be larger than this
     }
     os.environ.update(base_env)
     env = create_resources(API_KEY, previous_api_keys=(PREVIOUS_API_KEY,))

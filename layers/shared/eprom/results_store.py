@@ -7,7 +7,7 @@ version already stored instead of adding an identical one; different content bec
 
 import hashlib
 from functools import cached_property
-from typing import Any
+from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -39,11 +39,17 @@ class ResultsStore:
     def put_answers(self, form_order_id: str, document: bytes) -> StoredObject:
         return self._put(f"answers/{form_order_id}.json", document, "application/json")
 
-    def put_signed_document(self, form_order_id: str, pdf: bytes) -> StoredObject:
-        return self._put(f"signed/{form_order_id}.pdf", pdf, "application/pdf")
+    def put_signed_document(self, form_order_id: str, pdf: BinaryIO, *, sha256: str, size: int) -> StoredObject:
+        """`pdf`: a file holding the whole, checked document (tens of MB: never read into memory)."""
+        pdf.seek(0)
+        return self._put(f"signed/{form_order_id}.pdf", pdf, "application/pdf", sha256=sha256, size=size)
 
-    def _put(self, key: str, content: bytes, content_type: str) -> StoredObject:
-        sha256 = hashlib.sha256(content).hexdigest()
+    def _put(
+        self, key: str, content: bytes | BinaryIO, content_type: str, *, sha256: str = "", size: int = 0
+    ) -> StoredObject:
+        """`content` as bytes, or as a file whose `sha256` and `size` the caller took while writing it."""
+        if isinstance(content, bytes):
+            sha256, size = hashlib.sha256(content).hexdigest(), len(content)
         request = {
             "Bucket": self.bucket,
             "Key": key,
@@ -59,8 +65,10 @@ class ResultsStore:
             stored = self._stored(key)
             if stored and stored.sha256 == sha256:
                 return stored  # a replay: the version already there
+            if not isinstance(content, bytes):
+                content.seek(0)  # a file is sent from where it stands
             answer = self.client.put_object(**request)  # other content: a new version beside the first
-        return StoredObject(key=key, version_id=answer.get("VersionId"), sha256=sha256, bytes=len(content))
+        return StoredObject(key=key, version_id=answer.get("VersionId"), sha256=sha256, bytes=size)
 
     def _stored(self, key: str) -> StoredObject | None:
         # Only for a key the conditional write found: a read of a missing key answers 403, not 404, without
