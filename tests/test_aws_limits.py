@@ -3,6 +3,8 @@ to them: S3's 403 for a missing key without s3:ListBucket, SQS's 12 h from the r
 EventBridge's entry size, DynamoDB's item size and eventually consistent GSIs, API Gateway's 10 MB and 29 s,
 Lambda's 6 MB response."""
 
+import hashlib
+import io
 import json
 import math
 import threading
@@ -94,7 +96,9 @@ def test_a_pdf_stored_before_a_failure_is_not_stored_twice(
     fetcher, eprom, signed_job, signed_document_queue, orders_table, aws, lambda_context
 ) -> None:
     key, pdf = f"signed/{signed_job['formOrderId']}.pdf", eprom.documents[signed_job["signedFormId"]][1]
-    fetcher.results.put_signed_document(signed_job["formOrderId"], pdf)  # the job that then failed before the item
+    # the job that then failed before it set the item
+    sha256 = hashlib.sha256(pdf).hexdigest()
+    fetcher.results.put_signed_document(signed_job["formOrderId"], io.BytesIO(pdf), sha256=sha256, size=len(pdf))
     event = received_job(signed_document_queue, signed_job, receive_count=2)
     assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     item = orders_table.get_item(Key={"formOrderId": signed_job["formOrderId"]}, ConsistentRead=True)["Item"]
