@@ -195,6 +195,8 @@ class _CallbackChange:
         }
         if answers is not None:  # a form return: which one (never the answers themselves)
             self.entry |= {"answersSha256": answers.sha256, "answersVersionId": answers.version_id}
+        if callback.unreadable_fields:  # names of our documented fields, kept as received in the answers object
+            self.entry["unreadableFields"] = list(callback.unreadable_fields)
         self.entry_key = hashlib.sha256(json.dumps(self.entry, sort_keys=True).encode()).hexdigest()[:32]
         self.expires_at = int((now + retention).timestamp()) if self.status in FINAL_STATUSES else None
 
