@@ -134,6 +134,23 @@ def item_outcomes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, 
                 **common,
             )
         )
+    details += [
+        FormReturned(
+            event_id=event_id("FormReturned", form_order_id, entry["answersSha256"], entry.get("answersVersionId")),
+            occurred_at=str(entry["receivedAt"]),
+            answers=StoredObjectRef(
+                bucket=bucket,
+                key=new["answers"]["key"],
+                version_id=entry.get("answersVersionId"),
+                sha256=entry["answersSha256"],
+                bytes=int(entry["answersBytes"]),
+            ),
+            signed_document_expected=signed_document_expected(new),
+            is_patient_initiated=bool(new.get("isPatientInitiated")),
+            **common,
+        )
+        for entry in later_returns(old, new)
+    ]
     if new.get("signedDocument") and not old.get("signedDocument"):
         document = new["signedDocument"]
         details.append(
@@ -145,6 +162,21 @@ def item_outcomes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, 
             )
         )
     return details
+
+
+def later_returns(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """History entries this change appended for a form return whose content is new to the item: not the first
+    return (`answers`) and not noted before. Entries of code older than `answersBytes` are not announced."""
+    if not new.get("answers"):
+        return []
+    old_history = old.get("statusHistory") or []
+    known = {new["answers"]["sha256"]} | {entry.get("answersSha256") for entry in old_history}
+    found = []
+    for entry in (new.get("statusHistory") or [])[len(old_history) :]:  # statusHistory is only appended to
+        if entry.get("answersBytes") is not None and entry.get("answersSha256") not in known:
+            known.add(entry["answersSha256"])
+            found.append(entry)
+    return found
 
 
 def refused_outcome(
