@@ -242,3 +242,15 @@ def test_a_different_return_after_completed_is_announced_with_its_version(
     assert (later["status"], later["formOrderId"]) == ("Completed", form_order_id)
     assert later["occurredAt"] == item["Item"]["statusHistory"][-1]["receivedAt"]
     assert "hemmelig" not in json.dumps(events) and '"q"' not in json.dumps(events)
+
+
+def test_a_repeated_refusal_is_the_same_event_with_the_same_content(
+    placer, eprom, dead_letters, outcome_events, lambda_context
+) -> None:
+    event = sqs_event(order_message(nationalId="15499923810"), sent_seconds_ago=30)
+    for _ in range(2):  # the same message again, as when its dead-lettering failed after the event was put
+        assert placer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    first, again = outcome_events.received()
+    assert first == again
+    sent_at = datetime.fromtimestamp(int(event["Records"][0]["attributes"]["SentTimestamp"]) / 1000, UTC)
+    assert datetime.fromisoformat(first["occurredAt"]) == sent_at

@@ -180,11 +180,14 @@ def later_returns(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Mappin
 
 
 def refused_outcome(
-    *, message_id: str, order_reference: str | None, rejection_class: str, rejection_reason: str
+    *, message_id: str, sent_at: datetime, order_reference: str | None, rejection_class: str, rejection_reason: str
 ) -> FormOrderRefused:
+    """`occurredAt` is when the refused message was sent to OrderQueue: a repeat of the refusal (the message came
+    again because its dead-lettering failed) has the same id and the same content, so consumers can de-duplicate."""
+    occurred_at = sent_at.astimezone(UTC).isoformat()
     return FormOrderRefused(
-        event_id=event_id("FormOrderRefused", message_id, rejection_class),
-        occurred_at=datetime.now(UTC).isoformat(),
+        event_id=event_id("FormOrderRefused", message_id, rejection_class, rejection_reason, occurred_at),
+        occurred_at=occurred_at,
         order_reference=order_reference,
         form_order_id=None,
         status=REFUSED,
