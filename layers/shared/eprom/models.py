@@ -140,7 +140,7 @@ OsloTimestamp = Annotated[datetime, BeforeValidator(partial(parse_timestamp, off
 UtcTimestamp = Annotated[datetime, BeforeValidator(partial(parse_timestamp, offsetless_zone=UTC))]
 
 
-def _timestamp_or_none(zone: ZoneInfo | type[UTC], value: object) -> datetime | None:
+def _readable_timestamp_or_none(zone: ZoneInfo | type[UTC], value: object) -> datetime | None:
     """An unreadable timestamp is an error of this field only: the callback leaves it out and notes it, and keeps
     the status it came with (EpromCallback)."""
     if value is None:
@@ -155,8 +155,8 @@ def _timestamp_or_none(zone: ZoneInfo | type[UTC], value: object) -> datetime | 
     raise PydanticCustomError("datetime", "must be a date-time such as 2027-03-01T00:00:00+01:00")
 
 
-LenientOsloTimestamp = Annotated[datetime | None, BeforeValidator(partial(_timestamp_or_none, OSLO))]
-LenientUtcTimestamp = Annotated[datetime | None, BeforeValidator(partial(_timestamp_or_none, UTC))]
+LenientOsloTimestamp = Annotated[datetime | None, BeforeValidator(partial(_readable_timestamp_or_none, OSLO))]
+LenientUtcTimestamp = Annotated[datetime | None, BeforeValidator(partial(_readable_timestamp_or_none, UTC))]
 
 
 _NOT_JSON_NUMBERS = "NaN and Infinity are not JSON (ePROM would receive invalid JSON)"
