@@ -324,7 +324,11 @@ def test_each_results_function_reaches_only_its_part_of_the_bucket() -> None:
     def s3_resources(role: str) -> list[Any]:
         return [s["Resource"] for s in statements(role) if any(a.startswith("s3:") for a in actions(s))]
 
-    assert s3_resources("StatusCallbackRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"}]
+    assert s3_resources("StatusCallbackRole") == [
+        {"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"},
+        {"Fn::GetAtt": "FormResultsBucket.Arn"},  # ListBucketVersions, under answers/ only (the condition below)
+    ]
+    assert {"StringLike": {"s3:prefix": "answers/*"}} in [s.get("Condition") for s in statements("StatusCallbackRole")]
     assert s3_resources("FetchSignedDocumentRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/signed/*"}]
     assert s3_resources("PublishOutcomesRole") == [] and s3_resources("PlaceOrderRole") == []
 

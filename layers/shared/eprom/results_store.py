@@ -2,7 +2,8 @@
 `signed/{formOrderId}.pdf` (architecture.md, "Results to upstream").
 
 The bucket is versioned. Writing the same content again (ePROM re-sends callbacks until acknowledged) returns the
-version already stored instead of adding an identical one; different content becomes a new version.
+version already stored instead of adding an identical one (for answers: the same as ANY stored version, so returns
+A, B, A are two versions); different content becomes a new version.
 """
 
 import hashlib
@@ -37,7 +38,7 @@ class ResultsStore:
         return aws_client("s3")
 
     def put_answers(self, form_order_id: str, document: bytes) -> StoredObject:
-        return self._put(f"answers/{form_order_id}.json", document, "application/json")
+        return self._put(f"answers/{form_order_id}.json", document, "application/json", any_version=True)
 
     def put_signed_document(self, form_order_id: str, pdf: BinaryIO, *, sha256: str, size: int) -> StoredObject:
         """`pdf`: a file holding the whole, checked document (tens of MB: never read into memory)."""
@@ -45,7 +46,14 @@ class ResultsStore:
         return self._put(f"signed/{form_order_id}.pdf", pdf, "application/pdf", sha256=sha256, size=size)
 
     def _put(
-        self, key: str, content: bytes | BinaryIO, content_type: str, *, sha256: str = "", size: int = 0
+        self,
+        key: str,
+        content: bytes | BinaryIO,
+        content_type: str,
+        *,
+        sha256: str = "",
+        size: int = 0,
+        any_version: bool = False,
     ) -> StoredObject:
         """`content` as bytes, or as a file whose `sha256` and `size` the caller took while writing it."""
         if isinstance(content, bytes):
@@ -62,7 +70,7 @@ class ResultsStore:
         except ClientError as error:
             if error.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
                 raise
-            stored = self._stored(key)
+            stored = self._stored_version(key, sha256, size) if any_version else self._stored(key)
             if stored and stored.sha256 == sha256:
                 return stored  # a replay: the version already there
             if not isinstance(content, bytes):
@@ -85,3 +93,17 @@ class ResultsStore:
             sha256=head.get("Metadata", {}).get("sha256", ""),
             bytes=head["ContentLength"],
         )
+
+    def _stored_version(self, key: str, sha256: str, size: int) -> StoredObject | None:
+        """The version of `key` with this content, if any. Only versions of the same size are read (their ETag is
+        no digest of the content under SSE-KMS: https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html).
+        Needs s3:ListBucketVersions, and s3:GetObjectVersion to read a version's metadata:
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html"""
+        for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
+            for version in page.get("Versions", []):
+                if version["Key"] != key or version["Size"] != size:
+                    continue
+                head = self.client.head_object(Bucket=self.bucket, Key=key, VersionId=version["VersionId"])
+                if head.get("Metadata", {}).get("sha256") == sha256:
+                    return StoredObject(key=key, version_id=version["VersionId"], sha256=sha256, bytes=size)
+        return None
