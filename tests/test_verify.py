@@ -272,9 +272,10 @@ def test_api_key_set_takes_the_first_key_from_stdin_only(stack: Stack) -> None:
 
 
 def test_onboarding_prints_the_email_for_hemit_with_the_api_base_url(stack: Stack) -> None:
+    # Enter at the prompt takes the default description
     result = eprom("--local", "onboarding", "--system-name", "Norsk testregister", "--contact-name", "Kari Nordmann",
                    "--contact-email", "kari@example.org", "--contact-phone", "+47 22 00 00 00",
-                   "--patient-phone", "+47 23 00 00 00", stdin="\n")  # fmt: skip (Enter: the default description)
+                   "--patient-phone", "+47 23 00 00 00", stdin="\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     for expected in (f"ApiBaseUrl:           {stack.state['api_base_url']}", "Norsk testregister",
                      "Kari Nordmann, kari@example.org, +47 22 00 00 00", "Phone shown to patients: +47 23 00 00 00",

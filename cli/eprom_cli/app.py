@@ -54,9 +54,9 @@ def _app(help_text: str) -> typer.Typer:
 
 
 app = _app(
-    "Operate the ePROM integration: look up orders, handle the dead-letter queues, rotate the ApiKey, smoke-test a "
-    "stage. Choose the stack with --stack NAME (a deployed one; region from your profile or --region) or --local "
-    "(the stack `make serve` runs)."
+    "Operate the ePROM integration: look up orders, handle the dead-letter queues, set the ApiKey, smoke-test a "
+    "stage and verify it with Hemit. Choose the stack with --stack NAME (a deployed one; region from your profile or "
+    "--region) or --local (the stack `make serve` runs)."
 )
 orders_app = _app("Send orders, look them up by orderReference, list callback-only items, download results.")
 dead_letters_app = _app(

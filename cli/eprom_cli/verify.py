@@ -255,12 +255,12 @@ class Checks:
         name = f"{case.kind}: order placed once"
         if why := self.refusal(case):
             raise StepFailed(name, why)
-        observed = f"formOrderId {case.form_order_id}; one item for orderReference {case.order_reference}; no DLQ entry"
+        observed = f"formOrderId {case.form_order_id}: one item for {case.order_reference}, no dead letter"
         received = self.simulator_orders(case)
         if received is not None:
             if len(received) != 1:
                 raise StepFailed(name, f"ePROM received {len(received)} orders for {case.order_reference}")
-            observed += "; ePROM (simulator) received exactly one order"
+            observed += ", ePROM (simulator) received one order"
             if case.on_behalf_of and not received[0]["onBehalfOf"]:
                 raise StepFailed(f"{case.kind}: order carries onBehalfOfNationalId", "ePROM received it without")
             if case.must_be_signed and not received[0]["mustBeSigned"]:
@@ -412,6 +412,7 @@ def load(path: Path) -> Verification:
 # --- the run -------------------------------------------------------------------------------------------------------
 
 POLL_SECONDS = 2.0
+SLOW_POLL_AFTER_SECONDS, SLOW_POLL_SECONDS = 300, 30  # a person takes minutes to days: look less often then
 EVENTS_GRACE_SECONDS = 60  # EventBridge delivers within seconds; the tap is read until then
 
 
@@ -466,7 +467,8 @@ def wait_for_returns(checks: Checks, wait: float, progress: Callable[[str], None
                      clock: Callable[[], float]) -> bool:  # fmt: skip
     """True once every form is returned (signed ones with their PDF); False when `wait` ran out."""
     verification, target = checks.verification, checks.target
-    deadline = clock() + wait
+    started = clock()
+    deadline = started + wait
     while True:
         read_tap(target, verification)
         for case in verification.cases:
@@ -484,7 +486,7 @@ def wait_for_returns(checks: Checks, wait: float, progress: Callable[[str], None
         if clock() > deadline:
             return False
         progress(f"waiting for the person: {len(ready)}/{len(verification.cases)} forms returned")
-        sleep(POLL_SECONDS)
+        sleep(POLL_SECONDS if clock() < started + SLOW_POLL_AFTER_SECONDS else SLOW_POLL_SECONDS)
 
 
 def check_returns(checks: Checks, progress: Callable[[str], None], sleep: Callable[[float], None],
