@@ -202,6 +202,70 @@ def test_a_signed_document_in_its_dlq_fails_the_pdf_step(stack: Stack, tmp_path:
                 stack.sqs.delete_message(QueueUrl=dead_letters, ReceiptHandle=message["ReceiptHandle"])
 
 
+def deployed(stack: Stack, monkeypatch: pytest.MonkeyPatch, stage: str, outputs: dict[str, str] | None = None) -> str:
+    """A CloudFormation stack in moto whose outputs point at the local stack's resources, as `--stack` reads it."""
+    state = stack.state
+    outputs = {"OrderQueueUrl": state["order_queue_url"], "OrderDeadLetterQueueUrl": state["dead_letter_queue_url"],
+               "SignedDocumentQueueUrl": state["signed_document_queue_url"],
+               "SignedDocumentDeadLetterQueueUrl": state["signed_document_dead_letter_queue_url"],
+               "FormOrdersTableName": state["table"], "FormResultsBucketName": state["bucket"],
+               "EpromApiKeySecretArn": state["secret_id"], "ApiBaseUrl": state["api_base_url"],
+               "OutcomeBusName": state["outcome_bus_name"]} | (outputs or {})  # fmt: skip
+    parameters = {"Stage": stage, "AllowSyntheticNationalIds": "true",
+                  "EpromApiBaseUrl": "https://proms.hemitdev.org/promswebapi"}  # fmt: skip
+    template = {"Parameters": {name: {"Type": "String"} for name in parameters},
+                "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                "Outputs": {name: {"Value": value} for name, value in outputs.items()}}  # fmt: skip
+    name = f"eprom-{uuid.uuid4().hex[:8]}"
+    stack.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template), Parameters=[
+        {"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()])  # fmt: skip
+    for variable, value in (("AWS_ENDPOINT_URL", stack.endpoint), ("AWS_ACCESS_KEY_ID", "testing"),
+                            ("AWS_SECRET_ACCESS_KEY", "testing")):  # fmt: skip
+        monkeypatch.setenv(variable, value)
+    return name
+
+
+def test_verify_a_deployed_test_stack_tells_the_person_where_to_go_and_resumes(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--stack: ePROM's test environment read from the stack's EpromApiBaseUrl; no simulator to ask, a person fills."""
+    name = deployed(stack, monkeypatch, "test")
+    args = ("--stack", name, "--region", stack.region, "verify", "--report-dir", str(tmp_path))
+    first = eprom(*args, "--form-id", FORM_ID, "--on-behalf-of", ON_BEHALF_OF, "--wait-hours", "0")
+    assert first.exit_code == 3, first.output
+    assert "Now the person's part, in ePROM test:" in first.output
+    assert f"Helsenorge (test) https://tjenester.hn2.test.nhn.no/ with TestID (nivå høyt) as {VERIFICATION_PERSON}" in (
+        first.output
+    )
+    assert "https://proms.hemitdev.org/proms" in first.output
+    assert "PASS on-behalf-of: order carries onBehalfOfNationalId: sent with onBehalfOfNationalId and placed" in (
+        first.output
+    )
+    assert ON_BEHALF_OF not in first.output
+    state = (tmp_path / f"{name}-in-progress.json").read_text()
+    assert ON_BEHALF_OF not in state and VERIFICATION_PERSON not in state
+    for case in json.loads(state)["cases"]:
+        assert f"(formOrderId {case['form_order_id']})" in first.output
+        stack.fill(case["form_order_id"])  # the person, on Helsenorge
+
+    resumed = eprom(*args, "--resume", "--wait-hours", "0.02")
+    assert resumed.exit_code == 0, resumed.output
+    record, _ = report_of(tmp_path)
+    assert record["outcome"] == "passed" and record["environment"]["name"] == "ePROM test"
+
+
+def test_verify_refuses_prod_and_a_stack_without_the_outcome_bus(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = eprom("--stack", deployed(stack, monkeypatch, "prod"), "--region", stack.region, "verify", "--form-id",
+                 FORM_ID, "--report-dir", str(tmp_path))  # fmt: skip
+    assert prod.exit_code == 1 and "Hemit verifies in ePROM's test environment, not prod" in prod.output
+    old = eprom("--stack", deployed(stack, monkeypatch, "test", {"OutcomeBusName": ""}), "--region", stack.region,
+                "verify", "--form-id", FORM_ID, "--report-dir", str(tmp_path))  # fmt: skip
+    assert old.exit_code == 1 and "has no OutcomeBusName output" in old.output
+    assert list(tmp_path.iterdir()) == []  # nothing sent, nothing written
+
+
 def test_smoke_never_orders_twice_and_tells_placed_from_not_placed(stack: Stack) -> None:
     first = eprom("--local", "smoke", "--form-id", FORM_ID, "--timeout", "60")
     assert first.exit_code == 0, first.output

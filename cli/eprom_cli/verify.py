@@ -373,8 +373,11 @@ def results_ready(case: Case) -> bool:
 
 def play_person(target: Target, case: Case) -> None:
     """--local: ask the simulator to fill (and sign) the form as the person would."""
-    answer = requests.post(f"{target.eprom_simulator_url}/_simulator/fill/{case.form_order_id}", timeout=5)
-    answer.raise_for_status()
+    try:
+        answer = requests.post(f"{target.eprom_simulator_url}/_simulator/fill/{case.form_order_id}", timeout=5)
+        answer.raise_for_status()
+    except requests.RequestException as error:
+        raise StepFailed(f"{case.kind}: the simulator fills the form", f"the request failed: {error}") from None
 
 
 _PERSON_DOES = {
