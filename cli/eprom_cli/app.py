@@ -436,10 +436,12 @@ def smoke(
     if earlier := orders.items_of(target, reference):
         console.print(f"already placed today as {earlier[0]['formOrderId']} (orderReference {escape(reference)}): "
                       "not ordered again")  # fmt: skip
-    else:  # a message still being retried has this reference too: the placer places one order per reference
+    else:
+        # The same body all day: a message still being retried (a 401, say) and this one are one order to the placer
+        # (one idempotency key; placed once per orderReference), never two.
+        expiry = (datetime.now(UTC) + timedelta(days=7)).replace(hour=23, minute=59, second=59, microsecond=0)
         body = {"orderReference": reference, "formId": form_id, "nationalId": national_id,
-                "expiryDate": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
-                "metadata": {"orderReference": reference}}  # fmt: skip
+                "expiryDate": expiry.isoformat(), "metadata": {"orderReference": reference}}  # fmt: skip
         order = orders.check_body(json.dumps(body), target)
         if order.problem:
             _fail(f"the test order is not valid: {order.problem}")
