@@ -352,3 +352,23 @@ def test_onboarding_prints_the_email_for_hemit_with_the_api_base_url(stack: Stac
     prompted = eprom("--local", "onboarding", stdin="Registeret\nOla\nola@example.org\n1\n2\n\n")
     assert prompted.exit_code == 0, prompted.output
     assert "System name:          Registeret" in prompted.output
+
+
+def test_the_html_report_escapes_what_it_shows(tmp_path: Path) -> None:
+    """Form ids and reasons come from outside (a DLQ reason quotes ePROM): shown as text, never as markup."""
+    from eprom_cli import report, verify
+
+    verification = verify.Verification(
+        run_id="r", target="t", stage="test", environment=verify.LOCAL, expected_channel="Helsenorge",
+        started_at=datetime.now(UTC), outcome="failed",
+        cases=[verify.Case(kind="basic", order_reference="verify-r-basic", form_id="<script>x</script>")],
+        steps=[verify.Step(name="basic: order placed once", passed=False, observed="No form with id='a|b<i>'",
+                           at=datetime.now(UTC))],
+    )  # fmt: skip
+    written = report.write(verification, tmp_path)
+    page = (tmp_path / "verification-r.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;i&gt;" in page
+    assert '<td class="FAIL">FAIL</td>' in page
+    assert "a\\|b" in (tmp_path / "verification-r.md").read_text()  # a pipe would split the Markdown table cell
+    assert json.loads((tmp_path / "verification-r.json").read_text())["outcome"] == "failed"
+    assert [path.suffix for path in written] == [".md", ".html", ".json"]

@@ -102,11 +102,16 @@ def html_page(verification: Verification) -> str:
         parts += [f"<th>{html.escape(column)}</th>" for column in columns]
         parts.append("</tr>")
         for row in rows:
-            cells = "".join(f'<td class="{html.escape(cell)}">{html.escape(cell)}</td>' for cell in row)
+            cells = "".join(_cell(cell) for cell in row)
             parts.append(f"<tr>{cells}</tr>")
         parts.append("</table>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _cell(text: str) -> str:
+    marked = f' class="{text}"' if text in ("PASS", "FAIL") else ""
+    return f"<td{marked}>{html.escape(text)}</td>"
 
 
 def _time(value: datetime | None) -> str:
