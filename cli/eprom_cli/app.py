@@ -530,41 +530,20 @@ def verify_integration(
     except verify.VerificationRefused as refused:
         _fail(str(refused))
     checks = verify.Checks(target, verification, record=_print_step)
-    steps = (time.sleep, time.monotonic)
-    try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors,
-                      transient=True) as bar:  # fmt: skip
-            task = bar.add_task("waiting for the orders to be placed", total=None)
-
-            def progress(text: str) -> None:
-                bar.update(task, description=text)
-
-            if verification.outcome == "ordering":
-                verify.wait_until_ordered(checks, timeout, progress, *steps)
-                verification.outcome = "waiting"
-                verify.save(verification, state_file)
-                if target.eprom_simulator_url and simulated_person:
-                    for case in verification.cases:
-                        verify.play_person(target, case)
-            console.print(verify.instructions(verification, national_id), markup=False)
-            if not verify.wait_for_returns(checks, wait_hours * 3600, progress, *steps):
-                verify.save(verification, state_file)
-                console.print(f"still waiting for the person after {wait_hours:g} h; the state is kept in "
-                              f"{state_file}: continue with `eprom ... verify --resume`")  # fmt: skip
-                raise typer.Exit(3)
-            verify.check_returns(checks, progress, *steps)
-        verification.outcome = "passed"
-    except verify.StepFailed as failure:
-        step = verify.Step(name=failure.step, passed=False, observed=failure.why, at=datetime.now(UTC))
-        verification.steps.append(step)
-        _print_step(step)
-        verification.outcome = "failed"
-    except KeyboardInterrupt:
-        verify.save(verification, state_file)
-        console.print(f"stopped; the state is kept in {state_file}: continue with `eprom ... verify --resume`")
-        raise typer.Exit(3) from None
-    verify.close_tap(target, verification)
-    verification.finished_at = datetime.now(UTC)
+    resume_hint = f"the state is kept in {state_file}: continue with `eprom ... verify --resume`"
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors,
+                  transient=True) as bar:  # fmt: skip
+        task = bar.add_task("waiting for the orders to be placed", total=None)
+        try:
+            verify.run(checks, state_file, person=national_id, timeout=timeout, wait=wait_hours * 3600,
+                       simulated_person=simulated_person, say=lambda text: console.print(text, markup=False),
+                       progress=lambda text: bar.update(task, description=text))  # fmt: skip
+        except KeyboardInterrupt:
+            console.print(f"stopped; {resume_hint}")
+            raise typer.Exit(3) from None
+    if verification.outcome == "waiting":
+        console.print(f"still waiting for the person after {wait_hours:g} h; {resume_hint}")
+        raise typer.Exit(3)
     written = report.write(verification, report_dir)
     state_file.unlink(missing_ok=True)
     for path in written:

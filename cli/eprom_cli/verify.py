@@ -13,6 +13,7 @@ gets each event exactly as OutcomeQueue does. The tap (a rule and a queue) is re
 
 import hashlib
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -224,7 +225,12 @@ class Checks:
         self.target, self.verification, self._record = target, verification, record
 
     def passed(self, name: str, observed: str) -> None:
-        step = Step(name=name, passed=True, observed=observed, at=datetime.now(UTC))
+        self._add(Step(name=name, passed=True, observed=observed, at=datetime.now(UTC)))
+
+    def failed(self, failure: StepFailed) -> None:
+        self._add(Step(name=failure.step, passed=False, observed=failure.why, at=datetime.now(UTC)))
+
+    def _add(self, step: Step) -> None:
         self.verification.steps.append(step)
         self._record(step)
 
@@ -505,3 +511,33 @@ def check_returns(checks: Checks, progress: Callable[[str], None], sleep: Callab
     for case in verification.cases:
         checks.refresh(case)
         checks.returned(case)
+
+
+def run(checks: Checks, state_file: Path, *, person: str, timeout: float, wait: float, simulated_person: bool,
+        say: Callable[[str], None], progress: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    """Carry the verification on from where it stands. It ends "passed", "failed" (the failed step recorded; the tap
+    removed either way) or "waiting" for the person, its state saved in `state_file` (also on Ctrl-C)."""
+    verification, target = checks.verification, checks.target
+    try:
+        if verification.outcome == "ordering":
+            wait_until_ordered(checks, timeout, progress, sleep, clock)
+            verification.outcome = "waiting"
+            save(verification, state_file)
+            if target.eprom_simulator_url and simulated_person:
+                for case in verification.cases:
+                    play_person(target, case)
+        say(instructions(verification, person))
+        if not wait_for_returns(checks, wait, progress, sleep, clock):
+            save(verification, state_file)
+            return
+        check_returns(checks, progress, sleep, clock)
+        verification.outcome = "passed"
+    except StepFailed as failure:
+        checks.failed(failure)
+        verification.outcome = "failed"
+    except KeyboardInterrupt:
+        save(verification, state_file)
+        raise
+    close_tap(target, verification)
+    verification.finished_at = datetime.now(UTC)
