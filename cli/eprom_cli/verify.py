@@ -29,8 +29,6 @@ from eprom_cli.target import Target
 
 VERIFICATION_PERSON = "26670271527"  # Hemit's verification person since 2026-06-08 (synthetic, TestID "nivå høyt")
 EVENT_SOURCE = "eprom.integration"
-# The fields of an outcome event the verification keeps: never loginUrl or singleUseCode.
-_EVENT_FIELDS = ("eventId", "occurredAt", "orderReference", "formOrderId", "status", "notificationChannel")
 
 Kind = Literal["basic", "signed", "on-behalf-of"]
 
@@ -76,6 +74,8 @@ class Case(BaseModel):
 
 
 class SeenEvent(BaseModel):
+    """An outcome event as the verification keeps it: never its loginUrl or singleUseCode."""
+
     detail_type: str
     event_id: str
     occurred_at: str | None
