@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from calendar import monthrange
 from collections import Counter
@@ -402,6 +403,28 @@ class EpromSimulator:
     def _status(self, name: str) -> str:
         return str(STATUS_NUMBERS[name]) if self.config.dialect == "numbers" else name
 
+    # --- the verification's view (`eprom --local verify`): what ePROM received, and the person's part -------------
+
+    def orders_for(self, order_reference: str) -> list[dict[str, Any]]:
+        """The orders created for this metadata.orderReference, as the verification may see them: no national ids."""
+        with self._lock:
+            found = [(form_order_id, body) for form_order_id, body in self.orders.items()
+                     if _order_reference(body.get("metadata")) == order_reference]  # fmt: skip
+        return [{"formOrderId": form_order_id, "formId": body.get("formId"),
+                 "onBehalfOf": body.get("onBehalfOfNationalId") is not None,
+                 "mustBeSigned": bool(body.get("mustBeSigned"))} for form_order_id, body in found]  # fmt: skip
+
+    def fill_form(self, form_order_id: str) -> bool:
+        """The person fills (and, if ordered so, signs) the form: ePROM sends the form return."""
+        with self._lock:
+            body = self.orders.get(form_order_id)
+        if body is None or not self.config.callback_base_url:
+            return False
+        request = EpromOrderRequest.model_validate(body)
+        payload = self._form_return(form_order_id, PREFERRED_CHANNEL.get(request.distribution_rule, 1), request)
+        self._enqueue(self._new_callback(form_order_id, payload), self.config.callback_delay_seconds)
+        return True
+
     # --- signed documents ------------------------------------------------------------------------------------------
 
     def _handle_document(self, authorization: str | None, signed_form_id: str) -> tuple[int, bytes, str]:
@@ -432,6 +455,10 @@ class EpromSimulator:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                if self.path.startswith("/_simulator/orders?orderReference="):
+                    reference = urllib.parse.unquote(self.path.partition("=")[2])
+                    self._reply(200, simulator.orders_for(reference))
+                    return
                 prefix = "/api/ExternalDocument/"
                 if not self.path.startswith(prefix):
                     self._reply(404, {"message": "Not found"})
@@ -453,6 +480,10 @@ class EpromSimulator:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with simulator._lock:
                     simulator.order_headers.append(dict(self.headers.items()))
+                if self.path.startswith("/_simulator/fill/"):
+                    filled = simulator.fill_form(self.path.removeprefix("/_simulator/fill/"))
+                    self._reply(200 if filled else 404, {"filled": filled})
+                    return
                 if self.path.rstrip("/") != "/api/v2/formorder":
                     self._reply(404, {"message": "Not found"})
                     return
