@@ -420,7 +420,9 @@ class EpromSimulator:
             body = self.orders.get(form_order_id)
         if body is None or not self.config.callback_base_url:
             return False
-        request = EpromOrderRequest.model_validate(body)
+        request = judge_order(body, self.config.forms)
+        if not isinstance(request, Order):
+            return False
         payload = self._form_return(form_order_id, PREFERRED_CHANNEL.get(request.distribution_rule, 1), request)
         self._enqueue(self._new_callback(form_order_id, payload), self.config.callback_delay_seconds)
         return True
