@@ -495,16 +495,13 @@ def test_network_interface_permissions_are_this_accounts_and_only_describe_is_un
 
 
 def test_the_vpc_security_groups_let_only_https_out_and_into_the_endpoints() -> None:
-    egress, *dns = RESOURCES["EpromCallerSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    [egress] = RESOURCES["EpromCallerSecurityGroup"]["Properties"]["SecurityGroupEgress"]
     assert (egress["IpProtocol"], egress["FromPort"], egress["ToPort"]) == ("tcp", 443, 443)
-    for rule in dns:  # only to the VPC's own resolvers, when given
-        condition, allowed, absent = rule["Fn::If"]
-        assert (condition, allowed["FromPort"], allowed["CidrIp"], absent) == (
-            "HasDnsResolver",
-            53,
-            {"Ref": "VpcDnsResolverCidr"},
-            {"Ref": "AWS::NoValue"},
-        )
+    for logical_id in ("EpromCallerDnsUdp", "EpromCallerDnsTcp"):  # only to the VPC's own resolvers, when given
+        dns = RESOURCES[logical_id]
+        assert dns["Condition"] == "HasDnsResolver"
+        assert dns["Properties"]["GroupId"] == {"Ref": "EpromCallerSecurityGroup"}
+        assert (dns["Properties"]["FromPort"], dns["Properties"]["CidrIp"]) == (53, {"Ref": "VpcDnsResolverCidr"})
     assert "SecurityGroupIngress" not in RESOURCES["EpromCallerSecurityGroup"]["Properties"]
     [ingress] = RESOURCES["VpcEndpointSecurityGroup"]["Properties"]["SecurityGroupIngress"]
     assert ingress["SourceSecurityGroupId"] == {"Ref": "EpromCallerSecurityGroup"}

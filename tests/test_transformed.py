@@ -215,11 +215,12 @@ def rule_interface_endpoints_take_their_own_subnets(template: Template) -> list[
 
 def rule_dns_to_the_vpc_resolvers_is_possible(template: Template) -> list[str]:
     """#10: a VPC with its own resolvers (custom DHCP options) needs DNS out of the HTTPS-only security group."""
-    groups = of_type(template, "AWS::EC2::SecurityGroup")
-    if "EpromCallerSecurityGroup" not in groups:
-        return []
-    egress = json.dumps(groups["EpromCallerSecurityGroup"]["Properties"]["SecurityGroupEgress"])
-    return [] if '"FromPort": 53' in egress else ["EpromCallerSecurityGroup: no DNS to the VPC's own resolvers"]
+    dns = [
+        (rule["Properties"]["IpProtocol"], rule["Properties"]["FromPort"])
+        for rule in of_type(template, "AWS::EC2::SecurityGroupEgress").values()
+        if rule["Properties"]["GroupId"] == {"Ref": "EpromCallerSecurityGroup"}
+    ]
+    return [] if {("udp", 53), ("tcp", 53)} <= set(dns) else ["EpromCallerSecurityGroup: no DNS to the VPC's resolvers"]
 
 
 def rule_the_stage_waits_for_the_account_logging_role(template: Template) -> list[str]:
@@ -304,6 +305,7 @@ NOT_REHEARSED = {
     "AWS::SNS::Subscription": "moto",
     "AWS::Events::EventBusPolicy": "moto",
     "AWS::WAFv2::WebACLAssociation": "moto",
+    "AWS::EC2::SecurityGroupEgress": "moto",
 }
 ARTEFACTS = "sam-artifacts"  # local/transform.py puts every CodeUri/ContentUri there
 
