@@ -404,7 +404,9 @@ def test_each_mode_creates_as_a_stack(
     # The mode's own parameters, with the VPC ids of this account where the mode names a VPC.
     parameters = {name: rehearsal_account[name] for name in MODES[mode] if name in rehearsal_account}
     parameters |= {"VpcDnsResolverCidr": rehearsal_account["VpcDnsResolverCidr"]} if "VpcId" in parameters else {}
-    parameters |= {"UpstreamAccountIds": "210987654321"}  # the conditional upstream statements are created too
+    # The conditional parts too: upstream statements, and the account's API Gateway logging role (prod modes).
+    parameters |= {"UpstreamAccountIds": "210987654321"}
+    parameters |= {"CreateApiGatewayAccountLoggingRole": "true"} if mode.endswith("-prod") else {}
     cloudformation = boto3.client("cloudformation")
     stack = f"rehearsal-{mode}"
     cloudformation.create_stack(
@@ -423,6 +425,8 @@ def test_each_mode_creates_as_a_stack(
     }
     expected = set(template["Resources"]) - {i for i, r in template["Resources"].items() if "Condition" in r}
     assert expected <= created
+    if mode.endswith("-prod"):
+        assert "ApiGatewayLoggingRole" in created
     if "VpcId" in MODES[mode]:
         assert {"EpromCallerSecurityGroup", "VpcNetworkInterfacesPolicy"} <= created
     if MODES[mode].get("CreateVpcEndpoints") == "true":
