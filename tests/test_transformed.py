@@ -247,6 +247,43 @@ def rule_managed_policies_and_their_outputs(template: Template) -> list[str]:
     return problems
 
 
+def rule_operators_can_read_results_by_version_and_send_orders(template: Template) -> list[str]:
+    """#10: the operators' IAM lacked s3:GetObjectVersion (results are read by versionId) and kms:GenerateDataKey
+    (sending to an encrypted queue)."""
+    statements = template["Resources"]["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    granted = {action for statement in statements for action in as_list(statement["Action"])}
+    needed = {"s3:GetObjectVersion", "kms:GenerateDataKey", "kms:Decrypt", "secretsmanager:PutSecretValue"}
+    return [f"OperatorPolicy lacks {action}" for action in sorted(needed - granted)]
+
+
+def rule_upstream_accounts_reach_the_queues_bus_and_key_only_when_listed(template: Template) -> list[str]:
+    """Issue 18 "What to build" 6: other accounts may send orders, read outcomes and put rules on OutcomeBus, each
+    grant present exactly when UpstreamAccountIds is given."""
+    resources = template["Resources"]
+    upstream = {"AWS": {"Ref": "UpstreamAccountIds"}}
+    problems = []
+    for logical_id in ("OrderQueuePolicy", "OutcomeBusUpstreamRules"):
+        resource = resources.get(logical_id, {})
+        statements = as_list(resource.get("Properties", {}).get("PolicyDocument", {}).get("Statement"))
+        statements += as_list(resource.get("Properties", {}).get("Statement"))
+        if resource.get("Condition") != "HasUpstreamAccounts" or [s.get("Principal") for s in statements] != [upstream]:
+            problems.append(f"{logical_id}: not a grant to UpstreamAccountIds under HasUpstreamAccounts")
+    for logical_id, document in [
+        ("OutcomeQueuesPolicy", resources["OutcomeQueuesPolicy"]["Properties"]["PolicyDocument"]),
+        ("EncryptionKey", resources["EncryptionKey"]["Properties"]["KeyPolicy"]),
+    ]:
+        conditional = [s["Fn::If"] for s in document["Statement"] if "Fn::If" in s]
+        if [(c[0], c[1]["Principal"], c[2]) for c in conditional] != [
+            ("HasUpstreamAccounts", upstream, {"Ref": "AWS::NoValue"})
+        ]:
+            problems.append(f"{logical_id}: no statement for UpstreamAccountIds under HasUpstreamAccounts")
+    return problems
+
+
+def as_list(value: Any) -> list[Any]:
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
 RULES: list[Callable[[Template], list[str]]] = [
     rule_endpoint_types_are_strings,
     rule_aliases_move_with_every_change,
@@ -260,6 +297,8 @@ RULES: list[Callable[[Template], list[str]]] = [
     rule_dns_to_the_vpc_resolvers_is_possible,
     rule_the_stage_waits_for_the_account_logging_role,
     rule_managed_policies_and_their_outputs,
+    rule_operators_can_read_results_by_version_and_send_orders,
+    rule_upstream_accounts_reach_the_queues_bus_and_key_only_when_listed,
 ]
 
 
