@@ -426,6 +426,7 @@ def rehearsal_account(aws: dict[str, str]) -> dict[str, str]:
         "VpcRouteTableIds": ",".join(route_tables),
         "VpcSecurityGroupIds": group,
         "VpcDnsResolverCidr": "10.42.0.0/16",
+        "VpcEndpointSubnetIds": subnets[1],
     }
 
 
@@ -442,7 +443,6 @@ def test_each_mode_creates_as_a_stack(
     )
     # The mode's own parameters, with the VPC ids of this account where the mode names a VPC.
     parameters = {name: rehearsal_account[name] for name in MODES[mode] if name in rehearsal_account}
-    parameters |= {"VpcDnsResolverCidr": rehearsal_account["VpcDnsResolverCidr"]} if "VpcId" in parameters else {}
     # The conditional parts too: upstream statements, and the account's API Gateway logging role (prod modes).
     parameters |= {"UpstreamAccountIds": "210987654321"}
     parameters |= {"CreateApiGatewayAccountLoggingRole": "true"} if mode.endswith("-prod") else {}
