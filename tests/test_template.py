@@ -195,7 +195,9 @@ def test_the_callback_route() -> None:
     assert event["Properties"]["RestApiId"] == {"Ref": "CallbackApi"}
 
 
-@pytest.mark.parametrize("logical_id", ["FormOrdersTable", "EpromApiKeySecret", "EncryptionKey"])
+@pytest.mark.parametrize(
+    "logical_id", ["FormOrdersTable", "EpromApiKeySecret", "EncryptionKey", "OrderQueue", "OrderDeadLetterQueue"]
+)
 def test_data_survives_a_stack_deletion(logical_id: str) -> None:
     assert RESOURCES[logical_id]["DeletionPolicy"] == "Retain"
     assert RESOURCES[logical_id]["UpdateReplacePolicy"] == "Retain"
@@ -205,7 +207,8 @@ def test_no_hard_coded_physical_names() -> None:
     for logical_id, resource in RESOURCES.items():
         properties = resource.get("Properties", {})
         for name_property in ("TableName", "QueueName", "FunctionName", "LayerName", "LogGroupName"):
-            assert name_property not in properties, f"{logical_id}.{name_property}"
+            name = properties.get(name_property)
+            assert name is None or "${AWS::StackName}" in name["Fn::Sub"], f"{logical_id}.{name_property}"
 
 
 def statements(role: str) -> list[dict[str, Any]]:
@@ -278,7 +281,7 @@ def test_the_results_bucket_is_private_versioned_encrypted_and_forgets_after_ret
     assert encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": "EncryptionKey.Arn"}
     retention = next(rule for rule in bucket["LifecycleConfiguration"]["Rules"] if rule["Id"] == "ResultRetention")
     assert retention["ExpirationInDays"] == {"Ref": "ResultRetentionDays"}
-    assert retention["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "ResultRetentionDays"}}
+    assert retention["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}  # not a second retention period
     [tls] = RESOURCES["FormResultsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     table = RESOURCES["FormOrdersTable"]["Properties"]
@@ -389,9 +392,13 @@ def test_every_alarm_reaches_a_topic_and_the_stacks_topic_is_encrypted() -> None
 
 
 def test_every_kms_service_grant_is_limited_to_this_account() -> None:
+    # EventBridge's delivery to the encrypted queues: AWS documents no condition for it (see the template).
     for statement in RESOURCES["EncryptionKey"]["Properties"]["KeyPolicy"]["Statement"]:
-        if "Service" in statement["Principal"]:
-            assert statement.get("Condition"), statement["Sid"]
+        if "Principal" in statement and "Service" in statement["Principal"]:
+            if statement["Sid"] == "EventBridgeDeliversToEncryptedQueues":
+                assert "Condition" not in statement and statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+            else:
+                assert statement.get("Condition"), statement["Sid"]
 
 
 def test_the_stage_waits_for_the_account_logging_setting_and_the_role_outlives_the_stack() -> None:
@@ -402,9 +409,19 @@ def test_the_stage_waits_for_the_account_logging_setting_and_the_role_outlives_t
 
 
 def test_gateway_refusals_are_json() -> None:
-    for logical_id in ("CallbackApiDefault4xx", "CallbackApiDefault5xx"):
-        template = RESOURCES[logical_id]["Properties"]["ResponseTemplates"]["application/json"]
-        assert template.startswith('{"success": false')
+    responses = RESOURCES["CallbackApi"]["Properties"]["GatewayResponses"]
+    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        assert responses[response_type]["ResponseTemplates"]["application/json"].startswith('{"success": false')
+
+
+def test_the_api_key_placeholder_is_never_regenerated() -> None:
+    # Any edit of GenerateSecretString makes CloudFormation generate a new value over the real ApiKey.
+    assert RESOURCES["EpromApiKeySecret"]["Properties"]["GenerateSecretString"] == {
+        "SecretStringTemplate": '{"previousApiKeys": []}',
+        "GenerateStringKey": "apiKey",
+        "ExcludePunctuation": True,
+        "PasswordLength": 32,
+    }
 
 
 def test_every_stage_deploys_to_the_eea_region() -> None:
@@ -497,6 +514,11 @@ def test_network_interface_permissions_are_this_accounts_and_only_describe_is_un
 def test_the_vpc_security_groups_let_only_https_out_and_into_the_endpoints() -> None:
     [egress] = RESOURCES["EpromCallerSecurityGroup"]["Properties"]["SecurityGroupEgress"]
     assert (egress["IpProtocol"], egress["FromPort"], egress["ToPort"]) == ("tcp", 443, 443)
+    for logical_id in ("EpromCallerDnsUdp", "EpromCallerDnsTcp"):  # only to the VPC's own resolvers, when given
+        dns = RESOURCES[logical_id]
+        assert dns["Condition"] == "HasDnsResolver"
+        assert dns["Properties"]["GroupId"] == {"Ref": "EpromCallerSecurityGroup"}
+        assert (dns["Properties"]["FromPort"], dns["Properties"]["CidrIp"]) == (53, {"Ref": "VpcDnsResolverCidr"})
     assert "SecurityGroupIngress" not in RESOURCES["EpromCallerSecurityGroup"]["Properties"]
     [ingress] = RESOURCES["VpcEndpointSecurityGroup"]["Properties"]["SecurityGroupIngress"]
     assert ingress["SourceSecurityGroupId"] == {"Ref": "EpromCallerSecurityGroup"}
