@@ -78,7 +78,8 @@ def test_the_sample_orders_in_events_are_placed(placer, eprom, orders_table, lam
 REFUSALS = {
     "not JSON": ("{not json", "invalid order message: Invalid JSON"),
     "not an object": ("[1, 2]", "invalid order message: Input should be an object"),
-    "unknown field": (order_message(distribusjonRule="Basic"), "distribusjonRule: Extra inputs are not permitted"),
+    "unknown field": (order_message(distribusjonRule="Basic"), "invalid order message: an unknown field at the top"),
+    "a national id as a key": (order_message(**{"17048522719": "x"}), "an unknown field at the top level"),
     "missing field": (order_message(formId=None), "formId: Field required"),
     "bad control digits": (order_message(nationalId="17048522719"), "nationalId: control digits do not match"),
     "H-nummer": (order_message(nationalId="15499923810"), "nationalId: H-nummer is not supported as national ID."),
@@ -446,3 +447,25 @@ def test_a_redriven_ambiguous_message_that_meets_another_timeout_is_parked_again
     assert len(eprom.order_headers) == 1  # one attempt, then parked again
     [dead] = dead_letters.messages()
     assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "Ambiguous"
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [({"01039494104": "x"}, "at the top level"), ({"physicalAddress": {"01039494104": "x"}}, "in physicalAddress")],
+)
+def test_an_unknown_key_that_is_a_national_id_goes_nowhere(
+    extra, where, placer, eprom, dead_letters, outcome_events, lambda_context, captured_output
+) -> None:
+    """Key names are input: the refusal says where the unknown field is, in the DLQ attribute, the
+    FormOrderRefused event and the log, and never what it is called."""
+    order = order_message(**extra)
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    [dead] = dead_letters.messages()
+    reason = dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+    assert f"an unknown field {where}" in reason
+    [event] = outcome_events.received()
+    assert event["detailType"] == "FormOrderRefused" and event["rejectionReason"] == reason
+    [logged] = [record for record in captured_output.log_records() if record["message"] == "order refused"]
+    assert logged["rejection_reason"] == reason
+    for text in (reason, json.dumps(event), captured_output.text()):
+        assert "01039494104" not in text
