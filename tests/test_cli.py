@@ -155,6 +155,7 @@ def test_show_hides_the_single_use_code_unless_revealed_and_answers_download(sta
     [full] = json.loads(revealed.stdout)
     assert full["singleUseCode"] and full["singleUseCode"] not in plain.output
     assert "singleUseCode" not in item  # the --json of plain show filters it too
+    assert full["orderFingerprint"].startswith("hmac-sha256:") and "orderFingerprint" not in item
     assert "recorded by CloudTrail" in revealed.stderr
 
     out = tmp_path / "export"

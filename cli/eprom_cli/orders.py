@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from eprom_cli.target import Target
 
-# Item attributes that let someone reach the patient's form: shown only with --reveal.
-PERSONAL_ATTRIBUTES = ("singleUseCode", "loginUrl")
+# Item attributes that let someone reach the patient's form, and the order's fingerprint (of its content, the
+# national id included): shown only with --reveal.
+PERSONAL_ATTRIBUTES = ("singleUseCode", "loginUrl", "orderFingerprint")
 
 
 @dataclass(frozen=True)

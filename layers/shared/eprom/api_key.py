@@ -40,10 +40,14 @@ def _secrets() -> SecretsProvider:
     return SecretsProvider(boto_config=AWS_CLIENT_CONFIG)
 
 
-def load_api_keys(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> ApiKeys:
+def read_secret(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> str:
+    """A secret's SecretString (the ApiKey's, or the placer's fingerprint key), cached for `max_age_seconds`."""
     raw = _secrets().get(secret_id, max_age=max_age_seconds, force_fetch=force_fetch)
-    if isinstance(raw, bytes):
-        raw = raw.decode()
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def load_api_keys(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> ApiKeys:
+    raw = read_secret(secret_id, max_age_seconds=max_age_seconds, force_fetch=force_fetch)
     return parse_api_keys(raw, secret_id=secret_id)
 
 
