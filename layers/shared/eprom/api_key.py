@@ -24,6 +24,17 @@ class ApiKeyConfigurationError(RuntimeError):
     """The secret holds no usable key. The message names the secret, never its value."""
 
 
+UNSENDABLE_API_KEY = "is not printable ASCII without spaces, and ePROM's Authorization header cannot carry it"
+
+
+def is_sendable(key: str) -> bool:
+    """Whether `Authorization: Basic <key>` can carry the key: visible ASCII only. ePROM Admin's keys are such; an
+    HTTP field value is visible ASCII (other bytes are "obs-text", obsolete: RFC 9110 section 5.5,
+    https://www.rfc-editor.org/rfc/rfc9110#section-5.5), and requests would fail with UnicodeEncodeError on
+    anything beyond latin-1. So anything else in a key is a mistake (a pasted "€", a space, a newline)."""
+    return bool(key) and all("!" <= character <= "~" for character in key)
+
+
 @dataclass(frozen=True)
 class ApiKeys:
     current: str = field(repr=False)
