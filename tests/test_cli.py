@@ -222,6 +222,17 @@ def test_dead_letters_list_redrive_and_export(stack: LocalStack, tmp_path: Path)
     assert "no dead letters match" in nothing.output or "empty" in nothing.output
 
 
+def test_an_unknown_key_that_is_a_national_id_is_not_in_the_listed_reason(stack: LocalStack, tmp_path: Path) -> None:
+    """Key names are input: the placer's reason (the DLQ attribute `dead-letters list` shows) says where, not what."""
+    _, body = order_file(tmp_path, "basic.json", **{"01039494104": "x"})
+    stack.sqs.send_message(QueueUrl=stack.state["order_queue_url"], MessageBody=json.dumps(body))
+    [letter] = until(lambda: [d for d in dead_letters() if d["reference"] == body["orderReference"]])
+    assert letter["rejectionReason"] == "invalid order message: an unknown field at the top level"
+    listed = eprom("--local", "dead-letters", "list")
+    assert listed.exit_code == 0 and "an unknown field at the top level" in listed.stdout
+    assert "01039494104" not in listed.output
+
+
 def test_a_redriven_ambiguous_message_keeps_its_class_for_the_placer(stack: LocalStack, tmp_path: Path) -> None:
     """The placer sends a redriven Ambiguous message past its remembered outcome only if the class came along."""
     _, body = order_file(tmp_path, "basic.json")
