@@ -193,7 +193,7 @@ def _print_item(item: dict[str, Any]) -> None:
         history.add_column(column)
     for entry in item.get("statusHistory", []):
         history.add_row(*(str(entry.get(key) or "") for key in ("receivedAt", "status", "notificationChannel",
-                                                                        "statusErrorCode", "statusTimestampUtc")),
+                                                                 "statusErrorCode", "statusTimestampUtc")),
                         "yes" if entry.get("answersSha256") else "")  # fmt: skip
     console.print(history)
 
