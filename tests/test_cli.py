@@ -450,6 +450,9 @@ def test_api_key_rotate_never_echoes_a_key_given_as_an_argument(session_stack: d
         assert result.exit_code != 0
         assert "new-key-Zq81x" not in result.output
         assert "read from standard input, never from the command line" in result.output
+    instead_of_rotate = eprom("--local", "api-key", "new-key-Zq81x")
+    assert instead_of_rotate.exit_code == 1 and "new-key-Zq81x" not in instead_of_rotate.output
+    assert "no such command" in instead_of_rotate.output and "rotate" in instead_of_rotate.output
     after = boto3.client("secretsmanager").get_secret_value(SecretId=session_stack["secret_id"])["SecretString"]
     assert after == before
 

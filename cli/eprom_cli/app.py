@@ -54,9 +54,19 @@ class _OneLineErrors(TyperGroup):
             _fail(str(error))
 
 
-def _app(help_text: str) -> typer.Typer:
+class _NoEchoOfArguments(_OneLineErrors):
+    """`eprom api-key THE-KEY` by mistake: click's "No such command 'THE-KEY'" would print the key."""
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            _fail(f"no such command (what was given is not repeated: it may be a key); the commands: "
+                  f"{', '.join(self.commands)}")  # fmt: skip
+        return super().resolve_command(ctx, args)
+
+
+def _app(help_text: str, cls: type[TyperGroup] = _OneLineErrors) -> typer.Typer:
     return typer.Typer(
-        help=help_text, cls=_OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False
+        help=help_text, cls=cls, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False
     )
 
 
@@ -69,7 +79,7 @@ orders_app = _app("Send orders, look them up by orderReference, list callback-on
 dead_letters_app = _app(
     "The order DLQ (refused, retries exhausted, ambiguous) and the signed-document DLQ: list, redrive, export."
 )
-api_key_app = _app("The ePROM ApiKey in Secrets Manager.")
+api_key_app = _app("The ePROM ApiKey in Secrets Manager.", cls=_NoEchoOfArguments)
 app.add_typer(orders_app, name="orders")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_key_app, name="api-key")
