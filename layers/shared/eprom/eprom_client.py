@@ -153,7 +153,7 @@ class EpromClient:
         except requests.RequestException as error:
             return Transient(f"request to ePROM failed before it was sent ({type(error).__name__})")
         except ApiKeyConfigurationError as error:  # an operator puts the right key into the secret; then it goes
-            return Transient(f"{error} (the order was not sent)")
+            return Transient(f"{error} (nothing was ordered)")
 
         if answer.status_code == 400:
             return Refused(f"ePROM refused the order: {_error_message(answer)}")
