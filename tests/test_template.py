@@ -98,6 +98,19 @@ def test_the_placer_defaults_are_the_template_defaults() -> None:
         assert str(default).lower() == str(parameters[parameter]["Default"]).lower(), variable
 
 
+def test_the_fetcher_size_limit_is_the_template_parameter() -> None:
+    from fetch_signed_document.settings import FetcherSettings
+
+    function = RESOURCES["FetchSignedDocumentFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert variables["SIGNED_DOCUMENT_MAX_BYTES"] == {"Ref": "SignedDocumentMaxBytes"}
+    parameter, setting = TEMPLATE["Parameters"]["SignedDocumentMaxBytes"], FetcherSettings.model_fields
+    assert setting["signed_document_max_bytes"].default == parameter["Default"]
+    # the document passes through /tmp: its largest must fit (512 MB unless EphemeralStorage says otherwise)
+    tmp_megabytes = function.get("EphemeralStorage", {"Size": 512})["Size"]
+    assert parameter["MaxValue"] < tmp_megabytes * 1024 * 1024
+
+
 def evaluate(expression: Any, parameters: dict[str, str]) -> Any:
     """CloudFormation's rule functions (the ones this template uses) over string parameter values."""
     if not isinstance(expression, dict):
@@ -328,7 +341,11 @@ def test_each_results_function_reaches_only_its_part_of_the_bucket() -> None:
     def s3_resources(role: str) -> list[Any]:
         return [s["Resource"] for s in statements(role) if any(a.startswith("s3:") for a in actions(s))]
 
-    assert s3_resources("StatusCallbackRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"}]
+    assert s3_resources("StatusCallbackRole") == [
+        {"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"},
+        {"Fn::GetAtt": "FormResultsBucket.Arn"},  # ListBucketVersions, under answers/ only (the condition below)
+    ]
+    assert {"StringLike": {"s3:prefix": "answers/*"}} in [s.get("Condition") for s in statements("StatusCallbackRole")]
     assert s3_resources("FetchSignedDocumentRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/signed/*"}]
     assert s3_resources("PublishOutcomesRole") == [] and s3_resources("PlaceOrderRole") == []
 
