@@ -186,6 +186,20 @@ def test_an_item_from_before_claims_stops_a_second_order(placer, eprom, queues, 
     assert queues.dead_letters() == []
 
 
+def test_the_claim_outlives_the_idempotency_record_and_lives_as_long_as_the_item(
+    placer, eprom, orders_table, aws, lambda_context
+) -> None:
+    order = order_message()
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    records = boto3.resource("dynamodb").Table(aws["IDEMPOTENCY_TABLE"]).scan()["Items"]
+    [claim] = [record for record in records if record["id"] == f"orderReference#{order['orderReference']}"]
+    [form_order_id] = eprom.orders
+    item = orders_table.get_item(Key={"formOrderId": form_order_id}, ConsistentRead=True)["Item"]
+    assert (claim["state"], claim["formOrderId"]) == ("Placed", form_order_id)
+    assert claim["expiration"] == item["expiresAt"]  # the order's expiryDate + ResultRetentionDays
+    assert claim["expiration"] > time.time() + placer.settings.idempotency_expiry_seconds  # Powertools' record's
+
+
 def expire_idempotency_records(aws: dict[str, str]) -> None:
     """What DynamoDB's TTL has deleted once IDEMPOTENCY_EXPIRY_SECONDS have passed (Powertools' records)."""
     passed = time.time() + int(os.environ.get("IDEMPOTENCY_EXPIRY_SECONDS", 7 * 24 * 3600)) + 60
