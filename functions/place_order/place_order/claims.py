@@ -13,7 +13,9 @@ copies one takes over, and a copy parked for an older attempt is parked again fo
 
 Claims sit beside Powertools' records (whose ids are "<function>.<module>.<function>#<hash>", so they cannot
 collide with "orderReference#...") and expire (TTL attribute `expiration`, as Powertools' records do) at the
-order's expiryDate + ResultRetentionDays, when its item does, and never before the idempotency records.
+order's expiryDate + ResultRetentionDays, when its item does, and never before the idempotency records. (TTL
+deletes an expired item within days, not at once; a claim read meanwhile still holds, which errs on the safe side:
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html)
 """
 
 import time
@@ -60,36 +62,38 @@ class OrderClaims:
     ) -> Claim | None:
         """Claim the reference for this attempt: None when it holds the claim now, else the claim as it is.
         `replacing`: the Ambiguous attempt a person's redrive takes over from (the same order only)."""
-        condition = "attribute_not_exists(#id)"
-        values: dict[str, Any] = {}
+        condition: dict[str, Any] = {
+            "ConditionExpression": "attribute_not_exists(#id)",
+            "ExpressionAttributeNames": {"#id": "id"},
+        }
         if replacing:
-            condition += " OR (#state = :ambiguous AND #attemptId = :replacing AND #fingerprint = :fingerprint)"
-            values = {":ambiguous": {"S": AMBIGUOUS}, ":replacing": {"S": replacing},
-                      ":fingerprint": {"S": fingerprint}}  # fmt: skip
-        now = time.time()
+            condition = {
+                "ConditionExpression": "attribute_not_exists(#id) OR "
+                "(#state = :ambiguous AND #attemptId = :replacing AND #fingerprint = :fingerprint)",
+                "ExpressionAttributeNames": {"#id": "id", "#state": "state", "#attemptId": "attemptId",
+                                             "#fingerprint": "fingerprint"},
+                "ExpressionAttributeValues": {":ambiguous": {"S": AMBIGUOUS}, ":replacing": {"S": replacing},
+                                              ":fingerprint": {"S": fingerprint}},
+            }  # fmt: skip
         item = {
             "id": {"S": _KEY_PREFIX + order_reference},
             "attemptId": {"S": attempt_id},
             "state": {"S": SENDING},
             "fingerprint": {"S": fingerprint},
-            "takenAt": {"N": str(now)},
+            "takenAt": {"N": str(time.time())},
             "sendingUntil": {"N": str(sending_until)},
             "expiration": {"N": str(self._expiration(order_expiry))},
         }
         try:
+            # ALL_OLD: the item that failed the condition comes with the error, as it was (no second read):
+            # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html
             self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#id": "id"} | ({"#state": "state", "#attemptId": "attemptId",
-                                                           "#fingerprint": "fingerprint"} if replacing else {}),
-                **({"ExpressionAttributeValues": values} if values else {}),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )  # fmt: skip
+                TableName=self._table, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            return _claim(error.response["Item"])  # the item as the condition saw it: strongly consistent
+            return _claim(error.response["Item"])
         return None
 
     def settle_placed(self, order_reference: str, *, fingerprint: str, form_order_id: str, order_expiry: datetime):

@@ -117,7 +117,8 @@ def eprom_read_timeout(remaining_seconds: float, *, connect_timeout: float, long
 def placed_before(order: OrderMessage, store: OrderStore) -> PlacementOutcome | None:
     """The item an earlier message of this orderReference created before claims were kept, or whose claim expired
     (a final status after the order's expiryDate keeps an item longer). Only ever asked while holding the claim:
-    every item written since then has a claim, so the index's lag (it is eventually consistent) cannot hide one.
+    every item written since then has a claim, so the index's lag cannot hide one (reads of a GSI are only ever
+    eventually consistent: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html).
     NotPlaced when that order had other content."""
     earlier = store.find_by_order_reference(order.order_reference)
     if not earlier:
