@@ -142,7 +142,7 @@ def crash_after_claiming(placer, order: dict[str, Any]) -> bool:
     holder = placer.claims.take(
         message.order_reference,
         attempt_id=str(uuid.uuid4()),
-        fingerprint=placer.placement.order_fingerprint(message),
+        fingerprint=placer.placement.order_fingerprint(message, placer.fingerprint_key()),
         sending_until=time.time() - 1,  # its invocation has ended
         order_expiry=message.expiry_date,
     )

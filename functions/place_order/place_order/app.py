@@ -8,7 +8,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.idempotency import (
@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from eprom.api_key import ApiKeySource
+from eprom.api_key import ApiKeySource, read_secret
 from eprom.eprom_client import EpromClient
 from eprom.models import OrderMessage
 from eprom.order_store import OrderStore
@@ -87,9 +87,16 @@ def place_once(order: OrderMessage, attempt: placement.Attempt, read_timeout: fl
         eprom=eprom,
         claims=claims,
         store=store,
+        fingerprint_key=fingerprint_key(),
         read_timeout=read_timeout,
         ambiguous_policy=retry_policy.ambiguous,
     )
+
+
+@cache
+def fingerprint_key() -> bytes:
+    """Read on first use (not at import, which must not call AWS), then kept: the key never changes."""
+    return read_secret(settings.order_fingerprint_secret_id, max_age_seconds=0).encode()
 
 
 def place_record(record: SqsRecord, lambda_context: LambdaContext) -> None:
@@ -112,10 +119,12 @@ def place_record(record: SqsRecord, lambda_context: LambdaContext) -> None:
         placement.handle_order_message(
             record.body,
             message_id=record.message_id,
+            sent_at=record.sent_at,
             validation_context=validation_context,
             place_once=lambda order: place_once(order=order, attempt=attempt, read_timeout=read_timeout()),
             store=store,
             claims=claims,
+            fingerprint_key=fingerprint_key(),
             refusals=refusals,
         )
     except Exception as error:

@@ -10,6 +10,7 @@ message (it keeps its rejectionClass and ambiguousAttemptId, which say "checked 
 """
 
 import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Callable
@@ -101,9 +102,21 @@ class RetryPolicy:
     ambiguous: str  # "park" or "retry"
 
 
-def order_fingerprint(order: OrderMessage) -> str:
-    """Tells "the same order again" from "the reference reused with other content", after idempotency expired."""
-    return hashlib.sha256(order.model_dump_json(by_alias=True).encode()).hexdigest()
+FINGERPRINT_VERSION = "hmac-sha256:"
+
+
+def order_fingerprint(order: OrderMessage, key: bytes) -> str:
+    """Tells "the same order again" from "the reference reused with other content", after idempotency expired.
+    Keyed (OrderFingerprintSecret): a plain hash of an order could be reversed to its national id by trying every
+    candidate of a birth date."""
+    digest = hmac.new(key, order.model_dump_json(by_alias=True).encode(), hashlib.sha256).hexdigest()
+    return FINGERPRINT_VERSION + digest
+
+
+def _other_content(stored: str | None, fingerprint: str) -> bool:
+    """Only a fingerprint of this version can tell; none, or an older unkeyed one, is "unknown": the order is
+    taken as the same one (not placed again, not refused)."""
+    return stored is not None and stored.startswith(FINGERPRINT_VERSION) and stored != fingerprint
 
 
 def eprom_read_timeout(remaining_seconds: float, *, connect_timeout: float, longest: float) -> float:
@@ -114,7 +127,7 @@ def eprom_read_timeout(remaining_seconds: float, *, connect_timeout: float, long
     return min(longest, remaining_seconds - connect_timeout - 2 * AWS_CALL_MAX_SECONDS)
 
 
-def placed_before(order: OrderMessage, store: OrderStore) -> PlacementOutcome | None:
+def placed_before(order: OrderMessage, store: OrderStore, fingerprint_key: bytes) -> PlacementOutcome | None:
     """The item an earlier message of this orderReference created before claims were kept, or whose claim expired
     (a final status after the order's expiryDate keeps an item longer). Only ever asked while holding the claim:
     every item written since then has a claim, so the index's lag cannot hide one (reads of a GSI are only ever
@@ -123,8 +136,8 @@ def placed_before(order: OrderMessage, store: OrderStore) -> PlacementOutcome | 
     earlier = store.find_by_order_reference(order.order_reference)
     if not earlier:
         return None
-    fingerprint = order_fingerprint(order)
-    if any(item.get("orderFingerprint", fingerprint) != fingerprint for item in earlier):
+    fingerprint = order_fingerprint(order, fingerprint_key)
+    if any(_other_content(item.get("orderFingerprint"), fingerprint) for item in earlier):
         raise NotPlaced(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
     return PlacementOutcome(placed_before=earlier[0]["formOrderId"])
 
@@ -136,19 +149,20 @@ def place_with_eprom(
     eprom: EpromClient,
     claims: OrderClaims,
     store: OrderStore,
+    fingerprint_key: bytes,
     read_timeout: float,
     ambiguous_policy: str,
 ) -> PlacementOutcome:
     """The idempotent unit. Only what must be remembered is returned (placed, placed before); every other end is
     raised, so Powertools keeps no record of it and a later delivery asks the claim afresh."""
-    reference, fingerprint = order.order_reference, order_fingerprint(order)
+    reference, fingerprint = order.order_reference, order_fingerprint(order, fingerprint_key)
     holder = claims.take(reference, attempt_id=attempt.id, fingerprint=fingerprint,
                          sending_until=attempt.sending_until, order_expiry=order.expiry_date,
                          replacing=attempt.replacing)  # fmt: skip
     if holder is not None:
         return _claimed_before(order, holder, fingerprint, claims)
     try:
-        earlier = placed_before(order, store)
+        earlier = placed_before(order, store, fingerprint_key)
         if earlier is None and read_timeout < MIN_EPROM_READ_TIMEOUT_SECONDS:
             raise TransientFailure("too little time left in this invocation to wait for ePROM (the order was not sent)")
     except Exception:
@@ -202,13 +216,21 @@ class Refusals:
     outcomes: OutcomeBus
 
     def refuse(
-        self, body: str, message_id: str, reason: str, rejection_class: RejectionClass, attempt_id: str | None = None
+        self,
+        body: str,
+        message_id: str,
+        reason: str,
+        rejection_class: RejectionClass,
+        *,
+        sent_at: datetime,
+        attempt_id: str | None = None,
     ) -> None:
         """`attempt_id`: the Ambiguous attempt a parked message was parked for (what a redrive of it takes over)."""
         self.outcomes.put(
             [
                 refused_outcome(
                     message_id=message_id,
+                    sent_at=sent_at,
                     order_reference=_order_reference_of(body),
                     rejection_class=rejection_class,
                     rejection_reason=reason,
@@ -225,16 +247,18 @@ def handle_order_message(
     body: str,
     *,
     message_id: str,
+    sent_at: datetime,
     validation_context: dict[str, bool],
     place_once: Callable[[OrderMessage], PlacementOutcome],
     store: OrderStore,
     claims: OrderClaims,
+    fingerprint_key: bytes,
     refusals: Refusals,
 ) -> None:
     """`place_once` is the idempotent placement (place_with_eprom behind Powertools' idempotency)."""
 
     def refuse(reason: str, rejection_class: RejectionClass, attempt_id: str | None = None) -> None:
-        refusals.refuse(body, message_id, reason, rejection_class, attempt_id)
+        refusals.refuse(body, message_id, reason, rejection_class, sent_at=sent_at, attempt_id=attempt_id)
 
     try:
         order = OrderMessage.model_validate_json(body, context=validation_context)
@@ -266,7 +290,7 @@ def handle_order_message(
         return
     assert outcome.response is not None  # a PlacementOutcome holds one or the other
     form_order_id = str(outcome.response.id)
-    fingerprint = order_fingerprint(order)
+    fingerprint = order_fingerprint(order, fingerprint_key)
     store.record_placed(
         form_order_id,
         order_reference=order.order_reference,
@@ -301,7 +325,7 @@ def retry_later_or_give_up(
     if age_seconds >= policy.window_seconds:
         hours = policy.window_seconds / 3600
         reason = f"retries exhausted: still failing after {hours:g} h; last error: {reason}"
-        refusals.refuse(body, message_id, reason, "RetriesExhausted")
+        refusals.refuse(body, message_id, reason, "RetriesExhausted", sent_at=sent_at)
         return
     retry_after = error.retry_after_seconds if isinstance(error, TransientFailure) else None
     delay = backoff_seconds(
