@@ -222,8 +222,9 @@ def batch_latency(stack: Stack, repeats: int) -> dict[str, Any]:
 
 
 def _bare_batch(stack: Stack) -> Any:
-    """`count` orders' requests with no code of ours: per order the idempotency record, the orderReference lookup,
-    ePROM's POST, the order's item and the idempotency record completed, each order on its own thread."""
+    """`count` orders' requests with no code of ours: per order the idempotency record, the orderReference's claim,
+    the orderReference lookup, ePROM's POST, the order's item, the claim settled and the idempotency record
+    completed, each order on its own thread."""
     from concurrent.futures import ThreadPoolExecutor
 
     import boto3
@@ -239,6 +240,8 @@ def _bare_batch(stack: Stack) -> Any:
         reference = f"bare-{uuid.uuid4()}"
         dynamodb.put_item(TableName=idempotency, Item={"id": {"S": reference}, "status": {"S": "INPROGRESS"}},
                           ConditionExpression="attribute_not_exists(id)")  # fmt: skip
+        dynamodb.put_item(TableName=idempotency, Item={"id": {"S": f"orderReference#{reference}"}},
+                          ConditionExpression="attribute_not_exists(id)")  # fmt: skip
         dynamodb.query(TableName=orders, IndexName="orderReference-index", KeyConditionExpression="orderReference = :r",
                        ExpressionAttributeValues={":r": {"S": reference}})  # fmt: skip
         answer = session.post(f"{stack.eprom_url}/api/v2/formorder", data=request, headers=headers, timeout=10)
@@ -247,6 +250,9 @@ def _bare_batch(stack: Stack) -> Any:
                              UpdateExpression="SET orderReference = :r, #s = :s",
                              ExpressionAttributeNames={"#s": "status"},
                              ExpressionAttributeValues={":r": {"S": reference}, ":s": {"S": "Placed"}})  # fmt: skip
+        dynamodb.update_item(TableName=idempotency, Key={"id": {"S": f"orderReference#{reference}"}},
+                             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "state"},
+                             ExpressionAttributeValues={":s": {"S": "Placed"}})  # fmt: skip
         dynamodb.update_item(TableName=idempotency, Key={"id": {"S": reference}}, UpdateExpression="SET #s = :s",
                              ExpressionAttributeNames={"#s": "status"},
                              ExpressionAttributeValues={":s": {"S": "COMPLETED"}})  # fmt: skip

@@ -82,6 +82,8 @@ class SimulatorConfig:
     timeout_seconds: float = 5.0  # how long a "timeout" stalls before closing without an answer
     # Creates the order, then a gateway in front of ePROM answers 504: the order exists, its answer is lost.
     rate_lost_answer: float = 0.0
+    # Creates the order, then stalls like a "timeout": the order exists, the client's read timeout ends the wait.
+    rate_late_answer: float = 0.0
     # Down for this long from start() or reset(): every order request gets `down_status` (a maintenance page or
     # a load balancer with no healthy ePROM behind it), with `Retry-After: down_retry_after` when set.
     down_for_seconds: float = 0.0
@@ -282,6 +284,7 @@ class EpromSimulator:
             ("timeout", self.config.rate_timeout),
             ("drop", self.config.rate_drop),
             ("lost_answer", self.config.rate_lost_answer),
+            ("late_answer", self.config.rate_late_answer),
         ):
             if draw < rate:
                 with self._lock:
@@ -504,8 +507,10 @@ class EpromSimulator:
                     self._reply(500, {"message": "An error has occurred."})
                 elif fault == "429":
                     self._reply(429, {"message": "Too many requests"})
-                elif fault in ("timeout", "drop"):
-                    if fault == "timeout":
+                elif fault in ("timeout", "drop", "late_answer"):
+                    if fault == "late_answer":
+                        simulator._handle_order(self.headers.get("Authorization"), body)
+                    if fault in ("timeout", "late_answer"):
                         time.sleep(simulator.config.timeout_seconds)
                     self.close_connection = True
                     self.connection.close()

@@ -214,12 +214,51 @@ def test_dead_letters_list_redrive_and_export(stack: LocalStack, tmp_path: Path)
     out = tmp_path / "dead"
     exported = eprom("--local", "dead-letters", "export", "--reference", reference, "--out", str(out), "--delete")
     assert exported.exit_code == 0, exported.output
-    assert json.loads((out / f"{reference}.json").read_text()) == body
+    assert json.loads((out / f"{reference}.{again['messageId']}.json").read_text()) == body
     assert reference not in {d["reference"] for d in dead_letters()}
 
     nothing = eprom("--local", "dead-letters", "redrive", "--reference", reference)
     assert nothing.exit_code == 1
     assert "no dead letters match" in nothing.output or "empty" in nothing.output
+
+
+def test_export_delete_keeps_every_letter_that_shares_a_reference(stack: LocalStack, tmp_path: Path) -> None:
+    """Files are named per message, so letters of one reference do not overwrite each other before the delete."""
+    reference = f"cli-{uuid.uuid4()}"
+    bodies = [json.dumps({"orderReference": reference, "copy": copy}) for copy in range(3)]
+    for body in bodies:
+        stack.sqs.send_message(QueueUrl=stack.state["dead_letter_queue_url"], MessageBody=body,
+                               MessageAttributes={"rejectionClass": {"DataType": "String",
+                                                                     "StringValue": "InvalidMessage"}})  # fmt: skip
+    out = tmp_path / "dead"
+    exported = eprom("--local", "dead-letters", "export", "--reference", reference, "--out", str(out), "--delete")
+    assert exported.exit_code == 0, exported.output
+    files = sorted(out.iterdir())
+    assert sorted(path.read_text() for path in files) == sorted(bodies)  # every letter, none overwritten
+    assert all(path.name.startswith(f"{reference}.") for path in files)
+    assert "deleted 3 from the dead-letter queue" in exported.output
+    assert reference not in {d["reference"] for d in dead_letters()}
+
+
+def test_redrive_sends_one_of_identical_copies_and_deletes_the_others_after_it(stack: LocalStack) -> None:
+    reference = f"cli-{uuid.uuid4()}"
+    body = json.dumps(json.loads((ORDERS / "basic.json").read_text()) | {"orderReference": reference})
+    for attempt in ("first", "second", "third"):  # one order, parked three times
+        stack.sqs.send_message(
+            QueueUrl=stack.state["dead_letter_queue_url"], MessageBody=body,
+            MessageAttributes={"rejectionClass": {"DataType": "String", "StringValue": "Ambiguous"},
+                               "ambiguousAttemptId": {"DataType": "String", "StringValue": attempt}},
+        )  # fmt: skip
+    dry = eprom("--local", "dead-letters", "redrive", "--reference", reference, "--dry-run")
+    assert dry.exit_code == 0 and "1 would be sent back and 2 older copies of them deleted" in dry.output, dry.output
+    assert len([d for d in dead_letters() if d["reference"] == reference]) == 3
+
+    moved = eprom("--local", "dead-letters", "redrive", "--class", "Ambiguous", "--reference", reference)
+    assert moved.exit_code == 0, moved.output
+    assert "sent 1 dead letter(s) back to their queue; deleted 2 older copies of them" in moved.output
+    [item] = until(lambda: shown(reference))  # placed (no claim had that attempt: a fresh claim)
+    assert item["formOrderId"]
+    assert [d for d in dead_letters() if d["reference"] == reference] == []
 
 
 def test_an_unknown_key_that_is_a_national_id_is_not_in_the_listed_reason(stack: LocalStack, tmp_path: Path) -> None:
@@ -374,6 +413,31 @@ def test_a_reference_shaped_like_a_national_id_is_masked_in_listings() -> None:
     assert letter.reference == "pasient-***********"
 
 
+def test_redrive_picks_the_newest_copy_of_each_order() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from eprom_cli.dead_letters import DeadLetter, newest_per_order
+
+    now = datetime.now(UTC)
+
+    def letter(message_id: str, body: str, minutes_ago: int, rejection_class: str = "Ambiguous") -> DeadLetter:
+        attributes = {"rejectionClass": {"DataType": "String", "StringValue": rejection_class}}
+        return DeadLetter("orders", message_id, "h", body, attributes, now - timedelta(minutes=minutes_ago), 1)
+
+    a, b = '{"orderReference": "a"}', '{"orderReference": "b"}'
+    letters = [
+        letter("a-old", a, 9),
+        letter("a-new", a, 1),
+        letter("a-mid", a, 5),
+        letter("b", b, 3),
+        letter("a-other-class", a, 7, "RetriesExhausted"),
+        letter("a-other-body", a[:-1] + ', "x": 1}', 8),
+    ]
+    send, copies = newest_per_order(letters)
+    assert sorted(x.message_id for x in send) == ["a-new", "a-other-body", "a-other-class", "b"]
+    assert sorted(x.message_id for x in copies) == ["a-mid", "a-old"]
+
+
 # --- against the test session's moto server (no `make serve`): what the command prints and writes ---------------
 
 
@@ -479,7 +543,8 @@ def test_export_creates_each_file_new_for_the_owner_only(parked: Callable[..., N
     parked(body, rejectionClass="InvalidMessage", rejectionReason="r")
     out = tmp_path / "out"
     out.mkdir()
-    existing = out / f"{reference}.json"
+    [letter] = dead_letters_in_session()
+    existing = out / f"{reference}.{letter['MessageId']}.json"
     existing.write_text("mine")
     existing.chmod(0o644)
 

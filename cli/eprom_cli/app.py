@@ -322,30 +322,35 @@ def redrive_dead_letters(
     dry_run: Annotated[bool, typer.Option(help="Show what would be sent back; change nothing.")] = False,
 ) -> None:
     """Send dead letters back to their source queue (with their attributes), deleting each from the DLQ only after
-    it was sent. Fix the cause first; an Ambiguous one only after ePROM Admin shows no such order."""
+    it was sent. Copies of one message are sent once (the newest), the others deleted after it. Fix the cause
+    first; an Ambiguous one only after ePROM Admin shows no such order."""
     target = _target(ctx)
     with dead_letters.held(target, queue.value) as letters:
-        picked = dead_letters.chosen(letters, rejection_class, reference)
+        picked, copies = dead_letters.newest_per_order(dead_letters.chosen(letters, rejection_class, reference))
         if not picked:
             _fail("no dead letters match" if letters else "the dead-letter queue is empty")
         if dry_run:
             for letter in picked:
                 console.print(f"would redrive {letter.queue} {letter.message_id} {letter.reference} "
                               f"({letter.rejection_class})")  # fmt: skip
-            console.print(f"{len(picked)} would be sent back; nothing changed (--dry-run)")
+            console.print(f"{len(picked)} would be sent back and {len(copies)} older copies of them deleted; "
+                          "nothing changed (--dry-run)")  # fmt: skip
             return
         with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), console=errors) as progress:
-            task = progress.add_task("redriving", total=len(picked))
+            task = progress.add_task("redriving", total=len(picked) + len(copies))
             for letter in picked:
                 dead_letters.redrive(target, letter)
                 progress.advance(task)
-    console.print(f"sent {len(picked)} dead letter(s) back to their queue")
+            for copy in copies:  # only after every letter was sent back
+                dead_letters.delete(target, copy)
+                progress.advance(task)
+    console.print(f"sent {len(picked)} dead letter(s) back to their queue; deleted {len(copies)} older copies of them")
 
 
 @dead_letters_app.command("export")
 def export_dead_letters(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="Directory for one {orderReference or messageId}.json per message.")],
+    out: Annotated[Path, typer.Option(help="Directory for one {orderReference}.{messageId}.json per message.")],
     queue: QueueChoice = Queue.orders,
     rejection_class: ClassChoice = None,
     reference: ReferenceChoice = None,
@@ -360,8 +365,7 @@ def export_dead_letters(
         if not picked:
             _fail("no dead letters match" if letters else "the dead-letter queue is empty")
         for letter in picked:
-            name = letter.reference if letter.reference.replace("-", "").replace("_", "").isalnum() else None
-            path = out / f"{name or letter.message_id}.json"
+            path = out / dead_letters.export_file_name(letter)
             write_private(path, letter.body.encode())
             console.print(f"wrote {path} ({letter.rejection_class}: {letter.reason})")
             if delete:

@@ -135,6 +135,25 @@ def chosen(letters: list[DeadLetter], rejection_class: str | None, reference: st
     ]
 
 
+def newest_per_order(letters: list[DeadLetter]) -> tuple[list[DeadLetter], list[DeadLetter]]:
+    """(the letters to send back, the older identical copies to delete once they are sent): one per queue, class,
+    reference and body. Copies of one message (SQS's duplicates, the upstream's resends, each parked in turn) are
+    one order; the newest carries the newest attempt (ambiguousAttemptId) the placer may take over."""
+    newest: dict[tuple[str, str, str | None, str], DeadLetter] = {}
+    for letter in sorted(letters, key=lambda letter: letter.sent_at, reverse=True):
+        newest.setdefault((letter.queue, letter.rejection_class, letter.unmasked_reference, letter.body), letter)
+    chosen_ids = {letter.message_id for letter in newest.values()}
+    send = [letter for letter in letters if letter.message_id in chosen_ids]
+    return send, [letter for letter in letters if letter.message_id not in chosen_ids]
+
+
+def export_file_name(letter: DeadLetter) -> str:
+    """One file per message, as several letters can share a reference: {orderReference}.{messageId}.json, or
+    {messageId}.json when the reference is not a plain name (or was masked)."""
+    plain = letter.reference.replace("-", "").replace("_", "").isalnum()
+    return f"{letter.reference}.{letter.message_id}.json" if plain else f"{letter.message_id}.json"
+
+
 def redrive(target: Target, letter: DeadLetter) -> None:
     """Send it back to its source queue with its attributes (rejectionClass=Ambiguous tells the placer a person
     checked ePROM Admin), and delete it from the DLQ only once the send succeeded."""

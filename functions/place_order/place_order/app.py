@@ -4,7 +4,10 @@ Records of a batch are placed in parallel on a bounded thread pool, so a batch c
 round trip; only records to retry later are reported in batchItemFailures.
 """
 
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from functools import cache, partial
 
 from aws_lambda_powertools import Logger, Metrics
@@ -20,9 +23,10 @@ from eprom.eprom_client import EpromClient
 from eprom.models import OrderMessage
 from eprom.order_store import OrderStore
 from eprom.outcomes import OutcomeBus
-from eprom.queues import DeadLetterQueue, QueueVisibility, SqsRecord
+from eprom.queues import AMBIGUOUS_ATTEMPT_ID, DeadLetterQueue, QueueVisibility, SqsRecord
 
 from place_order import placement
+from place_order.claims import OrderClaims
 from place_order.settings import load_settings
 
 settings = load_settings()
@@ -42,6 +46,12 @@ eprom = EpromClient(
     max_connections=settings.max_concurrent_orders,
 )
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
+claims = OrderClaims(
+    settings.idempotency_table,
+    store.client,
+    retention=timedelta(days=settings.result_retention_days),
+    idempotency_expiry=timedelta(seconds=settings.idempotency_expiry_seconds),
+)
 refusals = placement.Refusals(DeadLetterQueue(settings.dead_letter_queue_url), OutcomeBus(settings.outcome_bus_name))
 order_queue = QueueVisibility()
 retry_policy = placement.RetryPolicy(
@@ -70,25 +80,23 @@ workers = ThreadPoolExecutor(max_workers=settings.max_concurrent_orders, thread_
     persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=store.client),
     output_serializer=PydanticSerializer(placement.PlacementOutcome),
 )
-def place_once(order: OrderMessage, read_timeout: float) -> placement.PlacementOutcome:
-    return place_again(order, read_timeout)
+def place_once(order: OrderMessage, attempt: placement.Attempt, read_timeout: float) -> placement.PlacementOutcome:
+    return placement.place_with_eprom(
+        order,
+        attempt=attempt,
+        eprom=eprom,
+        claims=claims,
+        store=store,
+        fingerprint_key=fingerprint_key(),
+        read_timeout=read_timeout,
+        ambiguous_policy=retry_policy.ambiguous,
+    )
 
 
 @cache
 def fingerprint_key() -> bytes:
     """Read on first use (not at import, which must not call AWS), then kept: the key never changes."""
     return read_secret(settings.order_fingerprint_secret_id, max_age_seconds=0).encode()
-
-
-def place_again(order: OrderMessage, read_timeout: float) -> placement.PlacementOutcome:
-    return placement.place_with_eprom(
-        order,
-        eprom=eprom,
-        store=store,
-        fingerprint_key=fingerprint_key(),
-        read_timeout=read_timeout,
-        ambiguous_policy=retry_policy.ambiguous,
-    )
 
 
 def place_record(record: SqsRecord, lambda_context: LambdaContext) -> None:
@@ -99,6 +107,13 @@ def place_record(record: SqsRecord, lambda_context: LambdaContext) -> None:
             longest=settings.eprom_read_timeout_seconds,
         )
 
+    # A parked message a person redrove keeps its attributes: the attempt it was parked for is theirs to replace.
+    redriven = record.string_attributes.get("rejectionClass") == "Ambiguous"
+    attempt = placement.Attempt(
+        id=str(uuid.uuid4()),
+        sending_until=time.time() + lambda_context.get_remaining_time_in_millis() / 1000,
+        replacing=record.string_attributes.get(AMBIGUOUS_ATTEMPT_ID) if redriven else None,
+    )
     logger.thread_safe_append_keys(message_id=record.message_id)
     try:
         placement.handle_order_message(
@@ -106,10 +121,9 @@ def place_record(record: SqsRecord, lambda_context: LambdaContext) -> None:
             message_id=record.message_id,
             sent_at=record.sent_at,
             validation_context=validation_context,
-            place_once=lambda order: place_once(order=order, read_timeout=read_timeout()),
-            place_again=lambda order: place_again(order, read_timeout()),
-            redriven_ambiguous=record.string_attributes.get("rejectionClass") == "Ambiguous",
+            place_once=lambda order: place_once(order=order, attempt=attempt, read_timeout=read_timeout()),
             store=store,
+            claims=claims,
             fingerprint_key=fingerprint_key(),
             refusals=refusals,
         )

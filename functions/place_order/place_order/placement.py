@@ -2,10 +2,11 @@
 
 Every message ends placed, in the DLQ with a reason and class, or retried later: a failure that is safe to retry
 sets the message's next delivery itself (exponential backoff, Retry-After honoured) until the retry window is
-spent, and then moves the message to the DLQ as RetriesExhausted. An attempt that ePROM may have carried out
-(Ambiguous) is parked in the DLQ for a person, unless AMBIGUOUS_ORDER_POLICY=retry; that outcome is remembered,
-so another delivery of the same orderReference is parked too instead of being sent, until a person redrives the
-parked message (it keeps its rejectionClass, which says "checked in ePROM Admin: place it").
+spent, and then moves the message to the DLQ as RetriesExhausted. Only the attempt that holds the orderReference's
+claim (claims.py: a conditional write, strongly consistent) sends it to ePROM. An attempt that ePROM may have
+carried out (Ambiguous) is parked in the DLQ for a person, unless AMBIGUOUS_ORDER_POLICY=retry; its claim stays,
+so every other message of the reference is parked too instead of being sent, until a person redrives a parked
+message (it keeps its rejectionClass and ambiguousAttemptId, which say "checked in ePROM Admin: place it").
 """
 
 import hashlib
@@ -31,6 +32,8 @@ from eprom.order_store import OrderStore
 from eprom.outcomes import OutcomeBus, refused_outcome
 from eprom.queues import DeadLetterQueue, backoff_seconds
 from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from place_order.claims import AMBIGUOUS, PLACED, Claim, OrderClaims
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -63,15 +66,32 @@ class NotPlaced(Exception):
 
 
 class AmbiguousAttempt(Exception):
-    """The order was sent and its answer lost: ePROM may have created it."""
+    """The order was sent and its answer lost: ePROM may have created it (AMBIGUOUS_ORDER_POLICY=retry)."""
+
+
+class Parked(NotPlaced):
+    """ePROM may have created the order in `attempt_id`: the message goes to the DLQ for a person to check, and the
+    claim keeps every other message of the reference from being sent."""
+
+    def __init__(self, reason: str, attempt_id: str) -> None:
+        super().__init__(reason, "Ambiguous")
+        self.attempt_id = attempt_id
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One message's try at placing its order."""
+
+    id: str
+    sending_until: float  # epoch seconds: the invocation ends by then
+    replacing: str | None = None  # a redriven parked message: the Ambiguous attempt a person found no order of
 
 
 class PlacementOutcome(BaseModel):
-    """What is remembered per orderReference, so a re-sent order gets the same answer without a second order."""
+    """What Powertools remembers per orderReference, so a re-sent order gets the same answer without a lookup."""
 
     response: EpromOrderResponse | None = None  # ePROM created the order
     placed_before: str | None = None  # the formOrderId an earlier message of this orderReference created
-    ambiguous: str | None = None  # why ePROM may have created it: parked, and nothing is sent again
 
 
 @dataclass(frozen=True)
@@ -102,13 +122,17 @@ def _other_content(stored: str | None, fingerprint: str) -> bool:
 def eprom_read_timeout(remaining_seconds: float, *, connect_timeout: float, longest: float) -> float:
     """Wait for ePROM as long as the invocation allows: a placed order must still be written to FormOrdersTable
     and to the idempotency record (two AWS calls of at most AWS_CALL_MAX_SECONDS each) before the function's
-    timeout, or the order would exist at ePROM with no record of it here."""
+    timeout, or the order would exist at ePROM with no record of it here. (The claim is settled after them; a
+    claim left Sending is settled by the next delivery, from the idempotency record.)"""
     return min(longest, remaining_seconds - connect_timeout - 2 * AWS_CALL_MAX_SECONDS)
 
 
 def placed_before(order: OrderMessage, store: OrderStore, fingerprint_key: bytes) -> PlacementOutcome | None:
-    """The item an earlier message of this orderReference created (found however late: the idempotency record
-    may have expired); NotPlaced when that order had other content."""
+    """The item an earlier message of this orderReference created before claims were kept, or whose claim expired
+    (a final status after the order's expiryDate keeps an item longer). Only ever asked while holding the claim:
+    every item written since then has a claim, so the index's lag cannot hide one (reads of a GSI are only ever
+    eventually consistent: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html).
+    NotPlaced when that order had other content."""
     earlier = store.find_by_order_reference(order.order_reference)
     if not earlier:
         return None
@@ -121,29 +145,66 @@ def placed_before(order: OrderMessage, store: OrderStore, fingerprint_key: bytes
 def place_with_eprom(
     order: OrderMessage,
     *,
+    attempt: Attempt,
     eprom: EpromClient,
+    claims: OrderClaims,
     store: OrderStore,
     fingerprint_key: bytes,
     read_timeout: float,
     ambiguous_policy: str,
 ) -> PlacementOutcome:
-    """The idempotent unit. Only what must be remembered is returned (placed, placed before, ambiguous); every
-    other end is raised, so Powertools keeps no record of it and a later delivery is tried afresh."""
-    if earlier := placed_before(order, store, fingerprint_key):
+    """The idempotent unit. Only what must be remembered is returned (placed, placed before); every other end is
+    raised, so Powertools keeps no record of it and a later delivery asks the claim afresh."""
+    reference, fingerprint = order.order_reference, order_fingerprint(order, fingerprint_key)
+    holder = claims.take(reference, attempt_id=attempt.id, fingerprint=fingerprint,
+                         sending_until=attempt.sending_until, order_expiry=order.expiry_date,
+                         replacing=attempt.replacing)  # fmt: skip
+    if holder is not None:
+        return _claimed_before(order, holder, fingerprint, claims)
+    try:
+        earlier = placed_before(order, store, fingerprint_key)
+        if earlier is None and read_timeout < MIN_EPROM_READ_TIMEOUT_SECONDS:
+            raise TransientFailure("too little time left in this invocation to wait for ePROM (the order was not sent)")
+    except Exception:
+        claims.release(reference, attempt.id)
+        raise
+    if earlier:
+        claims.release(reference, attempt.id)  # the item answers for the reference
         return earlier
-    if read_timeout < MIN_EPROM_READ_TIMEOUT_SECONDS:
-        raise TransientFailure("too little time left in this invocation to wait for ePROM (the order was not sent)")
     match eprom.place(order.to_eprom_request(), read_timeout=read_timeout):
         case Placed(response):
-            return PlacementOutcome(response=response)
+            return PlacementOutcome(response=response)  # the claim is settled once the item is written
         case Refused(reason):
+            claims.release(reference, attempt.id)
             raise NotPlaced(reason, "RefusedByEprom")
         case Ambiguous(reason) if ambiguous_policy == "retry":
+            claims.release(reference, attempt.id)  # a possible second order is the policy's choice
             raise AmbiguousAttempt(reason)
         case Ambiguous(reason):
-            return PlacementOutcome(ambiguous=_ambiguous_reason(reason, order, datetime.now(UTC)))
+            reason = _ambiguous_reason(reason, order, datetime.now(UTC))
+            claims.settle_ambiguous(reference, attempt.id, reason)
+            raise Parked(reason, attempt.id)
         case Transient(reason, retry_after_seconds):
+            claims.release(reference, attempt.id)
             raise TransientFailure(reason, retry_after_seconds)
+
+
+def _claimed_before(order: OrderMessage, holder: Claim, fingerprint: str, claims: OrderClaims) -> PlacementOutcome:
+    """Another attempt holds the orderReference: its outcome is this message's."""
+    if holder.fingerprint != fingerprint:
+        raise NotPlaced(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
+    if holder.state == PLACED and holder.form_order_id:
+        return PlacementOutcome(placed_before=holder.form_order_id)
+    if holder.state == AMBIGUOUS:
+        raise Parked(holder.ambiguous_reason or "ePROM may have created this order", holder.attempt_id)
+    if not holder.holder_gone():
+        raise TransientFailure("an order with this orderReference is being placed right now")
+    # Its invocation ended without settling the claim (crashed or timed out), perhaps after ePROM took the order.
+    detail = "the attempt that sent it ended without an answer (the function stopped)"
+    reason = _ambiguous_reason(detail, order, datetime.fromtimestamp(holder.taken_at, UTC))
+    if not claims.settle_ambiguous(order.order_reference, holder.attempt_id, reason):
+        raise TransientFailure("the orderReference's claim changed while it was read; trying again")
+    raise Parked(reason, holder.attempt_id)
 
 
 @dataclass(frozen=True)
@@ -155,8 +216,16 @@ class Refusals:
     outcomes: OutcomeBus
 
     def refuse(
-        self, body: str, message_id: str, reason: str, rejection_class: RejectionClass, *, sent_at: datetime
+        self,
+        body: str,
+        message_id: str,
+        reason: str,
+        rejection_class: RejectionClass,
+        *,
+        sent_at: datetime,
+        attempt_id: str | None = None,
     ) -> None:
+        """`attempt_id`: the Ambiguous attempt a parked message was parked for (what a redrive of it takes over)."""
         self.outcomes.put(
             [
                 refused_outcome(
@@ -168,7 +237,7 @@ class Refusals:
                 )
             ]
         )
-        self.dead_letters.send(body, reason, rejection_class)
+        self.dead_letters.send(body, reason, rejection_class, ambiguous_attempt_id=attempt_id)
         logger.warning("order refused", rejection_reason=reason, rejection_class=rejection_class)
         with single_metric(name="OrdersRefused", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
             m.add_dimension(name="ReasonClass", value=rejection_class)
@@ -181,17 +250,15 @@ def handle_order_message(
     sent_at: datetime,
     validation_context: dict[str, bool],
     place_once: Callable[[OrderMessage], PlacementOutcome],
-    place_again: Callable[[OrderMessage], PlacementOutcome],
-    redriven_ambiguous: bool,
     store: OrderStore,
+    claims: OrderClaims,
     fingerprint_key: bytes,
     refusals: Refusals,
 ) -> None:
-    """`place_once` is the idempotent placement; `place_again` the same without the idempotency record, for a
-    parked Ambiguous message a person redrove (`redriven_ambiguous`) after finding no such order in ePROM Admin."""
+    """`place_once` is the idempotent placement (place_with_eprom behind Powertools' idempotency)."""
 
-    def refuse(reason: str, rejection_class: RejectionClass) -> None:
-        refusals.refuse(body, message_id, reason, rejection_class, sent_at=sent_at)
+    def refuse(reason: str, rejection_class: RejectionClass, attempt_id: str | None = None) -> None:
+        refusals.refuse(body, message_id, reason, rejection_class, sent_at=sent_at, attempt_id=attempt_id)
 
     try:
         order = OrderMessage.model_validate_json(body, context=validation_context)
@@ -201,17 +268,16 @@ def handle_order_message(
     logger.thread_safe_append_keys(order_reference=order.order_reference, form_id=str(order.form_id))
 
     try:
-        if redriven_ambiguous:  # a person found no such order in ePROM Admin: send it, past the remembered outcome
-            outcome = place_again(order)
-        else:
-            outcome = place_once(order)
-            if outcome.ambiguous:  # remembered from an earlier delivery: placed since?
-                outcome = placed_before(order, store, fingerprint_key) or outcome
+        outcome = place_once(order)
     except IdempotencyValidationError:
         refuse(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
         return
     except IdempotencyAlreadyInProgressError as error:
         raise TransientFailure("an order with this orderReference is being placed right now") from error
+    except Parked as parked:
+        count("OrdersAmbiguous")
+        refuse(str(parked), "Ambiguous", parked.attempt_id)
+        return
     except NotPlaced as refusal:
         refuse(str(refusal), refusal.rejection_class)
         return
@@ -219,23 +285,24 @@ def handle_order_message(
         count("OrdersAmbiguous")
         raise TransientFailure(f"{attempt} (retried: AMBIGUOUS_ORDER_POLICY=retry)") from attempt
 
-    if outcome.ambiguous:
-        count("OrdersAmbiguous")
-        refuse(outcome.ambiguous, "Ambiguous")
-        return
     if outcome.placed_before:
         logger.info("order was placed before; nothing to do", form_order_id=outcome.placed_before)
         return
     assert outcome.response is not None  # a PlacementOutcome holds one or the other
     form_order_id = str(outcome.response.id)
+    fingerprint = order_fingerprint(order, fingerprint_key)
     store.record_placed(
         form_order_id,
         order_reference=order.order_reference,
-        order_fingerprint=order_fingerprint(order, fingerprint_key),
+        order_fingerprint=fingerprint,
         form_id=str(order.form_id),
         response=outcome.response,
         order_expiry=order.expiry_date,
     )
+    # After the item: a claim that says Placed always has its item (a crash between the two leaves the claim
+    # Sending, and the next delivery finds the response in Powertools' record and writes both again).
+    claims.settle_placed(order.order_reference, fingerprint=fingerprint, form_order_id=form_order_id,
+                         order_expiry=order.expiry_date)  # fmt: skip
     logger.info("order placed", form_order_id=form_order_id)
     count("OrdersPlaced")
 

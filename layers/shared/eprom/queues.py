@@ -28,6 +28,8 @@ MAX_RETRY_DELAY_SECONDS = SQS_MAX_VISIBILITY_SECONDS - RECEIVE_MARGIN_SECONDS
 # message of the largest size OrderQueue takes still fits with its reason.
 DEAD_LETTER_ATTRIBUTES_MAX_BYTES = 4096
 _MAX_REASON_BYTES = 2048
+# The message attribute of a parked (Ambiguous) order that names the attempt it was parked for.
+AMBIGUOUS_ATTEMPT_ID = "ambiguousAttemptId"
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,15 @@ class DeadLetterQueue:
     def _client(self) -> Any:  # made when first needed: most invocations send nothing here (cold start, README)
         return aws_client("sqs")
 
-    def send(self, body: str, reason: str, rejection_class: str) -> None:
-        self._client.send_message(
-            QueueUrl=self._queue_url,
-            MessageBody=body,
-            MessageAttributes={
-                "rejectionReason": {"DataType": "String", "StringValue": _truncate(reason, _MAX_REASON_BYTES)},
-                "rejectionClass": {"DataType": "String", "StringValue": rejection_class},
-            },
-        )
+    def send(self, body: str, reason: str, rejection_class: str, *, ambiguous_attempt_id: str | None = None) -> None:
+        """`ambiguous_attempt_id`: for a parked order, the attempt it was parked for (a redrive takes it over)."""
+        attributes = {
+            "rejectionReason": {"DataType": "String", "StringValue": _truncate(reason, _MAX_REASON_BYTES)},
+            "rejectionClass": {"DataType": "String", "StringValue": rejection_class},
+        }
+        if ambiguous_attempt_id:
+            attributes[AMBIGUOUS_ATTEMPT_ID] = {"DataType": "String", "StringValue": ambiguous_attempt_id}
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes)
 
 
 class QueueVisibility:

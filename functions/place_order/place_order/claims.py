@@ -1,0 +1,163 @@
+"""Claims on orderReferences, in IdempotencyTable: the strongly consistent write that makes placement exactly once.
+
+Before an order is sent to ePROM, its attempt claims the orderReference with a conditional PutItem, and only the
+holder sends. The claim then tells every later message of that reference what became of it, however many copies
+arrive at once and however late: `Placed` (with the formOrderId), `Ambiguous` (ePROM may have created it: parked
+for a person), or `Sending` while the attempt runs. A `Sending` claim whose invocation has ended (crashed or timed
+out, perhaps after the request reached ePROM) is as good as `Ambiguous`. A claim is let go only when its attempt
+knows that nothing was ordered, so that the next message tries afresh.
+
+A person who found no such order in ePROM Admin redrives a parked message. It carries the id of the attempt it
+was parked for, and takes the claim over only while that attempt is the one on record: of any number of redriven
+copies one takes over, and a copy parked for an older attempt is parked again for the newer one.
+
+Claims sit beside Powertools' records (whose ids are "<function>.<module>.<function>#<hash>", so they cannot
+collide with "orderReference#...") and expire (TTL attribute `expiration`, as Powertools' records do) at the
+order's expiryDate + ResultRetentionDays, when its item does, and never before the idempotency records. (TTL
+deletes an expired item within days, not at once; a claim read meanwhile still holds, which errs on the safe side:
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html)
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+SENDING, PLACED, AMBIGUOUS = "Sending", "Placed", "Ambiguous"
+_KEY_PREFIX = "orderReference#"
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt_id: str
+    state: str  # SENDING, PLACED or AMBIGUOUS
+    fingerprint: str
+    taken_at: float  # epoch seconds
+    sending_until: float  # the holder's invocation ends by then: SENDING after it means the holder is gone
+    form_order_id: str | None = None
+    ambiguous_reason: str | None = None
+
+    def holder_gone(self) -> bool:
+        return self.state == SENDING and time.time() > self.sending_until
+
+
+class OrderClaims:
+    def __init__(self, table_name: str, client: Any, *, retention: timedelta, idempotency_expiry: timedelta) -> None:
+        self._table = table_name
+        self._client = client
+        self._retention = retention
+        self._idempotency_expiry = idempotency_expiry
+
+    def take(
+        self,
+        order_reference: str,
+        *,
+        attempt_id: str,
+        fingerprint: str,
+        sending_until: float,
+        order_expiry: datetime,
+        replacing: str | None = None,
+    ) -> Claim | None:
+        """Claim the reference for this attempt: None when it holds the claim now, else the claim as it is.
+        `replacing`: the Ambiguous attempt a person's redrive takes over from (the same order only)."""
+        condition: dict[str, Any] = {
+            "ConditionExpression": "attribute_not_exists(#id)",
+            "ExpressionAttributeNames": {"#id": "id"},
+        }
+        if replacing:
+            condition = {
+                "ConditionExpression": "attribute_not_exists(#id) OR "
+                "(#state = :ambiguous AND #attemptId = :replacing AND #fingerprint = :fingerprint)",
+                "ExpressionAttributeNames": {"#id": "id", "#state": "state", "#attemptId": "attemptId",
+                                             "#fingerprint": "fingerprint"},
+                "ExpressionAttributeValues": {":ambiguous": {"S": AMBIGUOUS}, ":replacing": {"S": replacing},
+                                              ":fingerprint": {"S": fingerprint}},
+            }  # fmt: skip
+        item = {
+            "id": {"S": _KEY_PREFIX + order_reference},
+            "attemptId": {"S": attempt_id},
+            "state": {"S": SENDING},
+            "fingerprint": {"S": fingerprint},
+            "takenAt": {"N": str(time.time())},
+            "sendingUntil": {"N": str(sending_until)},
+            "expiration": {"N": str(self._expiration(order_expiry))},
+        }
+        try:
+            # ALL_OLD: the item that failed the condition comes with the error, as it was (no second read):
+            # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html
+            self._client.put_item(
+                TableName=self._table, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return _claim(error.response["Item"])
+        return None
+
+    def settle_placed(self, order_reference: str, *, fingerprint: str, form_order_id: str, order_expiry: datetime):
+        """ePROM created `form_order_id` for this reference: that is final, whoever holds the claim."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"id": {"S": _KEY_PREFIX + order_reference}},
+            UpdateExpression="SET #state = :placed, #formOrderId = :formOrderId, #fingerprint = :fingerprint, "
+            "#expiration = if_not_exists(#expiration, :expiration) REMOVE #sendingUntil",
+            ExpressionAttributeNames={"#state": "state", "#formOrderId": "formOrderId", "#fingerprint": "fingerprint",
+                                      "#expiration": "expiration", "#sendingUntil": "sendingUntil"},
+            ExpressionAttributeValues={":placed": {"S": PLACED}, ":formOrderId": {"S": form_order_id},
+                                       ":fingerprint": {"S": fingerprint},
+                                       ":expiration": {"N": str(self._expiration(order_expiry))}},
+        )  # fmt: skip
+
+    def settle_ambiguous(self, order_reference: str, attempt_id: str, reason: str) -> bool:
+        """The attempt (still Sending) may have created the order: parked. False when the claim moved on."""
+        return self._update_sending(
+            order_reference,
+            attempt_id,
+            UpdateExpression="SET #state = :ambiguous, #reason = :reason",
+            names={"#reason": "ambiguousReason"},
+            values={":ambiguous": {"S": AMBIGUOUS}, ":reason": {"S": reason}},
+        )
+
+    def release(self, order_reference: str, attempt_id: str) -> None:
+        """The attempt ordered nothing: the next message of the reference tries afresh."""
+        self._update_sending(order_reference, attempt_id)
+
+    def _update_sending(self, order_reference: str, attempt_id: str, **update: Any) -> bool:
+        """Update (or, with no update, delete) the claim if this attempt still holds it Sending."""
+        names = {"#attemptId": "attemptId", "#state": "state"} | update.pop("names", {})
+        values = {":attemptId": {"S": attempt_id}, ":sending": {"S": SENDING}} | update.pop("values", {})
+        request = {
+            "TableName": self._table,
+            "Key": {"id": {"S": _KEY_PREFIX + order_reference}},
+            "ConditionExpression": "#attemptId = :attemptId AND #state = :sending",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        try:
+            if update:
+                self._client.update_item(**request, **update)
+            else:
+                self._client.delete_item(**request)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def _expiration(self, order_expiry: datetime) -> int:
+        at_least = time.time() + self._idempotency_expiry.total_seconds()
+        return int(max((order_expiry + self._retention).timestamp(), at_least))
+
+
+def _claim(item: dict[str, Any]) -> Claim:
+    return Claim(
+        attempt_id=item.get("attemptId", {}).get("S", ""),  # settle_placed may have made the item
+        state=item["state"]["S"],
+        fingerprint=item["fingerprint"]["S"],
+        taken_at=float(item.get("takenAt", {}).get("N", 0)),
+        sending_until=float(item.get("sendingUntil", {}).get("N", 0)),
+        form_order_id=item.get("formOrderId", {}).get("S"),
+        ambiguous_reason=item.get("ambiguousReason", {}).get("S"),
+    )
