@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from boto3.dynamodb.conditions import Key
 from hypothesis import settings
 
 from local.aws_resources import create_resources
@@ -32,10 +33,6 @@ from local.schemas import outcome_event_errors
 settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-# GSI reads lag behind writes in the local stack (local/aws_limits.py). Off in the tests until the placer's
-# "placed before?" check no longer reads the orderReference index (#19); LOCAL_GSI_LAG_SECONDS=1 turns it on.
-os.environ.setdefault("LOCAL_GSI_LAG_SECONDS", "0")
 
 PREVIOUS_API_KEY = "previous-test-api-key"
 UNPUBLISHED_FORM_ID = "7d1c2b3a-4e5f-4a6b-9c7d-8e9f0a1b2c3d"
@@ -187,6 +184,18 @@ def sqs_event(*bodies: str | dict[str, Any], sent_seconds_ago: float = 0, receiv
         record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
         records.append(record)
     return {"Records": records}
+
+
+def wait_until_indexed(order_reference: str, table_name: str, timeout: float = 30) -> None:
+    """Until the orderReference index shows the reference's item: what an item written long ago is (the local stack's
+    GSI lags behind writes, as DynamoDB's does: local/aws_limits.py)."""
+    table = boto3.resource("dynamodb").Table(table_name)
+    deadline = time.monotonic() + timeout
+    while not table.query(
+        IndexName="orderReference-index", KeyConditionExpression=Key("orderReference").eq(order_reference)
+    )["Items"]:
+        assert time.monotonic() < deadline, f"{order_reference} not in the index after {timeout} s"
+        time.sleep(0.1)
 
 
 def failed_ids(response: dict[str, Any]) -> set[str]:

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from conftest import API_KEY, DEFAULT_SIMULATOR, failed_ids, order_message, sqs_event
+from conftest import API_KEY, DEFAULT_SIMULATOR, failed_ids, order_message, sqs_event, wait_until_indexed
 from eprom.models import OrderMessage
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -180,6 +180,7 @@ def test_an_item_from_before_claims_stops_a_second_order(placer, eprom, queues, 
     table = boto3.resource("dynamodb").Table(aws["IDEMPOTENCY_TABLE"])
     for item in table.scan()["Items"]:  # no idempotency record, no claim
         table.delete_item(Key={"id": item["id"]})
+    wait_until_indexed(order["orderReference"], aws["FORM_ORDERS_TABLE"])  # the item is old by then
 
     settle(placer, sqs_event(order, order)["Records"], lambda_context)
     assert eprom.orders_per_reference[order["orderReference"]] == 1
@@ -242,7 +243,11 @@ def test_at_most_one_order_and_every_message_accounted_for(script, placer, eprom
     resolved_in_admin = False  # the operator found the order in ePROM Admin and deleted the parked letters
 
     def placed() -> bool:
-        ids = [i for i, body in eprom.orders.items() if json.loads(body["metadata"]).get("orderReference") == reference]
+        ids = [
+            i
+            for i, body in eprom.orders.items()
+            if json.loads(body.get("metadata") or "{}").get("orderReference") == reference
+        ]
         return any(orders_table.get_item(Key={"formOrderId": i}, ConsistentRead=True).get("Item") for i in ids)
 
     def run(batches: list[list[dict[str, Any]]], fault: str | None) -> None:

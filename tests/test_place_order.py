@@ -20,6 +20,7 @@ from conftest import (
     failed_ids,
     order_message,
     sqs_event,
+    wait_until_indexed,
 )
 from eprom.eprom_client import NO_ORDER_CREATED
 from eprom.models import MUST_BE_SIGNED_NO_DISTRIBUTION, MUST_BE_SIGNED_ON_BEHALF
@@ -510,6 +511,7 @@ def record_earlier_order(aws: dict[str, str], order: dict[str, Any], fingerprint
         form_order_id, order_reference=order["orderReference"], order_fingerprint=fingerprint, form_id=FORM_ID,
         response=EpromOrderResponse(id=uuid.UUID(form_order_id)), order_expiry=datetime(2099, 1, 1, tzinfo=UTC),
     )  # fmt: skip
+    wait_until_indexed(order["orderReference"], aws["FORM_ORDERS_TABLE"])
     return form_order_id
 
 
