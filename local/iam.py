@@ -34,7 +34,7 @@ import re
 import subprocess
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -82,8 +82,8 @@ class _Stack:
     attributes: dict[tuple[str, str], str]
 
 
-def local_stack(resources: dict[str, str], region: str) -> _Stack:
-    """The logical ids of create_resources()'s environment (or `eprom --local`'s state, same names)."""
+def local_stack(resources: dict[str, str], region: str, endpoint_url: str) -> _Stack:
+    """The logical ids of create_resources()'s environment, on the moto server at `endpoint_url`."""
     arn = f"arn:aws:{{}}:{region}:{ACCOUNT_ID}:{{}}"
     refs: dict[str, str] = {}
     attributes: dict[tuple[str, str], str] = {}
@@ -104,7 +104,9 @@ def local_stack(resources: dict[str, str], region: str) -> _Stack:
             refs[logical_id] = resources[variable]
             attributes[logical_id, "Arn"] = arn.format("dynamodb", f"table/{resources[variable]}")
     if "FORM_ORDERS_TABLE" in resources:
-        description = boto3.client("dynamodb").describe_table(TableName=resources["FORM_ORDERS_TABLE"])["Table"]
+        dynamodb = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url,
+                                aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106  # fmt: skip
+        description = dynamodb.describe_table(TableName=resources["FORM_ORDERS_TABLE"])["Table"]
         attributes["FormOrdersTable", "StreamArn"] = description["LatestStreamArn"]
     if "FORM_RESULTS_BUCKET" in resources:
         refs["FormResultsBucket"] = resources["FORM_RESULTS_BUCKET"]
@@ -460,8 +462,9 @@ def lambda_service_needs(iam: LocalIam, function: str) -> list[tuple[str, str, d
 _iam: LocalIam | None = None
 
 
-def enforce(resources: dict[str, str], region: str) -> LocalIam:
-    """Decide every later AWS call of this process's functions by their roles, for the stack `resources`."""
+def enforce(resources: dict[str, str], region: str, endpoint_url: str) -> LocalIam:
+    """Decide every later AWS call of this process's functions by their roles, for the stack `resources` (the
+    environment create_resources() returns) on the moto server at `endpoint_url`."""
     global _iam
     if _iam is None:
         _iam = LocalIam(transformed_template())
@@ -473,7 +476,7 @@ def enforce(resources: dict[str, str], region: str) -> LocalIam:
         if boto3.DEFAULT_SESSION is not None:
             for event, handler in hooks:
                 boto3.DEFAULT_SESSION.events.register(event, handler)
-    _iam.add_stack(local_stack(resources, region))
+    _iam.add_stack(local_stack(resources, region, endpoint_url))
     return _iam
 
 
@@ -489,6 +492,16 @@ def acting_as(logical_id: str) -> Iterator[None]:
         yield
     finally:
         _acting_as.reset(token)
+
+
+def running_as(logical_id: str, target: Callable[[], None]) -> Callable[[], None]:
+    """`target` run under `logical_id` (a thread's target: a thread does not inherit acting_as)."""
+
+    def run() -> None:
+        with acting_as(logical_id):
+            target()
+
+    return run
 
 
 def _before_parameter_build(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:

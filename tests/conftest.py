@@ -56,7 +56,7 @@ def aws() -> Iterator[dict[str, str]]:
     os.environ.update(base_env)
     env = create_resources(API_KEY, previous_api_keys=(PREVIOUS_API_KEY,))
     os.environ.update(env)
-    iam.enforce(env, base_env["AWS_DEFAULT_REGION"])
+    iam.enforce(env, base_env["AWS_DEFAULT_REGION"], server.url)
     yield base_env | env
     server.stop()
 

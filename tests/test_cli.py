@@ -20,12 +20,25 @@ import typer
 from eprom_cli.app import app
 from typer.testing import CliRunner
 
+from local import iam
 from local.run import API_KEY, FORM_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = ROOT / "events" / "orders"
 FUNCTIONS = ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
 ENV = os.environ | {"PYTHONPATH": os.pathsep.join(["layers/shared", *(f"functions/{name}" for name in FUNCTIONS)])}
+
+
+# `eprom --local`'s state -> the environment create_resources() returns (local/run.py, write_state)
+STATE_VARIABLES = {
+    "order_queue_url": "ORDER_QUEUE_URL",
+    "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
+    "signed_document_queue_url": "SIGNED_DOCUMENT_QUEUE_URL",
+    "signed_document_dead_letter_queue_url": "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL",
+    "table": "FORM_ORDERS_TABLE",
+    "bucket": "FORM_RESULTS_BUCKET",
+    "secret_id": "EPROM_API_KEY_SECRET_ID",
+}
 
 
 class LocalStack:
@@ -58,7 +71,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             assert process.poll() is None and time.monotonic() < deadline, "make serve did not start"
             time.sleep(0.2)
         os.environ["EPROM_LOCAL_STATE"] = str(state_file)
-        yield LocalStack(json.loads(state_file.read_text()))
+        state = json.loads(state_file.read_text())
+        # `eprom` runs in this process: under OperatorPolicy on that stack, once the template has it (local/iam.py)
+        iam.enforce({variable: state["target"][name] for name, variable in STATE_VARIABLES.items()},
+                    state["region"], state["target"]["endpoint_url"])  # fmt: skip
+        yield LocalStack(state)
     finally:
         os.environ.pop("EPROM_LOCAL_STATE", None)
         process.send_signal(signal.SIGTERM)

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from conftest import DEFAULT_SIMULATOR, EVENTS, failed_ids, order_message, sqs_event
+from test_cli import STATE_VARIABLES
 from test_publish_outcomes import stream_records
 
 from local import iam
@@ -229,10 +230,25 @@ def test_a_consumer_reads_an_outcome_and_its_answers_by_version(aws: dict[str, s
     assert body == b'{"v": 1}'
 
 
-def test_the_eprom_command_runs_under_operator_policy() -> None:
-    _policy(iam.OPERATOR_POLICY)
-    import eprom_cli.orders
+def test_the_eprom_command_runs_under_operator_policy(aws: dict[str, str], tmp_path, monkeypatch, dead_letters):
+    """`eprom` lists and exports dead letters under OperatorPolicy; without sqs:ReceiveMessage it cannot."""
+    policy = _policy(iam.OPERATOR_POLICY)
+    from eprom_cli.app import app
+    from typer.testing import CliRunner
 
-    assert iam.current().principal_of_code() is None  # test code itself is not restricted
-    assert any(principal == iam.OPERATOR_POLICY for _, principal in iam.current()._code_principals)
-    assert eprom_cli.orders.__file__.startswith(str(iam.ROOT / "cli" / "eprom_cli"))
+    target = {name: aws[variable] for name, variable in STATE_VARIABLES.items()}
+    target |= {"stage": "local", "endpoint_url": aws["AWS_ENDPOINT_URL"], "api_base_url": "http://127.0.0.1:9",
+               "allow_synthetic_national_ids": True, "allow_test_mode_orders": True}  # fmt: skip
+    state = tmp_path / "stack.json"
+    state.write_text(json.dumps({"region": aws["AWS_DEFAULT_REGION"], "target": target}))
+    monkeypatch.setenv("EPROM_LOCAL_STATE", str(state))
+    boto3.client("sqs").send_message(QueueUrl=aws["DEAD_LETTER_QUEUE_URL"], MessageBody=json.dumps(order_message()))
+    evaluator = iam.current()
+    first = len(evaluator.calls)
+
+    listed = CliRunner().invoke(app, ["--local", "dead-letters", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    operator_calls = [call for call in evaluator.calls[first:] if call.principal == policy]
+    assert operator_calls and all(call.allowed for call in operator_calls)
+    with evaluator.without(policy, "sqs:ReceiveMessage"):
+        assert CliRunner().invoke(app, ["--local", "dead-letters", "list", "--json"]).exit_code != 0

@@ -137,6 +137,9 @@ def assert_results_reached_upstream(report: dict[str, Any], function_log: str) -
             assert received["SignedDocumentStored"]["document"]["sha256"] == item["signedDocument"]["sha256"]
     assert report["signed_documents"] and report["simulator"]["faults"].get("document_500", 0) > 0
     assert report["publish_failures"] == 0 and report["signed_document_dead_letters"] == 0
+    assert report["denied_calls"] == []  # each function under its own role (local/iam.py)
+    assert report["callers"] == ["FetchSignedDocumentFunction", "PlaceOrderFunction", "PublishOutcomesFunction",
+                                 "StatusCallbackFunction"]  # fmt: skip
 
     by_id: dict[str, list[dict]] = {}
     for envelope in report["events_received"]:
