@@ -74,7 +74,7 @@ class Call:
 
 
 @dataclass
-class _Stack:
+class StackResources:
     """One set of local resources: what each logical id's Ref and Fn::GetAtt resolve to."""
 
     region: str
@@ -82,7 +82,7 @@ class _Stack:
     attributes: dict[tuple[str, str], str]
 
 
-def local_stack(resources: dict[str, str], region: str, endpoint_url: str) -> _Stack:
+def local_stack(resources: dict[str, str], region: str, endpoint_url: str) -> StackResources:
     """The logical ids of create_resources()'s environment, on the moto server at `endpoint_url`."""
     arn = f"arn:aws:{{}}:{region}:{ACCOUNT_ID}:{{}}"
     refs: dict[str, str] = {}
@@ -119,13 +119,13 @@ def local_stack(resources: dict[str, str], region: str, endpoint_url: str) -> _S
     # The local stack has no key: every encrypted resource names this one, as they all name EncryptionKey.
     refs["EncryptionKey"] = "local-encryption-key"
     attributes["EncryptionKey", "Arn"] = arn.format("kms", "key/local-encryption-key")
-    return _Stack(region, refs, attributes)
+    return StackResources(region, refs, attributes)
 
 
 class _Resolver:
     """Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If (conditions from the parameters' defaults) of one stack."""
 
-    def __init__(self, template: dict[str, Any], stack: _Stack) -> None:
+    def __init__(self, template: dict[str, Any], stack: StackResources) -> None:
         self.template = template
         self.stack = stack
         self.parameters: dict[str, Any] = {
@@ -203,7 +203,7 @@ class _Resolver:
 _NO_VALUE = object()
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
@@ -236,7 +236,7 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> boo
                 if operator.endswith("IfExists"):
                     continue
                 return False
-            matched = any(test(str(pattern), value) for pattern in _as_list(expected))
+            matched = any(test(str(pattern), value) for pattern in as_list(expected))
             if matched == negated:
                 return False
     return True
@@ -244,13 +244,13 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> boo
 
 def _statement_matches(statement: dict[str, Any], action: str, resource: str, context: dict[str, str]) -> bool:
     if "Action" in statement:
-        action_matches = any(_wildcard(p, action, ignore_case=True) for p in _as_list(statement["Action"]))
+        action_matches = any(_wildcard(p, action, ignore_case=True) for p in as_list(statement["Action"]))
     else:
-        action_matches = not any(_wildcard(p, action, ignore_case=True) for p in _as_list(statement["NotAction"]))
+        action_matches = not any(_wildcard(p, action, ignore_case=True) for p in as_list(statement["NotAction"]))
     if "Resource" in statement:
-        resource_matches = any(_wildcard(p, resource) for p in _as_list(statement["Resource"]))
+        resource_matches = any(_wildcard(p, resource) for p in as_list(statement["Resource"]))
     else:
-        resource_matches = not any(_wildcard(p, resource) for p in _as_list(statement["NotResource"]))
+        resource_matches = not any(_wildcard(p, resource) for p in as_list(statement["NotResource"]))
     return action_matches and resource_matches and _conditions_hold(statement.get("Condition", {}), context)
 
 
@@ -265,9 +265,10 @@ class LocalIam:
 
     def __init__(self, template: dict[str, Any]) -> None:
         self.template = template
-        self.stacks: list[_Stack] = []
+        self.stacks: list[StackResources] = []
         self.calls: list[Call] = []
-        self.removed: dict[str, set[str]] = {}  # principal -> actions taken out of its policies (tests)
+        # principal -> (Sid or None for every statement, action) taken out of its policies (tests)
+        self.removed: dict[str, set[tuple[str | None, str]]] = {}
         self._lock = threading.Lock()
         self._code_principals = [
             (str(ROOT / resource["Properties"]["CodeUri"]), logical_id)
@@ -275,13 +276,13 @@ class LocalIam:
             if resource["Type"] == "AWS::Serverless::Function"
         ] + ([(str(ROOT / "cli" / "eprom_cli"), OPERATOR_POLICY)] if self.has(OPERATOR_POLICY) else [])
 
-    def add_stack(self, stack: _Stack) -> None:
+    def add_stack(self, stack: StackResources) -> None:
         self.stacks.append(stack)
 
     def has(self, logical_id: str) -> bool:
         return logical_id in self.template["Resources"]
 
-    def policy_documents(self, principal: str, stack: _Stack) -> list[dict[str, Any]]:
+    def policy_documents(self, principal: str, stack: StackResources) -> list[dict[str, Any]]:
         """The resolved policy documents of a function's role, a role, or a managed policy, by logical id."""
         resolver = _Resolver(self.template, stack)
         resource = self.template["Resources"][principal]
@@ -292,7 +293,7 @@ class LocalIam:
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
             return [resolver.value(properties["PolicyDocument"])]
         documents = [resolver.value(policy["PolicyDocument"]) for policy in properties.get("Policies", [])]
-        for arn in _as_list(resolver.value(properties.get("ManagedPolicyArns", []))):
+        for arn in as_list(resolver.value(properties.get("ManagedPolicyArns", []))):
             documents += [  # the stack's own managed policies; AWS's (arn:aws:iam::aws:...) grant nothing we call
                 resolver.value(r["Properties"]["PolicyDocument"])
                 for logical_id, r in self.template["Resources"].items()
@@ -305,8 +306,12 @@ class LocalIam:
         found = []
         for stack in self.stacks:
             for document in self.policy_documents(principal, stack):
-                for statement in _as_list(document["Statement"]):
-                    actions = [a for a in _as_list(statement.get("Action", [])) if a not in removed]
+                for statement in as_list(document["Statement"]):
+                    actions = [
+                        a
+                        for a in as_list(statement.get("Action", []))
+                        if (None, a) not in removed and (statement.get("Sid"), a) not in removed
+                    ]
                     if "Action" in statement and not actions:
                         continue
                     found.append(statement | ({"Action": actions} if "Action" in statement else {}))
@@ -320,13 +325,14 @@ class LocalIam:
         return call
 
     @contextmanager
-    def without(self, principal: str, action: str) -> Iterator[None]:
-        """`principal`'s policies without `action` for the block (a permission removed from the template)."""
-        self.removed.setdefault(principal, set()).add(action)
+    def without(self, principal: str, action: str, sid: str | None = None) -> Iterator[None]:
+        """`principal`'s policies without `action` (only in statement `sid` if given) for the block: a permission
+        removed from the template."""
+        self.removed.setdefault(principal, set()).add((sid, action))
         try:
             yield
         finally:
-            self.removed[principal].discard(action)
+            self.removed[principal].discard((sid, action))
 
     def principal_of_code(self) -> str | None:
         """The function (or operator policy) whose code is on the current stack, innermost first."""

@@ -116,12 +116,12 @@ NEEDED_ELSEWHERE = {
 def _granted(function: str) -> list[tuple[str, str]]:
     """(Sid, action) of every Allow of the function's role."""
     evaluator = iam.LocalIam(TEMPLATE)
-    evaluator.add_stack(iam._Stack("eu-north-1", {}, {}))
+    evaluator.add_stack(iam.StackResources("eu-north-1", {}, {}))
     return [
         (statement.get("Sid", "?"), action)
         for statement in evaluator.statements(function)
         if statement["Effect"] == "Allow"
-        for action in iam._as_list(statement["Action"])
+        for action in iam.as_list(statement["Action"])
     ]
 
 
@@ -139,7 +139,7 @@ def test_each_permission_of_each_role_is_needed(typical_flow: list[iam.Call], fu
     evaluator = iam.current()
     needs = [(c.action, c.resource, dict(c.context)) for c in typical_flow if c.principal == function]
     needs += iam.lambda_service_needs(evaluator, function)
-    with evaluator.without(function, action):
+    with evaluator.without(function, action, sid):
         statements = evaluator.statements(function)
         denied = [need for need in needs if not iam.is_allowed(statements, *need)]
     assert denied, f"{function} {sid}: nothing needs {action}"
