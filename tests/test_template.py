@@ -312,7 +312,12 @@ def test_each_results_function_reaches_only_its_part_of_the_bucket() -> None:
         return [s["Resource"] for s in statements(role) if any(a.startswith("s3:") for a in actions(s))]
 
     assert s3_resources("StatusCallbackRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"}]
-    assert s3_resources("FetchSignedDocumentRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/signed/*"}]
+    # and the bucket's key names: HeadObject of a document not yet stored is 404 only with s3:ListBucket
+    assert s3_resources("FetchSignedDocumentRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/signed/*"},
+                                                       {"Fn::GetAtt": "FormResultsBucket.Arn"}]  # fmt: skip
+    assert [actions(s) for s in statements("FetchSignedDocumentRole") if s["Sid"] == "MissingDocumentIs404"] == [
+        ["s3:ListBucket"]
+    ]
     assert s3_resources("PublishOutcomesRole") == [] and s3_resources("PlaceOrderRole") == []
 
 
