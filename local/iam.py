@@ -166,7 +166,8 @@ class _Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) != 1:
-            return {key: self.value(item) for key, item in node.items() if self.value(item) is not _NO_VALUE}
+            values = {key: self.value(item) for key, item in node.items()}
+            return {key: value for key, value in values.items() if value is not _NO_VALUE}
         [(key, argument)] = node.items()
         if key == "Ref":
             return _NO_VALUE if argument == "AWS::NoValue" else self.ref(argument)
@@ -293,7 +294,8 @@ class LocalIam:
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
             return [resolver.value(properties["PolicyDocument"])]
         documents = [resolver.value(policy["PolicyDocument"]) for policy in properties.get("Policies", [])]
-        for arn in as_list(resolver.value(properties.get("ManagedPolicyArns", []))):
+        managed_policy_arns = resolver.value(properties.get("ManagedPolicyArns", []))
+        for arn in [] if managed_policy_arns is _NO_VALUE else managed_policy_arns:
             documents += [  # the stack's own managed policies; AWS's (arn:aws:iam::aws:...) grant nothing we call
                 resolver.value(r["Properties"]["PolicyDocument"])
                 for logical_id, r in self.template["Resources"].items()

@@ -252,3 +252,21 @@ def test_the_eprom_command_runs_under_operator_policy(aws: dict[str, str], tmp_p
     assert operator_calls and all(call.allowed for call in operator_calls)
     with evaluator.without(policy, "sqs:ReceiveMessage"):
         assert CliRunner().invoke(app, ["--local", "dead-letters", "list", "--json"]).exit_code != 0
+
+
+def test_the_evaluator_follows_aws_order_and_wildcards() -> None:
+    """https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html"""
+    statements = [
+        {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::bucket/*"},
+        {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/secret/*"},
+        {"Effect": "Allow", "NotAction": "s3:*", "Resource": "arn:aws:sqs:*"},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ViaService": "sqs.eu-north-1.amazonaws.com"}}},
+    ]  # fmt: skip
+    assert iam.is_allowed(statements, "s3:GetObjectVersion", "arn:aws:s3:::bucket/answers/a.json", {})
+    assert not iam.is_allowed(statements, "s3:GetObject", "arn:aws:s3:::bucket/secret/a.json", {})  # Deny wins
+    assert not iam.is_allowed(statements, "s3:PutObject", "arn:aws:s3:::bucket/a.json", {})  # nothing allows it
+    assert iam.is_allowed(statements, "sqs:SendMessage", "arn:aws:sqs:eu-north-1:123456789012:q", {})
+    via_sqs = {"kms:ViaService": "sqs.eu-north-1.amazonaws.com"}
+    assert iam.is_allowed(statements, "kms:Decrypt", "arn:aws:kms:eu-north-1:123456789012:key/k", via_sqs)
+    assert not iam.is_allowed(statements, "kms:Decrypt", "arn:aws:kms:eu-north-1:123456789012:key/k", {})
