@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -209,8 +210,13 @@ def as_list(value: Any) -> list[Any]:
 
 
 def _wildcard(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    return _wildcard_regex(pattern, ignore_case).fullmatch(value) is not None
+
+
+@cache
+def _wildcard_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+    return re.compile(regex, re.IGNORECASE if ignore_case else 0)
 
 
 _CONDITION_TESTS = {
@@ -271,6 +277,7 @@ class LocalIam:
         # principal -> (Sid or None for every statement, action) taken out of its policies (tests)
         self.removed: dict[str, set[tuple[str | None, str]]] = {}
         self._lock = threading.Lock()
+        self._resolved: dict[tuple[str, frozenset[tuple[str | None, str]]], list[dict[str, Any]]] = {}
         self._code_principals = [
             (str(ROOT / resource["Properties"]["CodeUri"]), logical_id)
             for logical_id, resource in load_template()["Resources"].items()
@@ -279,6 +286,7 @@ class LocalIam:
 
     def add_stack(self, stack: StackResources) -> None:
         self.stacks.append(stack)
+        self._resolved.clear()
 
     def has(self, logical_id: str) -> bool:
         return logical_id in self.template["Resources"]
@@ -304,7 +312,12 @@ class LocalIam:
         return documents
 
     def statements(self, principal: str) -> list[dict[str, Any]]:
-        removed = self.removed.get(principal, set())
+        removed = frozenset(self.removed.get(principal, ()))
+        if (principal, removed) not in self._resolved:
+            self._resolved[principal, removed] = self._statements(principal, removed)
+        return self._resolved[principal, removed]
+
+    def _statements(self, principal: str, removed: frozenset[tuple[str | None, str]]) -> list[dict[str, Any]]:
         found = []
         for stack in self.stacks:
             for document in self.policy_documents(principal, stack):
