@@ -515,6 +515,16 @@ def acting_as(logical_id: str) -> Iterator[None]:
         _acting_as.reset(token)
 
 
+@contextmanager
+def as_upstream(logical_id: str) -> Iterator[None]:
+    """Under the managed policy `logical_id` when the template has it (upstream's), else not restricted."""
+    if _iam is not None and _iam.has(logical_id):
+        with acting_as(logical_id):
+            yield
+    else:
+        yield
+
+
 def running_as(logical_id: str, target: Callable[[], None]) -> Callable[[], None]:
     """`target` run under `logical_id` (a thread's target: a thread does not inherit acting_as)."""
 

@@ -209,7 +209,8 @@ class LocalStack:
         if not self.sent:
             self.first_sent_at = datetime.now(UTC)
         for _ in range(order.deliveries):
-            self.sqs.send_message(QueueUrl=self.resources["ORDER_QUEUE_URL"], MessageBody=order.body)
+            with iam.as_upstream("OrderProducerPolicy"):
+                self.sqs.send_message(QueueUrl=self.resources["ORDER_QUEUE_URL"], MessageBody=order.body)
         self.sent.append(order)
 
     def queue_depth(self, url_key: str) -> int:
