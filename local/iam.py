@@ -409,7 +409,7 @@ def _needed(
                     needed.append(("kms:Decrypt" if read else "kms:GenerateDataKey", key_arn, {}))
         elif operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
             needed.append(("s3:ListBucketVersions" if "Versions" in operation else "s3:ListBucket",
-                           f"arn:aws:s3:::{bucket}", {}))  # fmt: skip
+                           f"arn:aws:s3:::{bucket}", {"s3:prefix": params.get("Prefix", "")}))  # fmt: skip
         else:
             needed.append((action, f"arn:aws:s3:::{bucket}", {}))
     elif service == "secretsmanager" and "SecretId" in params:

@@ -1,6 +1,7 @@
 """Each function under its own role from the transformed template (local/iam.py): the calls of a typical flow are
 all allowed, every permission a role grants is needed by one of them, and a denied call fails as in AWS."""
 
+import contextlib
 import json
 import time
 import uuid
@@ -270,3 +271,16 @@ def test_the_evaluator_follows_aws_order_and_wildcards() -> None:
     via_sqs = {"kms:ViaService": "sqs.eu-north-1.amazonaws.com"}
     assert iam.is_allowed(statements, "kms:Decrypt", "arn:aws:kms:eu-north-1:123456789012:key/k", via_sqs)
     assert not iam.is_allowed(statements, "kms:Decrypt", "arn:aws:kms:eu-north-1:123456789012:key/k", {})
+
+
+def test_a_listing_is_decided_on_its_prefix(aws: dict[str, str]) -> None:
+    """s3:prefix, as in a statement that lets a role list only its part of the bucket."""
+    evaluator = iam.current()
+    listing = [{"Effect": "Allow", "Action": "s3:ListBucketVersions", "Resource": "arn:aws:s3:::*",
+                "Condition": {"StringLike": {"s3:prefix": "answers/*"}}}]  # fmt: skip
+    for prefix in ("answers/x", "signed/x"):  # decided under the role of the day; what it recorded is checked here
+        with iam.acting_as("StatusCallbackFunction"), contextlib.suppress(ClientError):
+            boto3.client("s3").list_object_versions(Bucket=aws["FORM_RESULTS_BUCKET"], Prefix=prefix)
+    answers, signed = [c for c in evaluator.calls[-2:] if c.action == "s3:ListBucketVersions"]
+    assert iam.is_allowed(listing, answers.action, answers.resource, dict(answers.context))
+    assert not iam.is_allowed(listing, signed.action, signed.resource, dict(signed.context))
