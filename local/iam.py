@@ -399,12 +399,17 @@ def _needed(
         needed.append((action, params["StreamArn"], {}))
     elif service == "s3" and "Bucket" in params:
         bucket = params["Bucket"]
-        if operation in ("GetObject", "HeadObject", "PutObject"):
-            read = operation != "PutObject"
-            action = "s3:GetObjectVersion" if read and params.get("VersionId") else "s3:GetObject" if read else action
+        if "Key" in params:  # an object: HeadObject is authorised as GetObject, a version's as ...Version
+            read = operation in ("GetObject", "HeadObject")
+            action = "s3:GetObject" if read else action
+            action += (
+                "Version"
+                if params.get("VersionId") and operation in ("GetObject", "HeadObject", "DeleteObject")
+                else ""
+            )
             needed.append((action, f"arn:aws:s3:::{bucket}/{params['Key']}", {}))
             for stack in iam.stacks:
-                if stack.refs.get("FormResultsBucket") == bucket:
+                if stack.refs.get("FormResultsBucket") == bucket and (read or operation == "PutObject"):
                     key_arn = stack.attributes["EncryptionKey", "Arn"]
                     needed.append(("kms:Decrypt" if read else "kms:GenerateDataKey", key_arn, {}))
         elif operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
