@@ -19,7 +19,8 @@ Also decided, as AWS implies them (each a call of its own in `calls`):
   kms:Decrypt to read (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html,
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html,
   https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html), with kms:ViaService.
-  DynamoDB's table key is used by DynamoDB under its own grant, so table reads and writes imply none here.
+  DynamoDB's use of the table key (made on the caller's behalf, cached per table) is not modelled: table calls
+  imply no KMS here.
 - s3:ListBucket for a read of a key that is not there: without it S3 answers 403, not 404
   (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
 
