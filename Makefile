@@ -22,7 +22,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION := $(REGION)
 
-.PHONY: help run serve test lint unit transformed template-checks build build-host build-check openapi bench clean layer-requirements
+.PHONY: help run serve test lint unit transformed template-checks schemas deploy deploy-check build build-host build-check openapi bench clean layer-requirements
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -39,14 +39,6 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 $(TOOLS)/sam/.installed: requirements/sam.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON_EXE) $(TOOLS)/sam
 	$(UV) pip install --quiet --compile-bytecode --python $(TOOLS)/sam -r requirements/sam.txt
-	touch $@
-
-# The SDK of the Lambda runtime (requirements/lambda-runtime-sdk.txt), for the build check and the benchmarks.
-RUNTIME_SDK := $(TOOLS)/lambda-runtime-sdk
-$(RUNTIME_SDK)/.installed: requirements/lambda-runtime-sdk.txt | $(UV)
-	rm -rf $(RUNTIME_SDK)
-	$(UV) pip install --quiet --compile-bytecode --no-deps --python $(PYTHON_EXE) --target $(RUNTIME_SDK) \
-		-r requirements/lambda-runtime-sdk.txt
 	touch $@
 
 $(TOOLS)/checkov/.installed: requirements/checkov.txt | $(UV)
@@ -83,15 +75,18 @@ transformed: $(TOOLS)/sam/.installed $(VENV)/.synced  ## each network mode trans
 	$(APP_PYTHON) -m local.network_modes $(MODES_DIR) >/dev/null
 	$(TOOLS)/sam/bin/python local/transform.py $(TRANSFORMED_DIR) $(MODES_DIR)/*.json
 
-template-checks: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed $(VENV)/.synced  ## cfn-lint, sam validate --lint, checkov (each network mode)
-	rm -rf $(MODES_DIR)
-	$(APP_PYTHON) -m local.network_modes $(MODES_DIR)
-	$(CFN_LINT) template.yaml $(MODES_DIR)/*.json
+# cfn-lint also reads what CloudFormation receives: SAM may turn a template the linters pass into one it refuses.
+template-checks: transformed $(TOOLS)/checkov/.installed  ## cfn-lint (before and after the SAM transform), sam validate --lint, checkov (each network mode)
+	$(CFN_LINT) template.yaml $(MODES_DIR)/*.json $(TRANSFORMED_DIR)/*.json
 	for template in template.yaml $(MODES_DIR)/*.json; do \
 		echo "sam validate --lint $$template"; $(SAM) validate --lint --template $$template; \
 	done
 	$(CHECKOV) --framework cloudformation --quiet --compact --skip-download \
 		--file template.yaml $$(printf -- '--file %s ' $(MODES_DIR)/*.json)
+# The resources SAM generates too (stage, versions, permissions). SAM does not copy CallbackApi's checkov skips to
+# the stage it makes: CKV_AWS_120 (caching) is skipped here for the reason given on CallbackApi.
+	$(CHECKOV) --framework cloudformation --quiet --compact --skip-download --skip-check CKV_AWS_120 \
+		$$(printf -- '--file %s ' $(TRANSFORMED_DIR)/*.json)
 
 # Lambda cannot write __pycache__ into /opt or /var/task, and sam build ships no bytecode: without this step every
 # cold start compiles boto3, pydantic and Powertools from source (measured: about 2.5 x slower, see README).
@@ -109,29 +104,39 @@ build-host: $(TOOLS)/sam/.installed
 		--parameter-overrides Architecture=$$(uname -m | sed 's/aarch64/arm64/')
 	$(COMPILE_BUILD) $(addprefix .aws-sam/check/,$(BUILT))
 
-# Imports and invokes every handler from that build in a clean interpreter that has only the built layer and the
-# runtime's SDK, as Lambda does: a dependency missing from the layer fails here, not in production. Also holds
-# the layer to its size budget.
+# Imports and invokes every handler from that build in a clean interpreter that has only the function's code and
+# the built layer (no AWS SDK of the runtime's): a dependency missing from the layer fails here, not in production.
 # The deployed build (arm64) cannot be imported here: check that its native extensions are aarch64 for CPython 3.13.
-build-check: build-host build $(VENV)/.synced $(RUNTIME_SDK)/.installed
-	$(APP_PYTHON) -m local.verify_build .aws-sam/check $(RUNTIME_SDK)
+build-check: build-host build $(VENV)/.synced
+	$(APP_PYTHON) -m local.verify_build .aws-sam/check
 	$(APP_PYTHON) -m local.verify_architecture .aws-sam/build arm64
+
+schemas: $(VENV)/.synced  ## regenerate schemas/ and the event schemas in template.yaml from the models
+	$(APP_PYTHON) -m local.schemas
+
+# sam's --parameter-overrides replaces the stage's list: local.deploy merges PARAMS into it by name instead.
+deploy: build  ## deploy a stage: make deploy STAGE=test [PARAMS="Key=Value ..."] (preflight, sam deploy, outputs)
+	$(APP_PYTHON) -m local.deploy $(STAGE) --sam $(SAM) --params "$(PARAMS)"
+
+deploy-check: $(VENV)/.synced  ## what a deploy of STAGE needs from the account, before it runs: make deploy-check STAGE=test
+	$(VENV)/bin/eprom preflight --stage $(STAGE) $(addprefix --parameter ,$(PARAMS))
 
 openapi: $(VENV)/.synced  ## regenerate docs/callback-openapi.json from the callback resolver
 	$(APP_PYTHON) -m local.openapi > docs/callback-openapi.json.new  # a failure leaves the file as it was
 	mv docs/callback-openapi.json.new docs/callback-openapi.json
 
-bench: $(VENV)/.synced build build-host $(RUNTIME_SDK)/.installed  ## performance as ratios against baselines measured in the same run
-	$(APP_PYTHON) -m bench --runtime-sdk $(RUNTIME_SDK) $(ARGS)
+bench: $(VENV)/.synced build build-host  ## performance as ratios against baselines measured in the same run
+	$(APP_PYTHON) -m bench $(ARGS)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache bench/results
 
-# The layer ships the app's locked dependencies, exactly as tested, except the AWS SDK the runtime provides
-# (boto3 and the dependencies only it needs; urllib3 stays, requests' own and tested as such).
-RUNTIME_SDK_PACKAGES := boto3 botocore s3transfer python-dateutil six
-LAYER_EXPORT = $(UV) export --frozen --no-default-groups --no-emit-project --no-hashes --no-header --no-annotate \
-	$(addprefix --no-emit-package ,$(RUNTIME_SDK_PACKAGES))
+# The layer ships the app's locked dependencies exactly as tested, the AWS SDK (boto3, botocore, ...) included:
+# the code needs a botocore with S3 conditional writes, and AWS no longer publishes the runtime's SDK version and
+# recommends a layer with a pinned SDK to lock it (AWS Lambda Operator Guide, "Managing AWS SDKs in Lambda functions":
+# https://serverlessland.com/content/service/lambda/guides/aws-lambda-operator-guide/sdks-functions). The layer's
+# python/ comes before the runtime's SDK on sys.path, so the runtime's is never imported.
+LAYER_EXPORT = $(UV) export --frozen --no-default-groups --no-emit-project --no-hashes --no-header --no-annotate
 
 layer-requirements: | $(UV)  ## regenerate layers/shared/requirements.txt from uv.lock
 	$(LAYER_EXPORT) --quiet -o layers/shared/requirements.txt

@@ -46,7 +46,7 @@ print(time.perf_counter() - started)
 
 
 def main(xray: str, otel: str, runs: int = 11) -> None:
-    below = [str(ROOT / ".aws-sam" / "check" / "SharedLayer" / "python"), str(ROOT / ".tools" / "lambda-runtime-sdk")]
+    below = [str(ROOT / ".aws-sam" / "check" / "SharedLayer" / "python")]  # the layer bundles the AWS SDK
     paths = {"active tracing only": below, "X-Ray SDK": [xray, *below], "OpenTelemetry SDK": [otel, *below]}
     names = {"active tracing only": "none", "X-Ray SDK": "xray", "OpenTelemetry SDK": "otel"}
     python = str(Path(sysconfig.get_config_var("BINDIR"), "python3"))

@@ -4,6 +4,9 @@ It speaks the real contract (docs/eprom-contract.md): `Authorization: Basic <raw
 messages, the all-zero id for national ids that "do not exist", singleUseCode for NoDistribution, and callbacks
 (status, then optionally a form return) to `PUT {callback_base_url}/api/PromsFormOrder`, re-sent until they are
 acknowledged with {"success": true}. Both wire dialects ePROM has documented can be chosen.
+
+It judges orders by ePROM's documented rules, written here on their own (`judge_order`), and imports nothing of the
+product (layers/): were the product's model wrong, a simulator built on it would agree with it.
 """
 
 import argparse
@@ -17,17 +20,34 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
+from calendar import monthrange
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import IntEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
-from eprom.models import OSLO, DistributionRule, EpromOrderRequest, describe_validation_error
-from eprom.national_id import national_id_problem
-from pydantic import ValidationError
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+class DistributionRule(IntEnum):  # ePROM's names and wire numbers (eprom-contract.md, 3)
+    Basic = 0
+    AllowUnsecure = 1
+    NoDistribution = 2
+    BasicOrPaper = 3
+    AllowUnsecureOrPaper = 4
+    PaperOnly = 5
+    HelsenorgeOnly = 6
+    DigitalMailboxOnly = 7
+    UnsecureOnly = 8
+
 
 PAPER_RULES = {DistributionRule.BasicOrPaper, DistributionRule.AllowUnsecureOrPaper, DistributionRule.PaperOnly}
 PREFERRED_CHANNEL = {
@@ -73,6 +93,13 @@ class SimulatorConfig:
     rate_document_500: float = 0.0
     document_bytes: int = 20_000  # the size of each signed PDF
     every_document_exists: bool = False  # benchmarks: any signedFormId is a ready PDF of document_bytes
+    # What can go wrong with a 200 for a ready document: "truncated" (half the PDF, then the connection closes; no
+    # Content-Length), "cut" (the same with the whole PDF's Content-Length), "pdf_header_only" (`%PDF-` alone),
+    # "not_pdf" (a proxy's HTML page), "drip" (one byte every document_drip_seconds), "huge" / "huge_unannounced"
+    # (a whole PDF of document_huge_bytes, made as it is sent, with / without Content-Length).
+    document_fault: str | None = None
+    document_drip_seconds: float = 1.0
+    document_huge_bytes: int = 150_000_000
     # Order requests accepted per second (a token bucket holding one second's worth, so short bursts pass); above
     # it 429 with `Retry-After: 1`, as a rate limiter in front of ePROM would answer.
     rate_limit_per_second: float | None = None
@@ -88,6 +115,16 @@ class SimulatorConfig:
     callback_max_attempts: int = 20
     next_form_order_ids: list[str] = field(default_factory=list)  # ids to hand out first (tests know them ahead)
     seed: int = 1
+
+
+@dataclass(frozen=True)
+class Order:
+    """What the simulator keeps of an order it took."""
+
+    national_id: str
+    distribution_rule: DistributionRule
+    must_be_signed: bool
+    metadata: str | None
 
 
 @dataclass
@@ -204,10 +241,9 @@ class EpromSimulator:
             return 400, {"message": "The request body is not valid JSON"}
         with self._lock:
             self.order_requests.append(body)
-        problem = self._refusal(body)
-        if problem:
-            return 400, {"message": problem}
-        request = EpromOrderRequest.model_validate(body)
+        request = judge_order(body, self.config.forms)
+        if isinstance(request, str):
+            return 400, {"message": request}
         if request.national_id in self.config.nonexistent_national_ids:
             return 200, body | {"id": str(uuid.UUID(int=0)), "singleUseCode": None, "loginUrl": None}
 
@@ -233,27 +269,6 @@ class EpromSimulator:
         self._schedule_callbacks(form_order_id, request)
         return 200, answer
 
-    def _refusal(self, body: dict[str, Any]) -> str | None:
-        """ePROM's documented 400 messages."""
-        for key in ("nationalId", "onBehalfOfNationalId"):
-            value = body.get(key)
-            if value is not None:
-                problem = national_id_problem(value, allow_synthetic=True)
-                if problem:
-                    return f"{key}: {problem}"
-        try:
-            request = EpromOrderRequest.model_validate(body)
-        except ValidationError as error:
-            return describe_validation_error(error)
-        form = self.config.forms.get(str(request.form_id))
-        if form is None:
-            return f"No form with id='{request.form_id}' exists"
-        if not form.published:
-            return "The ordered form is not Published"
-        if request.distribution_rule in PAPER_RULES and not form.paper_enabled:
-            return f"Form with id='{request.form_id}' is not paper enabled"
-        return None
-
     def _draw_fault(self, body: bytes) -> str | None:
         order = hashlib.sha256(body).hexdigest()
         with self._lock:
@@ -278,7 +293,7 @@ class EpromSimulator:
 
     # --- callbacks -----------------------------------------------------------------------------------------------
 
-    def _schedule_callbacks(self, form_order_id: str, request: EpromOrderRequest) -> None:
+    def _schedule_callbacks(self, form_order_id: str, request: Order) -> None:
         if not self.config.callback_base_url:
             return
         unreachable = request.national_id in self.config.unreachable_national_ids
@@ -351,7 +366,7 @@ class EpromSimulator:
             payload |= self._timestamps()
         return payload
 
-    def _form_return(self, form_order_id: str, channel: int, request: EpromOrderRequest) -> dict[str, Any]:
+    def _form_return(self, form_order_id: str, channel: int, request: Order) -> dict[str, Any]:
         status = self.config.form_return or "Completed"
         signed_form_id = str(uuid.UUID(int=0))
         if request.must_be_signed and status == "Completed":
@@ -388,6 +403,30 @@ class EpromSimulator:
     def _status(self, name: str) -> str:
         return str(STATUS_NUMBERS[name]) if self.config.dialect == "numbers" else name
 
+    # --- the verification's view (`eprom --local verify`): what ePROM received, and the person's part -------------
+
+    def orders_for(self, order_reference: str) -> list[dict[str, Any]]:
+        """The orders created for this metadata.orderReference, as the verification may see them: no national ids."""
+        with self._lock:
+            found = [(form_order_id, body) for form_order_id, body in self.orders.items()
+                     if _order_reference(body.get("metadata")) == order_reference]  # fmt: skip
+        return [{"formOrderId": form_order_id, "formId": body.get("formId"),
+                 "onBehalfOf": body.get("onBehalfOfNationalId") is not None,
+                 "mustBeSigned": bool(body.get("mustBeSigned"))} for form_order_id, body in found]  # fmt: skip
+
+    def fill_form(self, form_order_id: str) -> bool:
+        """The person fills (and, if ordered so, signs) the form: ePROM sends the form return."""
+        with self._lock:
+            body = self.orders.get(form_order_id)
+        if body is None or not self.config.callback_base_url:
+            return False
+        request = judge_order(body, self.config.forms)
+        if not isinstance(request, Order):
+            return False
+        payload = self._form_return(form_order_id, PREFERRED_CHANNEL.get(request.distribution_rule, 1), request)
+        self._enqueue(self._new_callback(form_order_id, payload), self.config.callback_delay_seconds)
+        return True
+
     # --- signed documents ------------------------------------------------------------------------------------------
 
     def _handle_document(self, authorization: str | None, signed_form_id: str) -> tuple[int, bytes, str]:
@@ -418,13 +457,21 @@ class EpromSimulator:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                if self.path.startswith("/_simulator/orders?orderReference="):
+                    reference = urllib.parse.unquote(self.path.partition("=")[2])
+                    self._reply(200, simulator.orders_for(reference))
+                    return
                 prefix = "/api/ExternalDocument/"
                 if not self.path.startswith(prefix):
                     self._reply(404, {"message": "Not found"})
                     return
+                signed_form_id = self.path.removeprefix(prefix)
                 status, content, content_type = simulator._handle_document(
-                    self.headers.get("Authorization"), self.path.removeprefix(prefix)
+                    self.headers.get("Authorization"), signed_form_id
                 )
+                if status == 200 and simulator.config.document_fault:
+                    self._send_faulty_document(simulator.config.document_fault, signed_form_id, content)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(content)))
@@ -435,6 +482,10 @@ class EpromSimulator:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with simulator._lock:
                     simulator.order_headers.append(dict(self.headers.items()))
+                if self.path.startswith("/_simulator/fill/"):
+                    filled = simulator.fill_form(self.path.removeprefix("/_simulator/fill/"))
+                    self._reply(200 if filled else 404, {"filled": filled})
+                    return
                 if self.path.rstrip("/") != "/api/v2/formorder":
                     self._reply(404, {"message": "Not found"})
                     return
@@ -461,6 +512,39 @@ class EpromSimulator:
                 else:
                     self._reply(*simulator._handle_order(self.headers.get("Authorization"), body))
 
+            def _send_faulty_document(self, fault: str, signed_form_id: str, pdf: bytes) -> None:
+                config = simulator.config
+                with simulator._lock:
+                    simulator.faults[f"document_{fault}"] += 1
+                chunks: Iterable[bytes] = [pdf]
+                length: int | None = len(pdf)
+                if fault in ("truncated", "cut"):
+                    chunks, length = [pdf[: len(pdf) // 2]], None if fault == "truncated" else len(pdf)
+                    self.close_connection = True
+                elif fault == "pdf_header_only":
+                    chunks, length = [b"%PDF-"], 5
+                elif fault == "not_pdf":
+                    page = b"<html><body>Service temporarily unavailable</body></html>"
+                    chunks, length = [page], len(page)
+                elif fault in ("huge", "huge_unannounced"):
+                    chunks = signed_pdf_chunks(signed_form_id, config.document_huge_bytes)
+                    length = config.document_huge_bytes if fault == "huge" else None
+                elif fault == "drip":
+                    chunks = _drip(pdf, config.document_drip_seconds, lambda: simulator._stopping)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html" if fault == "not_pdf" else "application/pdf")
+                if length is None:  # the body ends where the connection does
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(length))
+                self.end_headers()
+                try:
+                    for chunk in chunks:
+                        self.wfile.write(chunk)
+                except OSError:  # the client gave up
+                    self.close_connection = True
+
             def _reply(self, status: int, content: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(content).encode()
                 self.send_response(status)
@@ -479,6 +563,11 @@ class EpromSimulator:
 
 def signed_pdf(signed_form_id: str, size: int) -> bytes:
     """A small, valid PDF (one empty page) padded with a comment to `size` bytes."""
+    return b"".join(signed_pdf_chunks(signed_form_id, size))
+
+
+def signed_pdf_chunks(signed_form_id: str, size: int, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+    """signed_pdf in pieces of at most about `chunk_bytes`, made as they are asked for (a huge one is never whole)."""
     head = b"%PDF-1.4\n"
     body = (
         b"1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
@@ -487,7 +576,149 @@ def signed_pdf(signed_form_id: str, size: int) -> bytes:
     tail = b"trailer<</Root 1 0 R>>\n%%EOF\n"
     padding = b"% signed form " + signed_form_id.encode() + b" "
     filler = max(0, size - len(head) - len(body) - len(tail) - len(padding) - 1)
-    return head + body + padding + b"x" * filler + b"\n" + tail
+    yield head + body + padding
+    for start in range(0, filler, chunk_bytes):
+        yield b"x" * min(chunk_bytes, filler - start)
+    yield b"\n" + tail
+
+
+def _drip(content: bytes, seconds_per_byte: float, stopping: Callable[[], bool]) -> Iterator[bytes]:
+    for position in range(len(content)):
+        if stopping():
+            return
+        time.sleep(seconds_per_byte)
+        yield content[position : position + 1]
+
+
+# --- ePROM's judgement of an order (eprom-contract.md 1 and 4, national-id.md) ---------------------------------------
+
+MUST_BE_SIGNED_NO_DISTRIBUTION = (
+    "The ordered form needs to be signed. This is not possible when using DistributionRule = 'NoDistribution'."
+)
+MUST_BE_SIGNED_ON_BEHALF = (
+    "The ordered form needs to be signed. This is not possible when the form is ordered on behalf of someone."
+)
+NOT_SUPPORTED_AS_NATIONAL_ID = (
+    "{kind} is not supported as national ID. The national ID must be either Norsk fødselsnummer or D-nummer."
+)
+NOT_A_NATIONAL_ID = "The national ID must be a valid Norsk fødselsnummer or D-nummer (11 digits)."
+CONTROL_WEIGHTS_1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+CONTROL_WEIGHTS_2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+# Synthetic test persons (ePROM's test environment takes them): month + 65 (NHN SyntPop), month + 80 (Tenor).
+SYNTHETIC_MONTH_OFFSETS = (0, 65, 80)
+
+
+def judge_order(body: Any, forms: dict[str, Form]) -> Order | str:
+    """ePROM's verdict on an order body: the order it takes, or the message of its 400. Members ePROM does not
+    know are not judged (undocumented; ASP.NET's JSON binding ignores them by default)."""
+    if not isinstance(body, dict):
+        return "The request body must be a JSON object"
+    form_id = _guid(body.get("formId"))
+    if form_id is None:
+        return "formId: a GUID is required"
+    for key in ("nationalId", "onBehalfOfNationalId"):
+        problem = national_id_problem(body.get(key)) if key == "nationalId" or body.get(key) is not None else None
+        if problem:
+            return f"{key}: {problem}"
+    expiry = _date_time(body.get("expiryDate"))
+    if expiry is None:
+        return "expiryDate: a date-time is required, e.g. 2027-03-01T00:00:00+01:00"
+    if expiry <= datetime.now(UTC):
+        return "expiryDate: must be in the future"
+    rule = _distribution_rule(body.get("distributionRule", DistributionRule.Basic.value))
+    if rule is None:
+        return f"distributionRule: must be one of {', '.join(DistributionRule.__members__)} or its number"
+    for key in ("dontStoreCompletedFormInPha", "mustBeSigned", "testMode"):
+        if not isinstance(body.get(key, False), bool):
+            return f"{key}: must be true or false"
+    metadata = body.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, str):
+            return "metadata: must be a string holding JSON"  # an object is not a string: JSON encoded twice
+        try:
+            json.loads(metadata, parse_constant=_not_json)
+        except ValueError as error:
+            return f"JSON in metadata is not valid: {error}"
+    if not isinstance(body.get("signingText"), str | None):
+        return "signingText: must be a string"
+    address = body.get("physicalAddress")
+    if address is not None and not (
+        isinstance(address, dict)
+        and all(isinstance(address.get(key), str) for key in ("fullName", "addressLine1", "postalCode", "postalPlace"))
+    ):
+        return "physicalAddress: fullName, addressLine1, postalCode and postalPlace are strings"
+    must_be_signed = body.get("mustBeSigned", False)
+    if must_be_signed and rule is DistributionRule.NoDistribution:
+        return MUST_BE_SIGNED_NO_DISTRIBUTION
+    if must_be_signed and body.get("onBehalfOfNationalId"):
+        return MUST_BE_SIGNED_ON_BEHALF
+    form = forms.get(form_id)
+    if form is None:
+        return f"No form with id='{form_id}' exists"
+    if not form.published:
+        return "The ordered form is not Published"
+    if rule in PAPER_RULES and not form.paper_enabled:
+        return f"Form with id='{form_id}' is not paper enabled"
+    return Order(body["nationalId"], rule, must_be_signed, metadata)
+
+
+def national_id_problem(value: object) -> str | None:
+    """A fødselsnummer or D-nummer (first digit + 4) passes; H-nummer (month + 40) and FH-nummer (first digit 8 or
+    9) get ePROM's messages. Control digits by either rule Skatteetaten has: (sum + k1) % 11 == 0, or from 2032
+    0..3; k2 always 0. The date must be a calendar day (29.02 in any year divisible by 4: 2000 was a leap year)."""
+    if not (isinstance(value, str) and len(value) == 11 and value.isascii() and value.isdigit()):
+        return NOT_A_NATIONAL_ID
+    digits = [int(digit) for digit in value]
+    if digits[0] >= 8:
+        return NOT_SUPPORTED_AS_NATIONAL_ID.format(kind="FH-nummer")
+    day, month, year = int(value[0:2]), int(value[2:4]), int(value[4:6])
+    if 41 <= month <= 52:
+        return NOT_SUPPORTED_AS_NATIONAL_ID.format(kind="H-nummer")
+    k1_remainder = (sum(w * d for w, d in zip(CONTROL_WEIGHTS_1, digits, strict=False)) + digits[9]) % 11
+    k2_remainder = (sum(w * d for w, d in zip(CONTROL_WEIGHTS_2, digits, strict=False)) + digits[10]) % 11
+    if k1_remainder not in (0, 1, 2, 3) or k2_remainder != 0:
+        return NOT_A_NATIONAL_ID
+    day -= 40 if digits[0] >= 4 else 0
+    months = [month - offset for offset in SYNTHETIC_MONTH_OFFSETS if 1 <= month - offset <= 12]
+    leap_year = 2000 + year if year % 4 == 0 else 2001
+    if not months or not 1 <= day <= monthrange(leap_year, months[0])[1]:
+        return NOT_A_NATIONAL_ID
+    return None
+
+
+def _guid(value: object) -> str | None:
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _date_time(value: object) -> datetime | None:
+    """ISO 8601 with an offset or Z; without one it is Norwegian time."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=OSLO) if moment and moment.tzinfo is None else moment
+
+
+def _distribution_rule(value: object) -> DistributionRule | None:
+    """A name (any case), a number, or a number in a string."""
+    if isinstance(value, str):
+        names = {name.lower(): rule for name, rule in DistributionRule.__members__.items()}
+        if value.lower() in names:
+            return names[value.lower()]
+        value = int(value) if value.isascii() and value.isdigit() else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    try:
+        return DistributionRule(value)
+    except ValueError:
+        return None
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _order_reference(metadata: str | None) -> str | None:

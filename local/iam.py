@@ -82,9 +82,10 @@ class StackResources:
     region: str
     refs: dict[str, str]
     attributes: dict[tuple[str, str], str]
+    name: str = "local"  # the CloudFormation stack's (AWS::StackName)
 
 
-def local_stack(resources: dict[str, str], region: str, endpoint_url: str) -> StackResources:
+def local_stack(resources: dict[str, str], region: str, endpoint_url: str, name: str = "local") -> StackResources:
     """The logical ids of create_resources()'s environment, on the moto server at `endpoint_url`."""
     arn = f"arn:aws:{{}}:{region}:{ACCOUNT_ID}:{{}}"
     refs: dict[str, str] = {}
@@ -121,7 +122,7 @@ def local_stack(resources: dict[str, str], region: str, endpoint_url: str) -> St
     # The local stack has no key: every encrypted resource names this one, as they all name EncryptionKey.
     refs["EncryptionKey"] = "local-encryption-key"
     attributes["EncryptionKey", "Arn"] = arn.format("kms", "key/local-encryption-key")
-    return StackResources(region, refs, attributes)
+    return StackResources(region, refs, attributes, name)
 
 
 class _Resolver:
@@ -141,7 +142,8 @@ class _Resolver:
             "AWS::AccountId": ACCOUNT_ID,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": "local",
+            "AWS::StackName": stack.name,
+            "AWS::StackId": f"arn:aws:cloudformation:{stack.region}:{ACCOUNT_ID}:stack/{stack.name}/*",
         }
 
     def ref(self, name: str) -> Any:
@@ -279,11 +281,16 @@ class LocalIam:
         self.removed: dict[str, set[tuple[str | None, str]]] = {}
         self._lock = threading.Lock()
         self._resolved: dict[tuple[str, frozenset[tuple[str | None, str]]], list[dict[str, Any]]] = {}
-        self._code_principals = [
+        self._code_principals: list[tuple[str, str | None]] = [
             (str(ROOT / resource["Properties"]["CodeUri"]), logical_id)
             for logical_id, resource in load_template()["Resources"].items()
             if resource["Type"] == "AWS::Serverless::Function"
-        ] + ([(str(ROOT / "cli" / "eprom_cli"), OPERATOR_POLICY)] if self.has(OPERATOR_POLICY) else [])
+        ]
+        cli = ROOT / "cli" / "eprom_cli"
+        # `eprom preflight` checks an account before a first deploy: the deployer's own credentials, not an operator's
+        self._code_principals.append((str(cli / "preflight.py"), None))
+        if self.has(OPERATOR_POLICY):
+            self._code_principals.append((str(cli), OPERATOR_POLICY))
 
     def add_stack(self, stack: StackResources) -> None:
         self.stacks.append(stack)
@@ -355,7 +362,7 @@ class LocalIam:
         for frame, _ in traceback.walk_stack(None):
             for directory, principal in self._code_principals:
                 if frame.f_code.co_filename.startswith(directory):
-                    return principal
+                    return principal  # None: not restricted
         return None
 
 
@@ -378,6 +385,9 @@ def _needed(
     arn = f"arn:aws:{{}}:{region}:{ACCOUNT_ID}:{{}}"
     action = f"{service}:{operation}"
     needed: list[tuple[str, str, dict[str, str]]] = []
+    # "No permissions are required": https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
+    if action == "sts:GetCallerIdentity":
+        return []
     key_arn = None
     encrypted = False
     if service == "sqs":
@@ -427,6 +437,11 @@ def _needed(
         needed.append((action, secret, {}))
         if key_arn and operation in ("GetSecretValue", "PutSecretValue"):
             needed.append(("kms:Decrypt" if operation == "GetSecretValue" else "kms:GenerateDataKey", key_arn, {}))
+    elif service == "cloudformation" and "StackName" in params:
+        stack = params["StackName"]
+        needed.append(
+            (action, stack if stack.startswith("arn:") else arn.format("cloudformation", f"stack/{stack}/*"), {})
+        )
     elif service == "events" and operation == "PutEvents":
         for bus in {entry.get("EventBusName", "default") for entry in params.get("Entries", [])}:
             needed.append((action, bus if bus.startswith("arn:") else arn.format("events", f"event-bus/{bus}"), {}))
@@ -489,7 +504,7 @@ def lambda_service_needs(iam: LocalIam, function: str) -> list[tuple[str, str, d
 _iam: LocalIam | None = None
 
 
-def enforce(resources: dict[str, str], region: str, endpoint_url: str) -> LocalIam:
+def enforce(resources: dict[str, str], region: str, endpoint_url: str, stack_name: str = "local") -> LocalIam:
     """Decide every later AWS call of this process's functions by their roles, for the stack `resources` (the
     environment create_resources() returns) on the moto server at `endpoint_url`."""
     global _iam
@@ -503,7 +518,7 @@ def enforce(resources: dict[str, str], region: str, endpoint_url: str) -> LocalI
         if boto3.DEFAULT_SESSION is not None:
             for event, handler in hooks:
                 boto3.DEFAULT_SESSION.events.register(event, handler)
-    _iam.add_stack(local_stack(resources, region, endpoint_url))
+    _iam.add_stack(local_stack(resources, region, endpoint_url, stack_name))
     return _iam
 
 

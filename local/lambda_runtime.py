@@ -1,9 +1,26 @@
 """What the Lambda service hands a handler locally: a context object, and REST API (v1) proxy events."""
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+# A synchronous invocation's response may not exceed 6 MB; Lambda then fails the invocation with this error
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+MAX_RESPONSE_BYTES = 6_291_556
+
+
+class ResponseTooLarge(Exception):
+    """Lambda's "Response payload size exceeded maximum allowed payload size"."""
+
+
+def checked_response(response: dict[str, Any]) -> dict[str, Any]:
+    """The handler's response, or ResponseTooLarge where Lambda would refuse to return it."""
+    size = len(json.dumps(response).encode())
+    if size > MAX_RESPONSE_BYTES:
+        raise ResponseTooLarge(f"Response payload size ({size} bytes) exceeded maximum allowed payload size")
+    return response
 
 
 @dataclass

@@ -41,6 +41,9 @@ MODES: dict[str, dict[str, str]] = {
         "VpcRouteTableIds": "rtb-0a1b2c3d4e5f60718",
         "CallbackEndpointType": "PRIVATE",
         "CallbackVpcEndpointIds": "vpce-0a1b2c3d4e5f60718",
+        # The VPC's own resolvers, and endpoints in one subnet per AZ of their own.
+        "VpcDnsResolverCidr": "10.0.0.0/16",
+        "VpcEndpointSubnetIds": "subnet-0f1e2d3c4b5a69788",
     },
 }
 

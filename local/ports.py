@@ -10,6 +10,8 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from local.aws_limits import AwsLimits
+
 
 def free_port() -> int:
     """A free TCP port on loopback (the local stack binds nothing else)."""
@@ -36,11 +38,13 @@ class DynamoDBOneRequestAtATime:
 
 
 class MotoServer:
-    """moto's server (as moto.server.ThreadedMotoServer builds it) behind DynamoDBOneRequestAtATime, on loopback."""
+    """moto's server (as moto.server.ThreadedMotoServer builds it) behind DynamoDBOneRequestAtATime and AWS's limits
+    (local/aws_limits.py), on loopback."""
 
     def __init__(self, port: int | None = None) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
-        app = DynamoDBOneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        self.limits = AwsLimits(DynamoDBOneRequestAtATime(DomainDispatcherApplication(create_backend_app)))
+        app = self.limits
         self.port = port or free_port()
         self.server: BaseWSGIServer = make_server(
             "127.0.0.1", self.port, app, threaded=True, request_handler=MotoRequestHandler

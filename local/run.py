@@ -416,6 +416,8 @@ def write_state(stack: LocalStack, path: Path) -> None:
             "bucket": resources["FORM_RESULTS_BUCKET"],
             "secret_id": resources["EPROM_API_KEY_SECRET_ID"],
             "api_base_url": stack.front.base_url,
+            "outcome_bus_name": resources["OUTCOME_BUS_NAME"],
+            "eprom_simulator_url": stack.simulator.base_url,  # `eprom --local verify` asks it what ePROM received
             "allow_synthetic_national_ids": True,
             "allow_test_mode_orders": True,
         },
@@ -438,6 +440,7 @@ Operate it as you would a deployed stack (`.venv/bin/eprom --help`), e.g.:
   .venv/bin/eprom --local orders show sample-basic-1
   .venv/bin/eprom --local dead-letters list
   .venv/bin/eprom --local smoke --form-id {FORM_ID}
+  .venv/bin/eprom --local verify --form-id {FORM_ID} --report-dir verification   (the simulator plays the person)
 Call the callback endpoint as ePROM does:
   curl -s -X PUT {stack.front.base_url}/api/PromsFormOrder -H 'Content-Type: application/json' \\
       -d '{{"apiKey": "{API_KEY}", "formOrderId": "{uuid.uuid4()}", "formOrderStatus": "Ordered"}}'

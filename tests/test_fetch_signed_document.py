@@ -2,17 +2,20 @@
 
 import hashlib
 import json
+import threading
 import time
 import uuid
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from conftest import API_KEY, failed_ids, sqs_event
 from eprom.models import EpromCallback
 from eprom.order_store import OrderStore
 
 from local.eprom_simulator import signed_pdf
+from local.lambda_runtime import LambdaContext
 
 
 @pytest.fixture
@@ -118,3 +121,88 @@ def test_a_malformed_job_is_given_up_at_once(fetcher, document_dead_letters, lam
     assert fetcher.lambda_handler(sqs_event({"formOrderId": "x"}), lambda_context) == {"batchItemFailures": []}
     [dead] = document_dead_letters.messages()
     assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "InvalidJob"
+
+
+def stored_pdf(aws: dict[str, str], form_order_id: str) -> bytes | None:
+    try:
+        answer = boto3.client("s3").get_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=f"signed/{form_order_id}.pdf")
+    except ClientError as error:
+        # the local stack answers a missing key as S3 answers a caller without s3:ListBucket (local/aws_limits.py)
+        assert error.response["Error"]["Code"] == "AccessDenied"
+        return None
+    return answer["Body"].read()
+
+
+@pytest.mark.parametrize("fault", ["truncated", "cut", "pdf_header_only", "not_pdf"])
+def test_only_a_whole_pdf_is_stored_and_anything_else_is_fetched_again(
+    fault, fetcher, eprom, signed_order, orders_table, aws, document_dead_letters, lambda_context
+) -> None:
+    eprom.config.document_fault = fault
+    event = sqs_event(signed_order)
+    assert failed_ids(fetcher.lambda_handler(event, lambda_context)) == {event["Records"][0]["messageId"]}
+    assert eprom.faults[f"document_{fault}"] == 1
+    assert stored_pdf(aws, signed_order["formOrderId"]) is None
+    assert "signedDocument" not in item(orders_table, signed_order["formOrderId"])
+    assert document_dead_letters.messages() == []
+
+    eprom.config.document_fault = None  # the next delivery gets the whole document
+    assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    assert stored_pdf(aws, signed_order["formOrderId"]) == eprom.documents[signed_order["signedFormId"]][1]
+    assert item(orders_table, signed_order["formOrderId"])["signedDocument"]
+
+
+def test_a_document_never_whole_is_given_up_after_the_retry_window(
+    fetcher, eprom, signed_order, aws, document_dead_letters, lambda_context
+) -> None:
+    eprom.config.document_fault = "pdf_header_only"
+    event = sqs_event(signed_order, sent_seconds_ago=(7 * 24 + 1) * 3600)
+    assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    [dead] = document_dead_letters.messages()
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "RetriesExhausted"
+    assert (
+        "not whole: 5 bytes that do not end with %%EOF" in dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+    )
+    assert stored_pdf(aws, signed_order["formOrderId"]) is None
+
+
+@pytest.mark.parametrize("fault", ["huge", "huge_unannounced"])
+def test_a_document_above_the_size_limit_is_given_up_at_once(
+    fault, fetcher, eprom, signed_order, orders_table, aws, document_dead_letters, lambda_context
+) -> None:
+    limit = fetcher.settings.signed_document_max_bytes
+    eprom.config.document_fault, eprom.config.document_huge_bytes = fault, limit + 1
+    assert fetcher.lambda_handler(sqs_event(signed_order), lambda_context) == {"batchItemFailures": []}
+    [dead] = document_dead_letters.messages()
+    assert json.loads(dead["Body"]) == signed_order
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "DocumentTooLarge"
+    reason = dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+    assert f"more than the limit of {limit}" in reason and "SignedDocumentMaxBytes" in reason
+    assert stored_pdf(aws, signed_order["formOrderId"]) is None
+    assert "signedDocument" not in item(orders_table, signed_order["formOrderId"])
+
+
+@pytest.mark.parametrize("fault", ["huge", "huge_unannounced"])
+def test_a_large_document_within_the_limit_is_streamed_whole(fault, fetcher, eprom, signed_order, aws, lambda_context):
+    eprom.config.document_fault, eprom.config.document_huge_bytes = fault, fetcher.settings.signed_document_max_bytes
+    assert fetcher.lambda_handler(sqs_event(signed_order), lambda_context) == {"batchItemFailures": []}
+    expected = signed_pdf(signed_order["signedFormId"], fetcher.settings.signed_document_max_bytes)
+    assert stored_pdf(aws, signed_order["formOrderId"]) == expected
+
+
+def test_a_document_too_slow_for_the_invocation_is_left_for_the_backoff(
+    fetcher, eprom, signed_order, orders_table, aws, document_dead_letters
+) -> None:
+    """A byte every 10 ms never trips the 1 s read timeout; the invocation's time is what must bound the read."""
+    eprom.config.document_fault, eprom.config.document_drip_seconds = "drip", 0.01
+    context = LambdaContext("fetcher", timeout_seconds=fetcher.settings.document_time_reserve_seconds + 2)
+    event = sqs_event(signed_order)
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: outcome.update(fetcher.lambda_handler(event, context)), daemon=True)
+    worker.start()
+    worker.join(timeout=context.timeout_seconds + 30)  # generous: a hang is what the test is about
+    assert not worker.is_alive(), "the fetcher was still reading when its invocation's time had run out"
+    assert context.get_remaining_time_in_millis() > 0  # it returned before its time ran out
+    assert failed_ids(outcome) == {event["Records"][0]["messageId"]}
+    assert stored_pdf(aws, signed_order["formOrderId"]) is None
+    assert "signedDocument" not in item(orders_table, signed_order["formOrderId"])
+    assert document_dead_letters.messages() == []

@@ -2,6 +2,7 @@
 all allowed, every permission a role grants is needed by one of them, and a denied call fails as in AWS."""
 
 import contextlib
+import hashlib
 import json
 import time
 import uuid
@@ -52,9 +53,11 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
     import publish_outcomes.app as publisher
     import status_callback.app as callback_app
     from eprom.api_key import _secrets
+    from eprom.queues import QueueVisibility
 
-    def cold_start() -> None:  # each function has its own Lambda environment: its own cached ApiKey
+    def cold_start() -> None:  # each function has its own Lambda environment: its own cached ApiKey, queue URL
         _secrets.cache_clear()
+        QueueVisibility._url.cache_clear()
 
     evaluator = iam.current()
     first = len(evaluator.calls)
@@ -90,6 +93,13 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
     gone = sqs_event({"formOrderId": str(uuid.uuid4()), "signedFormId": str(uuid.uuid4())}, sent_seconds_ago=30 * 86400)
     gone["Records"][0]["eventSourceARN"] = _queue_arn(aws["SIGNED_DOCUMENT_QUEUE_URL"])
     assert fetcher.lambda_handler(gone, LambdaContext()) == {"batchItemFailures": []}  # given up: a dead letter
+    # A job run again after it stored the PDF but before it updated the item: the conditional write finds the PDF
+    stored_first, pdf = str(uuid.uuid4()), signed_pdf(signed_form_id, 1000)
+    assert _callback(callback_app, "callback-ordered.json", formOrderId=stored_first) == 200
+    boto3.client("s3").put_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=f"signed/{stored_first}.pdf", Body=pdf,
+                                  Metadata={"sha256": hashlib.sha256(pdf).hexdigest()})  # fmt: skip
+    again = sqs_event({"formOrderId": stored_first, "signedFormId": signed_form_id})
+    assert fetcher.lambda_handler(again, LambdaContext()) == {"batchItemFailures": []}
     early = {"formOrderId": str(uuid.uuid4()), "signedFormId": str(uuid.uuid4())}  # not signed yet: retried
     sqs.send_message(QueueUrl=aws["SIGNED_DOCUMENT_QUEUE_URL"], MessageBody=json.dumps(early))
     fetcher.lambda_handler(_receive(aws["SIGNED_DOCUMENT_QUEUE_URL"]), LambdaContext())
@@ -113,6 +123,11 @@ NEEDED_ELSEWHERE = {
     ("PlaceOrderFunction", "dynamodb:GetItem"),
 }
 
+# Granted, and needed by nothing: to be taken out of template.yaml (strict: this fails once it is needed, or gone).
+NOT_NEEDED = {
+    ("StatusCallbackFunction", "Answers", "s3:GetObject"): "answers are read only by version (s3:GetObjectVersion)",
+}
+
 
 def _granted(function: str) -> list[tuple[str, str]]:
     """(Sid, action) of every Allow of the function's role."""
@@ -129,7 +144,11 @@ def _granted(function: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("function", "sid", "action"),
     [
-        (function, sid, action)
+        pytest.param(
+            function, sid, action, marks=[pytest.mark.xfail(strict=True, reason=NOT_NEEDED[function, sid, action])]
+        )
+        if (function, sid, action) in NOT_NEEDED
+        else (function, sid, action)
         for function in FUNCTIONS
         for sid, action in _granted(function)
         if (function, action) not in NEEDED_ELSEWHERE
@@ -168,18 +187,17 @@ def test_kms_is_needed_for_an_encrypted_queue(aws: dict[str, str], dead_letters)
     assert dead_letters.messages() == []
 
 
-def test_a_read_of_a_missing_key_is_403_without_list_bucket(fetcher, eprom, aws: dict[str, str]) -> None:
-    """As S3 answers it (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html): the fetcher's check
-    for a document already stored fails, and the job is retried before ePROM is asked."""
-    job = {"formOrderId": str(uuid.uuid4()), "signedFormId": str(uuid.uuid4())}
-    eprom.documents[job["signedFormId"]] = (time.monotonic(), signed_pdf(job["signedFormId"], 1000))
+def test_a_read_of_a_missing_key_is_403_without_list_bucket(aws: dict[str, str]) -> None:
+    """As S3 answers it (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html), decided per role
+    (local/aws_limits.py answers every missing key so, whoever asks)."""
+    key = f"signed/{uuid.uuid4()}.pdf"
     with iam.current().without("FetchSignedDocumentFunction", "s3:ListBucket"):
         with iam.acting_as("FetchSignedDocumentFunction"), pytest.raises(ClientError) as denied:
-            boto3.client("s3").head_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=f"signed/{uuid.uuid4()}.pdf")
+            boto3.client("s3").head_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=key)
         assert denied.value.response["Error"]["Code"] == "403"
-        event = sqs_event(job)
-        assert failed_ids(fetcher.lambda_handler(event, LambdaContext())) == {event["Records"][0]["messageId"]}
-    assert eprom.document_requests[job["signedFormId"]] == 0
+        with iam.acting_as("FetchSignedDocumentFunction"), pytest.raises(ClientError) as denied:
+            boto3.client("s3").get_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=key)
+        assert denied.value.response["Error"]["Code"] == "AccessDenied"
 
 
 def test_a_refusal_that_cannot_be_dead_lettered_is_retried_not_lost(placer, eprom, dead_letters, lambda_context):

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from local.run import API_KEY, UNREACHABLE_NATIONAL_ID, VALID_IDS
+from local.schemas import outcome_event_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = os.environ | {
@@ -142,6 +143,7 @@ def assert_results_reached_upstream(report: dict[str, Any], function_log: str) -
                  "FetchSignedDocumentFunction"]  # fmt: skip
     assert set(functions) <= set(report["callers"])  # and upstream's policies, once the template has them
 
+    assert [error for envelope in report["events_received"] for error in outcome_event_errors(envelope)] == []
     by_id: dict[str, list[dict]] = {}
     for envelope in report["events_received"]:
         by_id.setdefault(envelope["detail"]["eventId"], []).append(envelope["detail"])

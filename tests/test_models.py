@@ -113,6 +113,7 @@ def test_an_unreadable_callback_timestamp_does_not_cost_the_callback() -> None:
     )
     assert callback.form_order_status is FormOrderStatus.Ordered
     assert callback.timestamp_utc is None
+    assert callback.unreadable_fields == ("timestampUtc",)  # left out, and noted
 
 
 def test_hemits_documented_callbacks_parse() -> None:

@@ -2,6 +2,7 @@
 an answers pointer that never moves, and no lost write under concurrency."""
 
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -56,7 +57,10 @@ def test_record_placed_writes_the_item(store, orders_table) -> None:
     assert item["orderFingerprint"] == "abc"
     assert item["createdAt"] == item["placedAt"]
     assert item["expiresAt"] == int(datetime(2100, 1, 30, tzinfo=UTC).timestamp())  # expiry + 30 days
-    [found] = store.find_by_order_reference(reference)
+    deadline = time.monotonic() + 30  # the index is eventually consistent (local/aws_limits.py)
+    while not (found_items := store.find_by_order_reference(reference)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [found] = found_items
     assert (found["formOrderId"], found["orderFingerprint"]) == (form_order_id, "abc")
     assert set(found) == {"formOrderId", "orderReference", "orderFingerprint"}  # the index projects no more
 

@@ -1,6 +1,7 @@
 """PublishOutcomesFunction on real stream records of moto's FormOrdersTable, to a real EventBridge bus whose rule
 copies every event to OutcomeQueue (read as upstream reads it)."""
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -174,3 +175,82 @@ def test_the_sample_stream_event_in_events_publishes_what_it_says(publisher, out
     assert sorted(event["detailType"] for event in outcome_events.received()) == [
         "FormOrderStatusChanged", "FormReturned",
     ]  # fmt: skip
+
+
+def form_return(form_order_id: str, template: str = "callback-completed.json", **fields: Any) -> dict[str, Any]:
+    """A callback from events/ for this form order, with fields changed."""
+    event = json.loads((EVENTS / template).read_text())
+    event["body"] = json.dumps(json.loads(event["body"]) | {"formOrderId": form_order_id} | fields)
+    return event
+
+
+def returned_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [event for event in events if event["detailType"] == "FormReturned"]
+
+
+def test_returns_a_b_a_are_two_versions_each_announced_once(
+    callback_app, publisher, aws, outcome_events, lambda_context
+) -> None:
+    form_order_id = str(uuid.uuid4())
+    a, b = form_return(form_order_id, formData='{"q": "A"}'), form_return(form_order_id, formData='{"q": "B"}')
+    for event in (a, b, a):  # the third is a replay of the first version, not the latest
+        assert callback_app.lambda_handler(event, lambda_context)["statusCode"] == 200
+
+    s3 = boto3.client("s3")
+    key = f"answers/{form_order_id}.json"
+    versions = s3.list_object_versions(Bucket=aws["FORM_RESULTS_BUCKET"], Prefix=key)["Versions"]
+    assert len(versions) == 2
+    records = stream_records(aws, form_order_id)
+    assert publisher.lambda_handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
+    events = outcome_events.received()
+    returned = returned_events(events)
+    assert sorted(event["answers"]["versionId"] for event in returned) == sorted(v["VersionId"] for v in versions)
+    answers_by_version = {}
+    for event in returned:
+        pointer = event["answers"]
+        body = s3.get_object(Bucket=pointer["bucket"], Key=pointer["key"], VersionId=pointer["versionId"])["Body"]
+        document = body.read()
+        assert (len(document), hashlib.sha256(document).hexdigest()) == (pointer["bytes"], pointer["sha256"])
+        answers_by_version[pointer["versionId"]] = json.loads(document)["formData"]
+    assert sorted(answers_by_version.values()) == ['{"q": "A"}', '{"q": "B"}']
+    assert len({event["eventId"] for event in returned}) == 2
+
+    # The stream records again (a retry): the same events, ids and content
+    assert publisher.lambda_handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
+    assert outcome_events.received() == events
+
+
+def test_a_different_return_after_completed_is_announced_with_its_version(
+    callback_app, publisher, aws, outcome_events, lambda_context
+) -> None:
+    form_order_id = str(uuid.uuid4())
+    expired = form_return(form_order_id, "callback-ordered.json", formOrderStatus="Expired")
+    a, b = form_return(form_order_id, formData='{"q": "A"}'), form_return(form_order_id, formData='{"q": "B"}')
+    for event in (expired, a, b):
+        assert callback_app.lambda_handler(event, lambda_context)["statusCode"] == 200
+    records = stream_records(aws, form_order_id)
+    assert publisher.lambda_handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
+    events = outcome_events.received()
+    assert [event["detailType"] for event in events] == [
+        "FormOrderStatusChanged", "FormOrderStatusChanged", "FormReturned", "FormReturned",
+    ]  # fmt: skip
+    first, later = returned_events(events)
+    item = boto3.resource("dynamodb").Table(aws["FORM_ORDERS_TABLE"]).get_item(Key={"formOrderId": form_order_id})
+    assert first["answers"]["versionId"] == item["Item"]["answers"]["versionId"]  # the pointer stays on the first
+    assert later["answers"]["versionId"] == item["Item"]["statusHistory"][-1]["answersVersionId"]
+    assert later["answers"]["versionId"] != first["answers"]["versionId"]
+    assert (later["status"], later["formOrderId"]) == ("Completed", form_order_id)
+    assert later["occurredAt"] == item["Item"]["statusHistory"][-1]["receivedAt"]
+    assert "hemmelig" not in json.dumps(events) and '"q"' not in json.dumps(events)
+
+
+def test_a_repeated_refusal_is_the_same_event_with_the_same_content(
+    placer, eprom, dead_letters, outcome_events, lambda_context
+) -> None:
+    event = sqs_event(order_message(nationalId="15499923810"), sent_seconds_ago=30)
+    for _ in range(2):  # the same message again, as when its dead-lettering failed after the event was put
+        assert placer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    first, again = outcome_events.received()
+    assert first == again
+    sent_at = datetime.fromtimestamp(int(event["Records"][0]["attributes"]["SentTimestamp"]) / 1000, UTC)
+    assert datetime.fromisoformat(first["occurredAt"]) == sent_at

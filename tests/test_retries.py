@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from conftest import failed_ids, order_message, sqs_event
-from eprom.queues import DEAD_LETTER_ATTRIBUTES_MAX_BYTES, backoff_seconds
+from eprom.queues import DEAD_LETTER_ATTRIBUTES_MAX_BYTES, MAX_RETRY_DELAY_SECONDS, backoff_seconds
 
 from local.aws_resources import load_template
 from local.lambda_runtime import LambdaContext
@@ -86,7 +86,7 @@ def test_the_backoff_doubles_to_its_cap_and_only_adds_jitter() -> None:
         delays = [backoff_seconds(attempt, base=30, cap=900) for _ in range(200)]
         assert floor <= min(delays) and max(delays) <= floor * 1.25 + 1, (attempt, min(delays), max(delays))
     assert backoff_seconds(1, base=30, cap=900, retry_after=600) == 600
-    assert backoff_seconds(1, base=30, cap=900, retry_after=10**6) == 43200  # SQS's longest visibility timeout
+    assert backoff_seconds(1, base=30, cap=900, retry_after=10**6) == MAX_RETRY_DELAY_SECONDS  # what SQS accepts
 
 
 def test_an_order_failing_past_the_window_goes_to_the_dlq_as_retries_exhausted(

@@ -9,6 +9,8 @@ from typing import Any
 import boto3
 import pytest
 from conftest import API_KEY, EVENTS, PREVIOUS_API_KEY
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from local.aws_resources import create_table
 
@@ -111,7 +113,7 @@ def test_a_form_return_is_stored_in_s3_as_received_minus_the_key(
     assert put(callback_app, event, lambda_context) == (200, {"success": True})
     stored = item(orders_table, form_order_id)
     document = stored_answers(aws, stored["answers"])
-    assert document.isascii()  # ASCII escapes: every character survives
+    assert document == event["body"].replace(f'"apiKey": "{API_KEY}", ', "").encode()
     received = json.loads(event["body"])
     assert json.loads(document) == {key: value for key, value in received.items() if key != "apiKey"}
     assert json.loads(document)["formData"] == form_data  # byte for byte
@@ -126,6 +128,115 @@ def test_a_form_return_is_stored_in_s3_as_received_minus_the_key(
     for answers_field in ("formData", "formDataWarnings", "formOrderEventLog", "filledOutBy", "patientInitiatedValues"):
         assert answers_field not in stored  # in S3 only
     assert "apiKey" not in stored and API_KEY.encode() not in document
+
+
+def test_a_form_return_is_stored_as_the_received_text(callback_app, orders_table, aws, lambda_context) -> None:
+    """Numbers as written (1e400 is not Infinity, 0.1000000000000000055511151231257827 not 0.1), escapes as written,
+    the layout as sent: only the key member is cut, with its comma."""
+    form_order_id = str(uuid.uuid4())
+    key_member = f'"apiKey" : "{API_KEY}" ,\n  '
+    body = (
+        f'{{\n  "formOrderId": "{form_order_id}",\t{key_member}"formOrderStatus": "Completed",\n'
+        '  "formData": "{\\"tall\\": 1e400, \\"andel\\": 0.1000000000000000055511151231257827}",\n'
+        '  "vekt": 1e400, "andel": 0.1000000000000000055511151231257827, "navn": "\\u00e6\\/", "rå": "æ«»"\n}'
+    )
+    assert put(callback_app, with_body(body), lambda_context) == (200, {"success": True})
+    stored = item(orders_table, form_order_id)
+    document = stored_answers(aws, stored["answers"])
+    assert document == body.replace(key_member, "").encode()
+    assert stored["answers"]["sha256"] == hashlib.sha256(document).hexdigest()
+    assert stored["answers"]["bytes"] == len(document)
+
+
+@pytest.mark.parametrize("spelling", ["api_key", "API_KEY", "api-key", "Api-Key", "APIKEY", "apikey", "api key"])
+def test_every_spelling_of_the_key_is_left_out_of_the_answers(
+    spelling, callback_app, orders_table, aws, lambda_context
+) -> None:
+    event, form_order_id = event_from("callback-completed.json", **{spelling: API_KEY})
+    assert put(callback_app, event, lambda_context) == (200, {"success": True})
+    document = stored_answers(aws, item(orders_table, form_order_id)["answers"])
+    assert API_KEY.encode() not in document
+    assert spelling.encode() not in document and b"apiKey" not in document
+
+
+@pytest.mark.parametrize("spelling", ["api_key", "API_KEY", "api-key", "Api Key"])
+def test_only_apikey_in_any_case_authenticates(spelling, callback_app, orders_table, lambda_context) -> None:
+    event, form_order_id = event_from("callback-completed.json", apiKey=None, **{spelling: API_KEY})
+    assert put(callback_app, event, lambda_context) == (401, {"success": False})
+    assert item(orders_table, form_order_id) is None
+
+
+# One side field in a shape we cannot read, each seen refusing a form return (issue 19, item 7)
+ODD_SIDE_FIELDS = [
+    ("signedFormId", 0),
+    ("isPatientInitiated", "x"),
+    ("formDataWarnings", {}),
+    ("formOrderEventLog", True),
+    ("filledOutBy", []),
+    ("scannedPaperId", 1.5),
+    ("formOrderStatus", []),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), ODD_SIDE_FIELDS)
+def test_a_form_return_with_a_side_field_we_cannot_read_is_stored(
+    field, value, callback_app, orders_table, aws, lambda_context
+) -> None:
+    event, form_order_id = event_from("callback-completed.json", **{field: value})
+    assert put(callback_app, event, lambda_context) == (200, {"success": True})
+    stored = item(orders_table, form_order_id)
+    document = stored_answers(aws, stored["answers"])
+    assert json.loads(document)[field] == value  # kept as received
+    assert stored["statusHistory"][-1]["unreadableFields"] == [field]  # and noted
+    # An unreadable formOrderStatus moves no status: the answers are stored and announced, the status is not guessed
+    assert stored.get("status") == (None if field == "formOrderStatus" else "Completed")
+
+
+@pytest.mark.parametrize(("field", "value"), [("notificationChannel", []), ("timestamp", {"a": 1})])
+def test_a_status_with_a_side_field_we_cannot_read_is_stored(
+    field, value, callback_app, orders_table, lambda_context
+) -> None:
+    event, form_order_id = event_from("callback-ordered.json", **{field: value})
+    assert put(callback_app, event, lambda_context) == (200, {"success": True})
+    stored = item(orders_table, form_order_id)
+    assert stored["status"] == "Ordered"
+    assert stored["statusHistory"][-1]["unreadableFields"] == [field]
+
+
+def test_unreadable_fields_are_named_by_our_names_never_by_input_keys(
+    callback_app, orders_table, lambda_context, captured_output
+) -> None:
+    event, form_order_id = event_from("callback-completed.json", SIGNEDFORMID=0, **{"26073941651": []})
+    assert put(callback_app, event, lambda_context) == (200, {"success": True})
+    stored = item(orders_table, form_order_id)
+    assert stored["statusHistory"][-1]["unreadableFields"] == ["signedFormId"]
+    assert "26073941651" not in json.dumps(stored, default=str)
+    assert "26073941651" not in captured_output.text()
+
+
+side_fields = st.sampled_from(
+    ["formOrderStatus", "formOrderStatusErrorCode", "notificationChannel", "timestamp", "timestampUtc",
+     "formDataWarnings", "signedFormId", "scannedPaperId", "isPatientInitiated", "patientInitiatedValues",
+     "formOrderEventLog", "filledOutBy"]
+)  # fmt: skip
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=5,
+)
+
+
+@given(fields=st.dictionaries(side_fields, any_json, min_size=1, max_size=4))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_an_authenticated_form_return_is_stored_whatever_its_side_fields(
+    fields, callback_app, orders_table, aws, lambda_context
+) -> None:
+    event, form_order_id = event_from("callback-completed.json", **fields)
+    event["body"] = json.dumps(json.loads(event["body"]) | fields)  # null too: given, not removed
+    assert put(callback_app, event, lambda_context) == (200, {"success": True})
+    stored = item(orders_table, form_order_id)
+    assert stored_answers(aws, stored["answers"]) == event["body"].replace(f'"apiKey": "{API_KEY}", ', "").encode()
+    assert set(stored["statusHistory"][-1].get("unreadableFields", [])) <= set(fields)
 
 
 @pytest.mark.parametrize("api_key", ["wrong-key", "", None, API_KEY + " ", API_KEY[:-1]])

@@ -98,6 +98,19 @@ def test_the_placer_defaults_are_the_template_defaults() -> None:
         assert str(default).lower() == str(parameters[parameter]["Default"]).lower(), variable
 
 
+def test_the_fetcher_size_limit_is_the_template_parameter() -> None:
+    from fetch_signed_document.settings import FetcherSettings
+
+    function = RESOURCES["FetchSignedDocumentFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert variables["SIGNED_DOCUMENT_MAX_BYTES"] == {"Ref": "SignedDocumentMaxBytes"}
+    parameter, setting = TEMPLATE["Parameters"]["SignedDocumentMaxBytes"], FetcherSettings.model_fields
+    assert setting["signed_document_max_bytes"].default == parameter["Default"]
+    # the document passes through /tmp: its largest must fit (512 MB unless EphemeralStorage says otherwise)
+    tmp_megabytes = function.get("EphemeralStorage", {"Size": 512})["Size"]
+    assert parameter["MaxValue"] < tmp_megabytes * 1024 * 1024
+
+
 def evaluate(expression: Any, parameters: dict[str, str]) -> Any:
     """CloudFormation's rule functions (the ones this template uses) over string parameter values."""
     if not isinstance(expression, dict):
@@ -182,7 +195,9 @@ def test_the_callback_route() -> None:
     assert event["Properties"]["RestApiId"] == {"Ref": "CallbackApi"}
 
 
-@pytest.mark.parametrize("logical_id", ["FormOrdersTable", "EpromApiKeySecret", "EncryptionKey"])
+@pytest.mark.parametrize(
+    "logical_id", ["FormOrdersTable", "EpromApiKeySecret", "EncryptionKey", "OrderQueue", "OrderDeadLetterQueue"]
+)
 def test_data_survives_a_stack_deletion(logical_id: str) -> None:
     assert RESOURCES[logical_id]["DeletionPolicy"] == "Retain"
     assert RESOURCES[logical_id]["UpdateReplacePolicy"] == "Retain"
@@ -192,7 +207,8 @@ def test_no_hard_coded_physical_names() -> None:
     for logical_id, resource in RESOURCES.items():
         properties = resource.get("Properties", {})
         for name_property in ("TableName", "QueueName", "FunctionName", "LayerName", "LogGroupName"):
-            assert name_property not in properties, f"{logical_id}.{name_property}"
+            name = properties.get(name_property)
+            assert name is None or "${AWS::StackName}" in name["Fn::Sub"], f"{logical_id}.{name_property}"
 
 
 def statements(role: str) -> list[dict[str, Any]]:
@@ -265,7 +281,7 @@ def test_the_results_bucket_is_private_versioned_encrypted_and_forgets_after_ret
     assert encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": "EncryptionKey.Arn"}
     retention = next(rule for rule in bucket["LifecycleConfiguration"]["Rules"] if rule["Id"] == "ResultRetention")
     assert retention["ExpirationInDays"] == {"Ref": "ResultRetentionDays"}
-    assert retention["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "ResultRetentionDays"}}
+    assert retention["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}  # not a second retention period
     [tls] = RESOURCES["FormResultsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     table = RESOURCES["FormOrdersTable"]["Properties"]
@@ -311,13 +327,12 @@ def test_each_results_function_reaches_only_its_part_of_the_bucket() -> None:
     def s3_resources(role: str) -> list[Any]:
         return [s["Resource"] for s in statements(role) if any(a.startswith("s3:") for a in actions(s))]
 
-    assert s3_resources("StatusCallbackRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"}]
-    # and the bucket's key names: HeadObject of a document not yet stored is 404 only with s3:ListBucket
-    assert s3_resources("FetchSignedDocumentRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/signed/*"},
-                                                       {"Fn::GetAtt": "FormResultsBucket.Arn"}]  # fmt: skip
-    assert [actions(s) for s in statements("FetchSignedDocumentRole") if s["Sid"] == "MissingDocumentIs404"] == [
-        ["s3:ListBucket"]
+    assert s3_resources("StatusCallbackRole") == [
+        {"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"},
+        {"Fn::GetAtt": "FormResultsBucket.Arn"},  # ListBucketVersions, under answers/ only (the condition below)
     ]
+    assert {"StringLike": {"s3:prefix": "answers/*"}} in [s.get("Condition") for s in statements("StatusCallbackRole")]
+    assert s3_resources("FetchSignedDocumentRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/signed/*"}]
     assert s3_resources("PublishOutcomesRole") == [] and s3_resources("PlaceOrderRole") == []
 
 
@@ -377,9 +392,13 @@ def test_every_alarm_reaches_a_topic_and_the_stacks_topic_is_encrypted() -> None
 
 
 def test_every_kms_service_grant_is_limited_to_this_account() -> None:
+    # EventBridge's delivery to the encrypted queues: AWS documents no condition for it (see the template).
     for statement in RESOURCES["EncryptionKey"]["Properties"]["KeyPolicy"]["Statement"]:
-        if "Service" in statement["Principal"]:
-            assert statement.get("Condition"), statement["Sid"]
+        if "Principal" in statement and "Service" in statement["Principal"]:
+            if statement["Sid"] == "EventBridgeDeliversToEncryptedQueues":
+                assert "Condition" not in statement and statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+            else:
+                assert statement.get("Condition"), statement["Sid"]
 
 
 def test_the_stage_waits_for_the_account_logging_setting_and_the_role_outlives_the_stack() -> None:
@@ -390,9 +409,19 @@ def test_the_stage_waits_for_the_account_logging_setting_and_the_role_outlives_t
 
 
 def test_gateway_refusals_are_json() -> None:
-    for logical_id in ("CallbackApiDefault4xx", "CallbackApiDefault5xx"):
-        template = RESOURCES[logical_id]["Properties"]["ResponseTemplates"]["application/json"]
-        assert template.startswith('{"success": false')
+    responses = RESOURCES["CallbackApi"]["Properties"]["GatewayResponses"]
+    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        assert responses[response_type]["ResponseTemplates"]["application/json"].startswith('{"success": false')
+
+
+def test_the_api_key_placeholder_is_never_regenerated() -> None:
+    # Any edit of GenerateSecretString makes CloudFormation generate a new value over the real ApiKey.
+    assert RESOURCES["EpromApiKeySecret"]["Properties"]["GenerateSecretString"] == {
+        "SecretStringTemplate": '{"previousApiKeys": []}',
+        "GenerateStringKey": "apiKey",
+        "ExcludePunctuation": True,
+        "PasswordLength": 32,
+    }
 
 
 def test_every_stage_deploys_to_the_eea_region() -> None:
@@ -485,6 +514,11 @@ def test_network_interface_permissions_are_this_accounts_and_only_describe_is_un
 def test_the_vpc_security_groups_let_only_https_out_and_into_the_endpoints() -> None:
     [egress] = RESOURCES["EpromCallerSecurityGroup"]["Properties"]["SecurityGroupEgress"]
     assert (egress["IpProtocol"], egress["FromPort"], egress["ToPort"]) == ("tcp", 443, 443)
+    for logical_id in ("EpromCallerDnsUdp", "EpromCallerDnsTcp"):  # only to the VPC's own resolvers, when given
+        dns = RESOURCES[logical_id]
+        assert dns["Condition"] == "HasDnsResolver"
+        assert dns["Properties"]["GroupId"] == {"Ref": "EpromCallerSecurityGroup"}
+        assert (dns["Properties"]["FromPort"], dns["Properties"]["CidrIp"]) == (53, {"Ref": "VpcDnsResolverCidr"})
     assert "SecurityGroupIngress" not in RESOURCES["EpromCallerSecurityGroup"]["Properties"]
     [ingress] = RESOURCES["VpcEndpointSecurityGroup"]["Properties"]["SecurityGroupIngress"]
     assert ingress["SourceSecurityGroupId"] == {"Ref": "EpromCallerSecurityGroup"}

@@ -4,7 +4,6 @@ import getpass
 import json
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -20,14 +19,14 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
-from eprom_cli import dead_letters, orders
+from eprom_cli import dead_letters, orders, preflight, report, verify
 from eprom_cli.target import Target, TargetError, deployed_stack, local_stack
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
-# Hemit's example patient from the ePROM ordering guide; test stages only (smoke refuses prod).
-TEST_PERSON_NATIONAL_ID = "26073941651"
+# Hemit's verification person (eprom-contract §6); test stages only (smoke refuses prod).
+TEST_PERSON_NATIONAL_ID = verify.VERIFICATION_PERSON
 PERSONAL_DATA_WARNING = (
     "This shows personal health data ({what}). Use it only for the work you are doing now; this access to the "
     "table, bucket or secret is recorded by CloudTrail (with data events on for the bucket)."
@@ -55,9 +54,9 @@ def _app(help_text: str) -> typer.Typer:
 
 
 app = _app(
-    "Operate the ePROM integration: look up orders, handle the dead-letter queues, rotate the ApiKey, smoke-test a "
-    "stage. Choose the stack with --stack NAME (a deployed one; region from your profile or --region) or --local "
-    "(the stack `make serve` runs)."
+    "Operate the ePROM integration: look up orders, handle the dead-letter queues, set the ApiKey, smoke-test a "
+    "stage and verify it with Hemit. Choose the stack with --stack NAME (a deployed one; region from your profile or "
+    "--region) or --local (the stack `make serve` runs)."
 )
 orders_app = _app("Send orders, look them up by orderReference, list callback-only items, download results.")
 dead_letters_app = _app(
@@ -357,6 +356,24 @@ def export_dead_letters(
 # --- ApiKey ---------------------------------------------------------------------------------------------------------
 
 
+@api_key_app.command("set")
+def set_api_key(
+    ctx: typer.Context,
+    on_command_line: Annotated[str | None, typer.Argument(hidden=True, metavar="", show_default=False)] = None,
+) -> None:
+    """Put the first ApiKey Hemit sent into the secret (read from standard input, never from the command line),
+    replacing the placeholder the deploy generated; no previous key is kept. Later keys: `api-key rotate`."""
+    if on_command_line is not None:  # never echoed: it is (most likely) the key
+        _fail("the ApiKey is read from standard input, never from the command line (that stays in your shell history "
+              "and the process list): `eprom ... api-key set < key.txt`, or type it at the prompt")  # fmt: skip
+    target = _target(ctx)
+    new = _read_new_key()
+    secrets = target.client("secretsmanager")
+    secrets.put_secret_value(SecretId=target.secret_id, SecretString=json.dumps({"apiKey": new, "previousApiKeys": []}))
+    console.print("the ApiKey is set (no previous key kept); the functions read it within 5 minutes, the placer at "
+                  "once after a 401: next, `eprom smoke`")  # fmt: skip
+
+
 @api_key_app.command("rotate")
 def rotate_api_key(
     ctx: typer.Context,
@@ -403,24 +420,33 @@ def _read_new_key() -> str:
 def smoke(
     ctx: typer.Context,
     form_id: Annotated[str, typer.Option(help="A published formId of your ordering system in ePROM.")],
-    national_id: Annotated[str, typer.Option(help="The test patient (default: Hemit's example patient).")] = (
+    national_id: Annotated[str, typer.Option(help="The test patient (default: Hemit's verification person).")] = (
         TEST_PERSON_NATIONAL_ID
     ),
     timeout: Annotated[int, typer.Option(help="Seconds to wait for ePROM's Ordered callback.")] = 180,
 ) -> None:
     """After a deploy: send one test order, wait for ePROM's Ordered callback, and show the ApiBaseUrl to register
-    with Hemit. Exit 0 when the order reached Ordered, 1 otherwise. Refused against a prod stage."""
+    with Hemit. Exit 0 when the order reached Ordered, 1 otherwise. Refused against a prod stage. One order per
+    stack, form and day (orderReference smoke-DATE-FORM): a re-run the same day shows that order again instead of
+    ordering twice for the test person."""
     target = _target(ctx)
     if target.is_production:
         _fail("smoke sends a test order and is refused against a prod stage: verify prod with Hemit instead")
-    reference = f"smoke-{uuid.uuid4()}"
-    body = {"orderReference": reference, "formId": form_id, "nationalId": national_id,
-            "expiryDate": (datetime.now(UTC) + timedelta(days=7)).isoformat()}  # fmt: skip
-    order = orders.check_body(json.dumps(body), target)
-    if order.problem:
-        _fail(f"the test order is not valid: {order.problem}")
-    orders.send(target, order)
-    console.print(f"sent test order {reference} for form {escape(form_id)} to {target.name}")
+    reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{form_id[:8]}"
+    if earlier := orders.items_of(target, reference):
+        console.print(f"already placed today as {earlier[0]['formOrderId']} (orderReference {escape(reference)}): "
+                      "not ordered again")  # fmt: skip
+    else:
+        # The same body all day: a message still being retried (a 401, say) and this one are one order to the placer
+        # (one idempotency key; placed once per orderReference), never two.
+        expiry = (datetime.now(UTC) + timedelta(days=7)).replace(hour=23, minute=59, second=59, microsecond=0)
+        body = {"orderReference": reference, "formId": form_id, "nationalId": national_id,
+                "expiryDate": expiry.isoformat(), "metadata": {"orderReference": reference}}  # fmt: skip
+        order = orders.check_body(json.dumps(body), target)
+        if order.problem:
+            _fail(f"the test order is not valid: {order.problem}")
+        orders.send(target, order)
+        console.print(f"sent test order {escape(reference)} for form {escape(form_id)} to {target.name}")
     outcome = _wait_for_ordered(target, reference, timeout)
     console.print(f"ApiBaseUrl to register with Hemit: {target.api_base_url}")
     if outcome != "Ordered":
@@ -429,8 +455,9 @@ def smoke(
 
 
 def _wait_for_ordered(target: Target, reference: str, timeout: int) -> str:
-    """'Ordered' once the callback came (or a later status), else what went wrong."""
-    deadline = time.monotonic() + timeout
+    """'Ordered' once the callback came (or a later status), else what went wrong: not placed (refused, or ePROM
+    did not take it) or placed with no callback yet."""
+    deadline, placed_as = time.monotonic() + timeout, None
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors) as progress:
         task = progress.add_task("waiting for the order to be placed", total=None)
         while time.monotonic() < deadline:
@@ -440,13 +467,165 @@ def _wait_for_ordered(target: Target, reference: str, timeout: int) -> str:
                     return f"ePROM could not reach the patient: Error ({item.get('statusErrorCode')})"
                 if status not in (None, "Placed"):
                     return "Ordered"
+                placed_as = item["formOrderId"]
                 progress.update(task, description=f"placed as {item['formOrderId']}; waiting for ePROM's callback")
             with dead_letters.held(target, "orders") as letters:
                 [refused] = dead_letters.chosen(letters, None, reference) or [None]
             if refused is not None:
                 return f"the order was refused ({refused.rejection_class}): {refused.reason}"
             time.sleep(2)
-    return f"no Ordered callback within {timeout} s: is ApiBaseUrl registered, and the key set in both places?"
+    if placed_as:
+        return (f"placed as {placed_as}, no callback yet after {timeout} s: is the ApiBaseUrl registered with Hemit, "
+                "and the key set in both places? (re-run smoke later: it looks at this order again)")  # fmt: skip
+    return (f"not placed within {timeout} s: ePROM did not take the order (a 401: the ApiKey is not set or not "
+            "Hemit's; the network; ePROM down) and the placer retries it for 24 h; fix the cause and re-run smoke "
+            "(the same order, never a second one)")  # fmt: skip
+
+
+# --- Hemit's verification and onboarding ----------------------------------------------------------------------------
+
+
+@app.command("verify")
+def verify_integration(
+    ctx: typer.Context,
+    form_id: Annotated[str | None, typer.Option(help="A published formId to order (required unless --resume).")] = None,
+    signed_form_id: Annotated[str | None, typer.Option(help="A formId to order with mustBeSigned (signing).")] = None,
+    on_behalf_of: Annotated[str | None, typer.Option(help="A test person: also order --form-id on their behalf.")] = (
+        None
+    ),
+    national_id: Annotated[str, typer.Option(help="The person who fills (default: Hemit's verification person).")] = (
+        TEST_PERSON_NATIONAL_ID
+    ),
+    expected_channel: Annotated[str, typer.Option(help="The notificationChannel the orders must get.")] = "Helsenorge",
+    report_dir: Annotated[Path, typer.Option(help="Where the reports (and the state while waiting) go.")] = Path(
+        "verification"
+    ),
+    resume: Annotated[bool, typer.Option(help="Continue the verification waiting in --report-dir.")] = False,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for the orders to reach Ordered.")] = 300,
+    wait_hours: Annotated[float, typer.Option(help="Hours to wait for the person before pausing (exit 3).")] = 2.0,
+    simulated_person: Annotated[bool, typer.Option(help="--local: the simulator fills and signs the forms.")] = True,
+) -> None:
+    """Hemit's go-live verification as steps: orders placed once and Ordered on the expected channel; the person
+    fills (and signs) them on Helsenorge (test); answers stored, FormReturned delivered, the signed PDF stored,
+    no duplicate callbacks or events. Writes Markdown, HTML and JSON reports (no national ids, codes or answers).
+    Exit 0 passed, 1 a step failed (named), 3 still waiting for the person (`--resume` continues)."""
+    target = _target(ctx)
+    state_file = report_dir / f"{target.name}-in-progress.json"
+    try:
+        if resume:
+            if not state_file.exists():
+                _fail(f"no verification waiting in {state_file}")
+            verification = verify.load(state_file)
+        else:
+            if state_file.exists():
+                _fail(f"a verification is waiting in {state_file}: continue it with --resume (or delete the file)")
+            if not form_id:
+                _fail("give --form-id (a published form of your ordering system)")
+            verification = verify.new_verification(target, form_id, signed_form_id, on_behalf_of is not None,
+                                                   expected_channel)  # fmt: skip
+            verify.send_orders(target, verification, national_id, on_behalf_of)
+            verify.save(verification, state_file)
+            console.print(f"verification {verification.run_id} against {target.name} "
+                          f"({verification.environment.name}): sent {len(verification.cases)} order(s)")  # fmt: skip
+    except verify.VerificationRefused as refused:
+        _fail(str(refused))
+    checks = verify.Checks(target, verification, record=_print_step)
+    resume_hint = f"the state is kept in {state_file}: continue with `eprom ... verify --resume`"
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors,
+                  transient=True) as bar:  # fmt: skip
+        task = bar.add_task("waiting for the orders to be placed", total=None)
+        try:
+            verify.run(checks, state_file, person=national_id, timeout=timeout, wait=wait_hours * 3600,
+                       simulated_person=simulated_person, say=lambda text: console.print(text, markup=False),
+                       progress=lambda text: bar.update(task, description=text))  # fmt: skip
+        except KeyboardInterrupt:
+            console.print(f"stopped; {resume_hint}")
+            raise typer.Exit(3) from None
+    if verification.outcome == "waiting":
+        console.print(f"still waiting for the person after {wait_hours:g} h; {resume_hint}")
+        raise typer.Exit(3)
+    written = report.write(verification, report_dir)
+    state_file.unlink(missing_ok=True)
+    for path in written:
+        console.print(f"wrote {escape(str(path))}")
+    if verification.outcome != "passed":
+        _fail(f"verification failed at step {verification.steps[-1].name!r}: {verification.steps[-1].observed}")
+    console.print(f"[green]verification passed: {len(verification.steps)} steps[/]")
+
+
+def _print_step(step: verify.Step) -> None:
+    mark = "[green]PASS[/]" if step.passed else "[red]FAIL[/]"
+    console.print(f"{mark} {escape(step.name)}: {escape(step.observed)}")
+
+
+@app.command()
+def onboarding(
+    ctx: typer.Context,
+    system_name: Annotated[str, typer.Option(prompt=True, help="Your ordering system's name, as Hemit lists it.")],
+    contact_name: Annotated[str, typer.Option(prompt=True, help="Technical contact (mandatory): name.")],
+    contact_email: Annotated[str, typer.Option(prompt=True, help="Technical contact: e-mail.")],
+    contact_phone: Annotated[str, typer.Option(prompt=True, help="Technical contact: phone.")],
+    patient_phone: Annotated[str, typer.Option(prompt=True, help="The phone number shown to patients.")],
+    description: Annotated[str, typer.Option(prompt=True, help="What the system orders: forms and/or letters.")] = (
+        "Ordering of forms (PROM questionnaires) for a health registry"
+    ),
+) -> None:
+    """Print the onboarding e-mail for Hemit, filled from the stack's outputs (the ApiBaseUrl of the callback
+    endpoint): Hemit answers with the ApiKey, which `eprom api-key set` stores."""
+    target = _target(ctx)
+    environment = f" ({target.eprom_api_base_url})" if target.eprom_api_base_url else ""
+    console.print(
+        f"""To: Hemit (ePROM)
+Subject: New ordering system for ePROM: {system_name}
+
+Hello,
+
+we would like to connect a new ordering system (bestillersystem) to ePROM{environment}.
+
+  System name:          {system_name}
+  ApiBaseUrl:           {target.api_base_url}
+  Description:          {description}
+  Technical contact:    {contact_name}, {contact_email}, {contact_phone}
+  Phone shown to patients: {patient_phone}
+
+ePROM calls back PUT {{ApiBaseUrl}}/api/PromsFormOrder. Please send us the ApiKey for the system.
+""",
+        markup=False,
+    )
+
+
+# --- before a deploy ------------------------------------------------------------------------------------------------
+
+
+@app.command("preflight")
+def preflight_command(
+    ctx: typer.Context,
+    stage: Annotated[str, typer.Option(help="The stage: a section of samconfig.toml (dev, test, qa, prod).")],
+    parameter: Annotated[
+        list[str] | None, typer.Option("--parameter", "-p", help="Key=Value merged into the stage's parameters.")
+    ] = None,
+) -> None:
+    """Before a deploy: check what the stage needs from the AWS account (credentials, EEA region, the stack's state,
+    sam's artefact bucket, API Gateway's logging role, Lambda concurrency, the stage's parameters). One line per
+    check; exit 1 when something must be fixed first. Needs no stack: run it before the first deploy."""
+    try:
+        chosen = preflight.load_stage(stage, preflight.parse_parameters(" ".join(parameter or [])))
+    except preflight.StageError as error:
+        _fail(str(error))
+    choice: _Choice = ctx.find_root().obj
+    report = preflight.preflight(chosen, preflight.session_for(choice.profile))
+    print_preflight(report)
+    if report.problems:
+        raise typer.Exit(1)
+
+
+def print_preflight(report: preflight.Report) -> None:
+    for line in report.passed:
+        console.print(f"[green]ok[/]       {escape(line)}")
+    for line in report.notes:
+        console.print(f"[yellow]note[/]     {escape(line)}")
+    for line in report.problems:
+        console.print(f"[red]problem[/]  {escape(line)}")
 
 
 def main() -> None:

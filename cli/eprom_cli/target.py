@@ -36,6 +36,9 @@ class Target:
     allow_test_mode_orders: bool
     session: Any  # boto3.Session
     endpoint_url: str | None = None
+    outcome_bus_name: str | None = None  # `eprom verify` taps it (a stack from before the output: None)
+    eprom_api_base_url: str | None = None  # which ePROM environment the stack orders from
+    eprom_simulator_url: str | None = None  # the local stack only: the simulator answers what ePROM received
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
@@ -85,6 +88,8 @@ def deployed_stack(name: str, *, region: str | None = None, profile: str | None 
         allow_test_mode_orders=parameters.get("AllowTestModeOrders") == "true",
         session=session,
         endpoint_url=endpoint,
+        outcome_bus_name=outputs.get("OutcomeBusName"),
+        eprom_api_base_url=parameters.get("EpromApiBaseUrl"),
         **{field: outputs[output] for output, field in _OUTPUTS.items()},
     )
 

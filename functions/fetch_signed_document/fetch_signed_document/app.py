@@ -1,6 +1,7 @@
 """FetchSignedDocumentFunction: SignedDocumentQueue jobs -> GET ePROM's ExternalDocument -> FormResultsBucket
 (signed/{formOrderId}.pdf) and the item's `signedDocument`. Partial batch failures: only jobs to retry stay."""
 
+import time
 from functools import partial
 
 from aws_lambda_powertools import Logger, Metrics
@@ -38,10 +39,11 @@ policy = FetchPolicy(
     window_seconds=settings.document_retry_window_hours * 3600,
     not_found_window_seconds=settings.document_not_found_window_hours * 3600,
     read_timeout_seconds=settings.eprom_read_timeout_seconds,
+    max_bytes=settings.signed_document_max_bytes,
 )
 
 
-def fetch_record(record: SqsRecord) -> None:
+def fetch_record(record: SqsRecord, deadline: float) -> None:
     try:
         fetch_signed_document(
             record.body,
@@ -53,14 +55,15 @@ def fetch_record(record: SqsRecord) -> None:
             dead_letters=dead_letters,
             policy=policy,
             retry_later=partial(job_queue.retry_after, record.event_source_arn, record.receipt_handle),
+            deadline=deadline,
         )
     finally:
         logger.remove_keys(["form_order_id"])
 
 
-def is_failed(record: SqsRecord) -> bool:
+def is_failed(record: SqsRecord, deadline: float) -> bool:
     try:
-        fetch_record(record)
+        fetch_record(record, deadline)
     except FetchLater:  # logged with its reason; its next delivery is set (backoff)
         return True
     except Exception as error:  # the type only: a message could quote what it failed on
@@ -75,5 +78,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     # Written out rather than Powertools' batch processor, whose module imports asyncio: ~25 ms of every cold
     # start for a loop over at most five jobs. Failed jobs are reported, the invocation as a whole never fails.
     records = [SqsRecord.of(record) for record in event["Records"]]
-    failed = [record for record in records if is_failed(record)]
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - settings.document_time_reserve_seconds
+    failed = [record for record in records if is_failed(record, deadline)]
     return {"batchItemFailures": [{"itemIdentifier": record.message_id} for record in failed]}

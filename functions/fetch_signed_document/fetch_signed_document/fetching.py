@@ -2,16 +2,19 @@
 
 Idempotent: a document already stored is not downloaded again. A failure is retried later with backoff (the
 function sets the message's next delivery); a 404 for longer than NOT_FOUND_WINDOW, or any failure for longer
-than RETRY_WINDOW, gives the job up to SignedDocumentDeadLetterQueue with a reason.
+than RETRY_WINDOW, gives the job up to SignedDocumentDeadLetterQueue with a reason. A document above the size
+limit is given up at once (DocumentTooLarge): its size will not change, only the limit can. One that is cut short,
+not a PDF, or too slow for the invocation's time is retried: a broken connection or a proxy's page passes.
 """
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from eprom.eprom_client import Document, EpromClient, NotFound, Refused, Transient
+from eprom.eprom_client import Document, EpromClient, NotFound, Refused, TooLarge, Transient
 from eprom.order_store import OrderStore
 from eprom.outcomes import SignedDocumentJob
 from eprom.queues import DeadLetterQueue, backoff_seconds
@@ -29,6 +32,7 @@ class FetchPolicy:
     window_seconds: float
     not_found_window_seconds: float
     read_timeout_seconds: float
+    max_bytes: int
 
 
 class FetchLater(Exception):
@@ -46,7 +50,9 @@ def fetch_signed_document(
     dead_letters: DeadLetterQueue,
     policy: FetchPolicy,
     retry_later: Callable[[int], None],
+    deadline: float,
 ) -> None:
+    """`deadline`: time.monotonic() by which the download must have ended."""
     try:
         job = SignedDocumentJob.model_validate_json(body)
     except ValidationError:
@@ -54,14 +60,24 @@ def fetch_signed_document(
         return
     form_order_id = str(job.form_order_id)
     logger.append_keys(form_order_id=form_order_id)
-    stored = results.signed_document(form_order_id)
-    if stored is None:
-        age_seconds = (datetime.now(UTC) - sent_at).total_seconds()
-        match eprom.fetch_document(str(job.signed_form_id), read_timeout=policy.read_timeout_seconds):
-            case Document(content):
-                stored = results.put_signed_document(form_order_id, content)
+    # Done before? The item says so (a strongly consistent read). Not a HeadObject of the key: S3 answers a read of
+    # a missing key with 403, not 404, to a role without s3:ListBucket on the bucket, as ours is
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). A PDF stored by a job that failed
+    # before it set the item is found by ResultsStore's conditional write: downloaded again, stored once.
+    if "signedDocument" in (store.item(form_order_id) or {}):
+        logger.info("signed document already stored")
+        return
+    age_seconds = (datetime.now(UTC) - sent_at).total_seconds()
+    with tempfile.TemporaryFile() as pdf:  # in /tmp; gone when closed
+        limits = {"read_timeout": policy.read_timeout_seconds, "max_bytes": policy.max_bytes, "deadline": deadline}
+        match eprom.fetch_document(str(job.signed_form_id), pdf, **limits):
+            case Document(sha256, size):
+                stored = results.put_signed_document(form_order_id, pdf, sha256=sha256, size=size)
             case Refused(reason):
                 _give_up(body, reason, "RefusedByEprom", dead_letters)
+                return
+            case TooLarge(reason):
+                _give_up(body, f"{reason} (SignedDocumentMaxBytes)", "DocumentTooLarge", dead_letters)
                 return
             case NotFound(reason) if age_seconds >= policy.not_found_window_seconds:
                 _give_up(body, f"{reason}: still 404 after {age_seconds / 3600:.0f} h", "DocumentNotFound",

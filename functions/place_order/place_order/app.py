@@ -93,6 +93,7 @@ def place_record(record: SqsRecord, lambda_context: LambdaContext) -> None:
         placement.handle_order_message(
             record.body,
             message_id=record.message_id,
+            sent_at=record.sent_at,
             validation_context=validation_context,
             place_once=lambda order: place_once(order=order, read_timeout=read_timeout()),
             place_again=lambda order: place_again(order, read_timeout()),

@@ -135,11 +135,14 @@ class Refusals:
     dead_letters: DeadLetterQueue
     outcomes: OutcomeBus
 
-    def refuse(self, body: str, message_id: str, reason: str, rejection_class: RejectionClass) -> None:
+    def refuse(
+        self, body: str, message_id: str, reason: str, rejection_class: RejectionClass, *, sent_at: datetime
+    ) -> None:
         self.outcomes.put(
             [
                 refused_outcome(
                     message_id=message_id,
+                    sent_at=sent_at,
                     order_reference=_order_reference_of(body),
                     rejection_class=rejection_class,
                     rejection_reason=reason,
@@ -156,6 +159,7 @@ def handle_order_message(
     body: str,
     *,
     message_id: str,
+    sent_at: datetime,
     validation_context: dict[str, bool],
     place_once: Callable[[OrderMessage], PlacementOutcome],
     place_again: Callable[[OrderMessage], PlacementOutcome],
@@ -167,7 +171,7 @@ def handle_order_message(
     parked Ambiguous message a person redrove (`redriven_ambiguous`) after finding no such order in ePROM Admin."""
 
     def refuse(reason: str, rejection_class: RejectionClass) -> None:
-        refusals.refuse(body, message_id, reason, rejection_class)
+        refusals.refuse(body, message_id, reason, rejection_class, sent_at=sent_at)
 
     try:
         order = OrderMessage.model_validate_json(body, context=validation_context)
@@ -234,7 +238,7 @@ def retry_later_or_give_up(
     if age_seconds >= policy.window_seconds:
         hours = policy.window_seconds / 3600
         reason = f"retries exhausted: still failing after {hours:g} h; last error: {reason}"
-        refusals.refuse(body, message_id, reason, "RetriesExhausted")
+        refusals.refuse(body, message_id, reason, "RetriesExhausted", sent_at=sent_at)
         return
     retry_after = error.retry_after_seconds if isinstance(error, TransientFailure) else None
     delay = backoff_seconds(

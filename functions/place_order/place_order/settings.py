@@ -3,6 +3,7 @@
 import os
 from typing import Literal
 
+from eprom.queues import MAX_RETRY_DELAY_SECONDS
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 
@@ -32,7 +33,7 @@ class PlacerSettings(BaseModel):
     eprom_read_timeout_seconds: float = Field(default=20, gt=0)
     # Transient failures: retried with exponential backoff (jitter added) from base to cap, for the window.
     retry_base_delay_seconds: int = Field(default=30, ge=1)
-    retry_max_delay_seconds: int = Field(default=900, ge=1, le=43200)  # 43200: SQS's longest visibility timeout
+    retry_max_delay_seconds: int = Field(default=900, ge=1, le=MAX_RETRY_DELAY_SECONDS)  # what SQS accepts
     order_retry_window_hours: float = Field(default=24, gt=0)
     # "park": an order ePROM may have created goes to the DLQ for a person to check; "retry": try again (a
     # possible duplicate order rather than a delay).

@@ -67,7 +67,7 @@ def _reply(
 
 @app.put(CALLBACK_PATH, summary="Order status or form return from ePROM", responses=_REPLIES)
 def put_proms_form_order(callback: EpromCallback) -> Response[CallbackReply]:
-    receive_callback(callback, app.current_event.json_body, api_keys=api_keys, store=store, results=results)
+    receive_callback(callback, app.current_event.decoded_body or "", api_keys=api_keys, store=store, results=results)
     return _reply(HTTPStatus.OK)
 
 

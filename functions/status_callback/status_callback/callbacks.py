@@ -2,8 +2,6 @@
 callback in the item (status by rank, history, the answers pointer)."""
 
 import hmac
-import json
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -11,6 +9,8 @@ from eprom.api_key import ApiKeySource
 from eprom.models import EpromCallback
 from eprom.order_store import OrderStore
 from eprom.results_store import ResultsStore
+
+from status_callback.received_json import without_api_key
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -40,15 +40,15 @@ def authenticate(given: str | None, api_keys: ApiKeySource) -> None:
     logger.info("callback key matched after reading the secret again (the key was rotated)")
 
 
-def answers_document(body: dict[str, Any]) -> bytes:
-    """The callback as ePROM sent it, minus the key, with ASCII escapes: every character survives (lone
-    surrogates too), whatever its size."""
-    return json.dumps({name: value for name, value in body.items() if name.lower() != "apikey"}).encode()
+def answers_document(received: str) -> bytes:
+    """The callback as ePROM sent it, minus the key: the received text in UTF-8 (API Gateway hands it over as text;
+    a lone surrogate, which only a test event can carry, is kept as it came rather than refused)."""
+    return without_api_key(received).encode(errors="surrogatepass")
 
 
 def receive_callback(
     callback: EpromCallback,
-    body: dict[str, Any],
+    received: str,
     *,
     api_keys: ApiKeySource,
     store: OrderStore,
@@ -56,7 +56,7 @@ def receive_callback(
 ) -> None:
     authenticate(callback.api_key.get_secret_value() if callback.api_key else None, api_keys)
     form_order_id = str(callback.form_order_id)
-    answers = results.put_answers(form_order_id, answers_document(body)) if callback.is_form_return else None
+    answers = results.put_answers(form_order_id, answers_document(received)) if callback.is_form_return else None
     changed = store.apply_callback(callback, answers=answers)
     metrics.add_metric(name="CallbacksStored" if changed else "CallbacksUnchanged", unit=MetricUnit.Count, value=1)
     logger.info(
@@ -64,6 +64,7 @@ def receive_callback(
         form_order_id=form_order_id,
         form_order_status=_loggable(callback.form_order_status),
         answers_bytes=answers.bytes if answers else None,
+        unreadable_fields=list(callback.unreadable_fields) or None,  # our field names, never input key names
     )
 
 

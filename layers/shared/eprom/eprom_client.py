@@ -10,20 +10,25 @@ ePROM has no idempotency key, so what matters is whether ePROM may have created 
   the order, and a retry could create a second one.
 
 Signed documents (GET {base}/api/ExternalDocument/{signedFormId}) change nothing at ePROM, so every failure there
-is safe to retry: Document, NotFound (404: maybe not ready yet), Refused (400) or Transient.
+is safe to retry: Document (a whole PDF, streamed into a file), NotFound (404: maybe not ready yet), Refused (400),
+TooLarge (above our limit) or Transient (including a body that is cut short, not a PDF, or too slow).
 """
 
+import hashlib
 import json
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
+from typing import BinaryIO
 
 import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
 
@@ -60,7 +65,10 @@ type PlacementResult = Placed | Refused | Transient | Ambiguous
 
 @dataclass(frozen=True)
 class Document:
-    content: bytes = field(repr=False)
+    """A whole PDF, written into the file the caller gave."""
+
+    sha256: str
+    bytes: int
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,18 @@ class NotFound:
     reason: str
 
 
-type DocumentResult = Document | NotFound | Refused | Transient
+@dataclass(frozen=True)
+class TooLarge:
+    reason: str
+
+
+type DocumentResult = Document | NotFound | Refused | TooLarge | Transient
 PDF_SIGNATURE = b"%PDF-"
+# A PDF ends with %%EOF, which only white-space may follow (ISO 32000-1, 7.2.2 and 7.5.5).
+PDF_END = b"%%EOF"
+PDF_WHITESPACE = b"\x00\t\n\x0c\r "
+_TAIL_BYTES = 1024  # readers look for %%EOF in the last 1024 bytes
+_READ_BYTES = 64 * 1024
 
 
 class EpromClient:
@@ -105,28 +123,33 @@ class EpromClient:
         if answer.status_code == 401:
             fresh = self._refresh_api_key()
             if fresh and fresh != key:
+                answer.close()  # a streamed answer holds its connection until closed
                 answer = send(fresh)
         return answer
 
-    def fetch_document(self, signed_form_id: str, *, read_timeout: float) -> DocumentResult:
+    def fetch_document(
+        self, signed_form_id: str, into: BinaryIO, *, read_timeout: float, max_bytes: int, deadline: float
+    ) -> DocumentResult:
+        """Stream the document into `into` (never whole in memory); stop reading at `deadline` (time.monotonic())."""
         url = f"{self._base_url}/api/ExternalDocument/{signed_form_id}"
-        timeout = (self._connect_timeout, read_timeout)
+        time_left = deadline - time.monotonic()
+        if time_left <= 0:
+            return Transient("no time was left in this invocation to fetch the signed document")
+        timeout = (min(self._connect_timeout, time_left), min(read_timeout, time_left))
+        headers = partial(self._headers, accept="application/pdf")
         try:
-            answer = self._send(
-                lambda key: self._session.get(url, headers=self._headers(key, "application/pdf"), timeout=timeout)
-            )
+            answer = self._send(lambda key: self._session.get(url, headers=headers(key), timeout=timeout, stream=True))
         except requests.RequestException as error:
             return Transient(f"fetching the signed document from ePROM failed ({type(error).__name__})")
-        if answer.status_code == 404:
-            return NotFound("ePROM has no document with that signedFormId (yet)")
-        if answer.status_code == 400:
-            return Refused(f"ePROM refused the document request: {_error_message(answer)}")
-        if answer.status_code != 200:
-            retry_after = _retry_after_seconds(answer) if answer.status_code in _RETRY_AFTER_STATUS else None
-            return Transient(f"ePROM answered HTTP {answer.status_code} for the signed document", retry_after)
-        if not answer.content.startswith(PDF_SIGNATURE):
-            return Transient("ePROM answered 200 for the signed document with something that is not a PDF")
-        return Document(answer.content)
+        with answer:
+            if answer.status_code == 404:
+                return NotFound("ePROM has no document with that signedFormId (yet)")
+            if answer.status_code == 400:
+                return Refused(f"ePROM refused the document request: {_error_message(answer)}")
+            if answer.status_code != 200:
+                retry_after = _retry_after_seconds(answer) if answer.status_code in _RETRY_AFTER_STATUS else None
+                return Transient(f"ePROM answered HTTP {answer.status_code} for the signed document", retry_after)
+            return _read_pdf(answer, into, read_timeout=read_timeout, max_bytes=max_bytes, deadline=deadline)
 
     def place(self, order: EpromOrderRequest, *, read_timeout: float) -> PlacementResult:
         body = order.model_dump_json(by_alias=True).encode()
@@ -165,6 +188,55 @@ class EpromClient:
         if response.id == NO_ORDER_ID:
             return Refused(NO_ORDER_CREATED)
         return Placed(response)
+
+
+def _read_pdf(
+    answer: requests.Response, into: BinaryIO, *, read_timeout: float, max_bytes: int, deadline: float
+) -> Document | TooLarge | Transient:
+    """The body into `into`, hashed as it comes; a Document only when it is whole: as long as its Content-Length,
+    starting with %PDF- and ending with %%EOF. A body cut by a closed connection has no other sign of it."""
+    declared = answer.headers.get("Content-Length", "")
+    length = int(declared) if declared.isascii() and declared.isdigit() else None
+    if length is not None and length > max_bytes:
+        return TooLarge(f"ePROM's signed document has {length} bytes, more than the limit of {max_bytes}")
+    digest, size, tail = hashlib.sha256(), 0, b""
+    too_slow = "the signed document did not arrive in the time this invocation had ({} bytes read)"
+    try:
+        while True:
+            time_left = deadline - time.monotonic()
+            if time_left <= 0:
+                return Transient(too_slow.format(size))
+            _limit_next_read(answer, min(read_timeout, time_left))
+            # read1: what has arrived, at most _READ_BYTES. read() would wait for all of them, however slowly they
+            # come, and a read timeout only bounds each wait for a byte.
+            chunk = answer.raw.read1(_READ_BYTES, decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                return TooLarge(f"ePROM's signed document has more than the limit of {max_bytes} bytes")
+            digest.update(chunk)
+            into.write(chunk)
+            tail = (tail + chunk[-_TAIL_BYTES:])[-_TAIL_BYTES:]
+    except (HTTPError, OSError) as error:
+        if time.monotonic() >= deadline:
+            return Transient(too_slow.format(size))
+        return Transient(f"the signed document broke off after {size} bytes ({type(error).__name__})")
+    if length is not None and answer.raw.tell() != length:
+        return Transient(f"the signed document broke off after {answer.raw.tell()} of {length} bytes")
+    into.seek(0)
+    if into.read(len(PDF_SIGNATURE)) != PDF_SIGNATURE:
+        return Transient("ePROM answered 200 for the signed document with something that is not a PDF")
+    if not tail.rstrip(PDF_WHITESPACE).endswith(PDF_END):
+        return Transient(f"the signed document is not whole: {size} bytes that do not end with %%EOF")
+    return Document(sha256=digest.hexdigest(), bytes=size)
+
+
+def _limit_next_read(answer: requests.Response, seconds: float) -> None:
+    """Cut the socket's timeout to the time left, so one slow read cannot outlast the invocation."""
+    connection = answer.raw.connection
+    if connection is not None and connection.sock is not None:
+        connection.sock.settimeout(seconds)
 
 
 def _not_sent(error: requests.ConnectionError) -> bool:

@@ -20,7 +20,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PlainSerializer,
+    PrivateAttr,
     SecretStr,
     StrictBool,
     StringConstraints,
@@ -138,18 +140,23 @@ OsloTimestamp = Annotated[datetime, BeforeValidator(partial(parse_timestamp, off
 UtcTimestamp = Annotated[datetime, BeforeValidator(partial(parse_timestamp, offsetless_zone=UTC))]
 
 
-def _timestamp_or_none(zone: ZoneInfo | type[UTC], value: object) -> datetime | None:
+def _readable_timestamp_or_none(zone: ZoneInfo | type[UTC], value: object) -> datetime | None:
+    """An unreadable timestamp is an error of this field only: the callback leaves it out and notes it, and keeps
+    the status it came with (EpromCallback)."""
+    if value is None:
+        return None
     try:
         parsed = parse_timestamp(value, offsetless_zone=zone)
         if isinstance(parsed, datetime):
             parsed.astimezone(UTC)  # .NET's unset DateTime (0001-01-01T00:00:00 in Oslo) is before year 1 in UTC
+            return parsed
     except (ValueError, PydanticCustomError, OverflowError):
-        return None  # an unreadable timestamp must not cost us the status it came with
-    return parsed if isinstance(parsed, datetime) else None
+        pass
+    raise PydanticCustomError("datetime", "must be a date-time such as 2027-03-01T00:00:00+01:00")
 
 
-LenientOsloTimestamp = Annotated[datetime | None, BeforeValidator(partial(_timestamp_or_none, OSLO))]
-LenientUtcTimestamp = Annotated[datetime | None, BeforeValidator(partial(_timestamp_or_none, UTC))]
+LenientOsloTimestamp = Annotated[datetime | None, BeforeValidator(partial(_readable_timestamp_or_none, OSLO))]
+LenientUtcTimestamp = Annotated[datetime | None, BeforeValidator(partial(_readable_timestamp_or_none, UTC))]
 
 
 _NOT_JSON_NUMBERS = "NaN and Infinity are not JSON (ePROM would receive invalid JSON)"
@@ -301,9 +308,10 @@ class EpromOrderResponse(_CamelModel):
 
 
 class _CallbackPart(_CamelModel):
-    """Callback payloads: unknown keys ignored, key casing ignored (ePROM writes orderTimestampUTC and timestampUtc)."""
+    """Callback payloads: unknown keys ignored, key casing ignored (ePROM writes orderTimestampUTC and timestampUtc).
+    Read by their wire names only: `api_key` is not apiKey (the answers object keeps what is not a key name)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", validate_by_name=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -360,6 +368,35 @@ class EpromCallback(_CallbackPart):
     patient_initiated_values: PatientInitiatedValues | None = None
     form_order_event_log: list[FormOrderEvent] | None = None
     filled_out_by: FilledOutBy | None = None
+    _unreadable_fields: tuple[str, ...] = PrivateAttr(default=())
+
+    # Only formOrderId and apiKey must be readable. Any other field we cannot read is left out and named in
+    # `unreadable_fields`: the callback is stored all the same (its answers object keeps the field as received).
+    @model_validator(mode="wrap")
+    @classmethod
+    def _leave_out_unreadable_fields(
+        cls, data: object, handler: ModelWrapValidatorHandler["EpromCallback"]
+    ) -> "EpromCallback":
+        try:
+            return handler(data)
+        except ValidationError as error:
+            if not isinstance(data, dict):
+                raise
+            # Our documented names only, never an input key: locations start with the field's alias.
+            side_fields = {field.alias for name, field in cls.model_fields.items() if name not in _MUST_BE_READABLE}
+            unreadable = {str(detail["loc"][0]) for detail in error.errors() if detail["loc"]}
+            if not unreadable or not unreadable <= side_fields:
+                raise
+            lowered = {name.lower() for name in unreadable}
+            readable = {key: v for key, v in data.items() if not (isinstance(key, str) and key.lower() in lowered)}
+            callback = handler(readable)
+            callback._unreadable_fields = tuple(sorted(unreadable))
+            return callback
+
+    @property
+    def unreadable_fields(self) -> tuple[str, ...]:
+        """Names of the fields (ours, as documented) left out because their value had a shape we cannot read."""
+        return self._unreadable_fields
 
     @property
     def status_time_utc(self) -> datetime | None:
@@ -369,6 +406,9 @@ class EpromCallback(_CallbackPart):
     @property
     def is_form_return(self) -> bool:
         return self.form_data is not None
+
+
+_MUST_BE_READABLE = frozenset({"form_order_id", "api_key"})
 
 
 class CallbackReply(BaseModel):

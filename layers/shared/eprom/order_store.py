@@ -193,8 +193,12 @@ class _CallbackChange:
             "notificationChannel": _wire_text(callback.notification_channel),
             "statusTimestampUtc": status_time.isoformat() if status_time else None,
         }
-        if answers is not None:  # a form return: which one (never the answers themselves)
-            self.entry |= {"answersSha256": answers.sha256, "answersVersionId": answers.version_id}
+        if answers is not None:  # a form return: which one (never the answers themselves); the publisher announces
+            # a version first noted here that is not the item's `answers` (a later, different return)
+            self.entry |= {"answersSha256": answers.sha256, "answersVersionId": answers.version_id,
+                           "answersBytes": answers.bytes}  # fmt: skip
+        if callback.unreadable_fields:  # names of our documented fields, kept as received in the answers object
+            self.entry["unreadableFields"] = list(callback.unreadable_fields)
         self.entry_key = hashlib.sha256(json.dumps(self.entry, sort_keys=True).encode()).hexdigest()[:32]
         self.expires_at = int((now + retention).timestamp()) if self.status in FINAL_STATUSES else None
 

@@ -134,6 +134,23 @@ def item_outcomes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, 
                 **common,
             )
         )
+    details += [
+        FormReturned(
+            event_id=event_id("FormReturned", form_order_id, entry["answersSha256"], entry.get("answersVersionId")),
+            occurred_at=str(entry["receivedAt"]),
+            answers=StoredObjectRef(
+                bucket=bucket,
+                key=new["answers"]["key"],
+                version_id=entry.get("answersVersionId"),
+                sha256=entry["answersSha256"],
+                bytes=int(entry["answersBytes"]),
+            ),
+            signed_document_expected=signed_document_expected(new),
+            is_patient_initiated=bool(new.get("isPatientInitiated")),
+            **common,
+        )
+        for entry in later_returns(old, new)
+    ]
     if new.get("signedDocument") and not old.get("signedDocument"):
         document = new["signedDocument"]
         details.append(
@@ -147,12 +164,30 @@ def item_outcomes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, 
     return details
 
 
+def later_returns(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """History entries this change appended for a form return whose content is new to the item: not the first
+    return (`answers`) and not noted before. Entries of code older than `answersBytes` are not announced."""
+    if not new.get("answers"):
+        return []
+    old_history = old.get("statusHistory") or []
+    known = {new["answers"]["sha256"]} | {entry.get("answersSha256") for entry in old_history}
+    found = []
+    for entry in (new.get("statusHistory") or [])[len(old_history) :]:  # statusHistory is only appended to
+        if entry.get("answersBytes") is not None and entry.get("answersSha256") not in known:
+            known.add(entry["answersSha256"])
+            found.append(entry)
+    return found
+
+
 def refused_outcome(
-    *, message_id: str, order_reference: str | None, rejection_class: str, rejection_reason: str
+    *, message_id: str, sent_at: datetime, order_reference: str | None, rejection_class: str, rejection_reason: str
 ) -> FormOrderRefused:
+    """`occurredAt` is when the refused message was sent to OrderQueue: a repeat of the refusal (the message came
+    again because its dead-lettering failed) has the same id and the same content, so consumers can de-duplicate."""
+    occurred_at = sent_at.astimezone(UTC).isoformat()
     return FormOrderRefused(
-        event_id=event_id("FormOrderRefused", message_id, rejection_class),
-        occurred_at=datetime.now(UTC).isoformat(),
+        event_id=event_id("FormOrderRefused", message_id, rejection_class, rejection_reason, occurred_at),
+        occurred_at=occurred_at,
         order_reference=order_reference,
         form_order_id=None,
         status=REFUSED,

@@ -14,7 +14,14 @@ from typing import Any
 
 from eprom.aws_clients import aws_client
 
+# SQS refuses a ChangeMessageVisibility whose timeout would end more than 12 h after the message's receive
+# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html), and
+# then the queue's own visibility timeout applies. Lambda's record carries no receive time, but the receive was
+# less than the queue's VisibilityTimeout ago (else the message would be visible again and its receipt handle of no
+# use): at most 660 s for our queues, which tests/test_aws_limits.py holds below RECEIVE_MARGIN_SECONDS.
 SQS_MAX_VISIBILITY_SECONDS = 43200
+RECEIVE_MARGIN_SECONDS = 900
+MAX_RETRY_DELAY_SECONDS = SQS_MAX_VISIBILITY_SECONDS - RECEIVE_MARGIN_SECONDS
 
 # SQS counts message attributes (names, types and values) in the message size. OrderDeadLetterQueue's
 # MaximumMessageSize exceeds OrderQueue's by DEAD_LETTER_ATTRIBUTES_MAX_BYTES (template.yaml), so a refused
@@ -98,7 +105,7 @@ def backoff_seconds(attempt: int, *, base: int, cap: int, retry_after: float | N
     delay += random.uniform(0, delay / 4)  # noqa: S311 - spreading retries, not cryptography
     if retry_after:
         delay = max(delay, retry_after)
-    return min(math.ceil(delay), SQS_MAX_VISIBILITY_SECONDS)
+    return min(math.ceil(delay), MAX_RETRY_DELAY_SECONDS)
 
 
 def _truncate(text: str, max_bytes: int) -> str:

@@ -2,12 +2,13 @@
 `signed/{formOrderId}.pdf` (architecture.md, "Results to upstream").
 
 The bucket is versioned. Writing the same content again (ePROM re-sends callbacks until acknowledged) returns the
-version already stored instead of adding an identical one; different content becomes a new version.
+version already stored instead of adding an identical one (for answers: the same as ANY stored version, so returns
+A, B, A are two versions); different content becomes a new version.
 """
 
 import hashlib
 from functools import cached_property
-from typing import Any
+from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -37,17 +38,26 @@ class ResultsStore:
         return aws_client("s3")
 
     def put_answers(self, form_order_id: str, document: bytes) -> StoredObject:
-        return self._put(f"answers/{form_order_id}.json", document, "application/json")
+        return self._put(f"answers/{form_order_id}.json", document, "application/json", any_version=True)
 
-    def put_signed_document(self, form_order_id: str, pdf: bytes) -> StoredObject:
-        return self._put(f"signed/{form_order_id}.pdf", pdf, "application/pdf")
+    def put_signed_document(self, form_order_id: str, pdf: BinaryIO, *, sha256: str, size: int) -> StoredObject:
+        """`pdf`: a file holding the whole, checked document (tens of MB: never read into memory)."""
+        pdf.seek(0)
+        return self._put(f"signed/{form_order_id}.pdf", pdf, "application/pdf", sha256=sha256, size=size)
 
-    def signed_document(self, form_order_id: str) -> StoredObject | None:
-        """The signed document already stored, if any (a re-delivered job does not download it again)."""
-        return self._stored(f"signed/{form_order_id}.pdf")
-
-    def _put(self, key: str, content: bytes, content_type: str) -> StoredObject:
-        sha256 = hashlib.sha256(content).hexdigest()
+    def _put(
+        self,
+        key: str,
+        content: bytes | BinaryIO,
+        content_type: str,
+        *,
+        sha256: str = "",
+        size: int = 0,
+        any_version: bool = False,
+    ) -> StoredObject:
+        """`content` as bytes, or as a file whose `sha256` and `size` the caller took while writing it."""
+        if isinstance(content, bytes):
+            sha256, size = hashlib.sha256(content).hexdigest(), len(content)
         request = {
             "Bucket": self.bucket,
             "Key": key,
@@ -60,18 +70,22 @@ class ResultsStore:
         except ClientError as error:
             if error.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
                 raise
-            stored = self._stored(key)
+            stored = self._stored_version(key, sha256, size) if any_version else self._stored(key)
             if stored and stored.sha256 == sha256:
                 return stored  # a replay: the version already there
+            if not isinstance(content, bytes):
+                content.seek(0)  # a file is sent from where it stands
             answer = self.client.put_object(**request)  # other content: a new version beside the first
-        return StoredObject(key=key, version_id=answer.get("VersionId"), sha256=sha256, bytes=len(content))
+        return StoredObject(key=key, version_id=answer.get("VersionId"), sha256=sha256, bytes=size)
 
     def _stored(self, key: str) -> StoredObject | None:
+        # Only for a key the conditional write found: a read of a missing key answers 403, not 404, without
+        # s3:ListBucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
             if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
+                return None  # deleted since the write found it
             raise
         return StoredObject(
             key=key,
@@ -79,3 +93,17 @@ class ResultsStore:
             sha256=head.get("Metadata", {}).get("sha256", ""),
             bytes=head["ContentLength"],
         )
+
+    def _stored_version(self, key: str, sha256: str, size: int) -> StoredObject | None:
+        """The version of `key` with this content, if any. Only versions of the same size are read (their ETag is
+        no digest of the content under SSE-KMS: https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html).
+        Needs s3:ListBucketVersions, and s3:GetObjectVersion to read a version's metadata:
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html"""
+        for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
+            for version in page.get("Versions", []):
+                if version["Key"] != key or version["Size"] != size:
+                    continue
+                head = self.client.head_object(Bucket=self.bucket, Key=key, VersionId=version["VersionId"])
+                if head.get("Metadata", {}).get("sha256") == sha256:
+                    return StoredObject(key=key, version_id=version["VersionId"], sha256=sha256, bytes=size)
+        return None

@@ -1,0 +1,100 @@
+"""Peak memory of FetchSignedDocumentFunction for one large signed PDF (issue 19, item 11).
+
+    PYTHONPATH=. .venv/bin/python -m bench.document_memory --bytes 150000000 [--code-root DIR]
+
+This process runs moto and the ePROM simulator; a fresh interpreter runs the fetcher's handler (from --code-root,
+so another checkout's code can be measured the same way) on a small job first, then on the large one, and reports
+its peak RSS after each: VmHWM of /proc/self/status (proc(5)). Not getrusage's ru_maxrss, which on Linux keeps the
+peak of the process before its execve, i.e. of this forked one, holding the simulator's PDF and moto's copy.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "memory-api-key"
+
+HANDLER_RUN = """
+import json, sys, time
+sys.path[:0] = sys.argv[2:]
+from local.lambda_runtime import LambdaContext
+from fetch_signed_document.app import lambda_handler
+
+def peak_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
+runs = []
+for event in json.loads(sys.argv[1]):
+    started = time.perf_counter()
+    outcome = lambda_handler(event, LambdaContext("fetcher", timeout_seconds=600))
+    runs.append({"peak_rss_mb": round(peak_mb(), 1), "seconds": round(time.perf_counter() - started, 2),
+                 "failed": len(outcome["batchItemFailures"])})
+print(json.dumps(runs))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bytes", type=int, default=150_000_000)
+    parser.add_argument("--code-root", type=Path, default=ROOT, help="a checkout whose layers/ and functions/ run")
+    args = parser.parse_args()
+
+    from local.aws_resources import create_resources
+    from local.eprom_simulator import EpromSimulator, SimulatorConfig, signed_pdf
+    from local.ports import start_moto_server
+
+    server, aws_env = start_moto_server()
+    os.environ.update(aws_env)
+    env = create_resources(API_KEY)
+    jobs = []
+    with EpromSimulator(SimulatorConfig(api_key=API_KEY)) as eprom:
+        for size in (20_000, args.bytes):
+            form_order_id, signed_form_id = str(uuid.uuid4()), str(uuid.uuid4())
+            eprom.documents[signed_form_id] = (0.0, signed_pdf(signed_form_id, size))
+            body = json.dumps({"formOrderId": form_order_id, "signedFormId": signed_form_id})
+            jobs.append(sqs_event(body))
+        child_env = (
+            os.environ
+            | env
+            | {
+                "EPROM_API_BASE_URL": eprom.base_url,
+                "POWERTOOLS_SERVICE_NAME": "memory",
+                "POWERTOOLS_METRICS_NAMESPACE": "Memory",
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+                "SIGNED_DOCUMENT_MAX_BYTES": str(max(args.bytes + 1, 50 * 1024 * 1024)),
+            }
+        )
+        code = args.code_root.resolve()
+        paths = [str(code / "layers" / "shared"), str(code / "functions" / "fetch_signed_document"), str(ROOT)]
+        run = subprocess.run(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-I", "-c", HANDLER_RUN, json.dumps(jobs), *paths],
+            env=child_env, capture_output=True, text=True, check=True, cwd="/",
+        )  # fmt: skip
+    small, large = json.loads(run.stdout.splitlines()[-1])
+    stored = boto3.client("s3").list_objects_v2(Bucket=env["FORM_RESULTS_BUCKET"], Prefix="signed/")["Contents"]
+    print(json.dumps({
+        "code": str(code), "document_bytes": args.bytes, "after_small_job": small, "after_large_job": large,
+        "peak_rss_growth_mb": round(large["peak_rss_mb"] - small["peak_rss_mb"], 1),
+        "stored_sizes": sorted(item["Size"] for item in stored),
+    }, indent=1))  # fmt: skip
+    server.stop()
+
+
+def sqs_event(body: str) -> dict:
+    record = json.loads((ROOT / "events" / "place-order-sqs.json").read_text())["Records"][0]
+    record |= {"messageId": str(uuid.uuid4()), "body": body}
+    record["attributes"] |= {"SentTimestamp": str(int(time.time() * 1000)), "ApproximateReceiveCount": "1"}
+    return {"Records": [record]}
+
+
+if __name__ == "__main__":
+    main()

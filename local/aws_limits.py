@@ -1,0 +1,226 @@
+"""AWS's limits where moto has none: a WSGI middleware in front of the local moto server that refuses what AWS
+refuses, with AWS's error codes, so that a design needing more fails here first (issue #18).
+
+- SQS: a ChangeMessageVisibility whose timeout would end more than 12 h after the message's receive (the receive
+  time of each receipt handle is taken from the ReceiveMessage answers; moto 5.2 itself measures from the send,
+  as AWS does not: stricter for a message received long after it was sent), and a message whose body plus
+  attributes exceeds the queue's MaximumMessageSize (moto counts characters of the body alone).
+- EventBridge: a PutEvents request whose entries add up to more than 256 KiB.
+- S3: a read (GetObject, HeadObject) of a missing key answers 403 AccessDenied, not 404, as S3 answers a caller
+  without s3:ListBucket on the bucket, which no function role has.
+- DynamoDB: a query on a global secondary index does not see items written in the last `gsi_lag_seconds`
+  (GSI reads are eventually consistent; moto's are immediate), so nothing that must be exact can rest on one.
+  A new item is missing from the index for that long, as on AWS; a changed item is missing too (AWS would show
+  its old version). moto itself refuses items over DynamoDB's 400 KB.
+
+API Gateway's and Lambda's limits are in local/callback_front.py and local/lambda_runtime.py.
+"""
+
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html
+SQS_MAX_VISIBILITY_SECONDS = 43200
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html: 1 MiB since August
+# 2025, body and message attributes (names, types and values) together.
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
+EVENTBRIDGE_MAX_REQUEST_BYTES = 262_144
+# The lag of GSI reads behind writes in the local stack: real, and small. LOCAL_GSI_LAG_SECONDS overrides it.
+DEFAULT_GSI_LAG_SECONDS = 1.0
+
+_DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+class AwsLimits:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.gsi_lag_seconds = float(os.environ.get("LOCAL_GSI_LAG_SECONDS", DEFAULT_GSI_LAG_SECONDS))
+        self.missing_key_reads_denied = True
+        self._lock = threading.Lock()
+        self._received_at: dict[str, float] = {}  # receipt handle -> when ReceiveMessage returned it
+        self._written_at: dict[tuple[str, str], float] = {}  # (table, item key) -> when last written
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        service, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+        if service in ("AmazonSQS", "AWSEvents") or service.startswith("DynamoDB_"):
+            return self._json_call(service, operation, environ, start_response)
+        if self.missing_key_reads_denied and _is_s3_object_read(environ):
+            return self._missing_key_denied(environ, start_response)
+        return self.app(environ, start_response)
+
+    def _json_call(self, service: str, operation: str, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        request = json.loads(body or b"{}")
+        refusal = self._refusal(service, operation, request, environ)
+        if refusal:
+            error_type, message = refusal
+            return _error(start_response, 400, error_type, message)
+        status, headers, answer = _call(self.app, environ)
+        if status.startswith("200"):
+            self._observe(service, operation, request, answer)
+        start_response(status, headers)
+        return [self._lagged(operation, request, answer) if service.startswith("DynamoDB_") else answer]
+
+    def _refusal(
+        self, service: str, operation: str, request: dict[str, Any], environ: dict[str, Any]
+    ) -> tuple[str, str] | None:
+        if service == "AmazonSQS" and operation == "ChangeMessageVisibility":
+            received_at = self._received_at.get(request.get("ReceiptHandle", ""))
+            timeout = int(request.get("VisibilityTimeout", 0))
+            if received_at is not None and time.monotonic() - received_at + timeout > SQS_MAX_VISIBILITY_SECONDS:
+                return "com.amazonaws.sqs#InvalidParameterValue", (
+                    f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout "
+                    f"for the message is beyond the limit [{SQS_MAX_VISIBILITY_SECONDS} seconds]"
+                )
+        if service == "AmazonSQS" and operation == "SendMessage":
+            limit = min(SQS_MAX_MESSAGE_BYTES, _queue_max_message_size(request["QueueUrl"], environ))
+            if sqs_message_bytes(request) > limit:
+                return "com.amazonaws.sqs#InvalidParameterValue", (
+                    f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+                )
+        entries = request.get("Entries", []) if (service, operation) == ("AWSEvents", "PutEvents") else []
+        if sum(map(event_entry_bytes, entries)) > EVENTBRIDGE_MAX_REQUEST_BYTES:
+            return "ValidationException", "Total size of the entries in the request is over the limit."
+        return None
+
+    def _observe(self, service: str, operation: str, request: dict[str, Any], answer: bytes) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if service == "AmazonSQS" and operation == "ReceiveMessage":
+                for message in json.loads(answer).get("Messages", []):
+                    self._received_at[message["ReceiptHandle"]] = now
+            elif service.startswith("DynamoDB_") and operation in _DYNAMODB_WRITES:
+                for table, key_or_item in _written(operation, request):
+                    self._written_at[(table, _key_of(table, key_or_item))] = now
+
+    def _lagged(self, operation: str, request: dict[str, Any], answer: bytes) -> bytes:
+        """A Query of a GSI without the items written in the last gsi_lag_seconds."""
+        if operation != "Query" or "IndexName" not in request or self.gsi_lag_seconds <= 0:
+            return answer
+        result = json.loads(answer)
+        if "Items" not in result:
+            return answer
+        table, fresh_after = request["TableName"], time.monotonic() - self.gsi_lag_seconds
+        with self._lock:
+            visible = [
+                item
+                for item in result["Items"]
+                if self._written_at.get((table, _key_of(table, item)), 0.0) <= fresh_after
+            ]
+        result["Items"], result["Count"] = visible, len(visible)
+        return json.dumps(result).encode()
+
+    def _missing_key_denied(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        status, headers, answer = _call(self.app, environ)
+        is_head = environ["REQUEST_METHOD"] == "HEAD"
+        if not status.startswith("404") or not (is_head or b"<Code>NoSuchKey</Code>" in answer):
+            start_response(status, headers)
+            return [answer]
+        denied = (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+            b"<Message>Access Denied</Message></Error>"
+        )
+        start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(denied)))])
+        return [b"" if is_head else denied]
+
+
+def sqs_message_bytes(request: dict[str, Any]) -> int:
+    """A message's size as SQS counts it: the body and each attribute's name, data type and value, in bytes."""
+    size = len(request.get("MessageBody", "").encode())
+    for name, attribute in (request.get("MessageAttributes") or {}).items():
+        value = attribute.get("StringValue") or attribute.get("BinaryValue") or ""
+        size += len(name.encode()) + len(attribute.get("DataType", "").encode()) + len(str(value).encode())
+    return size
+
+
+def event_entry_bytes(entry: dict[str, Any]) -> int:
+    """A PutEvents entry's size as EventBridge counts it (eb-putevent-size.html): 14 bytes for Time if given, and
+    the UTF-8 bytes of Source, DetailType, Detail and each of Resources."""
+    size = 14 if entry.get("Time") else 0
+    for field in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(field) or "").encode())
+    return size + sum(len(resource.encode()) for resource in entry.get("Resources") or [])
+
+
+def _call(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    started: list[Any] = []
+    answer = b"".join(app(environ, lambda status, headers, *_: started.extend((status, headers))))
+    status, headers = started
+    return (
+        status,
+        [(name, value) for name, value in headers if name.lower() != "content-length"]
+        + [("Content-Length", str(len(answer)))],
+        answer,
+    )
+
+
+def _error(start_response: Any, status: int, error_type: str, message: str) -> Iterable[bytes]:
+    body = json.dumps({"__type": error_type, "message": message}).encode()
+    code = error_type.rsplit("#", 1)[-1]
+    start_response(
+        f"{status} Bad Request",
+        [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("x-amzn-query-error", f"{code};Sender"),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
+
+
+def _is_s3_object_read(environ: dict[str, Any]) -> bool:
+    credential = environ.get("HTTP_AUTHORIZATION", "") + environ.get("QUERY_STRING", "")
+    path = environ.get("PATH_INFO", "").strip("/")
+    return (
+        environ["REQUEST_METHOD"] in ("GET", "HEAD")
+        and "/s3/aws4_request" in credential.replace("%2F", "/")
+        and ("/" in path)
+    )
+
+
+def _region(environ: dict[str, Any]) -> str:
+    credential = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1]
+    parts = credential.split("/")
+    return parts[2] if len(parts) > 3 else "us-east-1"
+
+
+def _queue_max_message_size(queue_url: str, environ: dict[str, Any]) -> int:
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][_region(environ)].queues.get(queue_url.rstrip("/").rsplit("/", 1)[-1])
+    return int(queue.maximum_message_size) if queue else SQS_MAX_MESSAGE_BYTES
+
+
+def _written(operation: str, request: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        yield request["TableName"], request.get("Item") or request["Key"]
+    elif operation == "BatchWriteItem":
+        for table, writes in request["RequestItems"].items():
+            for write in writes:
+                yield table, write.get("PutRequest", {}).get("Item") or write["DeleteRequest"]["Key"]
+    else:
+        for action in request["TransactItems"]:
+            for kind in ("Put", "Update", "Delete"):
+                if kind in action:
+                    yield action[kind]["TableName"], action[kind].get("Item") or action[kind]["Key"]
+
+
+def _key_of(table_name: str, item: dict[str, Any]) -> str:
+    """The item's primary key (the table's key attributes only), as text."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    for backend in dynamodb_backends[DEFAULT_ACCOUNT_ID].values():
+        table = backend.tables.get(table_name)
+        if table is not None:
+            names = [table.hash_key_attr, table.range_key_attr]
+            return json.dumps([item.get(name) for name in names if name], sort_keys=True)
+    return json.dumps(item, sort_keys=True)

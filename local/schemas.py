@@ -1,0 +1,255 @@
+"""The published contract for upstream systems, generated from the models: `make schemas`.
+
+Writes, under schemas/:
+- `order-message.schema.json`: JSON Schema (2020-12) of what upstream puts on OrderQueue (OrderMessage);
+- `events/<DetailType>.schema.json`: JSON Schema of each outcome event's `detail`;
+- `eventbridge/<DetailType>.openapi.json`: the same event as EventBridge's schema registry holds it (OpenAPI 3 with
+  the `AWSEvent` envelope, the form code bindings are generated from), embedded in template.yaml by this command.
+
+The models say what is accepted; the notes below say what a field means, for the reader of the schema. A schema
+is never looser than the model where a producer could rely on it: the model decides, the schema documents.
+
+    python -m local.schemas            # rewrite schemas/ and template.yaml's schema contents
+    python -m local.schemas --check    # exit 1 and name the stale files
+"""
+
+import argparse
+import json
+import re
+import sys
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from eprom.models import DistributionRule, NotificationChannel, OrderMessage
+from eprom.order_store import STATUS_RANK
+from eprom.outcomes import (
+    REFUSED,
+    SOURCE,
+    FormOrderPlaced,
+    FormOrderRefused,
+    FormOrderStatusChanged,
+    FormReturned,
+    SignedDocumentStored,
+)
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "schemas"
+TEMPLATE = ROOT / "template.yaml"
+EVENTS: dict[str, type[BaseModel]] = {
+    model.__name__: model
+    for model in (FormOrderPlaced, FormOrderRefused, FormOrderStatusChanged, FormReturned, SignedDocumentStored)
+}
+REJECTION_CLASSES = ["InvalidMessage", "RefusedByEprom", "ReusedOrderReference", "RetriesExhausted", "Ambiguous"]
+NATIONAL_ID = {"type": "string", "pattern": "^[0-9]{11}$"}
+
+
+def _wire_enum(enum_cls: type[IntEnum]) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "string", "enum": [member.name for member in enum_cls]},
+            {"type": "integer", "enum": [member.value for member in enum_cls]},
+        ]
+    }
+
+
+ORDER_NOTES: dict[str, dict[str, Any]] = {
+    "orderReference": {
+        "description": "Your own unique id of the order: the idempotency key. The same orderReference never produces "
+        "a second ePROM order. Must not contain a national id (it is logged and appears in events)."
+    },
+    "formId": {"description": "The ePROM form (GUID); it must exist and be Published."},
+    "nationalId": NATIONAL_ID
+    | {"description": "The patient's fødselsnummer or D-nummer (H-nummer and FH-nummer are refused)."},
+    "onBehalfOfNationalId": {"anyOf": [NATIONAL_ID, {"type": "null"}]}
+    | {"description": "The person the form is about, when the recipient is someone else (e.g. a parent)."},
+    "expiryDate": {"description": "When the order expires; in the future. Without an offset: Europe/Oslo time."},
+    "reminderDate": {"description": "Accepted for compatibility and ignored (ePROM ignores it)."},
+    "metadata": {
+        "anyOf": [{"type": "object"}, {"type": "array"}, {"type": "string"}, {"type": "null"}],
+        "description": "JSON for the form: an object, or a string holding JSON. Sent to ePROM as a JSON string.",
+    },
+    "distributionRule": _wire_enum(DistributionRule)
+    | {"default": "Basic", "description": "How ePROM reaches the patient: a name or its number."},
+    "mustBeSigned": {"description": "Signing required before delivery; not with NoDistribution or on behalf of."},
+    "physicalAddress": {"description": "Only for paper distribution rules; postalCode is a string of 4 digits."},
+    "testMode": {"description": "Only in test stages; ePROM never returns answers of a testMode order."},
+}
+
+_STATUS_NAMES = [REFUSED, *STATUS_RANK]
+EVENT_NOTES: dict[str, dict[str, Any]] = {
+    "eventId": {"description": "The same fact always has the same id and content: de-duplicate on it."},
+    "occurredAt": {"format": "date-time", "description": "When the fact happened (UTC, ISO 8601)."},
+    "orderReference": {"description": "Your orderReference; null for patient-initiated forms."},
+    "formOrderId": {"description": "ePROM's id of the order; null for refusals."},
+    "status": {"enum": _STATUS_NAMES, "description": "The order's status after this event."},
+    "statusRank": {"description": "Keep the highest rank you have seen: delivery is at least once and unordered."},
+    "previousStatus": {"description": "The status before this change."},
+    "notificationChannel": {
+        "anyOf": [{"type": "string"}, {"type": "null"}],
+        "description": "A NotificationChannel name (" + ", ".join(member.name for member in NotificationChannel) + ")",
+    },
+    "singleUseCode": {"description": "Only for NoDistribution orders: the patient's login code. A credential."},
+    "rejectionClass": {"enum": REJECTION_CLASSES},
+    "rejectionReason": {"description": "Human readable; never contains input text or personal data."},
+    "answers": {"description": "The answers object in FormResultsBucket: read it by key and versionId."},
+    "document": {"description": "The signed PDF in FormResultsBucket."},
+}
+
+
+def _without_titles(schema: Any) -> Any:
+    """pydantic titles every property after its Python name ('Formorderid'): noise for a reader of the contract."""
+    if isinstance(schema, list):
+        return [_without_titles(item) for item in schema]
+    if isinstance(schema, dict):
+        return {
+            key: _without_titles(value)
+            for key, value in schema.items()
+            if not (key == "title" and isinstance(value, str))
+        }
+    return schema
+
+
+def _with_notes(schema: dict[str, Any], notes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    for name, prop in schema["properties"].items():
+        note = notes.get(name, {})
+        if "anyOf" in note or "enum" in note:
+            prop.pop("anyOf", None)
+            prop.pop("type", None)
+            prop.pop("$ref", None)
+        prop.update(note)
+    return schema
+
+
+def order_message_schema() -> dict[str, Any]:
+    schema = _without_titles(OrderMessage.model_json_schema(by_alias=True))
+    schema["$defs"].pop("DistributionRule")
+    schema["description"] = "An order message: the body of an SQS message on OrderQueue. Unknown fields are refused."
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "OrderMessage"} | _with_notes(
+        schema, ORDER_NOTES
+    )
+
+
+def event_detail_schema(detail_type: str) -> dict[str, Any]:
+    schema = _without_titles(EVENTS[detail_type].model_json_schema(by_alias=True, mode="serialization"))
+    schema["description"] = f"The detail of a {detail_type} event (source {SOURCE}) on OutcomeBus and OutcomeQueue."
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": detail_type} | _with_notes(
+        schema, EVENT_NOTES
+    )
+
+
+def _openapi_3_0(schema: Any) -> Any:
+    """JSON Schema 2020-12 as OpenAPI 3.0's dialect: `nullable` instead of a null type, components for $defs."""
+    if isinstance(schema, list):
+        return [_openapi_3_0(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {key: _openapi_3_0(value) for key, value in schema.items() if key not in ("$schema", "$defs")}
+    if "$ref" in schema:
+        schema["$ref"] = schema["$ref"].replace("#/$defs/", "#/components/schemas/")
+    alternatives = schema.get("anyOf", [])
+    if {"type": "null"} in alternatives:
+        rest = [item for item in alternatives if item != {"type": "null"}]
+        del schema["anyOf"]
+        schema |= (rest[0] if len(rest) == 1 else {"anyOf": rest}) | {"nullable": True}
+    if "$ref" in schema and len(schema) > 1:  # OpenAPI 3.0 ignores siblings of $ref
+        schema = {"allOf": [{"$ref": schema.pop("$ref")}]} | schema
+    return schema
+
+
+def eventbridge_schema(detail_type: str) -> dict[str, Any]:
+    """The shape EventBridge's registry and its code bindings use: an AWSEvent whose detail is the model."""
+    detail = event_detail_schema(detail_type)
+    components = {name: _openapi_3_0(value) for name, value in detail.get("$defs", {}).items()}
+    components[detail_type] = _openapi_3_0(detail)
+    components["AWSEvent"] = {
+        "type": "object",
+        "required": ["detail-type", "source", "detail", "id", "time", "account", "region"],
+        "x-amazon-events-detail-type": detail_type,
+        "x-amazon-events-source": SOURCE,
+        "properties": {
+            "detail": {"$ref": f"#/components/schemas/{detail_type}"},
+            "detail-type": {"type": "string"},
+            "source": {"type": "string"},
+            "id": {"type": "string"},
+            "time": {"type": "string", "format": "date-time"},
+            "account": {"type": "string"},
+            "region": {"type": "string"},
+            "resources": {"type": "array", "items": {"type": "string"}},
+            "version": {"type": "string"},
+        },
+    }
+    return {
+        "openapi": "3.0.0",
+        "info": {"version": "1.0.0", "title": detail_type},
+        "paths": {},
+        "components": {"schemas": components},
+    }
+
+
+def _text(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def expected_files() -> dict[Path, str]:
+    files = {SCHEMAS / "order-message.schema.json": _text(order_message_schema())}
+    for detail_type in EVENTS:
+        files[SCHEMAS / "events" / f"{detail_type}.schema.json"] = _text(event_detail_schema(detail_type))
+        files[SCHEMAS / "eventbridge" / f"{detail_type}.openapi.json"] = _text(eventbridge_schema(detail_type))
+    files[TEMPLATE] = template_with_schemas(TEMPLATE.read_text())
+    return files
+
+
+def _validator(path: Path) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(path.read_text()), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def order_message_errors(order: object) -> list[str]:
+    """Where an order message departs from the published schema (the committed file, as upstream has it)."""
+    return [error.message for error in _validator(SCHEMAS / "order-message.schema.json").iter_errors(order)]
+
+
+def outcome_event_errors(envelope: dict[str, Any]) -> list[str]:
+    """Where an EventBridge envelope from OutcomeQueue departs from the published schema of its detail-type."""
+    if envelope.get("source") != SOURCE or envelope.get("detail-type") not in EVENTS:
+        return [f"not a published event: source {envelope.get('source')}, detail-type {envelope.get('detail-type')}"]
+    schema = SCHEMAS / "events" / f"{envelope['detail-type']}.schema.json"
+    return [
+        f"{envelope['detail-type']}: {error.message}" for error in _validator(schema).iter_errors(envelope["detail"])
+    ]
+
+
+# In template.yaml each schema's Content is one line of JSON after a marker naming its detail-type.
+_CONTENT_LINE = re.compile(r"^(?P<indent> +)Content: '(?P<json>.*)'  # schema: (?P<name>\w+)$", re.MULTILINE)
+
+
+def template_with_schemas(template: str) -> str:
+    def content(match: re.Match[str]) -> str:
+        compact = json.dumps(eventbridge_schema(match["name"]), separators=(",", ":"), ensure_ascii=False)
+        return f"{match['indent']}Content: '{compact.replace("'", "''")}'  # schema: {match['name']}"
+
+    return _CONTENT_LINE.sub(content, template)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Generate (or --check) the published schemas.")
+    parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
+    stale = []
+    check = parser.parse_args().check
+    for path, text in expected_files().items():
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(path.relative_to(ROOT))
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if check and stale:
+        sys.exit("stale, run make schemas: " + ", ".join(map(str, stale)))
+    for path in stale:
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

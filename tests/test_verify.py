@@ -1,0 +1,374 @@
+"""`eprom verify`, `smoke`, `api-key set` and `onboarding` against the local stack of `make serve` (moto, the ePROM
+simulator and the functions in a process of their own), with no automatic form return: the simulator plays the
+person only when asked, as `eprom --local verify` does (or a test, standing in for the person)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from eprom.models import EpromOrderResponse
+from eprom.order_store import OrderStore
+from eprom_cli.app import app
+from typer.testing import CliRunner
+
+from local.eprom_simulator import SAMPLE_ANSWERS
+from local.run import API_KEY, FORM_ID, PAPER_FORM_ID
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
+ENV = os.environ | {"PYTHONPATH": os.pathsep.join(["layers/shared", *(f"functions/{name}" for name in FUNCTIONS)])}
+VERIFICATION_PERSON = "26670271527"
+ON_BEHALF_OF = "26073941651"
+
+pytestmark = pytest.mark.slow
+
+
+class Stack:
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.region = state["region"]
+        self.state = state["target"]
+        session = boto3.Session(region_name=state["region"], aws_access_key_id="testing",
+                                aws_secret_access_key="testing")  # fmt: skip
+        self.endpoint = self.state["endpoint_url"]
+        self.sqs, self.events, self.secrets, self.dynamodb, self.cloudformation = (
+            session.client(name, endpoint_url=self.endpoint)
+            for name in ("sqs", "events", "secretsmanager", "dynamodb", "cloudformation")
+        )
+
+    def received(self, order_reference: str) -> list[dict[str, Any]]:
+        """What the simulator (ePROM) received for this orderReference."""
+        answer = requests.get(f"{self.state['eprom_simulator_url']}/_simulator/orders",
+                              params={"orderReference": order_reference}, timeout=5)  # fmt: skip
+        return answer.json()
+
+    def fill(self, form_order_id: str) -> None:
+        """The person fills the form (the simulator sends the form return)."""
+        requests.post(f"{self.state['eprom_simulator_url']}/_simulator/fill/{form_order_id}", timeout=5)
+
+    def callback(self, body: dict[str, Any]) -> requests.Response:
+        return requests.put(f"{self.state['api_base_url']}/api/PromsFormOrder", json=body, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state_file = tmp_path_factory.mktemp("serve") / "stack.json"
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--state-file", str(state_file)],
+        cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not state_file.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "make serve did not start"
+            time.sleep(0.2)
+        os.environ["EPROM_LOCAL_STATE"] = str(state_file)
+        yield Stack(json.loads(state_file.read_text()))
+    finally:
+        os.environ.pop("EPROM_LOCAL_STATE", None)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def eprom(*args: str, stdin: str | None = None) -> Any:
+    return CliRunner().invoke(app, list(args), input=stdin, env={"COLUMNS": "250"})
+
+
+def report_of(directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    [json_file] = directory.glob("verification-*.json")
+    texts = {suffix: json_file.with_suffix(suffix).read_text() for suffix in (".md", ".html", ".json")}
+    return json.loads(texts[".json"]), texts
+
+
+def test_verify_local_passes_every_step_with_signing_and_on_behalf_of(stack: Stack, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    result = eprom("--local", "verify", "--form-id", FORM_ID, "--signed-form-id", FORM_ID,
+                   "--on-behalf-of", ON_BEHALF_OF, "--report-dir", str(reports), "--timeout", "120")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "verification passed" in result.output and "FAIL" not in result.output
+
+    record, texts = report_of(reports)
+    assert record["outcome"] == "passed"
+    names = [step["name"] for step in record["steps"]]
+    for kind in ("basic", "signed", "on-behalf-of"):
+        for step in ("order placed once", "Ordered on the expected channel", "answers stored and readable",
+                     "FormReturned delivered", "no duplicate callbacks", "no duplicate events"):  # fmt: skip
+            assert f"{kind}: {step}" in names
+    assert {"signed: signed PDF stored", "signed: SignedDocumentStored delivered",
+            "on-behalf-of: order carries onBehalfOfNationalId"} <= set(names)  # fmt: skip
+    assert all(step["passed"] for step in record["steps"])
+
+    # What ePROM received: one order per reference, the special cases as ordered
+    cases = {case["kind"]: case for case in record["cases"]}
+    for kind, case in cases.items():
+        [received] = stack.received(case["order_reference"])
+        assert received["formOrderId"] == case["form_order_id"]
+        assert received["onBehalfOf"] is (kind == "on-behalf-of")
+        assert received["mustBeSigned"] is (kind == "signed")
+        assert case["channel"] == "Helsenorge"
+    assert cases["signed"]["signed_document"]["key"] == f"signed/{cases['signed']['form_order_id']}.pdf"
+    delivered = {(event["detail_type"], event["form_order_id"]) for event in record["events"]}
+    assert ("FormReturned", cases["basic"]["form_order_id"]) in delivered
+    assert ("SignedDocumentStored", cases["signed"]["form_order_id"]) in delivered
+
+    # The evidence for Hemit carries no personal data: no national ids, codes, answers, ApiKey
+    for text in texts.values():
+        assert cases["signed"]["form_order_id"] in text
+        for secret in (VERIFICATION_PERSON, ON_BEHALF_OF, API_KEY, json.dumps(SAMPLE_ANSWERS), "Ingen plager",
+                       "singleUseCode", "loginUrl"):  # fmt: skip
+            assert secret not in text
+    assert "<script" not in texts[".html"] and "src=" not in texts[".html"] and "<link" not in texts[".html"]
+    assert not (reports / "local-in-progress.json").exists()
+
+    # The tap is gone: only OutcomeQueueRule is left on the bus, no verify queue
+    rules = stack.events.list_rules(EventBusName=stack.state["outcome_bus_name"])["Rules"]
+    assert [rule["Name"] for rule in rules if "verify" in rule["Name"]] == []
+    assert [url for url in stack.sqs.list_queues().get("QueueUrls", []) if "eprom-verify" in url] == []
+
+
+def test_an_order_refused_into_the_dlq_fails_the_step_and_says_why(stack: Stack, tmp_path: Path) -> None:
+    unknown_form = str(uuid.uuid4())
+    result = eprom("--local", "verify", "--form-id", unknown_form, "--report-dir", str(tmp_path), "--timeout", "60")
+    assert result.exit_code == 1
+    assert (
+        "FAIL basic: order placed once: in the order DLQ (RefusedByEprom): ePROM refused the order: No form with id="
+        in (result.output)
+    )
+    assert "verification failed at step 'basic: order placed once'" in result.output
+    record, _ = report_of(tmp_path)
+    assert record["outcome"] == "failed" and record["steps"][-1]["passed"] is False
+
+
+def test_verify_pauses_for_the_person_resumes_and_fails_on_a_duplicate_callback(stack: Stack, tmp_path: Path) -> None:
+    args = ("--local", "verify", "--report-dir", str(tmp_path), "--no-simulated-person", "--wait-hours", "0")
+    first = eprom(*args, "--form-id", FORM_ID)
+    assert first.exit_code == 3, first.output
+    assert "PASS basic: Ordered on the expected channel" in first.output
+    assert "continue with `eprom ... verify --resume`" in first.output
+    state_file = tmp_path / "local-in-progress.json"
+    [case] = json.loads(state_file.read_text())["cases"]
+    assert VERIFICATION_PERSON not in state_file.read_text()
+
+    again = eprom(*args, "--form-id", FORM_ID)
+    assert again.exit_code == 1 and "a verification is waiting" in again.output  # never a second set of orders
+    still = eprom(*args, "--resume")
+    assert still.exit_code == 3, still.output
+    assert len(stack.received(case["order_reference"])) == 1
+
+    # ePROM sends Ordered a second time (a distinct callback), then the person fills the form
+    duplicate = {"apiKey": API_KEY, "formOrderId": case["form_order_id"], "formOrderStatus": "Ordered",
+                 "notificationChannel": "Helsenorge", "timestampUtc": datetime.now(UTC).isoformat()}  # fmt: skip
+    assert stack.callback(duplicate).status_code == 200
+    stack.fill(case["form_order_id"])
+    resumed = eprom("--local", "verify", "--report-dir", str(tmp_path), "--resume", "--wait-hours", "0.02")
+    assert resumed.exit_code == 1, resumed.output
+    assert "FAIL basic: no duplicate callbacks: Ordered came more than once" in resumed.output
+    assert "PASS basic: answers stored and readable" in resumed.output
+    assert not state_file.exists()
+    record, _ = report_of(tmp_path)
+    assert record["outcome"] == "failed" and record["cases"][0]["form_order_id"] == case["form_order_id"]
+
+
+def test_a_signed_document_in_its_dlq_fails_the_pdf_step(stack: Stack, tmp_path: Path) -> None:
+    args = ("--local", "verify", "--report-dir", str(tmp_path), "--no-simulated-person", "--wait-hours", "0")
+    assert eprom(*args, "--form-id", FORM_ID, "--signed-form-id", FORM_ID).exit_code == 3
+    signed = next(case for case in json.loads((tmp_path / "local-in-progress.json").read_text())["cases"]
+                  if case["kind"] == "signed")  # fmt: skip
+    dead_letters = stack.state["signed_document_dead_letter_queue_url"]
+    stack.sqs.send_message(
+        QueueUrl=dead_letters, MessageBody=json.dumps({"formOrderId": signed["form_order_id"]}),
+        MessageAttributes={"rejectionClass": {"DataType": "String", "StringValue": "RetriesExhausted"},
+                           "rejectionReason": {"DataType": "String", "StringValue": "404 for 30 days"}},
+    )  # fmt: skip
+    try:
+        result = eprom("--local", "verify", "--report-dir", str(tmp_path), "--resume", "--wait-hours", "0.02")
+        assert result.exit_code == 1, result.output
+        assert "FAIL signed: signed PDF stored: in the signed-document DLQ (RetriesExhausted): 404 for 30 days" in (
+            result.output
+        )
+    finally:
+        while messages := stack.sqs.receive_message(QueueUrl=dead_letters, WaitTimeSeconds=0).get("Messages"):
+            for message in messages:
+                stack.sqs.delete_message(QueueUrl=dead_letters, ReceiptHandle=message["ReceiptHandle"])
+
+
+def deployed(stack: Stack, monkeypatch: pytest.MonkeyPatch, stage: str, outputs: dict[str, str] | None = None) -> str:
+    """A CloudFormation stack in moto whose outputs point at the local stack's resources, as `--stack` reads it."""
+    state = stack.state
+    outputs = {"OrderQueueUrl": state["order_queue_url"], "OrderDeadLetterQueueUrl": state["dead_letter_queue_url"],
+               "SignedDocumentQueueUrl": state["signed_document_queue_url"],
+               "SignedDocumentDeadLetterQueueUrl": state["signed_document_dead_letter_queue_url"],
+               "FormOrdersTableName": state["table"], "FormResultsBucketName": state["bucket"],
+               "EpromApiKeySecretArn": state["secret_id"], "ApiBaseUrl": state["api_base_url"],
+               "OutcomeBusName": state["outcome_bus_name"]} | (outputs or {})  # fmt: skip
+    parameters = {"Stage": stage, "AllowSyntheticNationalIds": "true",
+                  "EpromApiBaseUrl": "https://proms.hemitdev.org/promswebapi"}  # fmt: skip
+    template = {"Parameters": {name: {"Type": "String"} for name in parameters},
+                "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                "Outputs": {name: {"Value": value} for name, value in outputs.items()}}  # fmt: skip
+    name = f"eprom-{uuid.uuid4().hex[:8]}"
+    stack.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template), Parameters=[
+        {"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()])  # fmt: skip
+    for variable, value in (("AWS_ENDPOINT_URL", stack.endpoint), ("AWS_ACCESS_KEY_ID", "testing"),
+                            ("AWS_SECRET_ACCESS_KEY", "testing")):  # fmt: skip
+        monkeypatch.setenv(variable, value)
+    return name
+
+
+def test_verify_a_deployed_test_stack_tells_the_person_where_to_go_and_resumes(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--stack: ePROM's test environment read from the stack's EpromApiBaseUrl; no simulator to ask, a person fills."""
+    name = deployed(stack, monkeypatch, "test")
+    args = ("--stack", name, "--region", stack.region, "verify", "--report-dir", str(tmp_path))
+    first = eprom(*args, "--form-id", FORM_ID, "--on-behalf-of", ON_BEHALF_OF, "--wait-hours", "0")
+    assert first.exit_code == 3, first.output
+    assert "Now the person's part, in ePROM test:" in first.output
+    assert f"Helsenorge (test) https://tjenester.hn2.test.nhn.no/ with TestID (nivå høyt) as {VERIFICATION_PERSON}" in (
+        first.output
+    )
+    assert "https://proms.hemitdev.org/proms" in first.output
+    assert "PASS on-behalf-of: order carries onBehalfOfNationalId: sent with onBehalfOfNationalId and placed" in (
+        first.output
+    )
+    assert ON_BEHALF_OF not in first.output
+    state = (tmp_path / f"{name}-in-progress.json").read_text()
+    assert ON_BEHALF_OF not in state and VERIFICATION_PERSON not in state
+    for case in json.loads(state)["cases"]:
+        assert f"(formOrderId {case['form_order_id']})" in first.output
+        stack.fill(case["form_order_id"])  # the person, on Helsenorge
+
+    resumed = eprom(*args, "--resume", "--wait-hours", "0.02")
+    assert resumed.exit_code == 0, resumed.output
+    record, _ = report_of(tmp_path)
+    assert record["outcome"] == "passed" and record["environment"]["name"] == "ePROM test"
+
+
+def test_verify_refuses_prod_and_a_stack_without_the_outcome_bus(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = eprom("--stack", deployed(stack, monkeypatch, "prod"), "--region", stack.region, "verify", "--form-id",
+                 FORM_ID, "--report-dir", str(tmp_path))  # fmt: skip
+    assert prod.exit_code == 1 and "Hemit verifies in ePROM's test environment, not prod" in prod.output
+    old = eprom("--stack", deployed(stack, monkeypatch, "test", {"OutcomeBusName": ""}), "--region", stack.region,
+                "verify", "--form-id", FORM_ID, "--report-dir", str(tmp_path))  # fmt: skip
+    assert old.exit_code == 1 and "has no OutcomeBusName output" in old.output
+    assert list(tmp_path.iterdir()) == []  # nothing sent, nothing written
+
+
+def test_smoke_never_orders_twice_and_tells_placed_from_not_placed(stack: Stack) -> None:
+    first = eprom("--local", "smoke", "--form-id", FORM_ID, "--timeout", "60")
+    assert first.exit_code == 0, first.output
+    reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{FORM_ID[:8]}"
+    assert f"sent test order {reference}" in first.output
+    again = eprom("--local", "smoke", "--form-id", FORM_ID, "--timeout", "60")
+    assert again.exit_code == 0, again.output
+    assert "not ordered again" in again.output
+    [received] = stack.received(reference)
+    assert received["formId"] == FORM_ID
+
+    # Placed, but ePROM never called back (an item the placer wrote, no callback since)
+    waiting = f"smoke-{datetime.now(UTC):%Y%m%d}-{PAPER_FORM_ID[:8]}"
+    store = OrderStore(stack.state["table"], client=stack.dynamodb)
+    form_order_id = str(uuid.uuid4())
+    store.record_placed(form_order_id, order_reference=waiting, order_fingerprint="f", form_id=PAPER_FORM_ID,
+                        response=EpromOrderResponse.model_validate({"id": form_order_id}),
+                        order_expiry=datetime(2099, 1, 1, tzinfo=UTC))  # fmt: skip
+    placed = eprom("--local", "smoke", "--form-id", PAPER_FORM_ID, "--timeout", "3")
+    assert placed.exit_code == 1
+    assert f"placed as {form_order_id}, no callback yet" in placed.output
+    assert stack.received(waiting) == []
+
+
+def test_smoke_says_not_placed_when_nothing_takes_the_order(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stack whose placer cannot place (here: nothing reads its OrderQueue, as with a 401 being retried)."""
+    unread = stack.sqs.create_queue(QueueName=f"unread-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    outputs = {"OrderQueueUrl": unread, "OrderDeadLetterQueueUrl": stack.state["dead_letter_queue_url"],
+               "SignedDocumentQueueUrl": stack.state["signed_document_queue_url"],
+               "SignedDocumentDeadLetterQueueUrl": stack.state["signed_document_dead_letter_queue_url"],
+               "FormOrdersTableName": stack.state["table"], "FormResultsBucketName": "b",
+               "EpromApiKeySecretArn": stack.state["secret_id"], "ApiBaseUrl": "https://x.invalid/api"}  # fmt: skip
+    template = {"Parameters": {"Stage": {"Type": "String"}, "AllowSyntheticNationalIds": {"Type": "String"}},
+                "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                "Outputs": {name: {"Value": value} for name, value in outputs.items()}}  # fmt: skip
+    name = f"eprom-{uuid.uuid4().hex[:8]}"
+    stack.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template), Parameters=[
+        {"ParameterKey": "Stage", "ParameterValue": "test"},
+        {"ParameterKey": "AllowSyntheticNationalIds", "ParameterValue": "true"}])  # fmt: skip
+    for variable, value in (("AWS_ENDPOINT_URL", stack.endpoint), ("AWS_ACCESS_KEY_ID", "testing"),
+                            ("AWS_SECRET_ACCESS_KEY", "testing")):  # fmt: skip
+        monkeypatch.setenv(variable, value)
+    form_id = str(uuid.uuid4())
+    result = eprom("--stack", name, "--region", stack.region, "smoke", "--form-id", form_id, "--timeout", "3")
+    assert result.exit_code == 1
+    assert "not placed within 3 s: ePROM did not take the order (a 401" in result.output
+    again = eprom("--stack", name, "--region", stack.region, "smoke", "--form-id", form_id, "--timeout", "1")
+    assert again.exit_code == 1 and "not placed within 1 s" in again.output
+    messages = stack.sqs.receive_message(QueueUrl=unread, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    # Re-running smoke sends the very same order: one idempotency key, one order at ePROM once the placer can place
+    assert len(messages) == 2 and messages[0]["Body"] == messages[1]["Body"]
+    assert json.loads(messages[0]["Body"])["nationalId"] == VERIFICATION_PERSON  # the new default test person
+
+
+def test_api_key_set_takes_the_first_key_from_stdin_only(stack: Stack) -> None:
+    secret_id = stack.state["secret_id"]
+    before = stack.secrets.get_secret_value(SecretId=secret_id)["SecretString"]
+    try:
+        refused = eprom("--local", "api-key", "set", "key-on-the-command-line")
+        assert refused.exit_code == 1
+        assert "read from standard input, never from the command line" in refused.output
+        assert "key-on-the-command-line" not in refused.output
+        assert stack.secrets.get_secret_value(SecretId=secret_id)["SecretString"] == before
+
+        result = eprom("--local", "api-key", "set", stdin="hemits-first-key\n")
+        assert result.exit_code == 0, result.output
+        assert "hemits-first-key" not in result.output
+        value = json.loads(stack.secrets.get_secret_value(SecretId=secret_id)["SecretString"])
+        assert value == {"apiKey": "hemits-first-key", "previousApiKeys": []}  # the placeholder is not kept
+    finally:
+        stack.secrets.put_secret_value(SecretId=secret_id, SecretString=before)
+
+
+def test_onboarding_prints_the_email_for_hemit_with_the_api_base_url(stack: Stack) -> None:
+    # Enter at the prompt takes the default description
+    result = eprom("--local", "onboarding", "--system-name", "Norsk testregister", "--contact-name", "Kari Nordmann",
+                   "--contact-email", "kari@example.org", "--contact-phone", "+47 22 00 00 00",
+                   "--patient-phone", "+47 23 00 00 00", stdin="\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for expected in (f"ApiBaseUrl:           {stack.state['api_base_url']}", "Norsk testregister",
+                     "Kari Nordmann, kari@example.org, +47 22 00 00 00", "Phone shown to patients: +47 23 00 00 00",
+                     "Ordering of forms"):  # fmt: skip
+        assert expected in result.output
+    prompted = eprom("--local", "onboarding", stdin="Registeret\nOla\nola@example.org\n1\n2\n\n")
+    assert prompted.exit_code == 0, prompted.output
+    assert "System name:          Registeret" in prompted.output
+
+
+def test_the_html_report_escapes_what_it_shows(tmp_path: Path) -> None:
+    """Form ids and reasons come from outside (a DLQ reason quotes ePROM): shown as text, never as markup."""
+    from eprom_cli import report, verify
+
+    verification = verify.Verification(
+        run_id="r", target="t", stage="test", environment=verify.LOCAL, expected_channel="Helsenorge",
+        started_at=datetime.now(UTC), outcome="failed",
+        cases=[verify.Case(kind="basic", order_reference="verify-r-basic", form_id="<script>x</script>")],
+        steps=[verify.Step(name="basic: order placed once", passed=False, observed="No form with id='a|b<i>'",
+                           at=datetime.now(UTC))],
+    )  # fmt: skip
+    written = report.write(verification, tmp_path)
+    page = (tmp_path / "verification-r.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;i&gt;" in page
+    assert '<td class="FAIL">FAIL</td>' in page
+    assert "a\\|b" in (tmp_path / "verification-r.md").read_text()  # a pipe would split the Markdown table cell
+    assert json.loads((tmp_path / "verification-r.json").read_text())["outcome"] == "failed"
+    assert [path.suffix for path in written] == [".md", ".html", ".json"]
