@@ -63,6 +63,7 @@ def cold_import(build_dir: Path, runs: int) -> dict[str, Any]:
         "IDEMPOTENCY_TABLE": "i",
         "EPROM_API_BASE_URL": "https://proms.hemitdev.org/promswebapi",
         "EPROM_API_KEY_SECRET_ID": "s",
+        "ORDER_FINGERPRINT_SECRET_ID": "f",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.eu-north-1.amazonaws.com/123456789012/dlq",
         "OUTCOME_BUS_NAME": "outcomes",
         "FORM_RESULTS_BUCKET": "results",

@@ -116,11 +116,16 @@ def create_resources(
         Name=f"{prefix}-EpromApiKeySecret",
         SecretString=json.dumps({"apiKey": api_key, "previousApiKeys": list(previous_api_keys)}),
     )["ARN"]
+    fingerprint_secret_arn = secrets.create_secret(
+        Name=f"{prefix}-OrderFingerprintSecret",
+        SecretString=secrets.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"],
+    )["ARN"]
 
     return {
         "FORM_ORDERS_TABLE": names["FormOrdersTable"],
         "IDEMPOTENCY_TABLE": names["IdempotencyTable"],
         "EPROM_API_KEY_SECRET_ID": secret_arn,
+        "ORDER_FINGERPRINT_SECRET_ID": fingerprint_secret_arn,
         "DEAD_LETTER_QUEUE_URL": queues["OrderDeadLetterQueue"][0],
         "FORM_RESULTS_BUCKET": results_bucket,
         "OUTCOME_BUS_NAME": bus,

@@ -152,7 +152,7 @@ def test_a_malformed_order_file_stops_the_whole_send(stack: LocalStack, tmp_path
     result = eprom("--local", "orders", "send", str(valid), str(malformed), str(unknown_field))
     assert result.exit_code == 1
     assert "2 of 3 files invalid: nothing sent" in result.output
-    assert "distribusjonRule: Extra inputs are not permitted" in result.output  # per field, no value quoted
+    assert "an unknown field at the top level" in result.output  # per field, no value (nor key name) quoted
     assert body["nationalId"] not in result.output
     time.sleep(3)  # the poller places within a second of a message arriving
     assert shown(body["orderReference"]) == []
@@ -176,6 +176,7 @@ def test_show_hides_the_single_use_code_unless_revealed_and_answers_download(sta
     [full] = json.loads(revealed.stdout)
     assert full["singleUseCode"] and full["singleUseCode"] not in plain.output
     assert "singleUseCode" not in item  # the --json of plain show filters it too
+    assert full["orderFingerprint"].startswith("hmac-sha256:") and "orderFingerprint" not in item
     assert "recorded by CloudTrail" in revealed.stderr
 
     out = tmp_path / "export"
@@ -185,6 +186,11 @@ def test_show_hides_the_single_use_code_unless_revealed_and_answers_download(sta
     stored = stack.s3.get_object(Bucket=stack.state["bucket"], Key=item["answers"]["key"])["Body"].read()
     assert written.read_bytes() == stored
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    again = eprom("--local", "orders", "answers", body["orderReference"], "--out", str(out))
+    assert (
+        again.exit_code == 1 and "exists already: not overwritten" in again.stderr and "Traceback" not in again.output
+    )
+    assert written.read_bytes() == stored
 
 
 def test_an_unknown_reference_is_one_line_and_exit_1(stack: LocalStack, tmp_path: Path) -> None:
@@ -235,6 +241,17 @@ def test_dead_letters_list_redrive_and_export(stack: LocalStack, tmp_path: Path)
     nothing = eprom("--local", "dead-letters", "redrive", "--reference", reference)
     assert nothing.exit_code == 1
     assert "no dead letters match" in nothing.output or "empty" in nothing.output
+
+
+def test_an_unknown_key_that_is_a_national_id_is_not_in_the_listed_reason(stack: LocalStack, tmp_path: Path) -> None:
+    """Key names are input: the placer's reason (the DLQ attribute `dead-letters list` shows) says where, not what."""
+    _, body = order_file(tmp_path, "basic.json", **{"01039494104": "x"})
+    stack.sqs.send_message(QueueUrl=stack.state["order_queue_url"], MessageBody=json.dumps(body))
+    [letter] = until(lambda: [d for d in dead_letters() if d["reference"] == body["orderReference"]])
+    assert letter["rejectionReason"] == "invalid order message: an unknown field at the top level"
+    listed = eprom("--local", "dead-letters", "list")
+    assert listed.exit_code == 0 and "an unknown field at the top level" in listed.stdout
+    assert "01039494104" not in listed.output
 
 
 def test_a_redriven_ambiguous_message_keeps_its_class_for_the_placer(stack: LocalStack, tmp_path: Path) -> None:
@@ -376,3 +393,161 @@ def test_a_reference_shaped_like_a_national_id_is_masked_in_listings() -> None:
 
     letter = DeadLetter("orders", "m", "h", '{"orderReference": "pasient-26073941651"}', {}, datetime.now(UTC), 1)
     assert letter.reference == "pasient-***********"
+
+
+# --- against the test session's moto server (no `make serve`): what the command prints and writes ---------------
+
+
+@pytest.fixture
+def session_stack(aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """`--local` pointed at the test session's resources, with a secret of its own (the functions' stays as is)."""
+    secret_id = boto3.client("secretsmanager").create_secret(
+        Name=f"cli-{uuid.uuid4().hex[:8]}", SecretString=json.dumps({"apiKey": API_KEY, "previousApiKeys": []})
+    )["ARN"]
+    target = {
+        "stage": "local", "endpoint_url": aws["AWS_ENDPOINT_URL"], "order_queue_url": aws["ORDER_QUEUE_URL"],
+        "dead_letter_queue_url": aws["DEAD_LETTER_QUEUE_URL"],
+        "signed_document_queue_url": aws["SIGNED_DOCUMENT_QUEUE_URL"],
+        "signed_document_dead_letter_queue_url": aws["SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL"],
+        "table": aws["FORM_ORDERS_TABLE"], "bucket": aws["FORM_RESULTS_BUCKET"], "secret_id": secret_id,
+        "api_base_url": "http://127.0.0.1:9", "allow_synthetic_national_ids": True, "allow_test_mode_orders": True,
+    }  # fmt: skip
+    state = tmp_path / "stack.json"
+    state.write_text(json.dumps({"region": aws["AWS_DEFAULT_REGION"], "target": target}))
+    monkeypatch.setenv("EPROM_LOCAL_STATE", str(state))
+    return target
+
+
+@pytest.fixture
+def parked(session_stack: dict[str, Any], dead_letters: Any) -> Iterator[Callable[..., None]]:
+    """Puts dead letters into the session's order DLQ (emptied before and after)."""
+
+    def park(body: str, **attributes: str) -> None:
+        boto3.client("sqs").send_message(
+            QueueUrl=session_stack["dead_letter_queue_url"], MessageBody=body,
+            MessageAttributes={name: {"DataType": "String", "StringValue": value}
+                               for name, value in attributes.items()},
+        )  # fmt: skip
+
+    yield park
+    dead_letters.messages()
+
+
+MARKUP = ("[/]", "[bold red]boom[/bold red]", "[link=http://x]y")
+
+
+def test_data_is_never_rendered_as_markup(parked: Callable[..., None], callback_app: Any, lambda_context: Any,
+                                          tmp_path: Path) -> None:  # fmt: skip
+    """A "[/]" in stored data crashed orphans and dead-letters list/redrive on every run; "[bold red]" was rendered."""
+    form_order_id = str(uuid.uuid4())
+    event = json.loads((ROOT / "events" / "callback-ordered.json").read_text())
+    event["body"] = json.dumps({"apiKey": API_KEY, "formOrderId": form_order_id, "formOrderStatus": "Ordered",
+                                "notificationChannel": "[/]"})  # fmt: skip
+    assert callback_app.lambda_handler(event, lambda_context)["statusCode"] == 200
+    orphans = eprom("--local", "orders", "orphans")
+    assert orphans.exit_code == 0, orphans.output
+    [line] = [line for line in orphans.stdout.splitlines() if form_order_id in line]
+    assert "[/]" in line
+
+    reference = f"cli-{uuid.uuid4()}"
+    for text in MARKUP:
+        parked(json.dumps({"orderReference": reference}), rejectionClass=text, rejectionReason=text)
+    listed = eprom("--local", "dead-letters", "list", "--queue", "orders")
+    dry = eprom("--local", "dead-letters", "redrive", "--queue", "orders", "--class", "[/]", "--dry-run")
+    exported = eprom("--local", "dead-letters", "export", "--class", "[/]", "--out", str(tmp_path / "out"))
+    for result in (listed, dry, exported):
+        assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output
+    for text in MARKUP:
+        assert text in listed.stdout  # shown as it is, not rendered
+    assert "(RefusedByEprom)" not in dry.stdout and "([/])" in dry.stdout
+    assert "([/]: [/])" in exported.stdout
+
+
+def test_api_key_rotate_never_echoes_a_key_given_as_an_argument(session_stack: dict[str, Any]) -> None:
+    before = boto3.client("secretsmanager").get_secret_value(SecretId=session_stack["secret_id"])["SecretString"]
+    for args in (["new-key-Zq81x"], ["--drop-previous", "new-key-Zq81x"], ["--api-key=new-key-Zq81x"]):
+        result = eprom("--local", "api-key", "rotate", *args, stdin="other-key\n")
+        assert result.exit_code != 0
+        assert "new-key-Zq81x" not in result.output
+        assert "read from standard input, never from the command line" in result.output
+    instead_of_rotate = eprom("--local", "api-key", "new-key-Zq81x")
+    assert instead_of_rotate.exit_code == 1 and "new-key-Zq81x" not in instead_of_rotate.output
+    assert "no such command" in instead_of_rotate.output and "rotate" in instead_of_rotate.output
+    after = boto3.client("secretsmanager").get_secret_value(SecretId=session_stack["secret_id"])["SecretString"]
+    assert after == before
+
+
+@pytest.mark.parametrize("key", ["new-key-€", "nøkkel", "with\u00a0nbsp", "zero\u200bwidth"])
+def test_api_key_rotate_refuses_a_key_the_authorization_header_cannot_carry(
+    session_stack: dict[str, Any], key: str
+) -> None:
+    """With "new-key-€" in the secret every order failed with UnicodeEncodeError until RetriesExhausted."""
+    before = boto3.client("secretsmanager").get_secret_value(SecretId=session_stack["secret_id"])["SecretString"]
+    result = eprom("--local", "api-key", "rotate", stdin=f"{key}\n")
+    assert result.exit_code == 1
+    assert "is not printable ASCII without spaces" in result.output and key not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    after = boto3.client("secretsmanager").get_secret_value(SecretId=session_stack["secret_id"])["SecretString"]
+    assert after == before
+
+
+def test_export_creates_each_file_new_for_the_owner_only(parked: Callable[..., None], tmp_path: Path) -> None:
+    """Never into an existing file (which kept its 0644), never through a symlink; one line and exit 1 instead
+    of a traceback; a letter whose file was not written stays in the DLQ."""
+    reference = f"cli-{uuid.uuid4()}"
+    body = json.dumps({"orderReference": reference, "nationalId": "26073941651"})
+    parked(body, rejectionClass="InvalidMessage", rejectionReason="r")
+    out = tmp_path / "out"
+    out.mkdir()
+    existing = out / f"{reference}.json"
+    existing.write_text("mine")
+    existing.chmod(0o644)
+
+    def export(directory: Path) -> Any:
+        return eprom("--local", "dead-letters", "export", "--reference", reference, "--out", str(directory),
+                     "--delete")  # fmt: skip
+
+    refused = export(out)
+    assert refused.exit_code == 1 and "exists already: not overwritten" in refused.stderr
+    assert "Traceback" not in refused.output and len(refused.stderr.strip().splitlines()) == 2  # warning, error
+    assert existing.read_text() == "mine" and stat.S_IMODE(existing.stat().st_mode) == 0o644
+
+    existing.unlink()
+    elsewhere = tmp_path / "elsewhere"
+    existing.symlink_to(elsewhere)  # dangling: it would be created through the link
+    assert export(out).exit_code == 1 and not elsewhere.exists()
+    existing.unlink()
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for directory in (a_file, a_file / "below"):  # not a directory; cannot be created (also as root)
+        result = export(directory)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert json.loads(dead_letters_in_session()[0]["Body"])["orderReference"] == reference  # never deleted
+
+    written = export(out)
+    assert written.exit_code == 0, written.output
+    assert existing.read_text() == body and stat.S_IMODE(existing.stat().st_mode) == 0o600
+
+
+def dead_letters_in_session() -> list[dict[str, Any]]:
+    url = json.loads(Path(os.environ["EPROM_LOCAL_STATE"]).read_text())["target"]["dead_letter_queue_url"]
+    return boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
+
+
+def test_send_skip_invalid_fails_when_every_order_was_invalid(session_stack: dict[str, Any], tmp_path: Path) -> None:
+    malformed = tmp_path / "malformed.json"
+    malformed.write_text('{"orderReference": ')
+    result = eprom("--local", "orders", "send", "--skip-invalid", str(malformed))
+    assert result.exit_code == 1
+    assert "nothing sent" in result.stderr
+
+
+def test_an_error_line_is_one_line_however_narrow_the_output() -> None:
+    """Scripts, CI and `2>file` have no terminal; rich wrapped at 80 columns and a reader got two lines."""
+    result = CliRunner().invoke(app, ["orders", "orphans"], env={"COLUMNS": "40"})
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: choose the stack: --stack NAME or --local (before the command, e.g. `eprom --local orders ...`)"
+    ]

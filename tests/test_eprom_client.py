@@ -191,3 +191,13 @@ def _answer(status: int, body: object) -> requests.Response:
 )
 def test_error_messages_are_read_from_every_shape_without_national_ids(body: object, expected: str) -> None:
     assert _error_message(_answer(400, body)) == expected
+
+
+@pytest.mark.parametrize("key", ["new-key-€", "new key", "tab\tkey", "æøå"])
+def test_a_key_no_header_can_carry_is_a_clear_transient_failure_and_nothing_is_sent(eprom, key: str) -> None:
+    """Not UnicodeEncodeError (retried as "unexpected" until RetriesExhausted): a reason that names the problem,
+    never the key; the order waits for the operator to put the right key into the secret."""
+    result = client_for(eprom.base_url, key=key).place(request())
+    assert isinstance(result, Transient)
+    assert "ApiKey in the secret is not printable ASCII" in result.reason and key not in result.reason
+    assert eprom.order_headers == []

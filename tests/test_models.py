@@ -172,7 +172,31 @@ def test_postal_code_keeps_its_leading_zero() -> None:
 
 
 def test_unknown_fields_are_refused() -> None:
-    assert refusal(distribusjonRule="Basic") == "distribusjonRule: Extra inputs are not permitted"
+    assert refusal(distribusjonRule="Basic") == "an unknown field at the top level"
+
+
+ADDRESS = {"fullName": "Kari Nordmann", "addressLine1": "Storgata 1", "postalCode": "0150", "postalPlace": "Oslo"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"01039494104": "x"}, "an unknown field at the top level"),
+        ({"01039494104": "x", "55019049891": 1}, "2 unknown fields at the top level"),
+        ({"physicalAddress": ADDRESS | {"01039494104": "x"}}, "an unknown field in physicalAddress"),
+        (
+            {"01039494104": "x", "nationalId": "55019049892", "physicalAddress": ADDRESS | {"70090154174": "x"}},
+            "nationalId: control digits do not match a fødselsnummer or D-nummer; an unknown field in physicalAddress; "
+            "an unknown field at the top level",
+        ),
+    ],
+)
+def test_an_unknown_key_is_never_named_it_may_be_a_national_id(overrides: dict, expected: str) -> None:
+    """Key names are input: the reason says where the unknown field is, never what it is called."""
+    reason = refusal(**overrides)
+    assert reason == expected
+    for national_id in ("01039494104", "55019049891", "55019049892", "70090154174"):
+        assert national_id not in reason
 
 
 def test_must_be_signed_with_no_distribution_is_refused_with_eproms_wording() -> None:

@@ -4,6 +4,7 @@ import json
 import time
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -82,7 +83,8 @@ def test_the_sample_orders_in_events_are_placed(placer, eprom, orders_table, lam
 REFUSALS = {
     "not JSON": ("{not json", "invalid order message: Invalid JSON"),
     "not an object": ("[1, 2]", "invalid order message: Input should be an object"),
-    "unknown field": (order_message(distribusjonRule="Basic"), "distribusjonRule: Extra inputs are not permitted"),
+    "unknown field": (order_message(distribusjonRule="Basic"), "invalid order message: an unknown field at the top"),
+    "a national id as a key": (order_message(**{"17048522719": "x"}), "an unknown field at the top level"),
     "missing field": (order_message(formId=None), "formId: Field required"),
     "bad control digits": (order_message(nationalId="17048522719"), "nationalId: control digits do not match"),
     "H-nummer": (order_message(nationalId="15499923810"), "nationalId: H-nummer is not supported as national ID."),
@@ -450,3 +452,96 @@ def test_a_redriven_ambiguous_message_that_meets_another_timeout_is_parked_again
     assert len(eprom.order_headers) == 1  # one attempt, then parked again
     [dead] = dead_letters.messages()
     assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "Ambiguous"
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [({"01039494104": "x"}, "at the top level"), ({"physicalAddress": {"01039494104": "x"}}, "in physicalAddress")],
+)
+def test_an_unknown_key_that_is_a_national_id_goes_nowhere(
+    extra, where, placer, eprom, dead_letters, outcome_events, lambda_context, captured_output
+) -> None:
+    """Key names are input: the refusal says where the unknown field is, in the DLQ attribute, the
+    FormOrderRefused event and the log, and never what it is called."""
+    order = order_message(**extra)
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    [dead] = dead_letters.messages()
+    reason = dead["MessageAttributes"]["rejectionReason"]["StringValue"]
+    assert f"an unknown field {where}" in reason
+    [event] = outcome_events.received()
+    assert event["detailType"] == "FormOrderRefused" and event["rejectionReason"] == reason
+    [logged] = [record for record in captured_output.log_records() if record["message"] == "order refused"]
+    assert logged["rejection_reason"] == reason
+    for text in (reason, json.dumps(event), captured_output.text()):
+        assert "01039494104" not in text
+
+
+def fingerprint_key(aws: dict[str, str]) -> bytes:
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=aws["ORDER_FINGERPRINT_SECRET_ID"])
+    return secret["SecretString"].encode()
+
+
+def test_the_fingerprint_is_keyed_so_it_cannot_be_reversed_to_the_national_id(
+    placer, eprom, aws, orders_table, lambda_context
+) -> None:
+    """A plain SHA-256 of the order gave the national id back by trying the candidates of one birth year."""
+    import hashlib
+    import hmac
+
+    from eprom.models import OrderMessage
+
+    order = order_message()
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    [item] = items_for(orders_table, order["orderReference"])
+    content = OrderMessage.model_validate_json(json.dumps(order)).model_dump_json(by_alias=True).encode()
+    assert (
+        item["orderFingerprint"] == "hmac-sha256:" + hmac.new(fingerprint_key(aws), content, hashlib.sha256).hexdigest()
+    )
+    assert hashlib.sha256(content).hexdigest() not in item["orderFingerprint"]
+
+
+def record_earlier_order(aws: dict[str, str], order: dict[str, Any], fingerprint: str) -> str:
+    """An item an earlier message of this orderReference made, its idempotency record long expired."""
+    from eprom.models import EpromOrderResponse
+    from eprom.order_store import OrderStore
+
+    form_order_id = str(uuid.uuid4())
+    OrderStore(aws["FORM_ORDERS_TABLE"], retention_days=1).record_placed(
+        form_order_id, order_reference=order["orderReference"], order_fingerprint=fingerprint, form_id=FORM_ID,
+        response=EpromOrderResponse(id=uuid.UUID(form_order_id)), order_expiry=datetime(2099, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    return form_order_id
+
+
+def test_a_resend_after_the_idempotency_window_is_told_apart_by_the_keyed_fingerprint(
+    placer, eprom, aws, dead_letters, lambda_context
+) -> None:
+    from eprom.models import OrderMessage
+    from place_order.placement import order_fingerprint
+
+    def fingerprint(order: dict[str, Any]) -> str:
+        return order_fingerprint(OrderMessage.model_validate_json(json.dumps(order)), fingerprint_key(aws))
+
+    same = order_message()
+    record_earlier_order(aws, same, fingerprint(same))
+    assert placer.lambda_handler(sqs_event(same), lambda_context) == {"batchItemFailures": []}
+    assert eprom.order_requests == [] and dead_letters.messages() == []  # the same order again: nothing to do
+
+    reused = order_message()
+    record_earlier_order(aws, reused, fingerprint(reused | {"nationalId": "01039494104"}))
+    assert placer.lambda_handler(sqs_event(reused), lambda_context) == {"batchItemFailures": []}
+    [dead] = dead_letters.messages()
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "ReusedOrderReference"
+    assert eprom.order_requests == []
+
+
+def test_an_unkeyed_fingerprint_of_an_older_version_is_unknown_never_a_reuse(
+    placer, eprom, aws, dead_letters, lambda_context
+) -> None:
+    """Items written before the fingerprint was keyed hold a bare SHA-256 hex digest: it cannot be compared, so
+    a resend is taken as the same order (never placed again, and not refused as a reuse it may not be)."""
+    order = order_message()
+    record_earlier_order(aws, order, "9f" * 32)
+    assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
+    assert eprom.order_requests == []
+    assert dead_letters.messages() == []

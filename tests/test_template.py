@@ -196,7 +196,15 @@ def test_the_callback_route() -> None:
 
 
 @pytest.mark.parametrize(
-    "logical_id", ["FormOrdersTable", "EpromApiKeySecret", "EncryptionKey", "OrderQueue", "OrderDeadLetterQueue"]
+    "logical_id",
+    [
+        "FormOrdersTable",
+        "EpromApiKeySecret",
+        "OrderFingerprintSecret",
+        "EncryptionKey",
+        "OrderQueue",
+        "OrderDeadLetterQueue",
+    ],
 )
 def test_data_survives_a_stack_deletion(logical_id: str) -> None:
     assert RESOURCES[logical_id]["DeletionPolicy"] == "Retain"
@@ -239,12 +247,27 @@ def test_the_callback_role_only_updates_the_orders_table_and_reads_the_key() -> 
     assert RESOURCES["PlaceOrderFunction"]["Properties"]["Role"] == {"Fn::GetAtt": "PlaceOrderRole.Arn"}
 
 
+def test_only_the_placer_reads_the_fingerprint_key() -> None:
+    """The fingerprints' HMAC key (OrderFingerprintSecret) reaches the placer, and no other function."""
+    variables = RESOURCES["PlaceOrderFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["ORDER_FINGERPRINT_SECRET_ID"] == {"Ref": "OrderFingerprintSecret"}
+    readers = {
+        role
+        for role in ("PlaceOrderRole", "StatusCallbackRole", "PublishOutcomesRole", "FetchSignedDocumentRole")
+        for statement in statements(role)
+        if statement["Resource"] == {"Ref": "OrderFingerprintSecret"}
+    }
+    assert readers == {"PlaceOrderRole"}
+    assert RESOURCES["OrderFingerprintSecret"]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+
+
 @pytest.mark.parametrize(
     ("logical_id", "key_property"),
     [
         ("OrderQueue", "KmsMasterKeyId"),
         ("OrderDeadLetterQueue", "KmsMasterKeyId"),
         ("EpromApiKeySecret", "KmsKeyId"),
+        ("OrderFingerprintSecret", "KmsKeyId"),
         ("PlaceOrderLogGroup", "KmsKeyId"),
         ("StatusCallbackLogGroup", "KmsKeyId"),
         ("CallbackApiAccessLogGroup", "KmsKeyId"),

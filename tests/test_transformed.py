@@ -353,6 +353,8 @@ NOT_REHEARSED = {
     "AWS::Events::EventBusPolicy": "moto",
     "AWS::WAFv2::WebACLAssociation": "moto",
     "AWS::EC2::SecurityGroupEgress": "moto",
+    "AWS::EventSchemas::Registry": "moto",
+    "AWS::EventSchemas::Schema": "moto (its Content is checked against the models by tests/test_schemas.py)",
 }
 ARTEFACTS = "sam-artifacts"  # local/transform.py puts every CodeUri/ContentUri there
 

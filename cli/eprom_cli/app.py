@@ -12,18 +12,22 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from eprom.api_key import ApiKeyConfigurationError, parse_api_keys
+from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, is_sendable, parse_api_keys
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from eprom_cli import dead_letters, orders, preflight, report, verify
+from eprom_cli.files import FileRefused, directory_for_files, write_private
 from eprom_cli.target import Target, TargetError, deployed_stack, local_stack
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+# Data is never markup (a "[/]" in a callback or a dead letter would crash the command, "[bold red]" would be
+# rendered): markup is off, styles are set by `style=`. Lines are not wrapped (a script or `2>file` reads one line
+# per message); tables still fit the terminal.
+console = Console(highlight=False, markup=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 # Hemit's verification person (eprom-contract §6); test stages only (smoke refuses prod).
 TEST_PERSON_NATIONAL_ID = verify.VERIFICATION_PERSON
@@ -34,8 +38,8 @@ PERSONAL_DATA_WARNING = (
 
 
 class _OneLineErrors(TyperGroup):
-    """AWS errors (a queue or table missing, no permission, no credentials) as one line and exit 1, never a
-    traceback."""
+    """AWS errors (a queue or table missing, no permission, no credentials) and files not written as one line and
+    exit 1, never a traceback."""
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -45,11 +49,23 @@ class _OneLineErrors(TyperGroup):
             _fail(f"AWS refused: {detail.get('Code', '?')}: {detail.get('Message', '')}")
         except BotoCoreError as error:
             _fail(f"cannot reach AWS: {error}")
+        except FileRefused as error:
+            _fail(str(error))
 
 
-def _app(help_text: str) -> typer.Typer:
+class _NoEchoOfArguments(_OneLineErrors):
+    """`eprom api-key THE-KEY` by mistake: click's "No such command 'THE-KEY'" would print the key."""
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            _fail(f"no such command (what was given is not repeated: it may be a key); the commands: "
+                  f"{', '.join(self.commands)}")  # fmt: skip
+        return super().resolve_command(ctx, args)
+
+
+def _app(help_text: str, cls: type[TyperGroup] = _OneLineErrors) -> typer.Typer:
     return typer.Typer(
-        help=help_text, cls=_OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False
+        help=help_text, cls=cls, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False
     )
 
 
@@ -62,7 +78,7 @@ orders_app = _app("Send orders, look them up by orderReference, list callback-on
 dead_letters_app = _app(
     "The order DLQ (refused, retries exhausted, ambiguous) and the signed-document DLQ: list, redrive, export."
 )
-api_key_app = _app("The ePROM ApiKey in Secrets Manager.")
+api_key_app = _app("The ePROM ApiKey in Secrets Manager.", cls=_NoEchoOfArguments)
 app.add_typer(orders_app, name="orders")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_key_app, name="api-key")
@@ -99,12 +115,12 @@ def _target(ctx: typer.Context) -> Target:
 
 
 def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]error:[/] {escape(message)}")
+    errors.print(Text.assemble(("error:", "red"), f" {message}"))
     raise typer.Exit(1)
 
 
 def _warn_personal_data(what: str) -> None:
-    errors.print(f"[yellow]{escape(PERSONAL_DATA_WARNING.format(what=what))}[/]")
+    errors.print(PERSONAL_DATA_WARNING.format(what=what), style="yellow")
 
 
 # --- orders ---------------------------------------------------------------------------------------------------------
@@ -122,18 +138,20 @@ def send_orders(
     checked = [orders.check(path, target) for path in files]
     invalid = [order for order in checked if order.problem]
     for order in invalid:
-        errors.print(f"[red]{escape(str(order.path))}[/] is not a valid order:")
+        errors.print(Text.assemble((str(order.path), "red"), " is not a valid order:"))
         for problem in order.problem.split("; "):
-            errors.print(f"  {escape(problem)}")
+            errors.print(f"  {problem}")
     if invalid and not skip_invalid:
         _fail(f"{len(invalid)} of {len(checked)} files invalid: nothing sent (--skip-invalid sends the others)")
     for order in checked:
         if not order.problem:
             message_id = orders.send(target, order)
-            console.print(f"sent {escape(str(order.path))} (orderReference {escape(order.order_reference or '')}) "
+            console.print(f"sent {order.path} (orderReference {order.order_reference}) "
                           f"as message {message_id}")  # fmt: skip
     if invalid:
         console.print(f"skipped {len(invalid)} invalid file(s)")
+    if invalid and len(invalid) == len(checked):
+        _fail(f"all {len(checked)} files invalid: nothing sent")
 
 
 @orders_app.command("show")
@@ -172,7 +190,7 @@ def _print_item(item: dict[str, Any]) -> None:
     summary = Table(show_header=False, box=None)
     for name in _SHOWN_ATTRIBUTES:
         if item.get(name) is not None:
-            summary.add_row(name, escape(str(item[name])))
+            summary.add_row(name, str(item[name]))
     for name in ("answers", "signedDocument"):
         pointer = item.get(name)
         summary.add_row(name, f"s3 key {pointer['key']} (version {pointer['versionId']})" if pointer else "none")
@@ -183,8 +201,8 @@ def _print_item(item: dict[str, Any]) -> None:
     for column in ("received", "status", "channel", "error code", "ePROM time (UTC)", "answers"):
         history.add_column(column)
     for entry in item.get("statusHistory", []):
-        history.add_row(*(escape(str(entry.get(key) or "")) for key in ("receivedAt", "status", "notificationChannel",
-                                                                        "statusErrorCode", "statusTimestampUtc")),
+        history.add_row(*(str(entry.get(key) or "") for key in ("receivedAt", "status", "notificationChannel",
+                                                                 "statusErrorCode", "statusTimestampUtc")),
                         "yes" if entry.get("answersSha256") else "")  # fmt: skip
     console.print(history)
 
@@ -235,7 +253,7 @@ def download_answers(
     if not written:
         _fail(f"order {order_reference} has no answers or signed document yet")
     for path in written:
-        console.print(f"wrote {escape(str(path))}")
+        console.print(f"wrote {path}")
 
 
 # --- dead letters ---------------------------------------------------------------------------------------------------
@@ -275,8 +293,8 @@ def list_dead_letters(
         table.add_column(column, overflow="fold")
     for summary in sorted(summaries, key=lambda s: (s["queue"], s["rejectionClass"], -s["ageHours"])):
         age, receives = f"{summary['ageHours']:.1f}", str(summary["receiveCount"])
-        table.add_row(summary["queue"], summary["rejectionClass"], escape(summary["reference"]), age, receives,
-                      escape(summary["rejectionReason"]))  # fmt: skip
+        table.add_row(summary["queue"], summary["rejectionClass"], summary["reference"], age, receives,
+                      summary["rejectionReason"])  # fmt: skip
     console.print(table)
     counts = Table(title="per class")
     counts.add_column("queue")
@@ -312,11 +330,11 @@ def redrive_dead_letters(
             _fail("no dead letters match" if letters else "the dead-letter queue is empty")
         if dry_run:
             for letter in picked:
-                console.print(f"would redrive {letter.queue} {letter.message_id} {escape(letter.reference)} "
+                console.print(f"would redrive {letter.queue} {letter.message_id} {letter.reference} "
                               f"({letter.rejection_class})")  # fmt: skip
             console.print(f"{len(picked)} would be sent back; nothing changed (--dry-run)")
             return
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=errors) as progress:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), console=errors) as progress:
             task = progress.add_task("redriving", total=len(picked))
             for letter in picked:
                 dead_letters.redrive(target, letter)
@@ -336,7 +354,7 @@ def export_dead_letters(
     """Write dead letters' bodies to files (mode 600: they hold national ids) to fix and `orders send` again."""
     target = _target(ctx)
     _warn_personal_data("order messages with national ids")
-    out.mkdir(parents=True, exist_ok=True)
+    directory_for_files(out)
     with dead_letters.held(target, queue.value) as letters:
         picked = dead_letters.chosen(letters, rejection_class, reference)
         if not picked:
@@ -344,9 +362,8 @@ def export_dead_letters(
         for letter in picked:
             name = letter.reference if letter.reference.replace("-", "").replace("_", "").isalnum() else None
             path = out / f"{name or letter.message_id}.json"
-            path.touch(mode=0o600)
-            path.write_text(letter.body)
-            console.print(f"wrote {escape(str(path))} ({letter.rejection_class}: {escape(letter.reason)})")
+            write_private(path, letter.body.encode())
+            console.print(f"wrote {path} ({letter.rejection_class}: {letter.reason})")
             if delete:
                 dead_letters.delete(target, letter)
     if delete:
@@ -374,13 +391,17 @@ def set_api_key(
                   "once after a 401: next, `eprom smoke`")  # fmt: skip
 
 
-@api_key_app.command("rotate")
+# Arguments are taken in, not refused by the parser: its usage error would print them, and one may be the key.
+@api_key_app.command("rotate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def rotate_api_key(
     ctx: typer.Context,
     drop_previous: Annotated[bool, typer.Option(help="End the window: accept only the current key.")] = False,
 ) -> None:
     """Put a new ApiKey (read from standard input, never from the command line) into the secret; the current one
     moves to previousApiKeys, so callbacks signed with either keep working until --drop-previous."""
+    if ctx.args:
+        _fail("the new ApiKey is read from standard input, never from the command line; nothing changed (if you "
+              "gave the key as an argument, it is in your shell history now)")  # fmt: skip
     target = _target(ctx)
     secrets = target.client("secretsmanager")
     try:  # the functions' own reading of the secret, so the command accepts exactly what they do
@@ -408,8 +429,10 @@ def rotate_api_key(
 def _read_new_key() -> str:
     new = getpass.getpass("new ApiKey: ") if sys.stdin.isatty() else sys.stdin.readline()
     new = new.strip()
-    if not new or any(character.isspace() or not character.isprintable() for character in new):
+    if not new:
         _fail("no usable ApiKey on standard input (one line, no spaces)")
+    if not is_sendable(new):
+        _fail(f"the ApiKey on standard input {UNSENDABLE_API_KEY}; nothing changed (ePROM Admin's keys are ASCII)")
     return new
 
 
@@ -434,7 +457,7 @@ def smoke(
         _fail("smoke sends a test order and is refused against a prod stage: verify prod with Hemit instead")
     reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{form_id[:8]}"
     if earlier := orders.items_of(target, reference):
-        console.print(f"already placed today as {earlier[0]['formOrderId']} (orderReference {escape(reference)}): "
+        console.print(f"already placed today as {earlier[0]['formOrderId']} (orderReference {reference}): "
                       "not ordered again")  # fmt: skip
     else:
         # The same body all day: a message still being retried (a 401, say) and this one are one order to the placer
@@ -446,19 +469,20 @@ def smoke(
         if order.problem:
             _fail(f"the test order is not valid: {order.problem}")
         orders.send(target, order)
-        console.print(f"sent test order {escape(reference)} for form {escape(form_id)} to {target.name}")
+        console.print(f"sent test order {reference} for form {form_id} to {target.name}")
     outcome = _wait_for_ordered(target, reference, timeout)
     console.print(f"ApiBaseUrl to register with Hemit: {target.api_base_url}")
     if outcome != "Ordered":
         _fail(outcome)
-    console.print("[green]ePROM accepted the order and called back: Ordered[/]")
+    console.print("ePROM accepted the order and called back: Ordered", style="green")
 
 
 def _wait_for_ordered(target: Target, reference: str, timeout: int) -> str:
     """'Ordered' once the callback came (or a later status), else what went wrong: not placed (refused, or ePROM
     did not take it) or placed with no callback yet."""
     deadline, placed_as = time.monotonic() + timeout, None
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors) as progress:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
+                  console=errors) as progress:  # fmt: skip
         task = progress.add_task("waiting for the order to be placed", total=None)
         while time.monotonic() < deadline:
             for item in orders.items_of(target, reference):
@@ -531,8 +555,8 @@ def verify_integration(
         _fail(str(refused))
     checks = verify.Checks(target, verification, record=_print_step)
     resume_hint = f"the state is kept in {state_file}: continue with `eprom ... verify --resume`"
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors,
-                  transient=True) as bar:  # fmt: skip
+    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
+                  console=errors, transient=True) as bar:  # fmt: skip
         task = bar.add_task("waiting for the orders to be placed", total=None)
         try:
             verify.run(checks, state_file, person=national_id, timeout=timeout, wait=wait_hours * 3600,
@@ -547,15 +571,15 @@ def verify_integration(
     written = report.write(verification, report_dir)
     state_file.unlink(missing_ok=True)
     for path in written:
-        console.print(f"wrote {escape(str(path))}")
+        console.print(f"wrote {path}")
     if verification.outcome != "passed":
         _fail(f"verification failed at step {verification.steps[-1].name!r}: {verification.steps[-1].observed}")
-    console.print(f"[green]verification passed: {len(verification.steps)} steps[/]")
+    console.print(f"verification passed: {len(verification.steps)} steps", style="green")
 
 
 def _print_step(step: verify.Step) -> None:
-    mark = "[green]PASS[/]" if step.passed else "[red]FAIL[/]"
-    console.print(f"{mark} {escape(step.name)}: {escape(step.observed)}")
+    mark = ("PASS", "green") if step.passed else ("FAIL", "red")
+    console.print(Text.assemble(mark, f" {step.name}: {step.observed}"))
 
 
 @app.command()
@@ -621,11 +645,11 @@ def preflight_command(
 
 def print_preflight(report: preflight.Report) -> None:
     for line in report.passed:
-        console.print(f"[green]ok[/]       {escape(line)}")
+        console.print(Text.assemble(("ok", "green"), f"       {line}"))
     for line in report.notes:
-        console.print(f"[yellow]note[/]     {escape(line)}")
+        console.print(Text.assemble(("note", "yellow"), f"     {line}"))
     for line in report.problems:
-        console.print(f"[red]problem[/]  {escape(line)}")
+        console.print(Text.assemble(("problem", "red"), f"  {line}"))
 
 
 def main() -> None:

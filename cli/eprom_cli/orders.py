@@ -10,10 +10,12 @@ from eprom.models import OrderMessage, describe_validation_error
 from eprom.order_store import OrderStore
 from pydantic import ValidationError
 
+from eprom_cli.files import directory_for_files, write_private
 from eprom_cli.target import Target
 
-# Item attributes that let someone reach the patient's form: shown only with --reveal.
-PERSONAL_ATTRIBUTES = ("singleUseCode", "loginUrl")
+# Item attributes that let someone reach the patient's form, and the order's fingerprint (of its content, the
+# national id included): shown only with --reveal.
+PERSONAL_ATTRIBUTES = ("singleUseCode", "loginUrl", "orderFingerprint")
 
 
 @dataclass(frozen=True)
@@ -72,14 +74,13 @@ def stored_object(target: Target, pointer: dict[str, Any]) -> bytes:
 
 def download_results(target: Target, item: dict[str, Any], out_dir: Path) -> list[Path]:
     """Answers (JSON) and signed PDF of one item into out_dir, readable by the owner only."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    directory_for_files(out_dir)
     written = []
     for attribute, suffix in (("answers", "answers.json"), ("signedDocument", "signed.pdf")):
         if attribute not in item:
             continue
         path = out_dir / f"{item['formOrderId']}-{suffix}"
-        path.touch(mode=0o600)
-        path.write_bytes(stored_object(target, item[attribute]))
+        write_private(path, stored_object(target, item[attribute]))
         written.append(path)
     return written
 

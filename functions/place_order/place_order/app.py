@@ -5,7 +5,7 @@ round trip; only records to retry later are reported in batchItemFailures.
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import cache, partial
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.idempotency import (
@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from eprom.api_key import ApiKeySource
+from eprom.api_key import ApiKeySource, read_secret
 from eprom.eprom_client import EpromClient
 from eprom.models import OrderMessage
 from eprom.order_store import OrderStore
@@ -74,9 +74,20 @@ def place_once(order: OrderMessage, read_timeout: float) -> placement.PlacementO
     return place_again(order, read_timeout)
 
 
+@cache
+def fingerprint_key() -> bytes:
+    """Read on first use (not at import, which must not call AWS), then kept: the key never changes."""
+    return read_secret(settings.order_fingerprint_secret_id, max_age_seconds=0).encode()
+
+
 def place_again(order: OrderMessage, read_timeout: float) -> placement.PlacementOutcome:
     return placement.place_with_eprom(
-        order, eprom=eprom, store=store, read_timeout=read_timeout, ambiguous_policy=retry_policy.ambiguous
+        order,
+        eprom=eprom,
+        store=store,
+        fingerprint_key=fingerprint_key(),
+        read_timeout=read_timeout,
+        ambiguous_policy=retry_policy.ambiguous,
     )
 
 
@@ -99,6 +110,7 @@ def place_record(record: SqsRecord, lambda_context: LambdaContext) -> None:
             place_again=lambda order: place_again(order, read_timeout()),
             redriven_ambiguous=record.string_attributes.get("rejectionClass") == "Ambiguous",
             store=store,
+            fingerprint_key=fingerprint_key(),
             refusals=refusals,
         )
     except Exception as error:

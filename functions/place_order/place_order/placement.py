@@ -9,6 +9,7 @@ parked message (it keeps its rejectionClass, which says "checked in ePROM Admin:
 """
 
 import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Callable
@@ -81,9 +82,21 @@ class RetryPolicy:
     ambiguous: str  # "park" or "retry"
 
 
-def order_fingerprint(order: OrderMessage) -> str:
-    """Tells "the same order again" from "the reference reused with other content", after idempotency expired."""
-    return hashlib.sha256(order.model_dump_json(by_alias=True).encode()).hexdigest()
+FINGERPRINT_VERSION = "hmac-sha256:"
+
+
+def order_fingerprint(order: OrderMessage, key: bytes) -> str:
+    """Tells "the same order again" from "the reference reused with other content", after idempotency expired.
+    Keyed (OrderFingerprintSecret): a plain hash of an order could be reversed to its national id by trying every
+    candidate of a birth date."""
+    digest = hmac.new(key, order.model_dump_json(by_alias=True).encode(), hashlib.sha256).hexdigest()
+    return FINGERPRINT_VERSION + digest
+
+
+def _other_content(stored: str | None, fingerprint: str) -> bool:
+    """Only a fingerprint of this version can tell; none, or an older unkeyed one, is "unknown": the order is
+    taken as the same one (not placed again, not refused)."""
+    return stored is not None and stored.startswith(FINGERPRINT_VERSION) and stored != fingerprint
 
 
 def eprom_read_timeout(remaining_seconds: float, *, connect_timeout: float, longest: float) -> float:
@@ -93,24 +106,30 @@ def eprom_read_timeout(remaining_seconds: float, *, connect_timeout: float, long
     return min(longest, remaining_seconds - connect_timeout - 2 * AWS_CALL_MAX_SECONDS)
 
 
-def placed_before(order: OrderMessage, store: OrderStore) -> PlacementOutcome | None:
+def placed_before(order: OrderMessage, store: OrderStore, fingerprint_key: bytes) -> PlacementOutcome | None:
     """The item an earlier message of this orderReference created (found however late: the idempotency record
     may have expired); NotPlaced when that order had other content."""
     earlier = store.find_by_order_reference(order.order_reference)
     if not earlier:
         return None
-    fingerprint = order_fingerprint(order)
-    if any(item.get("orderFingerprint", fingerprint) != fingerprint for item in earlier):
+    fingerprint = order_fingerprint(order, fingerprint_key)
+    if any(_other_content(item.get("orderFingerprint"), fingerprint) for item in earlier):
         raise NotPlaced(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
     return PlacementOutcome(placed_before=earlier[0]["formOrderId"])
 
 
 def place_with_eprom(
-    order: OrderMessage, *, eprom: EpromClient, store: OrderStore, read_timeout: float, ambiguous_policy: str
+    order: OrderMessage,
+    *,
+    eprom: EpromClient,
+    store: OrderStore,
+    fingerprint_key: bytes,
+    read_timeout: float,
+    ambiguous_policy: str,
 ) -> PlacementOutcome:
     """The idempotent unit. Only what must be remembered is returned (placed, placed before, ambiguous); every
     other end is raised, so Powertools keeps no record of it and a later delivery is tried afresh."""
-    if earlier := placed_before(order, store):
+    if earlier := placed_before(order, store, fingerprint_key):
         return earlier
     if read_timeout < MIN_EPROM_READ_TIMEOUT_SECONDS:
         raise TransientFailure("too little time left in this invocation to wait for ePROM (the order was not sent)")
@@ -165,6 +184,7 @@ def handle_order_message(
     place_again: Callable[[OrderMessage], PlacementOutcome],
     redriven_ambiguous: bool,
     store: OrderStore,
+    fingerprint_key: bytes,
     refusals: Refusals,
 ) -> None:
     """`place_once` is the idempotent placement; `place_again` the same without the idempotency record, for a
@@ -186,7 +206,7 @@ def handle_order_message(
         else:
             outcome = place_once(order)
             if outcome.ambiguous:  # remembered from an earlier delivery: placed since?
-                outcome = placed_before(order, store) or outcome
+                outcome = placed_before(order, store, fingerprint_key) or outcome
     except IdempotencyValidationError:
         refuse(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
         return
@@ -211,7 +231,7 @@ def handle_order_message(
     store.record_placed(
         form_order_id,
         order_reference=order.order_reference,
-        order_fingerprint=order_fingerprint(order),
+        order_fingerprint=order_fingerprint(order, fingerprint_key),
         form_id=str(order.form_id),
         response=outcome.response,
         order_expiry=order.expiry_date,

@@ -14,6 +14,7 @@ class PlacerSettings(BaseModel):
     idempotency_table: str = Field(min_length=1)
     eprom_api_base_url: HttpUrl
     eprom_api_key_secret_id: str = Field(min_length=1)
+    order_fingerprint_secret_id: str = Field(min_length=1)  # the key of the orders' fingerprints (placement.py)
     dead_letter_queue_url: str = Field(min_length=1)
     outcome_bus_name: str = Field(min_length=1)
     allow_synthetic_national_ids: bool = False

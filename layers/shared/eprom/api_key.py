@@ -24,6 +24,17 @@ class ApiKeyConfigurationError(RuntimeError):
     """The secret holds no usable key. The message names the secret, never its value."""
 
 
+UNSENDABLE_API_KEY = "is not printable ASCII without spaces, and ePROM's Authorization header cannot carry it"
+
+
+def is_sendable(key: str) -> bool:
+    """Whether `Authorization: Basic <key>` can carry the key: visible ASCII only. ePROM Admin's keys are such; an
+    HTTP field value is visible ASCII (other bytes are "obs-text", obsolete: RFC 9110 section 5.5,
+    https://www.rfc-editor.org/rfc/rfc9110#section-5.5), and requests would fail with UnicodeEncodeError on
+    anything beyond latin-1. So anything else in a key is a mistake (a pasted "€", a space, a newline)."""
+    return bool(key) and all("!" <= character <= "~" for character in key)
+
+
 @dataclass(frozen=True)
 class ApiKeys:
     current: str = field(repr=False)
@@ -40,10 +51,14 @@ def _secrets() -> SecretsProvider:
     return SecretsProvider(boto_config=AWS_CLIENT_CONFIG)
 
 
-def load_api_keys(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> ApiKeys:
+def read_secret(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> str:
+    """A secret's SecretString (the ApiKey's, or the placer's fingerprint key), cached for `max_age_seconds`."""
     raw = _secrets().get(secret_id, max_age=max_age_seconds, force_fetch=force_fetch)
-    if isinstance(raw, bytes):
-        raw = raw.decode()
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def load_api_keys(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> ApiKeys:
+    raw = read_secret(secret_id, max_age_seconds=max_age_seconds, force_fetch=force_fetch)
     return parse_api_keys(raw, secret_id=secret_id)
 
 

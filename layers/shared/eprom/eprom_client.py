@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
+from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, is_sendable
 from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
 
 NO_ORDER_CREATED = "ePROM created no order (it answered with the all-zero id: the national id does not exist)"
@@ -117,14 +118,15 @@ class EpromClient:
 
     def _send(self, send: Callable[[str], requests.Response]) -> requests.Response:
         """One request; after a 401 (ePROM did nothing) once more if the secret holds another key by now: it was
-        regenerated in ePROM Admin and put into the secret since we cached it."""
+        regenerated in ePROM Admin and put into the secret since we cached it. ApiKeyConfigurationError when the
+        secret holds a key no header can carry (nothing was sent)."""
         key = self._api_key()
-        answer = send(key)
+        answer = send(_sendable(key))
         if answer.status_code == 401:
             fresh = self._refresh_api_key()
             if fresh and fresh != key:
                 answer.close()  # a streamed answer holds its connection until closed
-                answer = send(fresh)
+                answer = send(_sendable(fresh))
         return answer
 
     def fetch_document(
@@ -173,6 +175,8 @@ class EpromClient:
             return Ambiguous("ePROM's answer broke off after the order was sent")
         except requests.RequestException as error:
             return Transient(f"request to ePROM failed before it was sent ({type(error).__name__})")
+        except ApiKeyConfigurationError as error:  # an operator puts the right key into the secret; then it goes
+            return Transient(f"{error} (nothing was ordered)")
 
         if answer.status_code == 400:
             return Refused(f"ePROM refused the order: {_error_message(answer)}")
@@ -188,6 +192,12 @@ class EpromClient:
         if response.id == NO_ORDER_ID:
             return Refused(NO_ORDER_CREATED)
         return Placed(response)
+
+
+def _sendable(key: str) -> str:
+    if not is_sendable(key):
+        raise ApiKeyConfigurationError(f"the ApiKey in the secret {UNSENDABLE_API_KEY}")
+    return key
 
 
 def _read_pdf(

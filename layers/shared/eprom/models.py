@@ -427,12 +427,20 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def describe_errors(errors: Sequence[Mapping[str, Any]]) -> str:
-    """A reason for people and logs: which field and what is wrong, never the value itself."""
+    """A reason for people and logs: which field and what is wrong, never the value itself; for an unknown field
+    only where it was, never its name (key names are input too: `{"26073941651": "x"}`)."""
     parts = []
+    unknown_fields: dict[str, int] = {}  # where -> how many
     for detail in errors:
-        location = ".".join(str(part) for part in detail.get("loc", ()))
+        location = [str(part) for part in detail.get("loc", ())]
+        if detail.get("type") == "extra_forbidden":  # the last part of its location is the unknown key itself
+            where = f"in {'.'.join(location[:-1])}" if location[:-1] else "at the top level"
+            unknown_fields[where] = unknown_fields.get(where, 0) + 1
+            continue
         message = str(detail.get("msg", ""))
         if detail.get("type") in _MAY_QUOTE_INPUT:
             message = message.split(",")[0]
-        parts.append(f"{location}: {message}" if location else message)
+        parts.append(f"{'.'.join(location)}: {message}" if location else message)
+    for where, count in unknown_fields.items():
+        parts.append(f"an unknown field {where}" if count == 1 else f"{count} unknown fields {where}")
     return "; ".join(parts)
