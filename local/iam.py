@@ -90,18 +90,17 @@ def local_stack(resources: dict[str, str], region: str, endpoint_url: str, name:
     arn = f"arn:aws:{{}}:{region}:{ACCOUNT_ID}:{{}}"
     refs: dict[str, str] = {}
     attributes: dict[tuple[str, str], str] = {}
-    queues = {
-        "OrderQueue": "ORDER_QUEUE_URL",
-        "OrderDeadLetterQueue": "DEAD_LETTER_QUEUE_URL",
-        "SignedDocumentQueue": "SIGNED_DOCUMENT_QUEUE_URL",
-        "SignedDocumentDeadLetterQueue": "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL",
-        "PublishOutcomesFailureQueue": "PUBLISH_OUTCOMES_FAILURE_QUEUE_URL",
-        "OutcomeQueue": "OUTCOME_QUEUE_URL",
-    }
-    for logical_id, variable in queues.items():
-        if variable in resources:
-            refs[logical_id] = resources[variable]
-            attributes[logical_id, "Arn"] = arn.format("sqs", urlparse(resources[variable]).path.rsplit("/", 1)[-1])
+    # create_resources() names every queue and secret "{prefix}-{logical id}" (a secret's ARN adds "-" and 6 more)
+    prefix = resources["FORM_ORDERS_TABLE"].removesuffix("-FormOrdersTable") + "-"
+    for value in resources.values():
+        if value.startswith("http") and urlparse(value).path.rsplit("/", 1)[-1].startswith(prefix):
+            queue = urlparse(value).path.rsplit("/", 1)[-1]
+            refs[queue.removeprefix(prefix)] = value
+            attributes[queue.removeprefix(prefix), "Arn"] = arn.format("sqs", queue)
+        elif value.startswith("arn:aws:secretsmanager:") and value.split(":")[-1].startswith(prefix):
+            refs[value.split(":")[-1].removeprefix(prefix).rsplit("-", 1)[0]] = value
+    if "EPROM_API_KEY_SECRET_ID" in resources:  # a test may give the stack a secret of its own
+        refs["EpromApiKeySecret"] = resources["EPROM_API_KEY_SECRET_ID"]
     for logical_id, variable in (("FormOrdersTable", "FORM_ORDERS_TABLE"), ("IdempotencyTable", "IDEMPOTENCY_TABLE")):
         if variable in resources:
             refs[logical_id] = resources[variable]
@@ -117,8 +116,6 @@ def local_stack(resources: dict[str, str], region: str, endpoint_url: str, name:
     if "OUTCOME_BUS_NAME" in resources:
         refs["OutcomeBus"] = resources["OUTCOME_BUS_NAME"]
         attributes["OutcomeBus", "Arn"] = arn.format("events", f"event-bus/{resources['OUTCOME_BUS_NAME']}")
-    if "EPROM_API_KEY_SECRET_ID" in resources:
-        refs["EpromApiKeySecret"] = resources["EPROM_API_KEY_SECRET_ID"]
     # The local stack has no key: every encrypted resource names this one, as they all name EncryptionKey.
     refs["EncryptionKey"] = "local-encryption-key"
     attributes["EncryptionKey", "Arn"] = arn.format("kms", "key/local-encryption-key")
@@ -431,9 +428,12 @@ def _needed(
     elif service == "secretsmanager" and "SecretId" in params:
         secret = params["SecretId"]
         for stack in iam.stacks:
-            ref = stack.refs.get("EpromApiKeySecret", "")
-            if secret in (ref, ref.split(":")[-1].rsplit("-", 1)[0]):
-                secret, key_arn = ref, stack.attributes["EncryptionKey", "Arn"]
+            for logical_id, resource in iam.template["Resources"].items():
+                ref = stack.refs.get(logical_id, "")
+                if resource["Type"] == "AWS::SecretsManager::Secret" and secret in (ref, ref.split(":")[-1][:-7]):
+                    secret = ref
+                    if "KmsKeyId" in resource["Properties"]:
+                        key_arn = stack.attributes["EncryptionKey", "Arn"]
         needed.append((action, secret, {}))
         if key_arn and operation in ("GetSecretValue", "PutSecretValue"):
             needed.append(("kms:Decrypt" if operation == "GetSecretValue" else "kms:GenerateDataKey", key_arn, {}))

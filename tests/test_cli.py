@@ -415,6 +415,8 @@ def session_stack(aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.Monke
     state = tmp_path / "stack.json"
     state.write_text(json.dumps({"region": aws["AWS_DEFAULT_REGION"], "target": target}))
     monkeypatch.setenv("EPROM_LOCAL_STATE", str(state))
+    # `eprom` runs under OperatorPolicy (local/iam.py): for it, this secret is the stack's
+    iam.enforce(aws | {"EPROM_API_KEY_SECRET_ID": secret_id}, aws["AWS_DEFAULT_REGION"], aws["AWS_ENDPOINT_URL"])
     return target
 
 
