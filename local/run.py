@@ -30,6 +30,7 @@ from typing import Any
 
 import boto3
 
+from local import iam
 from local.aws_resources import create_resources
 from local.callback_front import CallbackFront
 from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
@@ -120,6 +121,7 @@ class LocalStack:
         self._stack.append(self.moto)
         os.environ.update(aws_env)
         self.resources = create_resources(API_KEY)
+        self.iam = iam.enforce(self.resources, os.environ["AWS_DEFAULT_REGION"], self.moto.url)  # functions: own roles
         self.simulator = EpromSimulator(
             SimulatorConfig(
                 api_key=API_KEY,
@@ -207,7 +209,8 @@ class LocalStack:
         if not self.sent:
             self.first_sent_at = datetime.now(UTC)
         for _ in range(order.deliveries):
-            self.sqs.send_message(QueueUrl=self.resources["ORDER_QUEUE_URL"], MessageBody=order.body)
+            with iam.as_upstream("OrderProducerPolicy"):
+                self.sqs.send_message(QueueUrl=self.resources["ORDER_QUEUE_URL"], MessageBody=order.body)
         self.sent.append(order)
 
     def queue_depth(self, url_key: str) -> int:
@@ -303,6 +306,8 @@ class LocalStack:
             "events": self.upstream.events(),  # what upstream keeps: one per eventId
             "events_received": self.upstream.received,  # every delivery, repeats included
             "publish_failures": self.queue_depth("PUBLISH_OUTCOMES_FAILURE_QUEUE_URL"),
+            "denied_calls": [call.__dict__ for call in self.iam.calls if not call.allowed],
+            "callers": sorted({call.principal for call in self.iam.calls}),  # whose calls IAM decided
             "simulator": {
                 "orders_per_reference": dict(self.simulator.orders_per_reference),
                 "orders": len(self.simulator.orders),

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 
 from local.aws_resources import load_template
+from local.iam import running_as
 from local.lambda_runtime import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -39,7 +40,8 @@ class SqsPoller:
             "QueueArn"
         ]
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sqs-poller", daemon=True)
+        # The Lambda service polls with the function's role (local/iam.py decides, when enforced)
+        self._thread = threading.Thread(target=running_as(function, self._run), name="sqs-poller", daemon=True)
         self.invocations = 0
         self.busy = False
         self.last_activity = time.monotonic()

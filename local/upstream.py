@@ -7,6 +7,8 @@ from typing import Any
 
 import boto3
 
+from local.iam import as_upstream
+
 
 class Upstream:
     def __init__(self, outcome_queue_url: str) -> None:
@@ -28,11 +30,13 @@ class Upstream:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._receive(wait_seconds=1)
+            with as_upstream("OutcomeConsumerPolicy"):
+                self._receive(wait_seconds=1)
 
     def _drain(self) -> None:
-        while self._receive(wait_seconds=0):
-            pass
+        with as_upstream("OutcomeConsumerPolicy"):
+            while self._receive(wait_seconds=0):
+                pass
 
     def _receive(self, wait_seconds: int) -> int:
         messages = self._sqs.receive_message(

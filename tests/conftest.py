@@ -21,6 +21,7 @@ import pytest
 from boto3.dynamodb.conditions import Key
 from hypothesis import settings
 
+from local import iam
 from local.aws_resources import create_resources
 from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
 from local.lambda_runtime import LambdaContext
@@ -42,7 +43,8 @@ SERVICE = "eprom-integration"
 
 @pytest.fixture(scope="session")
 def aws() -> Iterator[dict[str, str]]:
-    """A moto server on loopback with template.yaml's resources; returns the functions' environment."""
+    """A moto server on loopback with template.yaml's resources; returns the functions' environment. Each function's
+    calls are decided by its role in the transformed template (local/iam.py)."""
     server, aws_env = start_moto_server()
     base_env = aws_env | {
         "POWERTOOLS_SERVICE_NAME": SERVICE,
@@ -57,6 +59,7 @@ def aws() -> Iterator[dict[str, str]]:
     os.environ.update(base_env)
     env = create_resources(API_KEY, previous_api_keys=(PREVIOUS_API_KEY,))
     os.environ.update(env)
+    iam.enforce(env, base_env["AWS_DEFAULT_REGION"], server.url)
     yield base_env | env
     server.stop()
 

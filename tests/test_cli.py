@@ -17,9 +17,11 @@ import boto3
 import pytest
 import requests
 import typer
+from conftest import DeadLetters
 from eprom_cli.app import app
 from typer.testing import CliRunner
 
+from local import iam
 from local.run import API_KEY, FORM_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,9 +30,22 @@ FUNCTIONS = ("place_order", "status_callback", "publish_outcomes", "fetch_signed
 ENV = os.environ | {"PYTHONPATH": os.pathsep.join(["layers/shared", *(f"functions/{name}" for name in FUNCTIONS)])}
 
 
+# `eprom --local`'s state -> the environment create_resources() returns (local/run.py, write_state)
+STATE_VARIABLES = {
+    "order_queue_url": "ORDER_QUEUE_URL",
+    "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
+    "signed_document_queue_url": "SIGNED_DOCUMENT_QUEUE_URL",
+    "signed_document_dead_letter_queue_url": "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL",
+    "table": "FORM_ORDERS_TABLE",
+    "bucket": "FORM_RESULTS_BUCKET",
+    "secret_id": "EPROM_API_KEY_SECRET_ID",
+}
+
+
 class LocalStack:
-    def __init__(self, state: dict[str, Any]) -> None:
+    def __init__(self, state: dict[str, Any], stack_name: str) -> None:
         self.state = state["target"]
+        self.stack_name = stack_name
         session = boto3.Session(region_name=state["region"], aws_access_key_id="testing",
                                 aws_secret_access_key="testing")  # fmt: skip
         self.endpoint = self.state["endpoint_url"]
@@ -58,7 +73,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             assert process.poll() is None and time.monotonic() < deadline, "make serve did not start"
             time.sleep(0.2)
         os.environ["EPROM_LOCAL_STATE"] = str(state_file)
-        yield LocalStack(json.loads(state_file.read_text()))
+        state = json.loads(state_file.read_text())
+        # `eprom` runs in this process: under OperatorPolicy on that stack, once the template has it (local/iam.py)
+        # (named as the CloudFormation stack that test_a_deployed_stack_is_found_through_cloudformation makes)
+        stack_name = f"eprom-{uuid.uuid4().hex[:8]}"
+        iam.enforce({variable: state["target"][name] for name, variable in STATE_VARIABLES.items()},
+                    state["region"], state["target"]["endpoint_url"], stack_name)  # fmt: skip
+        yield LocalStack(state, stack_name)
     finally:
         os.environ.pop("EPROM_LOCAL_STATE", None)
         process.send_signal(signal.SIGTERM)
@@ -356,7 +377,7 @@ def test_a_deployed_stack_is_found_through_cloudformation(stack: LocalStack, mon
         "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {name: {"Value": value} for name, value in outputs.items()},
     }
-    name = f"eprom-{uuid.uuid4().hex[:8]}"
+    name = stack.stack_name
     stack.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template),
                                       Parameters=[{"ParameterKey": "Stage", "ParameterValue": "prod"}])  # fmt: skip
     monkeypatch.setenv("AWS_ENDPOINT_URL", stack.endpoint)
@@ -370,20 +391,20 @@ def test_a_deployed_stack_is_found_through_cloudformation(stack: LocalStack, mon
     assert refused.exit_code == 1 and "refused against a prod stage" in refused.output
 
     missing = eprom("--stack", "no-such-stack", "--region", "eu-north-1", "orders", "orphans")
-    assert missing.exit_code == 1
-    assert "stack no-such-stack does not exist" in missing.output
+    assert missing.exit_code == 1  # OperatorPolicy reads only its own stack: another is AccessDenied, as in AWS
+    assert "cannot read stack no-such-stack: AccessDenied" in missing.output
     assert "Traceback" not in missing.output
 
 
-def test_a_redrive_sends_body_and_attributes_before_it_deletes(aws: dict[str, str]) -> None:
+def test_a_redrive_sends_body_and_attributes_before_it_deletes(aws: dict[str, str], dead_letters) -> None:
     """What the placer needs from a redrive (rejectionClass=Ambiguous is a person's confirmation) arrives on the
     source queue, and the dead letter is gone only after the send; read on the test session's moto server."""
     from eprom_cli import dead_letters as letters
     from eprom_cli.target import Target
 
     sqs = boto3.client("sqs")
-    source, dead = (sqs.create_queue(QueueName=f"cli-{name}-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-                    for name in ("source", "dlq"))  # fmt: skip
+    source, dead = aws["ORDER_QUEUE_URL"], aws["DEAD_LETTER_QUEUE_URL"]  # the stack's: OperatorPolicy names them
+    DeadLetters(source).messages()  # drained, as `dead_letters` drained the other
     attributes = {"rejectionClass": {"DataType": "String", "StringValue": "Ambiguous"},
                   "rejectionReason": {"DataType": "String", "StringValue": "read timeout after 20 s"}}  # fmt: skip
     sqs.send_message(QueueUrl=dead, MessageBody='{"orderReference": "r-1"}', MessageAttributes=attributes)
@@ -458,6 +479,8 @@ def session_stack(aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.Monke
     state = tmp_path / "stack.json"
     state.write_text(json.dumps({"region": aws["AWS_DEFAULT_REGION"], "target": target}))
     monkeypatch.setenv("EPROM_LOCAL_STATE", str(state))
+    # `eprom` runs under OperatorPolicy (local/iam.py): for it, this secret is the stack's
+    iam.enforce(aws | {"EPROM_API_KEY_SECRET_ID": secret_id}, aws["AWS_DEFAULT_REGION"], aws["AWS_ENDPOINT_URL"])
     return target
 
 

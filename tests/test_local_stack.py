@@ -138,6 +138,10 @@ def assert_results_reached_upstream(report: dict[str, Any], function_log: str) -
             assert received["SignedDocumentStored"]["document"]["sha256"] == item["signedDocument"]["sha256"]
     assert report["signed_documents"] and report["simulator"]["faults"].get("document_500", 0) > 0
     assert report["publish_failures"] == 0 and report["signed_document_dead_letters"] == 0
+    assert report["denied_calls"] == []  # each function under its own role (local/iam.py)
+    functions = ["PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",
+                 "FetchSignedDocumentFunction"]  # fmt: skip
+    assert set(functions) <= set(report["callers"])  # and upstream's policies, once the template has them
 
     assert [error for envelope in report["events_received"] for error in outcome_event_errors(envelope)] == []
     by_id: dict[str, list[dict]] = {}

@@ -1,0 +1,304 @@
+"""Each function under its own role from the transformed template (local/iam.py): the calls of a typical flow are
+all allowed, every permission a role grants is needed by one of them, and a denied call fails as in AWS."""
+
+import contextlib
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from conftest import DEFAULT_SIMULATOR, EVENTS, failed_ids, order_message, sqs_event
+from test_cli import STATE_VARIABLES
+from test_publish_outcomes import stream_records
+
+from local import iam
+from local.eprom_simulator import EpromSimulator, signed_pdf
+from local.lambda_runtime import LambdaContext
+from local.sqs_poller import lambda_record
+
+TEMPLATE = iam.transformed_template()
+FUNCTIONS = sorted(k for k, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Lambda::Function")
+
+
+def _receive(url: str) -> dict[str, Any]:
+    """One delivery of the queue, as Lambda's event source hands it to the function."""
+    sqs = boto3.client("sqs")
+    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=2, AttributeNames=["All"])[
+        "Messages"
+    ]
+    return {"Records": [lambda_record(message, _queue_arn(url))]}
+
+
+def _queue_arn(url: str) -> str:
+    return boto3.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _callback(callback_app: Any, name: str, **changes: Any) -> int:
+    event = json.loads((EVENTS / name).read_text())
+    event["body"] = json.dumps(json.loads(event["body"]) | changes)
+    return callback_app.lambda_handler(event, LambdaContext("StatusCallbackFunction"))["statusCode"]
+
+
+@pytest.fixture(scope="module")
+def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list[iam.Call]:
+    """An order placed, one refused, one retried; its callbacks (one replayed); its outcomes published; its signed
+    document fetched. Returns the AWS calls the functions made, each as decided."""
+    import fetch_signed_document.app as fetcher
+    import place_order.app as placer
+    import publish_outcomes.app as publisher
+    import status_callback.app as callback_app
+    from eprom.api_key import _secrets
+    from eprom.queues import QueueVisibility
+
+    def cold_start() -> None:  # each function has its own Lambda environment: its own cached ApiKey, queue URL
+        _secrets.cache_clear()
+        QueueVisibility._url.cache_clear()
+
+    evaluator = iam.current()
+    first = len(evaluator.calls)
+    sqs = boto3.client("sqs")
+    simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
+
+    cold_start()
+    sqs.send_message(QueueUrl=aws["ORDER_QUEUE_URL"], MessageBody=json.dumps(order_message()))
+    assert placer.lambda_handler(_receive(aws["ORDER_QUEUE_URL"]), LambdaContext()) == {"batchItemFailures": []}
+    refused = sqs_event(order_message(nationalId="12345678901"))
+    assert placer.lambda_handler(refused, LambdaContext()) == {"batchItemFailures": []}
+    simulator_session.config.rate_500 = 1.0
+    sqs.send_message(QueueUrl=aws["ORDER_QUEUE_URL"], MessageBody=json.dumps(order_message()))
+    retried = _receive(aws["ORDER_QUEUE_URL"])
+    assert failed_ids(placer.lambda_handler(retried, LambdaContext())) == {retried["Records"][0]["messageId"]}
+    simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
+
+    cold_start()
+    form_order_id, signed_form_id = str(uuid.uuid4()), str(uuid.uuid4())
+    assert _callback(callback_app, "callback-ordered.json", formOrderId=form_order_id) == 200
+    for _ in range(2):  # ePROM sends again until acknowledged: the second finds the answers already stored
+        completed = {"formOrderId": form_order_id, "signedFormId": signed_form_id}
+        assert _callback(callback_app, "callback-completed.json", **completed) == 200
+
+    records = stream_records(aws, form_order_id)
+    assert publisher.lambda_handler({"Records": records}, LambdaContext()) == {"batchItemFailures": []}
+
+    cold_start()
+    simulator_session.documents[signed_form_id] = (time.monotonic(), signed_pdf(signed_form_id, 1000))
+    assert fetcher.lambda_handler(_receive(aws["SIGNED_DOCUMENT_QUEUE_URL"]), LambdaContext()) == {
+        "batchItemFailures": []
+    }
+    gone = sqs_event({"formOrderId": str(uuid.uuid4()), "signedFormId": str(uuid.uuid4())}, sent_seconds_ago=30 * 86400)
+    gone["Records"][0]["eventSourceARN"] = _queue_arn(aws["SIGNED_DOCUMENT_QUEUE_URL"])
+    assert fetcher.lambda_handler(gone, LambdaContext()) == {"batchItemFailures": []}  # given up: a dead letter
+    # A job run again after it stored the PDF but before it updated the item: the conditional write finds the PDF
+    stored_first, pdf = str(uuid.uuid4()), signed_pdf(signed_form_id, 1000)
+    assert _callback(callback_app, "callback-ordered.json", formOrderId=stored_first) == 200
+    boto3.client("s3").put_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=f"signed/{stored_first}.pdf", Body=pdf,
+                                  Metadata={"sha256": hashlib.sha256(pdf).hexdigest()})  # fmt: skip
+    again = sqs_event({"formOrderId": stored_first, "signedFormId": signed_form_id})
+    assert fetcher.lambda_handler(again, LambdaContext()) == {"batchItemFailures": []}
+    early = {"formOrderId": str(uuid.uuid4()), "signedFormId": str(uuid.uuid4())}  # not signed yet: retried
+    sqs.send_message(QueueUrl=aws["SIGNED_DOCUMENT_QUEUE_URL"], MessageBody=json.dumps(early))
+    fetcher.lambda_handler(_receive(aws["SIGNED_DOCUMENT_QUEUE_URL"]), LambdaContext())
+    return [call for call in evaluator.calls[first:] if call.principal in FUNCTIONS]
+
+
+def test_every_call_of_a_typical_flow_and_of_the_lambda_service_is_allowed(typical_flow: list[iam.Call]) -> None:
+    assert {call.principal for call in typical_flow} == set(FUNCTIONS)
+    assert [call for call in typical_flow if not call.allowed] == []
+    evaluator = iam.current()
+    for function in FUNCTIONS:
+        for action, resource, context in iam.lambda_service_needs(evaluator, function):
+            statements = evaluator.statements(function)
+            assert iam.is_allowed(statements, action, resource, context), (function, action, resource)
+
+
+# Granted for paths a flow cannot take here, each with why.
+NEEDED_ELSEWHERE = {
+    # Powertools' idempotency reads the record with GetItem when a conflicting write does not return it, as with
+    # a runtime boto3 older than 1.26.164 (idempotency/base.py); Powertools documents GetItem as required.
+    ("PlaceOrderFunction", "dynamodb:GetItem"),
+}
+
+# Granted, and needed by nothing: to be taken out of template.yaml (strict: this fails once it is needed, or gone).
+NOT_NEEDED = {
+    ("StatusCallbackFunction", "Answers", "s3:GetObject"): "answers are read only by version (s3:GetObjectVersion)",
+}
+
+
+def _granted(function: str) -> list[tuple[str, str]]:
+    """(Sid, action) of every Allow of the function's role."""
+    evaluator = iam.LocalIam(TEMPLATE)
+    evaluator.add_stack(iam.StackResources("eu-north-1", {}, {}))
+    return [
+        (statement.get("Sid", "?"), action)
+        for statement in evaluator.statements(function)
+        if statement["Effect"] == "Allow"
+        for action in iam.as_list(statement["Action"])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("function", "sid", "action"),
+    [
+        pytest.param(
+            function, sid, action, marks=[pytest.mark.xfail(strict=True, reason=NOT_NEEDED[function, sid, action])]
+        )
+        if (function, sid, action) in NOT_NEEDED
+        else (function, sid, action)
+        for function in FUNCTIONS
+        for sid, action in _granted(function)
+        if (function, action) not in NEEDED_ELSEWHERE
+    ],
+)
+def test_each_permission_of_each_role_is_needed(typical_flow: list[iam.Call], function: str, sid: str, action: str):
+    """Removed from the template, the permission denies a call of the flow or one the Lambda service makes."""
+    evaluator = iam.current()
+    needs = [(c.action, c.resource, dict(c.context)) for c in typical_flow if c.principal == function]
+    needs += iam.lambda_service_needs(evaluator, function)
+    with evaluator.without(function, action, sid):
+        statements = evaluator.statements(function)
+        denied = [need for need in needs if not iam.is_allowed(statements, *need)]
+    assert denied, f"{function} {sid}: nothing needs {action}"
+
+
+def test_a_denied_call_fails_as_aws_fails_it_and_does_not_reach_aws(aws: dict[str, str]) -> None:
+    key = f"answers/{uuid.uuid4()}.json"
+    with iam.acting_as("PlaceOrderFunction"), pytest.raises(ClientError) as denied:
+        boto3.client("s3").put_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=key, Body=b"{}")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "s3:PutObject" in denied.value.response["Error"]["Message"]
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=aws["FORM_RESULTS_BUCKET"], Prefix=key)
+
+
+def test_kms_is_needed_for_an_encrypted_queue(aws: dict[str, str], dead_letters) -> None:
+    evaluator = iam.current()
+    with (
+        evaluator.without("PlaceOrderFunction", "kms:GenerateDataKey"),
+        iam.acting_as("PlaceOrderFunction"),
+        pytest.raises(ClientError) as denied,
+    ):
+        boto3.client("sqs").send_message(QueueUrl=aws["DEAD_LETTER_QUEUE_URL"], MessageBody="{}")
+    assert "kms:GenerateDataKey" in denied.value.response["Error"]["Message"]
+    assert dead_letters.messages() == []
+
+
+def test_a_read_of_a_missing_key_is_403_without_list_bucket(aws: dict[str, str]) -> None:
+    """As S3 answers it (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html), decided per role
+    (local/aws_limits.py answers every missing key so, whoever asks)."""
+    key = f"signed/{uuid.uuid4()}.pdf"
+    with iam.current().without("FetchSignedDocumentFunction", "s3:ListBucket"):
+        with iam.acting_as("FetchSignedDocumentFunction"), pytest.raises(ClientError) as denied:
+            boto3.client("s3").head_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=key)
+        assert denied.value.response["Error"]["Code"] == "403"
+        with iam.acting_as("FetchSignedDocumentFunction"), pytest.raises(ClientError) as denied:
+            boto3.client("s3").get_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=key)
+        assert denied.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_a_refusal_that_cannot_be_dead_lettered_is_retried_not_lost(placer, eprom, dead_letters, lambda_context):
+    event = sqs_event(order_message(nationalId="12345678901"))
+    with iam.current().without("PlaceOrderFunction", "sqs:SendMessage"):
+        assert failed_ids(placer.lambda_handler(event, lambda_context)) == {event["Records"][0]["messageId"]}
+    assert dead_letters.messages() == []
+
+
+def test_answers_that_cannot_be_stored_are_not_acknowledged(callback_app, aws: dict[str, str]) -> None:
+    form_order_id = str(uuid.uuid4())
+    with iam.current().without("StatusCallbackFunction", "s3:PutObject"):
+        status = _callback(callback_app, "callback-completed.json", formOrderId=form_order_id)
+    assert status >= 500
+    table = boto3.resource("dynamodb").Table(aws["FORM_ORDERS_TABLE"])
+    assert "Item" not in table.get_item(Key={"formOrderId": form_order_id}, ConsistentRead=True)
+
+
+# --- upstream and operators: the stack's managed policies (h18-template adds them) -------------------------------
+
+
+def _policy(logical_id: str) -> str:
+    if not iam.current().has(logical_id):
+        pytest.skip("policy not in template")
+    return logical_id
+
+
+def test_a_producer_sends_an_order_under_order_producer_policy(aws: dict[str, str]) -> None:
+    order = order_message()
+    with iam.acting_as(_policy("OrderProducerPolicy")):
+        boto3.client("sqs").send_message(QueueUrl=aws["ORDER_QUEUE_URL"], MessageBody=json.dumps(order))
+        with pytest.raises(ClientError):  # and nothing else: not the dead letters
+            boto3.client("sqs").send_message(QueueUrl=aws["DEAD_LETTER_QUEUE_URL"], MessageBody="{}")
+    assert json.loads(_receive(aws["ORDER_QUEUE_URL"])["Records"][0]["body"]) == order
+
+
+def test_a_consumer_reads_an_outcome_and_its_answers_by_version(aws: dict[str, str], outcome_events) -> None:
+    policy = _policy("OutcomeConsumerPolicy")
+    s3 = boto3.client("s3")
+    key = f"answers/{uuid.uuid4()}.json"
+    version = s3.put_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=key, Body=b'{"v": 1}')["VersionId"]
+    s3.put_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=key, Body=b'{"v": 2}')
+    boto3.client("sqs").send_message(QueueUrl=aws["OUTCOME_QUEUE_URL"], MessageBody="{}")
+    with iam.acting_as(policy):
+        sqs = boto3.client("sqs")
+        [message] = sqs.receive_message(QueueUrl=aws["OUTCOME_QUEUE_URL"], WaitTimeSeconds=1)["Messages"]
+        sqs.delete_message(QueueUrl=aws["OUTCOME_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"])
+        body = s3.get_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=key, VersionId=version)["Body"].read()
+    assert body == b'{"v": 1}'
+
+
+def test_the_eprom_command_runs_under_operator_policy(aws: dict[str, str], tmp_path, monkeypatch, dead_letters):
+    """`eprom` lists and exports dead letters under OperatorPolicy; without sqs:ReceiveMessage it cannot."""
+    policy = _policy(iam.OPERATOR_POLICY)
+    from eprom_cli.app import app
+    from typer.testing import CliRunner
+
+    target = {name: aws[variable] for name, variable in STATE_VARIABLES.items()}
+    target |= {"stage": "local", "endpoint_url": aws["AWS_ENDPOINT_URL"], "api_base_url": "http://127.0.0.1:9",
+               "allow_synthetic_national_ids": True, "allow_test_mode_orders": True}  # fmt: skip
+    state = tmp_path / "stack.json"
+    state.write_text(json.dumps({"region": aws["AWS_DEFAULT_REGION"], "target": target}))
+    monkeypatch.setenv("EPROM_LOCAL_STATE", str(state))
+    boto3.client("sqs").send_message(QueueUrl=aws["DEAD_LETTER_QUEUE_URL"], MessageBody=json.dumps(order_message()))
+    evaluator = iam.current()
+    first = len(evaluator.calls)
+
+    listed = CliRunner().invoke(app, ["--local", "dead-letters", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    operator_calls = [call for call in evaluator.calls[first:] if call.principal == policy]
+    assert operator_calls and all(call.allowed for call in operator_calls)
+    with evaluator.without(policy, "sqs:ReceiveMessage"):
+        assert CliRunner().invoke(app, ["--local", "dead-letters", "list", "--json"]).exit_code != 0
+
+
+def test_the_evaluator_follows_aws_order_and_wildcards() -> None:
+    """https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html"""
+    statements = [
+        {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::bucket/*"},
+        {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/secret/*"},
+        {"Effect": "Allow", "NotAction": "s3:*", "Resource": "arn:aws:sqs:*"},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ViaService": "sqs.eu-north-1.amazonaws.com"}}},
+    ]  # fmt: skip
+    assert iam.is_allowed(statements, "s3:GetObjectVersion", "arn:aws:s3:::bucket/answers/a.json", {})
+    assert not iam.is_allowed(statements, "s3:GetObject", "arn:aws:s3:::bucket/secret/a.json", {})  # Deny wins
+    assert not iam.is_allowed(statements, "s3:PutObject", "arn:aws:s3:::bucket/a.json", {})  # nothing allows it
+    assert iam.is_allowed(statements, "sqs:SendMessage", "arn:aws:sqs:eu-north-1:123456789012:q", {})
+    via_sqs = {"kms:ViaService": "sqs.eu-north-1.amazonaws.com"}
+    assert iam.is_allowed(statements, "kms:Decrypt", "arn:aws:kms:eu-north-1:123456789012:key/k", via_sqs)
+    assert not iam.is_allowed(statements, "kms:Decrypt", "arn:aws:kms:eu-north-1:123456789012:key/k", {})
+
+
+def test_a_listing_is_decided_on_its_prefix(aws: dict[str, str]) -> None:
+    """s3:prefix, as in a statement that lets a role list only its part of the bucket."""
+    evaluator = iam.current()
+    listing = [{"Effect": "Allow", "Action": "s3:ListBucketVersions", "Resource": "arn:aws:s3:::*",
+                "Condition": {"StringLike": {"s3:prefix": "answers/*"}}}]  # fmt: skip
+    for prefix in ("answers/x", "signed/x"):  # decided under the role of the day; what it recorded is checked here
+        with iam.acting_as("StatusCallbackFunction"), contextlib.suppress(ClientError):
+            boto3.client("s3").list_object_versions(Bucket=aws["FORM_RESULTS_BUCKET"], Prefix=prefix)
+    answers, signed = [c for c in evaluator.calls[-2:] if c.action == "s3:ListBucketVersions"]
+    assert iam.is_allowed(listing, answers.action, answers.resource, dict(answers.context))
+    assert not iam.is_allowed(listing, signed.action, signed.resource, dict(signed.context))
