@@ -124,9 +124,7 @@ NEEDED_ELSEWHERE = {
 }
 
 # Granted, and needed by nothing: to be taken out of template.yaml (strict: this fails once it is needed, or gone).
-NOT_NEEDED = {
-    ("StatusCallbackFunction", "Answers", "s3:GetObject"): "answers are read only by version (s3:GetObjectVersion)",
-}
+NOT_NEEDED: dict[tuple[str, str, str], str] = {}  # (function, Sid, action) granted but unused, with the reason
 
 
 def _granted(function: str) -> list[tuple[str, str]]:

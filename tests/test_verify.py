@@ -284,6 +284,10 @@ def test_smoke_never_orders_twice_and_tells_placed_from_not_placed(stack: Stack)
     store.record_placed(form_order_id, order_reference=waiting, order_fingerprint="f", form_id=PAPER_FORM_ID,
                         response=EpromOrderResponse.model_validate({"id": form_order_id}),
                         order_expiry=datetime(2099, 1, 1, tzinfo=UTC))  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not store.find_by_order_reference(waiting):  # placed earlier: indexed by now (the local GSI lags)
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     placed = eprom("--local", "smoke", "--form-id", PAPER_FORM_ID, "--timeout", "3")
     assert placed.exit_code == 1
     assert f"placed as {form_order_id}, no callback yet" in placed.output
