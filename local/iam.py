@@ -99,6 +99,10 @@ def local_stack(resources: dict[str, str], region: str, endpoint_url: str, name:
             attributes[queue.removeprefix(prefix), "Arn"] = arn.format("sqs", queue)
         elif value.startswith("arn:aws:secretsmanager:") and value.split(":")[-1].startswith(prefix):
             refs[value.split(":")[-1].removeprefix(prefix).rsplit("-", 1)[0]] = value
+    if "ORDER_QUEUE_URL" in resources:  # a test may give the stack an OrderQueue of its own
+        queue = urlparse(resources["ORDER_QUEUE_URL"]).path.rsplit("/", 1)[-1]
+        refs["OrderQueue"] = resources["ORDER_QUEUE_URL"]
+        attributes["OrderQueue", "Arn"] = arn.format("sqs", queue)
     if "EPROM_API_KEY_SECRET_ID" in resources:  # a test may give the stack a secret of its own
         refs["EpromApiKeySecret"] = resources["EPROM_API_KEY_SECRET_ID"]
     for logical_id, variable in (("FormOrdersTable", "FORM_ORDERS_TABLE"), ("IdempotencyTable", "IDEMPOTENCY_TABLE")):
@@ -442,6 +446,9 @@ def _needed(
         needed.append(
             (action, stack if stack.startswith("arn:") else arn.format("cloudformation", f"stack/{stack}/*"), {})
         )
+    elif service == "events" and operation in ("PutRule", "PutTargets", "RemoveTargets", "DeleteRule"):
+        bus, rule = params.get("EventBusName", "default"), params.get("Name") or params.get("Rule")
+        needed.append((action, arn.format("events", f"rule/{bus}/{rule}" if bus != "default" else f"rule/{rule}"), {}))
     elif service == "events" and operation == "PutEvents":
         for bus in {entry.get("EventBusName", "default") for entry in params.get("Entries", [])}:
             needed.append((action, bus if bus.startswith("arn:") else arn.format("events", f"event-bus/{bus}"), {}))

@@ -55,9 +55,10 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
     from eprom.api_key import _secrets
     from eprom.queues import QueueVisibility
 
-    def cold_start() -> None:  # each function has its own Lambda environment: its own cached ApiKey, queue URL
+    def cold_start() -> None:  # each function has its own Lambda environment: its own cached secrets, queue URL
         _secrets.cache_clear()
         QueueVisibility._url.cache_clear()
+        placer.fingerprint_key.cache_clear()
 
     evaluator = iam.current()
     first = len(evaluator.calls)

@@ -22,6 +22,7 @@ from eprom.order_store import OrderStore
 from eprom_cli.app import app
 from typer.testing import CliRunner
 
+from local import iam
 from local.eprom_simulator import SAMPLE_ANSWERS
 from local.run import API_KEY, FORM_ID, PAPER_FORM_ID
 
@@ -73,7 +74,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             assert process.poll() is None and time.monotonic() < deadline, "make serve did not start"
             time.sleep(0.2)
         os.environ["EPROM_LOCAL_STATE"] = str(state_file)
-        yield Stack(json.loads(state_file.read_text()))
+        state = json.loads(state_file.read_text())
+        iam.enforce(stack_resources(state["target"]), state["region"], state["target"]["endpoint_url"])
+        yield Stack(state)
     finally:
         os.environ.pop("EPROM_LOCAL_STATE", None)
         process.send_signal(signal.SIGTERM)
@@ -202,6 +205,25 @@ def test_a_signed_document_in_its_dlq_fails_the_pdf_step(stack: Stack, tmp_path:
                 stack.sqs.delete_message(QueueUrl=dead_letters, ReceiptHandle=message["ReceiptHandle"])
 
 
+# `eprom --local`'s state -> the environment create_resources() returns (local/run.py, write_state)
+STATE_VARIABLES = {
+    "order_queue_url": "ORDER_QUEUE_URL",
+    "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
+    "signed_document_queue_url": "SIGNED_DOCUMENT_QUEUE_URL",
+    "signed_document_dead_letter_queue_url": "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL",
+    "table": "FORM_ORDERS_TABLE",
+    "bucket": "FORM_RESULTS_BUCKET",
+    "secret_id": "EPROM_API_KEY_SECRET_ID",
+    "outcome_bus_name": "OUTCOME_BUS_NAME",
+}
+
+
+def stack_resources(target: dict[str, Any]) -> dict[str, str]:
+    """`eprom --local`'s state as the environment create_resources() returns, for the IAM harness (local/iam.py):
+    `eprom` runs in this process under OperatorPolicy on that stack."""
+    return {variable: target[name] for name, variable in STATE_VARIABLES.items() if target.get(name)}
+
+
 def deployed(stack: Stack, monkeypatch: pytest.MonkeyPatch, stage: str, outputs: dict[str, str] | None = None) -> str:
     """A CloudFormation stack in moto whose outputs point at the local stack's resources, as `--stack` reads it."""
     state = stack.state
@@ -219,6 +241,8 @@ def deployed(stack: Stack, monkeypatch: pytest.MonkeyPatch, stage: str, outputs:
     name = f"eprom-{uuid.uuid4().hex[:8]}"
     stack.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template), Parameters=[
         {"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()])  # fmt: skip
+    iam.enforce(stack_resources(state) | {"ORDER_QUEUE_URL": outputs["OrderQueueUrl"]}, stack.region, stack.endpoint,
+                name)  # fmt: skip
     for variable, value in (("AWS_ENDPOINT_URL", stack.endpoint), ("AWS_ACCESS_KEY_ID", "testing"),
                             ("AWS_SECRET_ACCESS_KEY", "testing")):  # fmt: skip
         monkeypatch.setenv(variable, value)
@@ -309,6 +333,7 @@ def test_smoke_says_not_placed_when_nothing_takes_the_order(stack: Stack, monkey
     stack.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template), Parameters=[
         {"ParameterKey": "Stage", "ParameterValue": "test"},
         {"ParameterKey": "AllowSyntheticNationalIds", "ParameterValue": "true"}])  # fmt: skip
+    iam.enforce(stack_resources(stack.state) | {"ORDER_QUEUE_URL": unread}, stack.region, stack.endpoint, name)
     for variable, value in (("AWS_ENDPOINT_URL", stack.endpoint), ("AWS_ACCESS_KEY_ID", "testing"),
                             ("AWS_SECRET_ACCESS_KEY", "testing")):  # fmt: skip
         monkeypatch.setenv(variable, value)
