@@ -35,6 +35,18 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+# `eprom --local`'s state -> the environment create_resources() returns (local/run.py, write_state)
+STATE_VARIABLES = {
+    "order_queue_url": "ORDER_QUEUE_URL",
+    "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
+    "signed_document_queue_url": "SIGNED_DOCUMENT_QUEUE_URL",
+    "signed_document_dead_letter_queue_url": "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL",
+    "table": "FORM_ORDERS_TABLE",
+    "bucket": "FORM_RESULTS_BUCKET",
+    "secret_id": "EPROM_API_KEY_SECRET_ID",
+    "outcome_bus_name": "OUTCOME_BUS_NAME",
+}
+
 PREVIOUS_API_KEY = "previous-test-api-key"
 UNPUBLISHED_FORM_ID = "7d1c2b3a-4e5f-4a6b-9c7d-8e9f0a1b2c3d"
 EVENTS = Path(__file__).resolve().parent.parent / "events"

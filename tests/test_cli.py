@@ -17,7 +17,7 @@ import boto3
 import pytest
 import requests
 import typer
-from conftest import DeadLetters
+from conftest import STATE_VARIABLES, DeadLetters
 from eprom_cli.app import app
 from typer.testing import CliRunner
 
@@ -28,18 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ORDERS = ROOT / "events" / "orders"
 FUNCTIONS = ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
 ENV = os.environ | {"PYTHONPATH": os.pathsep.join(["layers/shared", *(f"functions/{name}" for name in FUNCTIONS)])}
-
-
-# `eprom --local`'s state -> the environment create_resources() returns (local/run.py, write_state)
-STATE_VARIABLES = {
-    "order_queue_url": "ORDER_QUEUE_URL",
-    "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
-    "signed_document_queue_url": "SIGNED_DOCUMENT_QUEUE_URL",
-    "signed_document_dead_letter_queue_url": "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL",
-    "table": "FORM_ORDERS_TABLE",
-    "bucket": "FORM_RESULTS_BUCKET",
-    "secret_id": "EPROM_API_KEY_SECRET_ID",
-}
 
 
 class LocalStack:

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from conftest import STATE_VARIABLES
 from eprom.models import EpromOrderResponse
 from eprom.order_store import OrderStore
 from eprom_cli.app import app
@@ -203,19 +204,6 @@ def test_a_signed_document_in_its_dlq_fails_the_pdf_step(stack: Stack, tmp_path:
         while messages := stack.sqs.receive_message(QueueUrl=dead_letters, WaitTimeSeconds=0).get("Messages"):
             for message in messages:
                 stack.sqs.delete_message(QueueUrl=dead_letters, ReceiptHandle=message["ReceiptHandle"])
-
-
-# `eprom --local`'s state -> the environment create_resources() returns (local/run.py, write_state)
-STATE_VARIABLES = {
-    "order_queue_url": "ORDER_QUEUE_URL",
-    "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
-    "signed_document_queue_url": "SIGNED_DOCUMENT_QUEUE_URL",
-    "signed_document_dead_letter_queue_url": "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL",
-    "table": "FORM_ORDERS_TABLE",
-    "bucket": "FORM_RESULTS_BUCKET",
-    "secret_id": "EPROM_API_KEY_SECRET_ID",
-    "outcome_bus_name": "OUTCOME_BUS_NAME",
-}
 
 
 def stack_resources(target: dict[str, Any]) -> dict[str, str]:
