@@ -22,7 +22,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION := $(REGION)
 
-.PHONY: help run serve test lint unit transformed template-checks schemas deploy deploy-check build build-host build-check openapi bench clean layer-requirements
+.PHONY: help run serve test lint typecheck unit transformed template-checks schemas deploy deploy-check build build-host build-check openapi bench clean layer-requirements
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/ruff format --check .
 	$(LAYER_EXPORT) | diff -u layers/shared/requirements.txt - \
 		|| { echo "layers/shared/requirements.txt differs from uv.lock: run make layer-requirements"; exit 1; }
+
+typecheck: $(VENV)/.synced  ## mypy --strict on the layer and the functions (pyproject.toml)
+	$(VENV)/bin/mypy
 
 unit: $(VENV)/.synced  ## the pytest suite (moto server and ePROM simulator over HTTP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
