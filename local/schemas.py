@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from eprom.models import DistributionRule, NotificationChannel, OrderMessage
-from eprom.order_store import STATUS_RANK
+from eprom.order_item import STATUS_RANK
 from eprom.outcomes import (
     REFUSED,
     SOURCE,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 from eprom.models import EpromCallback, EpromOrderResponse
-from eprom.order_store import MAX_HISTORY_ENTRIES, STATUS_RANK, OrderStore
-from eprom.results_store import StoredObject
+from eprom.order_item import STATUS_RANK, ResultPointer
+from eprom.order_store import MAX_HISTORY_ENTRIES, OrderStore
 
 EXPIRY = datetime(2099, 12, 31, tzinfo=UTC)
 
@@ -28,8 +28,8 @@ def response(form_order_id: str, **fields: object) -> EpromOrderResponse:
     return EpromOrderResponse.model_validate({"id": form_order_id, "loginUrl": "https://x/login"} | fields)
 
 
-def answers(sha: str = "a" * 64, version: str = "v1") -> StoredObject:
-    return StoredObject(key="answers/x.json", version_id=version, sha256=sha, bytes=123)
+def answers(sha: str = "a" * 64, version: str = "v1") -> ResultPointer:
+    return ResultPointer(key="answers/x.json", version_id=version, sha256=sha, bytes=123)
 
 
 def record_placed(store: OrderStore, form_order_id: str, reference: str = "r", fingerprint: str = "x") -> None:
@@ -61,8 +61,8 @@ def test_record_placed_writes_the_item(store, orders_table) -> None:
     while not (found_items := store.find_by_order_reference(reference)) and time.monotonic() < deadline:
         time.sleep(0.2)
     [found] = found_items
-    assert (found["formOrderId"], found["orderFingerprint"]) == (form_order_id, "abc")
-    assert set(found) == {"formOrderId", "orderReference", "orderFingerprint"}  # the index projects no more
+    assert (found.form_order_id, found.order_fingerprint) == (form_order_id, "abc")
+    assert set(found.as_attributes()) == {"formOrderId", "orderReference", "orderFingerprint"}  # the index projects no more
 
 
 def test_record_placed_twice_changes_nothing_that_matters(store, orders_table) -> None:
@@ -225,7 +225,7 @@ def test_items_that_exist_only_through_callbacks_are_listed_with_their_first_tim
     assert store.apply_callback(callback(orphan, "Completed"))
     record_placed(store, placed)
 
-    orphans = {item["formOrderId"]: item for item in store.callback_only_items()}
+    orphans = {item.form_order_id: item for item in store.callback_only_items()}
     assert orphan in orphans and placed not in orphans
-    assert orphans[orphan]["createdAt"] == first_seen  # the first callback's time, kept by later ones
-    assert orphans[orphan]["status"] == "Completed"
+    assert orphans[orphan].created_at == first_seen  # the first callback's time, kept by later ones
+    assert orphans[orphan].status == "Completed"

@@ -16,8 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from eprom.eprom_client import Document, EpromClient, NotFound, Refused, TooLarge, Transient
 from eprom.order_store import OrderStore
-from eprom.outcomes import SignedDocumentJob
-from eprom.queues import DeadLetterQueue, backoff_seconds
+from eprom.queues import DeadLetterQueue, SignedDocumentJob, backoff_seconds
 from eprom.results_store import ResultsStore
 from pydantic import ValidationError
 
@@ -64,13 +63,14 @@ def fetch_signed_document(
     # a missing key with 403, not 404, to a role without s3:ListBucket on the bucket, as ours is
     # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). A PDF stored by a job that failed
     # before it set the item is found by ResultsStore's conditional write: downloaded again, stored once.
-    if "signedDocument" in (store.item(form_order_id) or {}):
+    item = store.item(form_order_id)
+    if item is not None and item.signed_document is not None:
         logger.info("signed document already stored")
         return
     age_seconds = (datetime.now(UTC) - sent_at).total_seconds()
     with tempfile.TemporaryFile() as pdf:  # in /tmp; gone when closed
-        limits = {"read_timeout": policy.read_timeout_seconds, "max_bytes": policy.max_bytes, "deadline": deadline}
-        match eprom.fetch_document(str(job.signed_form_id), pdf, **limits):
+        match eprom.fetch_document(str(job.signed_form_id), pdf, read_timeout=policy.read_timeout_seconds,
+                                   max_bytes=policy.max_bytes, deadline=deadline):  # fmt: skip
             case Document(sha256, size):
                 stored = results.put_signed_document(form_order_id, pdf, sha256=sha256, size=size)
             case Refused(reason):

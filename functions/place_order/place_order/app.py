@@ -22,7 +22,7 @@ from eprom.api_key import ApiKeySource, read_secret
 from eprom.eprom_client import EpromClient
 from eprom.models import OrderMessage
 from eprom.order_store import OrderStore
-from eprom.outcomes import OutcomeBus
+from eprom.outcome_bus import OutcomeBus
 from eprom.queues import AMBIGUOUS_ATTEMPT_ID, DeadLetterQueue, QueueVisibility, SqsRecord
 
 from place_order import placement

@@ -29,7 +29,8 @@ from eprom.aws_clients import AWS_CALL_MAX_SECONDS
 from eprom.eprom_client import Ambiguous, EpromClient, Placed, Refused, Transient
 from eprom.models import EpromOrderResponse, OrderMessage, OrderReference, describe_validation_error
 from eprom.order_store import OrderStore
-from eprom.outcomes import OutcomeBus, refused_outcome
+from eprom.outcome_bus import OutcomeBus
+from eprom.outcomes import refused_outcome
 from eprom.queues import DeadLetterQueue, backoff_seconds
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -137,9 +138,9 @@ def placed_before(order: OrderMessage, store: OrderStore, fingerprint_key: bytes
     if not earlier:
         return None
     fingerprint = order_fingerprint(order, fingerprint_key)
-    if any(_other_content(item.get("orderFingerprint"), fingerprint) for item in earlier):
+    if any(_other_content(item.order_fingerprint, fingerprint) for item in earlier):
         raise NotPlaced(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
-    return PlacementOutcome(placed_before=earlier[0]["formOrderId"])
+    return PlacementOutcome(placed_before=earlier[0].form_order_id)
 
 
 def place_with_eprom(

@@ -4,13 +4,17 @@ Partial batch failures: only the records that failed are retried (the event sour
 after its retries, sends what is left to its on-failure destination).
 """
 
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from eprom.outcomes import OutcomeBus
+from eprom.order_item import OrderItem
+from eprom.outcome_bus import OutcomeBus
+from eprom.queues import SignedDocumentQueue
 
-from publish_outcomes.jobs import SignedDocumentQueue
 from publish_outcomes.publishing import publish
 from publish_outcomes.settings import load_settings
 
@@ -24,9 +28,11 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 def publish_record(record: DynamoDBRecord) -> None:
     stream = record.dynamodb
+    # Powertools reads the images' typed values ({"S": ...}) as TypeDeserializer does
+    old, new = (stream.old_image, stream.new_image) if stream else ({}, {})
     publish(
-        stream.old_image if stream else None,
-        stream.new_image if stream else None,
+        OrderItem.model_validate(old) if old else None,
+        OrderItem.model_validate(new) if new else None,
         bus=bus,
         jobs=jobs,
         bucket=settings.form_results_bucket,
@@ -35,5 +41,5 @@ def publish_record(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=publish_record, processor=processor, context=context)

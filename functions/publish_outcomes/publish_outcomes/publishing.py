@@ -1,22 +1,22 @@
 """One stream record of FormOrdersTable: the outcome events it means, on OutcomeBus, and a signed-document job
 for a form return that has one. A failure raises, and the record is retried with the same event ids."""
 
-from collections.abc import Mapping
-from typing import Any
+import uuid
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from eprom.outcomes import FormReturned, OutcomeBus, SignedDocumentJob, item_outcomes
-
-from publish_outcomes.jobs import SignedDocumentQueue
+from eprom.order_item import OrderItem
+from eprom.outcome_bus import OutcomeBus
+from eprom.outcomes import FormReturned, item_outcomes
+from eprom.queues import SignedDocumentJob, SignedDocumentQueue
 
 logger = Logger(child=True)
 metrics = Metrics()
 
 
 def publish(
-    old: Mapping[str, Any] | None,
-    new: Mapping[str, Any] | None,
+    old: OrderItem | None,
+    new: OrderItem | None,
     *,
     bus: OutcomeBus,
     jobs: SignedDocumentQueue,
@@ -27,8 +27,12 @@ def publish(
         return
     bus.put(details)
     for detail in details:
-        if isinstance(detail, FormReturned) and detail.signed_document_expected and new:
-            jobs.request(SignedDocumentJob(form_order_id=detail.form_order_id, signed_form_id=new["signedFormId"]))
+        if isinstance(detail, FormReturned) and detail.signed_document_expected and new and new.signed_form_id:
+            jobs.request(
+                SignedDocumentJob(
+                    form_order_id=uuid.UUID(new.form_order_id), signed_form_id=uuid.UUID(new.signed_form_id)
+                )
+            )
     for detail in details:
         logger.info("outcome published", detail_type=type(detail).__name__, event_id=detail.event_id,
                     form_order_id=detail.form_order_id, order_reference=detail.order_reference)  # fmt: skip

@@ -6,6 +6,7 @@ the second (at most 2 s): AWS_CALL_MAX_SECONDS. PlaceOrderFunction waits for ePR
 for the writes that must follow a placed order (see place_order.placement.eprom_read_timeout).
 """
 
+from functools import cached_property
 from typing import Any
 
 import boto3
@@ -25,3 +26,13 @@ AWS_CLIENT_CONFIG = Config(
 
 def aws_client(service: str) -> Any:
     return boto3.client(service, config=AWS_CLIENT_CONFIG)
+
+
+def lazy_client(service: str) -> cached_property[Any]:
+    """A client made on first use, as an attribute of an adapter: making one costs cold-start time (an S3 client
+    ~70 ms, README), and most invocations use only some of their adapters."""
+
+    def make(_: object) -> Any:
+        return aws_client(service)
+
+    return cached_property(make)

@@ -16,20 +16,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from eprom.aws_clients import aws_client
-from eprom.models import EpromCallback, EpromOrderResponse, FormOrderStatus
-from eprom.results_store import StoredObject
+from eprom.models import EpromCallback, EpromOrderResponse
+from eprom.order_item import FINAL_STATUSES, PLACED, STATUS_RANK, OrderItem, ResultPointer
 
-PLACED = "Placed"  # our own status for an order ePROM accepted, before its first callback
-STATUS_RANK = {
-    PLACED: 0,
-    FormOrderStatus.Ordered.name: 1,
-    FormOrderStatus.Error.name: 2,
-    FormOrderStatus.DigipostDelivered.name: 2,
-    FormOrderStatus.PhysicalMailReturned.name: 2,
-    FormOrderStatus.Expired.name: 3,
-    FormOrderStatus.Completed.name: 4,  # a paper answer can still come after Expired
-}
-FINAL_STATUSES = frozenset({FormOrderStatus.Completed.name, FormOrderStatus.Expired.name})
 ORDER_REFERENCE_INDEX = "orderReference-index"
 # statusHistory stays far below DynamoDB's 400 KB item: ePROM sends a handful of callbacks per order, and text
 # of ours from the wire is cut (a status name ePROM adds later is short; anything longer is not a status).
@@ -99,7 +88,7 @@ class OrderStore:
             ExpressionAttributeValues={key: _serialize(value) for key, value in attribute_values.items()},
         )
 
-    def apply_callback(self, callback: EpromCallback, *, answers: StoredObject | None = None) -> bool:
+    def apply_callback(self, callback: EpromCallback, *, answers: ResultPointer | None = None) -> bool:
         """Store what the callback says (`answers`: where its form return was stored). False when it changed
         nothing: a replay, or history full and status unable to move.
 
@@ -119,13 +108,14 @@ class OrderStore:
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-                old = _plain(error.response.get("Item") or {})
-            move_status, append = change.can_move_status(old), change.can_append(old)
-            if not (move_status or append or (answers is not None and "answers" not in old)):
+                old = error.response.get("Item")
+                old_item = parse_item(old) if old else OrderItem(form_order_id=str(callback.form_order_id))
+            move_status, append = change.can_move_status(old_item), change.can_append(old_item)
+            if not (move_status or append or (answers is not None and old_item.answers is None)):
                 return False
         raise ConcurrentChanges(f"item {callback.form_order_id} changed under three conditional writes")
 
-    def record_signed_document(self, form_order_id: str, document: StoredObject) -> bool:
+    def record_signed_document(self, form_order_id: str, document: ResultPointer) -> bool:
         """Point the item at its signed document (once). False when the item is gone (its retention ended)."""
         try:
             self.client.update_item(
@@ -139,7 +129,7 @@ class OrderStore:
                     "#formOrderId": "formOrderId",
                 },
                 ExpressionAttributeValues={
-                    ":document": _serialize(document.as_item_attribute()),
+                    ":document": _serialize(document.as_attribute()),
                     ":now": _serialize(_now()),
                 },
             )
@@ -149,45 +139,51 @@ class OrderStore:
             raise
         return True
 
-    def find_by_order_reference(self, order_reference: str) -> list[dict[str, Any]]:
-        """The items placed for this orderReference (the index is eventually consistent: a write of the last
-        second may be missing; the placer's idempotency records cover that window)."""
+    def find_by_order_reference(self, order_reference: str) -> list[OrderItem]:
+        """The items placed for this orderReference, as the index projects them (formOrderId, orderReference and
+        orderFingerprint only). The index is eventually consistent: a write of the last second may be missing; the
+        placer's idempotency records cover that window."""
         answer = self.client.query(
             TableName=self._table,
             IndexName=ORDER_REFERENCE_INDEX,
             KeyConditionExpression="orderReference = :ref",
             ExpressionAttributeValues={":ref": {"S": order_reference}},
         )
-        return [_plain(item) for item in answer["Items"]]
+        return [parse_item(item) for item in answer["Items"]]
 
-    def item(self, form_order_id: str) -> dict[str, Any] | None:
+    def item(self, form_order_id: str) -> OrderItem | None:
         answer = self.client.get_item(
             TableName=self._table, Key={"formOrderId": {"S": form_order_id}}, ConsistentRead=True
         )
-        return _plain(answer["Item"]) if "Item" in answer else None
+        return parse_item(answer["Item"]) if "Item" in answer else None
 
-    def callback_only_items(self) -> Iterator[dict[str, Any]]:
+    def callback_only_items(self) -> Iterator[OrderItem]:
         """Items that exist only through ePROM's callbacks (no orderReference): patient-initiated forms, or an
         order of ours whose answer was lost (an Ambiguous attempt). `createdAt` is when the first callback came,
         to reconcile with the time in a parked message's reason. A Scan: an operator's tool, not a hot path."""
-        pages = self.client.get_paginator("scan").paginate(
-            TableName=self._table,
-            FilterExpression="attribute_not_exists(orderReference)",
-            ConsistentRead=True,
-        )
+        return self._scan(FilterExpression="attribute_not_exists(orderReference)")
+
+    def all_items(self) -> Iterator[OrderItem]:
+        """Every item (a Scan: for a local stack's report, never in a function)."""
+        return self._scan()
+
+    def _scan(self, **filters: str) -> Iterator[OrderItem]:
+        pages = self.client.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True, **filters)
         for page in pages:
-            yield from (_plain(item) for item in page["Items"])
+            yield from (parse_item(item) for item in page["Items"])
 
 
 class _CallbackChange:
     """One callback as the UpdateItem requests that store it."""
 
-    def __init__(self, callback: EpromCallback, answers: StoredObject | None, *, now: datetime, retention: timedelta):
+    def __init__(
+        self, callback: EpromCallback, answers: ResultPointer | None, *, now: datetime, retention: timedelta
+    ) -> None:
         self.callback, self.answers, self.now = callback, answers, now.isoformat()
         self.status = _wire_text(callback.form_order_status)
         self.rank = STATUS_RANK.get(self.status) if self.status else None
         status_time = callback.status_time_utc
-        self.entry = {
+        self.entry: dict[str, str | int | list[str] | None] = {
             "status": self.status,
             "statusErrorCode": _wire_text(callback.form_order_status_error_code),
             "notificationChannel": _wire_text(callback.notification_channel),
@@ -202,13 +198,11 @@ class _CallbackChange:
         self.entry_key = hashlib.sha256(json.dumps(self.entry, sort_keys=True).encode()).hexdigest()[:32]
         self.expires_at = int((now + retention).timestamp()) if self.status in FINAL_STATUSES else None
 
-    def can_move_status(self, old: dict[str, Any]) -> bool:
-        return self.rank is not None and self.rank > STATUS_RANK.get(old.get("status"), -1)
+    def can_move_status(self, old: OrderItem) -> bool:
+        return self.rank is not None and self.rank > STATUS_RANK.get(old.status or "", -1)
 
-    def can_append(self, old: dict[str, Any]) -> bool:
-        return self.entry_key not in old.get("historyKeys", set()) and len(old.get("statusHistory", [])) < (
-            MAX_HISTORY_ENTRIES
-        )
+    def can_append(self, old: OrderItem) -> bool:
+        return self.entry_key not in old.history_keys and len(old.status_history) < MAX_HISTORY_ENTRIES
 
     def request(self, table: str, *, move_status: bool, append: bool) -> dict[str, Any]:
         sets = {"updatedAt": ":now", "createdAt": "if_not_exists(#createdAt, :now)"}
@@ -241,7 +235,7 @@ class _CallbackChange:
             if not (move_status or append):
                 conditions.append("attribute_not_exists(#answers)")
             sets["answers"] = "if_not_exists(#answers, :answers)"
-            values[":answers"] = self.answers.as_item_attribute()
+            values[":answers"] = self.answers.as_attribute()
             for name, value in (
                 ("signedFormId", self.callback.signed_form_id),
                 ("isPatientInitiated", self.callback.is_patient_initiated),
@@ -268,8 +262,9 @@ class _CallbackChange:
         return request
 
 
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _deserialize(value) for name, value in item.items()}
+def parse_item(attribute_values: dict[str, Any]) -> OrderItem:
+    """An item as DynamoDB's API returns it (a typed value per attribute: {"S": ...})."""
+    return OrderItem.model_validate({name: _deserialize(value) for name, value in attribute_values.items()})
 
 
 def _wire_value(value: object) -> str | None:

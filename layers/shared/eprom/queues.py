@@ -1,4 +1,4 @@
-"""SQS for the queue-driven functions: dead-letter queues that say why, and retries that back off.
+"""SQS: dead-letter queues that say why, retries that back off, and SignedDocumentQueue's jobs.
 
 Every dead letter carries the original body with `rejectionReason` (text, no personal data) and `rejectionClass`.
 A failed message's next delivery is set by the function (exponential backoff), not by the queue's fixed
@@ -7,12 +7,16 @@ visibility timeout: Lambda's SQS event source leaves a failed message's visibili
 
 import math
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, cached_property
+from functools import cache
 from typing import Any
 
-from eprom.aws_clients import aws_client
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from eprom.aws_clients import lazy_client
 
 # SQS refuses a ChangeMessageVisibility whose timeout would end more than 12 h after the message's receive
 # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html), and
@@ -64,12 +68,10 @@ class SqsRecord:
 
 
 class DeadLetterQueue:
+    _client = lazy_client("sqs")  # most invocations send nothing here
+
     def __init__(self, queue_url: str) -> None:
         self._queue_url = queue_url
-
-    @cached_property
-    def _client(self) -> Any:  # made when first needed: most invocations send nothing here (cold start, README)
-        return aws_client("sqs")
 
     def send(self, body: str, reason: str, rejection_class: str, *, ambiguous_attempt_id: str | None = None) -> None:
         """`ambiguous_attempt_id`: for a parked order, the attempt it was parked for (a redrive takes it over)."""
@@ -85,9 +87,7 @@ class DeadLetterQueue:
 class QueueVisibility:
     """Sets when a message that failed is received again."""
 
-    @cached_property
-    def _client(self) -> Any:  # made when first needed: most invocations retry nothing (cold start, README)
-        return aws_client("sqs")
+    _client = lazy_client("sqs")  # most invocations retry nothing
 
     def retry_after(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
         self._client.change_message_visibility(
@@ -97,13 +97,35 @@ class QueueVisibility:
     @cache  # noqa: B019 - one OrderQueue lives as long as the Lambda environment; a queue's URL never changes
     def _url(self, queue_arn: str) -> str:
         *_, account, name = queue_arn.split(":")
-        return self._client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        url: str = self._client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        return url
+
+
+class SignedDocumentJob(BaseModel):
+    """A message on SignedDocumentQueue: fetch this form order's signed document from ePROM."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    form_order_id: uuid.UUID
+    signed_form_id: uuid.UUID
+
+
+class SignedDocumentQueue:
+    """One job per form return with a signed document, for FetchSignedDocumentFunction."""
+
+    _client = lazy_client("sqs")  # only forms that must be signed have jobs
+
+    def __init__(self, queue_url: str) -> None:
+        self._queue_url = queue_url
+
+    def request(self, job: SignedDocumentJob) -> None:
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=job.model_dump_json(by_alias=True))
 
 
 def backoff_seconds(attempt: int, *, base: int, cap: int, retry_after: float | None = None) -> int:
     """Exponential from the base to the cap, jitter only ever added (so a backlog's retries spread out), and
     never sooner than a Retry-After the other side asked for."""
-    delay = min(cap, base * 2 ** min(max(attempt, 1) - 1, 30))
+    delay: float = min(cap, base * 2 ** min(max(attempt, 1) - 1, 30))
     delay += random.uniform(0, delay / 4)  # noqa: S311 - spreading retries, not cryptography
     if retry_after:
         delay = max(delay, retry_after)

@@ -11,22 +11,9 @@ from functools import cached_property
 from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
 from eprom.aws_clients import aws_client
-
-
-class StoredObject(BaseModel):
-    """Where a stored result is, and what it is: the `answers` and `signedDocument` attributes of an item."""
-
-    key: str
-    version_id: str | None = None
-    sha256: str
-    bytes: int
-
-    def as_item_attribute(self) -> dict[str, Any]:
-        attribute = {"key": self.key, "sha256": self.sha256, "bytes": self.bytes}
-        return attribute | ({"versionId": self.version_id} if self.version_id else {})
+from eprom.order_item import ResultPointer
 
 
 class ResultsStore:
@@ -37,10 +24,10 @@ class ResultsStore:
     def client(self) -> Any:  # made at the first form return: an S3 client costs ~70 ms of cold start (README)
         return aws_client("s3")
 
-    def put_answers(self, form_order_id: str, document: bytes) -> StoredObject:
+    def put_answers(self, form_order_id: str, document: bytes) -> ResultPointer:
         return self._put(f"answers/{form_order_id}.json", document, "application/json", any_version=True)
 
-    def put_signed_document(self, form_order_id: str, pdf: BinaryIO, *, sha256: str, size: int) -> StoredObject:
+    def put_signed_document(self, form_order_id: str, pdf: BinaryIO, *, sha256: str, size: int) -> ResultPointer:
         """`pdf`: a file holding the whole, checked document (tens of MB: never read into memory)."""
         pdf.seek(0)
         return self._put(f"signed/{form_order_id}.pdf", pdf, "application/pdf", sha256=sha256, size=size)
@@ -54,7 +41,7 @@ class ResultsStore:
         sha256: str = "",
         size: int = 0,
         any_version: bool = False,
-    ) -> StoredObject:
+    ) -> ResultPointer:
         """`content` as bytes, or as a file whose `sha256` and `size` the caller took while writing it."""
         if isinstance(content, bytes):
             sha256, size = hashlib.sha256(content).hexdigest(), len(content)
@@ -76,9 +63,9 @@ class ResultsStore:
             if not isinstance(content, bytes):
                 content.seek(0)  # a file is sent from where it stands
             answer = self.client.put_object(**request)  # other content: a new version beside the first
-        return StoredObject(key=key, version_id=answer.get("VersionId"), sha256=sha256, bytes=size)
+        return ResultPointer(key=key, version_id=answer.get("VersionId"), sha256=sha256, bytes=size)
 
-    def _stored(self, key: str) -> StoredObject | None:
+    def _stored(self, key: str) -> ResultPointer | None:
         # Only for a key the conditional write found: a read of a missing key answers 403, not 404, without
         # s3:ListBucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
         try:
@@ -87,14 +74,14 @@ class ResultsStore:
             if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
                 return None  # deleted since the write found it
             raise
-        return StoredObject(
+        return ResultPointer(
             key=key,
             version_id=head.get("VersionId"),
             sha256=head.get("Metadata", {}).get("sha256", ""),
             bytes=head["ContentLength"],
         )
 
-    def _stored_version(self, key: str, sha256: str, size: int) -> StoredObject | None:
+    def _stored_version(self, key: str, sha256: str, size: int) -> ResultPointer | None:
         """The version of `key` with this content, if any. Only versions of the same size are read (their ETag is
         no digest of the content under SSE-KMS: https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html).
         Needs s3:ListBucketVersions, and s3:GetObjectVersion to read a version's metadata:
@@ -105,5 +92,5 @@ class ResultsStore:
                     continue
                 head = self.client.head_object(Bucket=self.bucket, Key=key, VersionId=version["VersionId"])
                 if head.get("Metadata", {}).get("sha256") == sha256:
-                    return StoredObject(key=key, version_id=version["VersionId"], sha256=sha256, bytes=size)
+                    return ResultPointer(key=key, version_id=version["VersionId"], sha256=sha256, bytes=size)
         return None
