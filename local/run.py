@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from eprom.order_item import OrderItem, ResultPointer
+from eprom.order_store import OrderStore
 
 from local import iam
 from local.aws_resources import create_resources
@@ -232,18 +234,16 @@ class LocalStack:
             and self.simulator.pending_callbacks() == 0
         )
 
-    def items(self) -> list[dict[str, Any]]:
-        deserialize = boto3.dynamodb.types.TypeDeserializer().deserialize
-        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.resources["FORM_ORDERS_TABLE"])
-        return [{k: deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
+    def items(self) -> list[OrderItem]:
+        return list(OrderStore(self.resources["FORM_ORDERS_TABLE"], client=self.dynamodb).all_items())
 
-    def stored_object(self, pointer: dict[str, Any]) -> bytes:
+    def stored_object(self, pointer: ResultPointer) -> bytes:
         """The version of a results object an item points at, checked against the sha256 the item holds."""
         content = self.s3.get_object(
-            Bucket=self.resources["FORM_RESULTS_BUCKET"], Key=pointer["key"], VersionId=pointer["versionId"]
+            Bucket=self.resources["FORM_RESULTS_BUCKET"], Key=pointer.key, VersionId=pointer.version_id
         )["Body"].read()
-        if hashlib.sha256(content).hexdigest() != pointer["sha256"]:
-            raise AssertionError(f"{pointer['key']}: content differs from the sha256 in the item")
+        if hashlib.sha256(content).hexdigest() != pointer.sha256:
+            raise AssertionError(f"{pointer.key}: content differs from the sha256 in the item")
         return content
 
     def dead_letters(self) -> list[dict[str, Any]]:
@@ -283,22 +283,22 @@ class LocalStack:
 
     def report(self, elapsed: float) -> dict[str, Any]:
         items = self.items()
-        last_write = max((datetime.fromisoformat(item["updatedAt"]) for item in items), default=self.first_sent_at)
+        last_write = max(
+            (datetime.fromisoformat(item.updated_at) for item in items if item.updated_at), default=self.first_sent_at
+        )
         return {
             "elapsed_seconds": round(elapsed, 2),
             # from the first message sent to the last write to the orders table
             "flow_seconds": round((last_write - self.first_sent_at).total_seconds(), 3),
             "sent": [order.__dict__ for order in self.sent],
-            "items": items,
+            "items": [item.as_attributes() for item in items],
             "answers": {
-                item["formOrderId"]: json.loads(self.stored_object(item["answers"]))
-                for item in items
-                if "answers" in item
+                item.form_order_id: json.loads(self.stored_object(item.answers)) for item in items if item.answers
             },
             "signed_documents": {
-                item["formOrderId"]: len(self.stored_object(item["signedDocument"]))
+                item.form_order_id: len(self.stored_object(item.signed_document))
                 for item in items
-                if "signedDocument" in item
+                if item.signed_document
             },
             "dead_letters": self.dead_letters(),
             "signed_document_dead_letters": self.queue_depth("SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL"),
@@ -359,7 +359,7 @@ _EVENT_LABELS = {"FormOrderPlaced": "placed", "FormReturned": "answers", "Signed
 
 
 def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
-    items = {item.get("orderReference"): item for item in report["items"]}
+    items = {item.order_reference: item for item in map(OrderItem.model_validate, report["items"])}
     refused = {}
     for dead in report["dead_letters"]:
         try:
@@ -381,8 +381,9 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
     for order in sent:
         item = items.get(order.order_reference)
         if item:
-            stored = [name for name, key in (("answers", "answers"), ("signed PDF", "signedDocument")) if key in item]
-            detail = f"{item['status']:<10} formOrderId {item['formOrderId']}"
+            pointers = (("answers", item.answers), ("signed PDF", item.signed_document))
+            stored = [name for name, pointer in pointers if pointer]
+            detail = f"{item.status or '':<10} formOrderId {item.form_order_id}"
             detail += f"  stored: {', '.join(stored) or '-'}"
             outcome = "placed"
         elif order.order_reference in refused:
@@ -390,7 +391,7 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
         else:
             outcome, detail = "pending", "(still on the queue or in flight)"
         lines.append(f"{order.order_reference:<{width}}  {outcome:<8}  {detail}")
-        received = events.get(item["formOrderId"] if item else order.order_reference, ["-"])
+        received = events.get(item.form_order_id if item else order.order_reference, ["-"])
         lines.append(f"{'':<{width}}  {'':<8}  events upstream got: {' > '.join(received)}")
     placed = sum(1 for order in sent if order.order_reference in items)
     lines.append(

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import boto3
+from eprom.order_store import OrderStore
 
 from local.aws_resources import create_resources, load_template
 from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig, signed_pdf
@@ -73,8 +74,9 @@ def main(build_dir: str) -> int:
             sqs["Records"][0]["body"] = json.dumps(order)
             placed = invoke(built, "PlaceOrderFunction", build_dir, below_code, sqs, env)
             checks.append((placed == {"batchItemFailures": []}, f"PlaceOrderFunction answered {placed}"))
-            items = boto3.client("dynamodb").scan(TableName=resources["FORM_ORDERS_TABLE"])["Items"]
-            checks.append((len(items) == 1 and items[0]["status"]["S"] == "Placed", "no Placed item after the order"))
+            store = OrderStore(resources["FORM_ORDERS_TABLE"], client=boto3.client("dynamodb"))
+            items = list(store.all_items())
+            checks.append((len(items) == 1 and items[0].status == "Placed", "no Placed item after the order"))
 
             callback = json.loads((EVENTS / "callback-ordered.json").read_text())
             callback["body"] = callback["body"].replace("local-test-api-key", API_KEY)
@@ -93,16 +95,16 @@ def main(build_dir: str) -> int:
             outcomes = boto3.client("sqs").receive_message(QueueUrl=resources["OUTCOME_QUEUE_URL"])
             checks.append((bool(outcomes.get("Messages")), "no outcome event reached OutcomeQueue"))
 
-            form_order_id, signed_form_id = items[0]["formOrderId"]["S"], str(uuid.uuid4())
+            form_order_id, signed_form_id = items[0].form_order_id, str(uuid.uuid4())
             eprom.documents[signed_form_id] = (0.0, signed_pdf(signed_form_id, 10_000))
             job = json.loads((EVENTS / "signed-document-job-sqs.json").read_text())
             job["Records"][0]["body"] = json.dumps({"formOrderId": form_order_id, "signedFormId": signed_form_id})
             job["Records"][0]["attributes"]["SentTimestamp"] = str(int(time.time() * 1000))
             fetched = invoke(built, "FetchSignedDocumentFunction", build_dir, below_code, job, env)
             checks.append((fetched == {"batchItemFailures": []}, f"FetchSignedDocumentFunction answered {fetched}"))
-            item = boto3.client("dynamodb").get_item(TableName=resources["FORM_ORDERS_TABLE"],
-                                                     Key={"formOrderId": {"S": form_order_id}})["Item"]  # fmt: skip
-            checks.append(("signedDocument" in item, "no signedDocument on the item after the job"))
+            item = store.item(form_order_id)
+            checks.append((item is not None and item.signed_document is not None,
+                           "no signedDocument on the item after the job"))  # fmt: skip
     finally:
         server.stop()
     for logical_id in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",

@@ -62,7 +62,8 @@ def test_record_placed_writes_the_item(store, orders_table) -> None:
         time.sleep(0.2)
     [found] = found_items
     assert (found.form_order_id, found.order_fingerprint) == (form_order_id, "abc")
-    assert set(found.as_attributes()) == {"formOrderId", "orderReference", "orderFingerprint"}  # the index projects no more
+    projected = {"formOrderId", "orderReference", "orderFingerprint"}
+    assert set(found.as_attributes()) == projected  # the index projects no more
 
 
 def test_record_placed_twice_changes_nothing_that_matters(store, orders_table) -> None:

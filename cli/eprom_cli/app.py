@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, is_sendable, parse_api_keys
+from eprom.order_item import OrderItem
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -169,41 +170,46 @@ def show_order(
         _fail(f"no order with orderReference {order_reference} in {target.name} (placed orders only; see the DLQs)")
     if reveal:
         _warn_personal_data("single-use codes, login URLs and form answers")
-    shown = items if reveal else [orders.without_personal_data(item) for item in items]
+    shown = items if reveal else [item.without_personal_data() for item in items]
     if as_json:
-        console.print_json(json.dumps(shown, default=_json_default))
+        console.print_json(json.dumps([item.as_attributes() for item in shown], default=_json_default))
         return
     for item in shown:
         _print_item(item)
-        if reveal and "answers" in item:
+        if reveal and item.answers is not None:
             console.print("answers:", markup=False)
-            console.print(orders.pretty_answers(orders.stored_object(target, item["answers"])), markup=False)
+            console.print(orders.pretty_answers(orders.stored_object(target, item.answers)), markup=False)
 
 
-_SHOWN_ATTRIBUTES = (
-    "formOrderId", "orderReference", "formId", "status", "statusErrorCode", "notificationChannel",
-    "preferredNotificationChannel", "createdAt", "placedAt", "updatedAt", "singleUseCode", "loginUrl",
+_SHOWN_FIELDS = (
+    "form_order_id", "order_reference", "form_id", "status", "status_error_code", "notification_channel",
+    "preferred_notification_channel", "created_at", "placed_at", "updated_at", "single_use_code", "login_url",
 )  # fmt: skip
 
 
-def _print_item(item: dict[str, Any]) -> None:
+def _attribute_name(field: str) -> str:
+    return str(OrderItem.model_fields[field].alias)
+
+
+def _print_item(item: OrderItem) -> None:
     summary = Table(show_header=False, box=None)
-    for name in _SHOWN_ATTRIBUTES:
-        if item.get(name) is not None:
-            summary.add_row(name, str(item[name]))
-    for name in ("answers", "signedDocument"):
-        pointer = item.get(name)
-        summary.add_row(name, f"s3 key {pointer['key']} (version {pointer['versionId']})" if pointer else "none")
-    if "expiresAt" in item:
-        summary.add_row("expiresAt", datetime.fromtimestamp(int(item["expiresAt"]), UTC).isoformat())
+    for field in _SHOWN_FIELDS:
+        if getattr(item, field) is not None:
+            summary.add_row(_attribute_name(field), str(getattr(item, field)))
+    for field in ("answers", "signed_document"):
+        pointer = getattr(item, field)
+        summary.add_row(_attribute_name(field),
+                        f"s3 key {pointer.key} (version {pointer.version_id})" if pointer else "none")  # fmt: skip
+    if item.expires_at is not None:
+        summary.add_row(_attribute_name("expires_at"), datetime.fromtimestamp(item.expires_at, UTC).isoformat())
     console.print(summary)
     history = Table(title="callbacks (statusHistory)")
     for column in ("received", "status", "channel", "error code", "ePROM time (UTC)", "answers"):
         history.add_column(column)
-    for entry in item.get("statusHistory", []):
-        history.add_row(*(str(entry.get(key) or "") for key in ("receivedAt", "status", "notificationChannel",
-                                                                 "statusErrorCode", "statusTimestampUtc")),
-                        "yes" if entry.get("answersSha256") else "")  # fmt: skip
+    for entry in item.status_history:
+        history.add_row(*(str(value or "") for value in (entry.received_at, entry.status, entry.notification_channel,
+                                                         entry.status_error_code, entry.status_timestamp_utc)),
+                        "yes" if entry.answers_sha256 else "")  # fmt: skip
     console.print(history)
 
 
@@ -219,9 +225,9 @@ def orphan_items(
     """Items that exist only through ePROM's callbacks (no orderReference): patient-initiated forms, or an order
     whose answer was lost in an ambiguous attempt. Compare their times with the parked Ambiguous dead letters."""
     target = _target(ctx)
-    found = [orders.without_personal_data(item) for item in orders.store(target).callback_only_items()]
+    found = [item.without_personal_data() for item in orders.store(target).callback_only_items()]
     if as_json:
-        console.print_json(json.dumps(found, default=_json_default))
+        console.print_json(json.dumps([item.as_attributes() for item in found], default=_json_default))
         return
     if not found:
         console.print("no callback-only items")
@@ -229,10 +235,9 @@ def orphan_items(
     table = Table(title=f"{len(found)} callback-only item(s)")
     for column in ("formOrderId", "status", "patient-initiated", "channel", "first callback", "last change"):
         table.add_column(column)
-    for item in sorted(found, key=lambda item: str(item.get("createdAt"))):
-        table.add_row(str(item["formOrderId"]), str(item.get("status", "")), str(item.get("isPatientInitiated", "")),
-                      str(item.get("notificationChannel", "")), str(item.get("createdAt", "")),
-                      str(item.get("updatedAt", "")))  # fmt: skip
+    for item in sorted(found, key=lambda item: str(item.created_at)):
+        shown = (item.status, item.is_patient_initiated, item.notification_channel, item.created_at, item.updated_at)
+        table.add_row(item.form_order_id, *("" if value is None else str(value) for value in shown))
     console.print(table)
 
 
@@ -461,7 +466,7 @@ def smoke(
         _fail("smoke sends a test order and is refused against a prod stage: verify prod with Hemit instead")
     reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{form_id[:8]}"
     if earlier := orders.items_of(target, reference):
-        console.print(f"already placed today as {earlier[0]['formOrderId']} (orderReference {reference}): "
+        console.print(f"already placed today as {earlier[0].form_order_id} (orderReference {reference}): "
                       "not ordered again")  # fmt: skip
     else:
         # The same body all day: a message still being retried (a 401, say) and this one are one order to the placer
@@ -490,13 +495,12 @@ def _wait_for_ordered(target: Target, reference: str, timeout: int) -> str:
         task = progress.add_task("waiting for the order to be placed", total=None)
         while time.monotonic() < deadline:
             for item in orders.items_of(target, reference):
-                status = item.get("status")
-                if status == "Error":
-                    return f"ePROM could not reach the patient: Error ({item.get('statusErrorCode')})"
-                if status not in (None, "Placed"):
+                if item.status == "Error":
+                    return f"ePROM could not reach the patient: Error ({item.status_error_code})"
+                if item.status not in (None, "Placed"):
                     return "Ordered"
-                placed_as = item["formOrderId"]
-                progress.update(task, description=f"placed as {item['formOrderId']}; waiting for ePROM's callback")
+                placed_as = item.form_order_id
+                progress.update(task, description=f"placed as {item.form_order_id}; waiting for ePROM's callback")
             with dead_letters.held(target, "orders") as letters:
                 [refused] = dead_letters.chosen(letters, None, reference) or [None]
             if refused is not None:

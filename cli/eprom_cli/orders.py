@@ -4,18 +4,14 @@ downloaded."""
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from eprom.models import OrderMessage, describe_validation_error
+from eprom.order_item import OrderItem, ResultPointer
 from eprom.order_store import OrderStore
 from pydantic import ValidationError
 
 from eprom_cli.files import directory_for_files, write_private
 from eprom_cli.target import Target
-
-# Item attributes that let someone reach the patient's form, and the order's fingerprint (of its content, the
-# national id included): shown only with --reveal.
-PERSONAL_ATTRIBUTES = ("singleUseCode", "loginUrl", "orderFingerprint")
 
 
 @dataclass(frozen=True)
@@ -55,32 +51,28 @@ def store(target: Target) -> OrderStore:
     return OrderStore(target.table, client=target.client("dynamodb"))
 
 
-def items_of(target: Target, order_reference: str) -> list[dict[str, Any]]:
+def items_of(target: Target, order_reference: str) -> list[OrderItem]:
     """The full items placed for this orderReference (usually one)."""
     orders = store(target)
-    found = [orders.item(entry["formOrderId"]) for entry in orders.find_by_order_reference(order_reference)]
+    found = [orders.item(entry.form_order_id) for entry in orders.find_by_order_reference(order_reference)]
     return [item for item in found if item is not None]
 
 
-def without_personal_data(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in item.items() if name not in PERSONAL_ATTRIBUTES}
-
-
-def stored_object(target: Target, pointer: dict[str, Any]) -> bytes:
+def stored_object(target: Target, pointer: ResultPointer) -> bytes:
     """The version of an answers or signed-document object an item points at."""
-    answer = target.client("s3").get_object(Bucket=target.bucket, Key=pointer["key"], VersionId=pointer["versionId"])
+    answer = target.client("s3").get_object(Bucket=target.bucket, Key=pointer.key, VersionId=pointer.version_id)
     return answer["Body"].read()
 
 
-def download_results(target: Target, item: dict[str, Any], out_dir: Path) -> list[Path]:
+def download_results(target: Target, item: OrderItem, out_dir: Path) -> list[Path]:
     """Answers (JSON) and signed PDF of one item into out_dir, readable by the owner only."""
     directory_for_files(out_dir)
     written = []
-    for attribute, suffix in (("answers", "answers.json"), ("signedDocument", "signed.pdf")):
-        if attribute not in item:
+    for pointer, suffix in ((item.answers, "answers.json"), (item.signed_document, "signed.pdf")):
+        if pointer is None:
             continue
-        path = out_dir / f"{item['formOrderId']}-{suffix}"
-        write_private(path, stored_object(target, item[attribute]))
+        path = out_dir / f"{item.form_order_id}-{suffix}"
+        write_private(path, stored_object(target, pointer))
         written.append(path)
     return written
 

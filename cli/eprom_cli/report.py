@@ -63,9 +63,9 @@ def timeline(verification: Verification) -> list[tuple[str, str]]:
         if case.sent_at:
             entries.append((case.sent_at, f"{case.kind}: order {case.order_reference} sent to OrderQueue"))
         for entry in case.statuses:
-            channel = f" on {entry['notificationChannel']}" if entry.get("notificationChannel") else ""
-            what = f"{case.kind}: callback {entry.get('status')}{channel} stored (formOrderId {case.form_order_id})"
-            entries.append((_parsed(entry.get("receivedAt")), what))
+            channel = f" on {entry.notification_channel}" if entry.notification_channel else ""
+            what = f"{case.kind}: callback {entry.status}{channel} stored (formOrderId {case.form_order_id})"
+            entries.append((_parsed(entry.received_at), what))
     for event in verification.events:
         what = f"event {event.detail_type} ({event.status}) {event.event_id} for {event.form_order_id}"
         entries.append((_parsed(event.occurred_at), what))

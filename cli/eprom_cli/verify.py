@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import requests
+from eprom.order_item import HistoryEntry, OrderItem, ResultPointer
 from pydantic import BaseModel
 
 from eprom_cli import dead_letters, orders
@@ -68,9 +69,9 @@ class Case(BaseModel):
     sent_at: datetime | None = None
     form_order_id: str | None = None
     channel: str | None = None
-    statuses: list[dict[str, Any]] = []  # status, channel, receivedAt, statusTimestampUtc (from statusHistory)
-    answers: dict[str, Any] | None = None  # key, versionId, sha256, bytes
-    signed_document: dict[str, Any] | None = None
+    statuses: list[HistoryEntry] = []  # the item's statusHistory
+    answers: ResultPointer | None = None
+    signed_document: ResultPointer | None = None
 
 
 class SeenEvent(BaseModel):
@@ -234,7 +235,7 @@ class Checks:
         self.verification.steps.append(step)
         self._record(step)
 
-    def refresh(self, case: Case) -> dict[str, Any] | None:
+    def refresh(self, case: Case) -> OrderItem | None:
         """The case's item now, copied into the case (status history, pointers); fails on a second order."""
         items = orders.items_of(self.target, case.order_reference)
         if len(items) > 1:
@@ -243,13 +244,11 @@ class Checks:
         if not items:
             return None
         [item] = items
-        case.form_order_id = item["formOrderId"]
-        case.channel = item.get("notificationChannel") or case.channel
-        case.statuses = [{key: entry.get(key) for key in ("status", "notificationChannel", "statusErrorCode",
-                                                          "receivedAt", "statusTimestampUtc")}
-                         for entry in item.get("statusHistory", [])]  # fmt: skip
-        case.answers = _pointer(item.get("answers"))
-        case.signed_document = _pointer(item.get("signedDocument"))
+        case.form_order_id = item.form_order_id
+        case.channel = item.notification_channel or case.channel
+        case.statuses = list(item.status_history)
+        case.answers = item.answers
+        case.signed_document = item.signed_document
         return item
 
     def refusal(self, case: Case) -> str | None:
@@ -257,7 +256,7 @@ class Checks:
             found = dead_letters.chosen(letters, None, case.order_reference)
         return f"in the order DLQ ({found[0].rejection_class}): {found[0].reason}" if found else None
 
-    def placed_once(self, case: Case, item: dict[str, Any]) -> None:
+    def placed_once(self, case: Case, item: OrderItem) -> None:
         name = f"{case.kind}: order placed once"
         if why := self.refusal(case):
             raise StepFailed(name, why)
@@ -277,11 +276,11 @@ class Checks:
                         "ePROM received onBehalfOfNationalId" if received is not None
                         else "sent with onBehalfOfNationalId and placed; the person checks it in the task")  # fmt: skip
 
-    def ordered(self, case: Case, item: dict[str, Any]) -> None:
+    def ordered(self, case: Case, item: OrderItem) -> None:
         name = f"{case.kind}: Ordered on the expected channel"
-        status = item.get("status")
+        status = item.status
         if status == "Error":
-            raise StepFailed(name, f"ePROM reported Error ({item.get('statusErrorCode')})")
+            raise StepFailed(name, f"ePROM reported Error ({item.status_error_code})")
         if case.channel != self.verification.expected_channel:
             raise StepFailed(name, f"Ordered on channel {case.channel}, expected {self.verification.expected_channel}")
         self.passed(name, f"status {status}, notificationChannel {case.channel}")
@@ -308,12 +307,12 @@ class Checks:
             json.loads(content)
         except ValueError:
             raise StepFailed(f"{case.kind}: answers stored and readable", "the stored answers are not JSON") from None
-        observed = f"s3 {pointer['key']} version {pointer['versionId']}, {len(content)} bytes, sha256 matches"
+        observed = f"s3 {pointer.key} version {pointer.version_id}, {len(content)} bytes, sha256 matches"
         self.passed(f"{case.kind}: answers stored and readable", observed)
         returned = self.events_of(case, "FormReturned")
         if not returned:
             raise StepFailed(f"{case.kind}: FormReturned delivered", "no FormReturned event reached the tap")
-        if pointer["versionId"] not in {event.answers_version_id for event in returned}:
+        if pointer.version_id not in {event.answers_version_id for event in returned}:
             raise StepFailed(f"{case.kind}: FormReturned delivered", "FormReturned names another answers version")
         self.passed(f"{case.kind}: FormReturned delivered", f"eventId {returned[0].event_id}")
         if case.must_be_signed:
@@ -327,14 +326,14 @@ class Checks:
         content = self._read(case.signed_document, name)
         if not content.startswith(b"%PDF-"):
             raise StepFailed(name, "the stored signed document is not a PDF")
-        self.passed(name, f"s3 {case.signed_document['key']}, {len(content)} bytes, a PDF, sha256 matches")
+        self.passed(name, f"s3 {case.signed_document.key}, {len(content)} bytes, a PDF, sha256 matches")
         stored = self.events_of(case, "SignedDocumentStored")
         if not stored:
             raise StepFailed(f"{case.kind}: SignedDocumentStored delivered", "no SignedDocumentStored event")
         self.passed(f"{case.kind}: SignedDocumentStored delivered", f"eventId {stored[0].event_id}")
 
     def no_duplicates(self, case: Case) -> None:
-        statuses = Counter(entry["status"] for entry in case.statuses)
+        statuses = Counter(entry.status for entry in case.statuses)
         repeated = sorted(status for status, count in statuses.items() if count > 1)
         if repeated:
             raise StepFailed(f"{case.kind}: no duplicate callbacks",
@@ -359,18 +358,11 @@ class Checks:
                     (case.form_order_id and event.form_order_id == case.form_order_id))
                 and detail_type in (None, event.detail_type)]  # fmt: skip
 
-    def _read(self, pointer: dict[str, Any], step: str) -> bytes:
+    def _read(self, pointer: ResultPointer, step: str) -> bytes:
         content = orders.stored_object(self.target, pointer)
-        if hashlib.sha256(content).hexdigest() != pointer["sha256"]:
-            raise StepFailed(step, f"s3 {pointer['key']} differs from the sha256 in the item")
+        if hashlib.sha256(content).hexdigest() != pointer.sha256:
+            raise StepFailed(step, f"s3 {pointer.key} differs from the sha256 in the item")
         return content
-
-
-def _pointer(pointer: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not pointer:
-        return None
-    return {key: str(pointer[key]) if key != "bytes" else int(pointer[key])
-            for key in ("key", "versionId", "sha256", "bytes") if key in pointer}  # fmt: skip
 
 
 def results_ready(case: Case) -> bool:
@@ -449,7 +441,7 @@ def wait_until_ordered(checks: Checks, timeout: float, progress: Callable[[str],
             if item is None:
                 if why := checks.refusal(case):
                     raise StepFailed(f"{case.kind}: order placed once", why)
-            elif item.get("status") not in (None, "Placed"):
+            elif item.status not in (None, "Placed"):
                 checks.placed_once(case, item)
                 checks.ordered(case, item)
                 pending.remove(case)

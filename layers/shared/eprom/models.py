@@ -137,7 +137,6 @@ def parse_timestamp(value: object, *, offsetless_zone: ZoneInfo | type[UTC]) -> 
 
 
 OsloTimestamp = Annotated[datetime, BeforeValidator(partial(parse_timestamp, offsetless_zone=OSLO))]
-UtcTimestamp = Annotated[datetime, BeforeValidator(partial(parse_timestamp, offsetless_zone=UTC))]
 
 
 def _readable_timestamp_or_none(zone: ZoneInfo | type[UTC], value: object) -> datetime | None:

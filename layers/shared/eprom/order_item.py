@@ -28,7 +28,9 @@ FINAL_STATUSES = frozenset({FormOrderStatus.Completed.name, FormOrderStatus.Expi
 
 
 class _ItemModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, serialize_by_alias=True, frozen=True
+    )
 
 
 class ResultPointer(_ItemModel):
