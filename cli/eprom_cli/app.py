@@ -172,7 +172,7 @@ def show_order(
         _warn_personal_data("single-use codes, login URLs and form answers")
     shown = items if reveal else [item.without_personal_data() for item in items]
     if as_json:
-        console.print_json(json.dumps([item.as_attributes() for item in shown], default=_json_default))
+        _print_items_json(shown)
         return
     for item in shown:
         _print_item(item)
@@ -213,6 +213,10 @@ def _print_item(item: OrderItem) -> None:
     console.print(history)
 
 
+def _print_items_json(items: list[OrderItem]) -> None:
+    console.print_json(json.dumps([item.as_attributes() for item in items], default=_json_default))
+
+
 def _json_default(value: Any) -> Any:
     return sorted(value) if isinstance(value, set) else str(value)
 
@@ -227,7 +231,7 @@ def orphan_items(
     target = _target(ctx)
     found = [item.without_personal_data() for item in orders.store(target).callback_only_items()]
     if as_json:
-        console.print_json(json.dumps([item.as_attributes() for item in found], default=_json_default))
+        _print_items_json(found)
         return
     if not found:
         console.print("no callback-only items")
