@@ -16,7 +16,6 @@ TooLarge (above our limit) or Transient (including a body that is cut short, not
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,9 +31,9 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, is_sendable
 from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
+from eprom.national_id import redact
 
 NO_ORDER_CREATED = "ePROM created no order (it answered with the all-zero id: the national id does not exist)"
-_NATIONAL_ID_LIKE = re.compile(r"(?<![0-9A-Za-z-])\d{11}(?![0-9A-Za-z-])")  # 11 digits standing alone, not in a GUID
 _MAX_REASON_LENGTH = 500
 _AMBIGUOUS_STATUS = frozenset({502, 504})  # a gateway in front of ePROM gave up; ePROM itself may have finished
 _RETRY_AFTER_STATUS = frozenset({429, 503})
@@ -289,5 +288,5 @@ def _error_message(answer: requests.Response) -> str:
             content = "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in errors.items())
         else:
             content = content.get("message") or content.get("Message") or content.get("title") or json.dumps(content)
-    text = _NATIONAL_ID_LIKE.sub("[redacted]", str(content).strip()) or "(no message)"
+    text = redact(str(content).strip()) or "(no message)"
     return text[:_MAX_REASON_LENGTH]
