@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from eprom.api_key import ApiKeySource, read_secret
-from eprom.eprom_client import EpromClient
+from eprom.api_key import read_secret
+from eprom.eprom_client import eprom_client_from
 from eprom.models import OrderMessage
 from eprom.order_store import OrderStore
 from eprom.outcomes import OutcomeBus
@@ -27,24 +27,13 @@ from eprom.queues import AMBIGUOUS_ATTEMPT_ID, DeadLetterQueue, QueueVisibility,
 
 from place_order import placement
 from place_order.claims import OrderClaims
-from place_order.settings import load_settings
+from place_order.settings import PlacerSettings
 
-settings = load_settings()
+settings = PlacerSettings.from_environment()
 logger = Logger()
 metrics = Metrics()
 
-api_keys = ApiKeySource(
-    settings.eprom_api_key_secret_id,
-    max_age_seconds=settings.api_key_max_age_seconds,
-    min_refresh_seconds=settings.api_key_min_refresh_seconds,
-)
-eprom = EpromClient(
-    str(settings.eprom_api_base_url),
-    api_keys.current,
-    connect_timeout=settings.eprom_connect_timeout_seconds,
-    refresh_api_key=api_keys.refreshed_current,
-    max_connections=settings.max_concurrent_orders,
-)
+eprom = eprom_client_from(settings, max_connections=settings.max_concurrent_orders)
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
 claims = OrderClaims(
     settings.idempotency_table,

@@ -20,18 +20,14 @@ from eprom.order_store import OrderStore
 from eprom.results_store import ResultsStore
 
 from status_callback.callbacks import Unauthorized, receive_callback
-from status_callback.settings import load_settings
+from status_callback.settings import CallbackSettings
 
-settings = load_settings()
+settings = CallbackSettings.from_environment()
 logger = Logger()
 metrics = Metrics()
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
 results = ResultsStore(settings.form_results_bucket)
-api_keys = ApiKeySource(
-    settings.eprom_api_key_secret_id,
-    max_age_seconds=settings.api_key_max_age_seconds,
-    min_refresh_seconds=settings.api_key_min_refresh_seconds,
-)
+api_keys = ApiKeySource.of(settings)
 
 
 class UnreadableBody(Exception):

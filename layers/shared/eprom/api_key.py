@@ -19,6 +19,7 @@ from functools import cache
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from eprom.aws_clients import AWS_CLIENT_CONFIG
+from eprom.settings import ApiKeySettings
 
 
 class ApiKeyConfigurationError(RuntimeError):
@@ -77,6 +78,14 @@ class ApiKeySource:
         self._min_refresh = min_refresh_seconds
         self._refreshed_at = float("-inf")
         self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, settings: ApiKeySettings) -> "ApiKeySource":
+        return cls(
+            settings.eprom_api_key_secret_id,
+            max_age_seconds=settings.api_key_max_age_seconds,
+            min_refresh_seconds=settings.api_key_min_refresh_seconds,
+        )
 
     def keys(self) -> ApiKeys:
         return load_api_keys(self._secret_id, max_age_seconds=self._max_age)

@@ -29,9 +29,10 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
-from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, is_sendable
+from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, ApiKeySource, is_sendable
 from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
 from eprom.national_id import redact
+from eprom.settings import EpromApiSettings
 
 NO_ORDER_CREATED = "ePROM created no order (it answered with the all-zero id: the national id does not exist)"
 _MAX_REASON_LENGTH = 500
@@ -45,19 +46,23 @@ class Placed:
 
 
 @dataclass(frozen=True)
-class Refused:
+class Failed:
+    """Why an order or a document is not there, in words without personal data."""
+
     reason: str
+
+
+class Refused(Failed):
+    """ePROM said no (400, or the all-zero id for an order)."""
 
 
 @dataclass(frozen=True)
-class Transient:
-    reason: str
+class Transient(Failed):
     retry_after_seconds: float | None = None
 
 
-@dataclass(frozen=True)
-class Ambiguous:
-    reason: str
+class Ambiguous(Failed):
+    """The order was sent and its answer lost: ePROM may have created it."""
 
 
 type PlacementResult = Placed | Refused | Transient | Ambiguous
@@ -71,14 +76,12 @@ class Document:
     bytes: int
 
 
-@dataclass(frozen=True)
-class NotFound:
-    reason: str
+class NotFound(Failed):
+    """404: the document may not be made yet."""
 
 
-@dataclass(frozen=True)
-class TooLarge:
-    reason: str
+class TooLarge(Failed):
+    """The document is above the caller's limit."""
 
 
 type DocumentResult = Document | NotFound | Refused | TooLarge | Transient
@@ -191,6 +194,18 @@ class EpromClient:
         if response.id == NO_ORDER_ID:
             return Refused(NO_ORDER_CREATED)
         return Placed(response)
+
+
+def eprom_client_from(settings: EpromApiSettings, *, max_connections: int = 10) -> EpromClient:
+    """The client a function keeps for its life, with the ApiKey from the settings' secret."""
+    api_keys = ApiKeySource.of(settings)
+    return EpromClient(
+        str(settings.eprom_api_base_url),
+        api_keys.current,
+        connect_timeout=settings.eprom_connect_timeout_seconds,
+        refresh_api_key=api_keys.refreshed_current,
+        max_connections=max_connections,
+    )
 
 
 def _sendable(key: str) -> str:
