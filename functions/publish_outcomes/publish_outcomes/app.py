@@ -16,9 +16,9 @@ from eprom.outcome_bus import OutcomeBus
 from eprom.queues import SignedDocumentQueue
 
 from publish_outcomes.publishing import publish
-from publish_outcomes.settings import load_settings
+from publish_outcomes.settings import PublisherSettings
 
-settings = load_settings()
+settings = PublisherSettings.from_environment()
 logger = Logger()
 metrics = Metrics()
 bus = OutcomeBus(settings.outcome_bus_name)
