@@ -30,7 +30,7 @@ def aws_client(service: str) -> Any:
 
 def lazy_client(service: str) -> cached_property[Any]:
     """A client made on first use, as an attribute of an adapter: making one costs cold-start time (an S3 client
-    ~70 ms, README), and most invocations use only some of their adapters."""
+    55-75 ms: docs/performance.md, "Clients made when first needed"), and most invocations use only some of them."""
 
     def make(_: object) -> Any:
         return aws_client(service)

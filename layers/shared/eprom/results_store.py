@@ -7,22 +7,19 @@ A, B, A are two versions); different content becomes a new version.
 """
 
 import hashlib
-from functools import cached_property
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from botocore.exceptions import ClientError
 
-from eprom.aws_clients import aws_client
+from eprom.aws_clients import lazy_client
 from eprom.order_item import ResultPointer
 
 
 class ResultsStore:
+    client = lazy_client("s3")  # made at the first form return
+
     def __init__(self, bucket: str) -> None:
         self.bucket = bucket
-
-    @cached_property
-    def client(self) -> Any:  # made at the first form return: an S3 client costs ~70 ms of cold start (README)
-        return aws_client("s3")
 
     def put_answers(self, form_order_id: str, document: bytes) -> ResultPointer:
         return self._put(f"answers/{form_order_id}.json", document, "application/json", any_version=True)
