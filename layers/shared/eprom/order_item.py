@@ -29,7 +29,12 @@ FINAL_STATUSES = frozenset({FormOrderStatus.Completed.name, FormOrderStatus.Expi
 
 class _ItemModel(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, serialize_by_alias=True, frozen=True
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        frozen=True,
+        defer_build=True,  # built on first use, as models.py's: only by the functions that read an item
     )
 
 
