@@ -108,10 +108,10 @@ class OrderStore:
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-                old = error.response.get("Item")
-                old_item = parse_item(old) if old else OrderItem(form_order_id=str(callback.form_order_id))
-            move_status, append = change.can_move_status(old_item), change.can_append(old_item)
-            if not (move_status or append or (answers is not None and old_item.answers is None)):
+                found = error.response.get("Item")
+                old = parse_item(found) if found else OrderItem(form_order_id=str(callback.form_order_id))
+            move_status, append = change.can_move_status(old), change.can_append(old)
+            if not (move_status or append or (answers is not None and old.answers is None)):
                 return False
         raise ConcurrentChanges(f"item {callback.form_order_id} changed under three conditional writes")
 
@@ -164,7 +164,7 @@ class OrderStore:
         return self._scan(FilterExpression="attribute_not_exists(orderReference)")
 
     def all_items(self) -> Iterator[OrderItem]:
-        """Every item (a Scan: for a local stack's report, never in a function)."""
+        """Every item (a Scan: for the local stack's report and the build check, never in a function)."""
         return self._scan()
 
     def _scan(self, **filters: str) -> Iterator[OrderItem]:

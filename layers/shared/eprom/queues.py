@@ -104,7 +104,8 @@ class QueueVisibility:
 class SignedDocumentJob(BaseModel):
     """A message on SignedDocumentQueue: fetch this form order's signed document from ePROM."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    # built on first use: the placer imports this module and never needs it
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     form_order_id: uuid.UUID
     signed_form_id: uuid.UUID
