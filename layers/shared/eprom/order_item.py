@@ -53,7 +53,7 @@ class ResultPointer(_ItemModel):
 
 class HistoryEntry(_ItemModel):
     """One distinct callback in `statusHistory`, as the wire had it (text cut short). A form return notes which
-    answers it brought (never the answers themselves); an entry of code older than `answersBytes` lacks them."""
+    answers it brought, never the answers themselves (entries written before `answersBytes` existed lack it)."""
 
     status: str | None = None
     status_error_code: str | None = None
