@@ -493,7 +493,7 @@ def drain(orders: int, rate_limit: float) -> dict[str, Any]:
 
 
 def package_sizes(build_dir: Path) -> dict[str, Any]:
-    from local.verify_build import zipped_size
+    from buildtools.verify_build import zipped_size
 
     return {
         name: {

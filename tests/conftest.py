@@ -21,13 +21,13 @@ import pytest
 from boto3.dynamodb.conditions import Key
 from hypothesis import settings
 
+from buildtools.schemas import outcome_event_errors
 from local import iam
 from local.aws_resources import create_resources
 from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
 from local.lambda_runtime import LambdaContext
 from local.ports import start_moto_server
 from local.run import API_KEY, FORM_ID, NONEXISTENT_NATIONAL_ID, PAPER_FORM_ID
-from local.schemas import outcome_event_errors
 
 # CI runs the property tests on a fixed set of examples, so a submission passes or fails on its code, not on a
 # draw; a developer's `make test` keeps exploring new examples (and remembers failures in .hypothesis/).

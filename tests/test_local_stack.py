@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from buildtools.schemas import outcome_event_errors
 from local.run import API_KEY, UNREACHABLE_NATIONAL_ID, VALID_IDS
-from local.schemas import outcome_event_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = os.environ | {

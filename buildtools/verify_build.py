@@ -2,7 +2,7 @@
 function's own code and the built layer on its path (in Lambda's order), against a moto server and the ePROM
 simulator. No AWS SDK of the runtime's is on that path: the layer bundles its own (pinned in uv.lock), so a
 dependency missing from the layer (boto3, tzdata for Europe/Oslo, ...) fails here.
-Usage: python -m local.verify_build .aws-sam/check
+Usage: python -m buildtools.verify_build .aws-sam/check
 """
 
 import importlib.util
