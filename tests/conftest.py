@@ -4,7 +4,6 @@ The handlers read their settings once at import (as on Lambda), so the AWS resou
 the whole session; each test uses its own order references and form order ids, and the DLQ is emptied per test.
 """
 
-import importlib
 import io
 import json
 import logging
@@ -22,12 +21,21 @@ from boto3.dynamodb.conditions import Key
 from hypothesis import settings
 
 from buildtools.schemas import outcome_event_errors
-from local import iam
-from local.aws_resources import create_resources
-from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
+from local.eprom_simulator import EpromSimulator, Form
 from local.lambda_runtime import LambdaContext
-from local.ports import start_moto_server
-from local.run import API_KEY, FORM_ID, NONEXISTENT_NATIONAL_ID, PAPER_FORM_ID
+from local.stack import (  # noqa: F401 - the tests import the stack's names from here too
+    API_KEY,
+    FORM_ID,
+    LAMBDA_GLOBALS,
+    NONEXISTENT_NATIONAL_ID,
+    PAPER_FORM_ID,
+    STATE_VARIABLES,
+    Aws,
+    functions_environment,
+    handler_module,
+    simulator_config,
+    start_aws,
+)
 
 # CI runs the property tests on a fixed set of examples, so a submission passes or fails on its code, not on a
 # draw; a developer's `make test` keeps exploring new examples (and remembers failures in .hypothesis/).
@@ -35,59 +43,44 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-# `eprom --local`'s state -> the environment create_resources() returns (local/run.py, write_state)
-STATE_VARIABLES = {
-    "order_queue_url": "ORDER_QUEUE_URL",
-    "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
-    "signed_document_queue_url": "SIGNED_DOCUMENT_QUEUE_URL",
-    "signed_document_dead_letter_queue_url": "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL",
-    "table": "FORM_ORDERS_TABLE",
-    "bucket": "FORM_RESULTS_BUCKET",
-    "secret_id": "EPROM_API_KEY_SECRET_ID",
-    "outcome_bus_name": "OUTCOME_BUS_NAME",
-}
-
 PREVIOUS_API_KEY = "previous-test-api-key"
 UNPUBLISHED_FORM_ID = "7d1c2b3a-4e5f-4a6b-9c7d-8e9f0a1b2c3d"
 EVENTS = Path(__file__).resolve().parent.parent / "events"
-SERVICE = "eprom-integration"
+SERVICE = LAMBDA_GLOBALS["POWERTOOLS_SERVICE_NAME"]
+# The settings the tests' functions run with, besides the resources and ePROM's address
+TEST_SETTINGS = {
+    "EPROM_READ_TIMEOUT_SECONDS": "1",  # the simulator's "timeout" fault stalls longer than this
+    # The backoff compressed in time through its own settings (30 s .. 900 s deployed)
+    "RETRY_BASE_DELAY_SECONDS": "2",
+    "RETRY_MAX_DELAY_SECONDS": "4",
+    "API_KEY_MIN_REFRESH_SECONDS": "2",  # key rotation tests wait this out rather than 10 s
+    "SIGNED_DOCUMENT_MAX_BYTES": "5000000",  # the simulator's huge documents need only be larger than this
+}
+DEFAULT_SIMULATOR = simulator_config(forms=simulator_config().forms | {UNPUBLISHED_FORM_ID: Form(published=False)})
 
 
 @pytest.fixture(scope="session")
-def aws() -> Iterator[dict[str, str]]:
-    """A moto server on loopback with template.yaml's resources; returns the functions' environment. Each function's
-    calls are decided by its role in the transformed template (local/iam.py)."""
-    server, aws_env = start_moto_server()
-    base_env = aws_env | {
-        "POWERTOOLS_SERVICE_NAME": SERVICE,
-        "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
-        "EPROM_READ_TIMEOUT_SECONDS": "1",  # the simulator's "timeout" fault stalls longer than this
-        # The backoff compressed in time through its own settings (30 s .. 900 s deployed)
-        "RETRY_BASE_DELAY_SECONDS": "2",
-        "RETRY_MAX_DELAY_SECONDS": "4",
-        "API_KEY_MIN_REFRESH_SECONDS": "2",  # key rotation tests wait this out rather than 10 s
-        "SIGNED_DOCUMENT_MAX_BYTES": "5000000",  # the simulator's huge documents need only be larger than this
-    }
-    os.environ.update(base_env)
-    env = create_resources(API_KEY, previous_api_keys=(PREVIOUS_API_KEY,))
-    os.environ.update(env)
-    iam.enforce(env, base_env["AWS_DEFAULT_REGION"], server.url)
-    yield base_env | env
-    server.stop()
-
-
-DEFAULT_SIMULATOR = SimulatorConfig(
-    api_key=API_KEY,
-    forms={FORM_ID: Form(), PAPER_FORM_ID: Form(paper_enabled=True), UNPUBLISHED_FORM_ID: Form(published=False)},
-    nonexistent_national_ids={NONEXISTENT_NATIONAL_ID},
-)
+def aws_stack() -> Iterator[Aws]:
+    """A moto server on loopback with template.yaml's resources. Each function's calls are decided by its role in the
+    transformed template (local/iam.py)."""
+    aws = start_aws(previous_api_keys=(PREVIOUS_API_KEY,))
+    aws.enforce_roles()
+    yield aws
+    aws.stop()
 
 
 @pytest.fixture(scope="session")
-def simulator_session(aws: dict[str, str]) -> Iterator[EpromSimulator]:
+def simulator_session(aws_stack: Aws) -> Iterator[EpromSimulator]:
     with EpromSimulator(replace(DEFAULT_SIMULATOR)) as simulator:
-        os.environ["EPROM_API_BASE_URL"] = simulator.base_url
         yield simulator
+
+
+@pytest.fixture(scope="session")
+def aws(aws_stack: Aws, simulator_session: EpromSimulator) -> dict[str, str]:
+    """The functions' environment, set in this process: the handlers read it at their import (handler_module)."""
+    environment = functions_environment(aws_stack, simulator_session.base_url, TEST_SETTINGS)
+    os.environ.update(environment)
+    return environment
 
 
 @pytest.fixture
@@ -144,13 +137,13 @@ class OutcomeEvents:
 
 
 @pytest.fixture
-def fetcher(aws: dict[str, str], simulator_session: EpromSimulator) -> Any:
-    return importlib.import_module("fetch_signed_document.app")
+def fetcher(aws: dict[str, str]) -> Any:
+    return handler_module("FetchSignedDocumentFunction")
 
 
 @pytest.fixture
 def publisher(aws: dict[str, str]) -> Any:
-    return importlib.import_module("publish_outcomes.app")
+    return handler_module("PublishOutcomesFunction")
 
 
 @pytest.fixture
@@ -159,13 +152,13 @@ def orders_table(aws: dict[str, str]) -> Any:
 
 
 @pytest.fixture
-def placer(aws: dict[str, str], simulator_session: EpromSimulator) -> Any:
-    return importlib.import_module("place_order.app")
+def placer(aws: dict[str, str]) -> Any:
+    return handler_module("PlaceOrderFunction")
 
 
 @pytest.fixture
 def callback_app(aws: dict[str, str]) -> Any:
-    return importlib.import_module("status_callback.app")
+    return handler_module("StatusCallbackFunction")
 
 
 @pytest.fixture

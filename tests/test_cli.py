@@ -19,10 +19,11 @@ import requests
 import typer
 from conftest import STATE_VARIABLES, DeadLetters
 from eprom_cli.app import app
+from eprom_cli.local_state import LocalState, LocalTarget
 from typer.testing import CliRunner
 
 from local import iam
-from local.run import API_KEY, FORM_ID
+from local.stack import API_KEY, FORM_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = ROOT / "events" / "orders"
@@ -456,20 +457,17 @@ def session_stack(aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.Monke
     secret_id = boto3.client("secretsmanager").create_secret(
         Name=f"cli-{uuid.uuid4().hex[:8]}", SecretString=json.dumps({"apiKey": API_KEY, "previousApiKeys": []})
     )["ARN"]
-    target = {
-        "stage": "local", "endpoint_url": aws["AWS_ENDPOINT_URL"], "order_queue_url": aws["ORDER_QUEUE_URL"],
-        "dead_letter_queue_url": aws["DEAD_LETTER_QUEUE_URL"],
-        "signed_document_queue_url": aws["SIGNED_DOCUMENT_QUEUE_URL"],
-        "signed_document_dead_letter_queue_url": aws["SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL"],
-        "table": aws["FORM_ORDERS_TABLE"], "bucket": aws["FORM_RESULTS_BUCKET"], "secret_id": secret_id,
-        "api_base_url": "http://127.0.0.1:9", "allow_synthetic_national_ids": True, "allow_test_mode_orders": True,
-    }  # fmt: skip
+    nowhere = "http://127.0.0.1:9"  # no callback front or simulator runs for these tests
+    target = LocalTarget(
+        endpoint_url=aws["AWS_ENDPOINT_URL"], api_base_url=nowhere, eprom_simulator_url=nowhere,
+        **{name: aws[variable] for name, variable in STATE_VARIABLES.items()} | {"secret_id": secret_id},
+    )  # fmt: skip
     state = tmp_path / "stack.json"
-    state.write_text(json.dumps({"region": aws["AWS_DEFAULT_REGION"], "target": target}))
+    LocalState(region=aws["AWS_DEFAULT_REGION"], target=target).write(state)
     monkeypatch.setenv("EPROM_LOCAL_STATE", str(state))
     # `eprom` runs under OperatorPolicy (local/iam.py): for it, this secret is the stack's
     iam.enforce(aws | {"EPROM_API_KEY_SECRET_ID": secret_id}, aws["AWS_DEFAULT_REGION"], aws["AWS_ENDPOINT_URL"])
-    return target
+    return target.model_dump()
 
 
 @pytest.fixture

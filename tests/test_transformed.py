@@ -23,7 +23,7 @@ from buildtools.network_modes import MODES
 ROOT = Path(__file__).resolve().parent.parent
 TRANSFORMED = ROOT / ".aws-sam" / "transformed"
 # What `make transformed` reads: newer than its output means the output is stale.
-SOURCES = [ROOT / "template.yaml", ROOT / "local" / "network_modes.py", ROOT / "local" / "transform.py"]
+SOURCES = [ROOT / "template.yaml", ROOT / "buildtools" / "network_modes.py", ROOT / "buildtools" / "transform.py"]
 
 Template = dict[str, Any]
 

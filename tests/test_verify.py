@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from local import iam
 from local.eprom_simulator import SAMPLE_ANSWERS
-from local.run import API_KEY, FORM_ID, PAPER_FORM_ID
+from local.stack import API_KEY, FORM_ID, PAPER_FORM_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
