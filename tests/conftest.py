@@ -4,10 +4,14 @@ The handlers read their settings once at import (as on Lambda), so the AWS resou
 the whole session; each test uses its own order references and form order ids, and the DLQ is emptied per test.
 """
 
+import contextlib
 import io
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
+from eprom_cli.local_state import LocalState
 from hypothesis import settings
 
 from buildtools.schemas import outcome_event_errors
@@ -26,6 +31,7 @@ from local.lambda_runtime import LambdaContext
 from local.stack import (  # noqa: F401 - the tests import the stack's names from here too
     API_KEY,
     FORM_ID,
+    HANDLER_MODULES,
     LAMBDA_GLOBALS,
     NONEXISTENT_NATIONAL_ID,
     PAPER_FORM_ID,
@@ -45,7 +51,8 @@ if os.environ.get("CI"):
 
 PREVIOUS_API_KEY = "previous-test-api-key"
 UNPUBLISHED_FORM_ID = "7d1c2b3a-4e5f-4a6b-9c7d-8e9f0a1b2c3d"
-EVENTS = Path(__file__).resolve().parent.parent / "events"
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
 SERVICE = LAMBDA_GLOBALS["POWERTOOLS_SERVICE_NAME"]
 # The settings the tests' functions run with, besides the resources and ePROM's address
 TEST_SETTINGS = {
@@ -81,6 +88,35 @@ def aws(aws_stack: Aws, simulator_session: EpromSimulator) -> dict[str, str]:
     environment = functions_environment(aws_stack, simulator_session.base_url, TEST_SETTINGS)
     os.environ.update(environment)
     return environment
+
+
+# `make run` / `make serve` as the Makefile runs them: the layer and the functions' code on the path
+MAKE_RUN_ENV = os.environ | {
+    "PYTHONPATH": os.pathsep.join(
+        ["layers/shared", *(f"functions/{module.split('.')[0]}" for module in HANDLER_MODULES.values())]
+    )
+}
+
+
+@contextlib.contextmanager
+def serving(state_file: Path, *args: str) -> Iterator[dict[str, Any]]:
+    """`make serve --no-samples ARGS` in a process of its own while the block runs, and its state as `eprom --local`
+    reads it (EPROM_LOCAL_STATE points there meanwhile)."""
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--state-file", str(state_file), *args],
+        cwd=ROOT, env=MAKE_RUN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not state_file.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "make serve did not start"
+            time.sleep(0.2)
+        os.environ["EPROM_LOCAL_STATE"] = str(state_file)
+        yield LocalState.read(state_file).model_dump()
+    finally:
+        os.environ.pop("EPROM_LOCAL_STATE", None)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 @pytest.fixture

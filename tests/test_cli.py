@@ -3,10 +3,7 @@ process of its own), asserting on what each command changed: queues, table, secr
 
 import json
 import os
-import signal
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +14,7 @@ import boto3
 import pytest
 import requests
 import typer
-from conftest import STATE_VARIABLES, DeadLetters
+from conftest import STATE_VARIABLES, DeadLetters, serving
 from eprom_cli.app import app
 from eprom_cli.local_state import LocalState, LocalTarget
 from typer.testing import CliRunner
@@ -27,8 +24,6 @@ from local.stack import API_KEY, FORM_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = ROOT / "events" / "orders"
-FUNCTIONS = ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
-ENV = os.environ | {"PYTHONPATH": os.pathsep.join(["layers/shared", *(f"functions/{name}" for name in FUNCTIONS)])}
 
 
 class LocalStack:
@@ -51,28 +46,13 @@ class LocalStack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     state_file = tmp_path_factory.mktemp("serve") / "stack.json"
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--form-return", "Completed",
-         "--state-file", str(state_file)],
-        cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not state_file.exists():
-            assert process.poll() is None and time.monotonic() < deadline, "make serve did not start"
-            time.sleep(0.2)
-        os.environ["EPROM_LOCAL_STATE"] = str(state_file)
-        state = json.loads(state_file.read_text())
+    with serving(state_file, "--form-return", "Completed") as state:
         # `eprom` runs in this process: under OperatorPolicy on that stack, once the template has it (local/iam.py)
         # (named as the CloudFormation stack that test_a_deployed_stack_is_found_through_cloudformation makes)
         stack_name = f"eprom-{uuid.uuid4().hex[:8]}"
         iam.enforce({variable: state["target"][name] for name, variable in STATE_VARIABLES.items()},
                     state["region"], state["target"]["endpoint_url"], stack_name)  # fmt: skip
         yield LocalStack(state, stack_name)
-    finally:
-        os.environ.pop("EPROM_LOCAL_STATE", None)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
     assert not state_file.exists(), "the stopped stack left its state file behind"
 
 

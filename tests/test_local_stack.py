@@ -12,22 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MAKE_RUN_ENV
 
 from buildtools.schemas import outcome_event_errors
 from local.stack import API_KEY, UNREACHABLE_NATIONAL_ID, VALID_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = os.environ | {
-    "PYTHONPATH": os.pathsep.join(
-        [
-            "layers/shared",
-            *(
-                f"functions/{name}"
-                for name in ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
-            ),
-        ]
-    )
-}
 
 
 def run_stack(tmp_path: Path, *args: str, timeout: float = 200) -> dict[str, Any]:
@@ -40,7 +30,7 @@ def run_stack_printing(tmp_path: Path, *args: str, timeout: float = 200) -> tupl
     completed = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "local.run", "--report", str(report), *args],
         cwd=ROOT,
-        env=ENV,
+        env=MAKE_RUN_ENV,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -207,7 +197,7 @@ def test_serve_mode_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--report", str(report)],
         cwd=ROOT,
-        env=ENV,
+        env=MAKE_RUN_ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
