@@ -92,7 +92,7 @@ template-checks: transformed $(TOOLS)/checkov/.installed  ## cfn-lint (before an
 		$$(printf -- '--file %s ' $(TRANSFORMED_DIR)/*.json)
 
 # Lambda cannot write __pycache__ into /opt or /var/task, and sam build ships no bytecode: without this step every
-# cold start compiles boto3, pydantic and Powertools from source (measured: about 2.5 x slower, see README).
+# cold start compiles boto3, pydantic and Powertools from source (measured: about 2.5 x slower, see docs/performance.md).
 # unchecked-hash: the .pyc stay valid whatever mtimes the zip round trip leaves.
 BUILT := SharedLayer PlaceOrderFunction StatusCallbackFunction PublishOutcomesFunction FetchSignedDocumentFunction
 COMPILE_BUILD = $(PYTHON_EXE) -m compileall -q -j 0 --invalidation-mode unchecked-hash

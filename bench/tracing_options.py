@@ -1,6 +1,6 @@
 """What each tracing option adds to a cold start, on top of `import boto3, requests` + one DynamoDB client, in
 fresh interpreters (as bench's cold imports). Not part of `make bench`: it needs packages the project does not
-ship, installed to directories of their own (README, Performance, "Tracing"):
+ship, installed to directories of their own (docs/performance.md, "Tracing"):
 
     uv pip install --target /tmp/xray --no-deps aws-xray-sdk==2.15.0 wrapt==2.5.2
     uv pip install --target /tmp/otel opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \\

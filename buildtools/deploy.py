@@ -11,8 +11,8 @@ import argparse
 import subprocess
 import sys
 
-from eprom_cli.app import print_preflight
 from eprom_cli.preflight import Stage, StageError, load_stage, parse_parameters, preflight, session_for
+from eprom_cli.rendering import print_preflight
 
 
 def sam_deploy_command(sam: str, stage: Stage) -> list[str]:

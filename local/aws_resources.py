@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import yaml
+from eprom.api_key import secret_string
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
@@ -114,7 +115,7 @@ def create_resources(
 
     secret_arn = secrets.create_secret(
         Name=f"{prefix}-EpromApiKeySecret",
-        SecretString=json.dumps({"apiKey": api_key, "previousApiKeys": list(previous_api_keys)}),
+        SecretString=secret_string(api_key, previous_api_keys),
     )["ARN"]
     fingerprint_secret_arn = secrets.create_secret(
         Name=f"{prefix}-OrderFingerprintSecret",

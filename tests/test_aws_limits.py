@@ -150,7 +150,7 @@ def test_the_document_fetchers_windows_end_on_its_own_reason_not_on_the_redrive_
         "FORM_RESULTS_BUCKET",
         "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL",
     )
-    settings = FetcherSettings.model_validate(dict.fromkeys(required, "x") | {"EPROM_API_BASE_URL": "https://x"})
+    settings = FetcherSettings.from_environment(dict.fromkeys(required, "x") | {"EPROM_API_BASE_URL": "https://x"})
     max_receives = TEMPLATE["Resources"]["SignedDocumentQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
     window = settings.document_retry_window_hours * 3600
     elapsed, receives = 0.0, 1

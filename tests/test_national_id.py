@@ -1,7 +1,14 @@
 """Every vector of docs/national-id.md, plus properties over arbitrary input."""
 
 import pytest
-from eprom.national_id import FH_NUMMER_REFUSED, H_NUMMER_REFUSED, SYNTHETIC_REFUSED, national_id_problem
+from eprom.national_id import (
+    FH_NUMMER_REFUSED,
+    H_NUMMER_REFUSED,
+    SYNTHETIC_REFUSED,
+    contains_national_id,
+    national_id_problem,
+    redact,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -113,3 +120,65 @@ def test_any_single_digit_change_of_a_valid_id_is_refused(national_id: str, posi
 def test_never_raises_on_arbitrary_input(value: object) -> None:
     problem = national_id_problem(value, allow_synthetic=True)
     assert problem is None or isinstance(problem, str)
+
+
+# --- what looks like a national id in other text ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("nationalId 26073941651 refused", "nationalId [redacted] refused"),
+        ("pasient-26073941651", "pasient-[redacted]"),
+        ("registry:pasient-26073941651", "registry:pasient-[redacted]"),
+        ("fnr26073941651", "fnr[redacted]"),
+        ("26073941651x", "[redacted]x"),
+        ('{"nationalId":"12345678901"}', '{"nationalId":"[redacted]"}'),  # not a valid id, but maybe one mistyped
+        ("26073941651,17048522718", "[redacted],[redacted]"),
+        ("2607394165126073941651", "2607394165126073941651"),  # 22 digits: a longer number, not an id
+        ("260739416510", "260739416510"),  # 12 digits
+        ("3207852271", "3207852271"),  # 10 digits
+        ("", ""),
+    ],
+)
+def test_redact_masks_eleven_digits_standing_alone(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "guid",
+    [
+        "3f2504e0-4f89-41d3-9a0c-a26073941651",  # the last group: a hex letter and eleven digits
+        "3F2504E0-4F89-41D3-9A0C-26073941651A",
+        "00000000-0000-0000-0000-026073941651",
+    ],
+)
+def test_a_guid_is_kept_even_with_eleven_digits_in_it(guid: str) -> None:
+    text = f"No form with id='{guid}' exists"
+    assert redact(text) == text
+    assert redact(f"{guid} 26073941651") == f"{guid} [redacted]"
+
+
+def test_redact_takes_the_mask_to_use() -> None:
+    assert redact("pasient-26073941651", mask="*" * 11) == "pasient-***********"
+
+
+@given(st.text())
+def test_redacted_text_has_no_run_of_eleven_digits_left_standing(text: str) -> None:
+    assert not contains_national_id(redact(text))
+    assert redact(redact(text)) == redact(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "contains"),
+    [
+        ("registry:pasient-26073941651", True),
+        ("fnr26670271527", True),  # synthetic test ids too
+        ("case-12345678901", False),  # eleven digits, but no valid id
+        ("ref-2607394165126", False),  # inside a longer number
+        ("3f2504e0-4f89-41d3-9a0c-a26073941651", False),  # inside a GUID
+        ("sample-basic-1", False),
+    ],
+)
+def test_contains_national_id_only_for_a_valid_id_standing_alone(text: str, contains: bool) -> None:
+    assert contains_national_id(text) is contains

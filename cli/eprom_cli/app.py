@@ -1,56 +1,53 @@
-"""`eprom`: the operator's command for a deployed stack (--stack NAME) or the local one (--local)."""
+"""`eprom`: the operator's command for a deployed stack (--stack NAME) or the local one (--local).
 
-import getpass
-import json
-import sys
-import time
+The commands, their options and what they print; what they do is in the modules named after them, the output
+in `rendering`.
+"""
+
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, is_sendable, parse_api_keys
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
+from eprom.api_key import ApiKeyConfigurationError
 from typer.core import TyperGroup
 
-from eprom_cli import dead_letters, orders, preflight, report, verify
+from eprom_cli import api_key_rotation, dead_letters, onboarding, orders, preflight, rendering, report, smoke, verify
 from eprom_cli.files import FileRefused, directory_for_files, write_private
+from eprom_cli.rendering import console, fail, warn_personal_data
 from eprom_cli.target import Target, TargetError, deployed_stack, local_stack
-
-# Data is never markup (a "[/]" in a callback or a dead letter would crash the command, "[bold red]" would be
-# rendered): markup is off, styles are set by `style=`. Lines are not wrapped (a script or `2>file` reads one line
-# per message); tables still fit the terminal.
-console = Console(highlight=False, markup=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 # Hemit's verification person (eprom-contract §6); test stages only (smoke refuses prod).
 TEST_PERSON_NATIONAL_ID = verify.VERIFICATION_PERSON
-PERSONAL_DATA_WARNING = (
-    "This shows personal health data ({what}). Use it only for the work you are doing now; this access to the "
-    "table, bucket or secret is recorded by CloudTrail (with data events on for the bucket)."
+# Why a command did nothing (more), each said in one line that names no key or national id: exit 1.
+_REFUSALS = (
+    FileRefused,
+    TargetError,
+    preflight.StageError,
+    verify.VerificationRefused,
+    api_key_rotation.KeyRefused,
+    ApiKeyConfigurationError,
+    smoke.SmokeRefused,
 )
 
 
 class _OneLineErrors(TyperGroup):
-    """AWS errors (a queue or table missing, no permission, no credentials) and files not written as one line and
-    exit 1, never a traceback."""
+    """AWS errors (a queue or table missing, no permission, no credentials) and refusals as one line and exit 1,
+    never a traceback."""
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ClientError as error:
             detail = error.response.get("Error", {})
-            _fail(f"AWS refused: {detail.get('Code', '?')}: {detail.get('Message', '')}")
+            fail(f"AWS refused: {detail.get('Code', '?')}: {detail.get('Message', '')}")
         except BotoCoreError as error:
-            _fail(f"cannot reach AWS: {error}")
-        except FileRefused as error:
-            _fail(str(error))
+            fail(f"cannot reach AWS: {error}")
+        except _REFUSALS as error:
+            fail(str(error))
 
 
 class _NoEchoOfArguments(_OneLineErrors):
@@ -58,8 +55,8 @@ class _NoEchoOfArguments(_OneLineErrors):
 
     def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
-            _fail(f"no such command (what was given is not repeated: it may be a key); the commands: "
-                  f"{', '.join(self.commands)}")  # fmt: skip
+            fail(f"no such command (what was given is not repeated: it may be a key); the commands: "
+                 f"{', '.join(self.commands)}")  # fmt: skip
         return super().resolve_command(ctx, args)
 
 
@@ -106,21 +103,9 @@ def choose_target(
 def _target(ctx: typer.Context) -> Target:
     choice: _Choice = ctx.find_root().obj
     if bool(choice.stack) == choice.local:
-        _fail("choose the stack: --stack NAME or --local (before the command, e.g. `eprom --local orders ...`)")
-    try:
-        return local_stack() if choice.local else deployed_stack(choice.stack, region=choice.region,
-                                                                   profile=choice.profile)  # fmt: skip
-    except TargetError as error:
-        _fail(str(error))
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(Text.assemble(("error:", "red"), f" {message}"))
-    raise typer.Exit(1)
-
-
-def _warn_personal_data(what: str) -> None:
-    errors.print(PERSONAL_DATA_WARNING.format(what=what), style="yellow")
+        fail("choose the stack: --stack NAME or --local (before the command, e.g. `eprom --local orders ...`)")
+    return local_stack() if choice.local else deployed_stack(choice.stack, region=choice.region,
+                                                               profile=choice.profile)  # fmt: skip
 
 
 # --- orders ---------------------------------------------------------------------------------------------------------
@@ -138,20 +123,17 @@ def send_orders(
     checked = [orders.check(path, target) for path in files]
     invalid = [order for order in checked if order.problem]
     for order in invalid:
-        errors.print(Text.assemble((str(order.path), "red"), " is not a valid order:"))
-        for problem in order.problem.split("; "):
-            errors.print(f"  {problem}")
+        rendering.print_invalid_order(order)
     if invalid and not skip_invalid:
-        _fail(f"{len(invalid)} of {len(checked)} files invalid: nothing sent (--skip-invalid sends the others)")
+        fail(f"{len(invalid)} of {len(checked)} files invalid: nothing sent (--skip-invalid sends the others)")
     for order in checked:
         if not order.problem:
             message_id = orders.send(target, order)
-            console.print(f"sent {order.path} (orderReference {order.order_reference}) "
-                          f"as message {message_id}")  # fmt: skip
+            console.print(f"sent {order.path} (orderReference {order.order_reference}) as message {message_id}")
     if invalid:
         console.print(f"skipped {len(invalid)} invalid file(s)")
     if invalid and len(invalid) == len(checked):
-        _fail(f"all {len(checked)} files invalid: nothing sent")
+        fail(f"all {len(checked)} files invalid: nothing sent")
 
 
 @orders_app.command("show")
@@ -166,49 +148,18 @@ def show_order(
     target = _target(ctx)
     items = orders.items_of(target, order_reference)
     if not items:
-        _fail(f"no order with orderReference {order_reference} in {target.name} (placed orders only; see the DLQs)")
+        fail(f"no order with orderReference {order_reference} in {target.name} (placed orders only; see the DLQs)")
     if reveal:
-        _warn_personal_data("single-use codes, login URLs and form answers")
+        warn_personal_data("single-use codes, login URLs and form answers")
     shown = items if reveal else [orders.without_personal_data(item) for item in items]
     if as_json:
-        console.print_json(json.dumps(shown, default=_json_default))
+        rendering.print_json(shown)
         return
     for item in shown:
-        _print_item(item)
+        rendering.print_item(item)
         if reveal and "answers" in item:
-            console.print("answers:", markup=False)
-            console.print(orders.pretty_answers(orders.stored_object(target, item["answers"])), markup=False)
-
-
-_SHOWN_ATTRIBUTES = (
-    "formOrderId", "orderReference", "formId", "status", "statusErrorCode", "notificationChannel",
-    "preferredNotificationChannel", "createdAt", "placedAt", "updatedAt", "singleUseCode", "loginUrl",
-)  # fmt: skip
-
-
-def _print_item(item: dict[str, Any]) -> None:
-    summary = Table(show_header=False, box=None)
-    for name in _SHOWN_ATTRIBUTES:
-        if item.get(name) is not None:
-            summary.add_row(name, str(item[name]))
-    for name in ("answers", "signedDocument"):
-        pointer = item.get(name)
-        summary.add_row(name, f"s3 key {pointer['key']} (version {pointer['versionId']})" if pointer else "none")
-    if "expiresAt" in item:
-        summary.add_row("expiresAt", datetime.fromtimestamp(int(item["expiresAt"]), UTC).isoformat())
-    console.print(summary)
-    history = Table(title="callbacks (statusHistory)")
-    for column in ("received", "status", "channel", "error code", "ePROM time (UTC)", "answers"):
-        history.add_column(column)
-    for entry in item.get("statusHistory", []):
-        history.add_row(*(str(entry.get(key) or "") for key in ("receivedAt", "status", "notificationChannel",
-                                                                 "statusErrorCode", "statusTimestampUtc")),
-                        "yes" if entry.get("answersSha256") else "")  # fmt: skip
-    console.print(history)
-
-
-def _json_default(value: Any) -> Any:
-    return sorted(value) if isinstance(value, set) else str(value)
+            console.print("answers:")
+            console.print(orders.pretty_answers(orders.stored_object(target, item["answers"])))
 
 
 @orders_app.command("orphans")
@@ -220,20 +171,7 @@ def orphan_items(
     whose answer was lost in an ambiguous attempt. Compare their times with the parked Ambiguous dead letters."""
     target = _target(ctx)
     found = [orders.without_personal_data(item) for item in orders.store(target).callback_only_items()]
-    if as_json:
-        console.print_json(json.dumps(found, default=_json_default))
-        return
-    if not found:
-        console.print("no callback-only items")
-        return
-    table = Table(title=f"{len(found)} callback-only item(s)")
-    for column in ("formOrderId", "status", "patient-initiated", "channel", "first callback", "last change"):
-        table.add_column(column)
-    for item in sorted(found, key=lambda item: str(item.get("createdAt"))):
-        table.add_row(str(item["formOrderId"]), str(item.get("status", "")), str(item.get("isPatientInitiated", "")),
-                      str(item.get("notificationChannel", "")), str(item.get("createdAt", "")),
-                      str(item.get("updatedAt", "")))  # fmt: skip
-    console.print(table)
+    rendering.print_listing(found, as_json=as_json, empty="no callback-only items", table=rendering.print_orphans)
 
 
 @orders_app.command("answers")
@@ -247,11 +185,11 @@ def download_answers(
     target = _target(ctx)
     items = orders.items_of(target, order_reference)
     if not items:
-        _fail(f"no order with orderReference {order_reference} in {target.name}")
-    _warn_personal_data("form answers and signed documents")
+        fail(f"no order with orderReference {order_reference} in {target.name}")
+    warn_personal_data("form answers and signed documents")
     written = [path for item in items for path in orders.download_results(target, item, out)]
     if not written:
-        _fail(f"order {order_reference} has no answers or signed document yet")
+        fail(f"order {order_reference} has no answers or signed document yet")
     for path in written:
         console.print(f"wrote {path}")
 
@@ -282,35 +220,7 @@ def list_dead_letters(
     now = datetime.now(UTC)
     with dead_letters.held(target, queue.value) as letters:
         summaries = [letter.summary(now) for letter in letters]
-    if as_json:
-        console.print_json(json.dumps(summaries))
-        return
-    if not summaries:
-        console.print("no dead letters")
-        return
-    table = Table(title=f"{len(summaries)} dead letter(s)")
-    for column in ("queue", "class", "reference", "age (h)", "receives", "reason"):
-        table.add_column(column, overflow="fold")
-    for summary in sorted(summaries, key=lambda s: (s["queue"], s["rejectionClass"], -s["ageHours"])):
-        age, receives = f"{summary['ageHours']:.1f}", str(summary["receiveCount"])
-        table.add_row(summary["queue"], summary["rejectionClass"], summary["reference"], age, receives,
-                      summary["rejectionReason"])  # fmt: skip
-    console.print(table)
-    counts = Table(title="per class")
-    counts.add_column("queue")
-    counts.add_column("class")
-    counts.add_column("messages", justify="right")
-    for (name, rejection_class), count in sorted(_counts(summaries).items()):
-        counts.add_row(name, rejection_class, str(count))
-    console.print(counts)
-
-
-def _counts(summaries: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
-    counts: dict[tuple[str, str], int] = {}
-    for summary in summaries:
-        key = (summary["queue"], summary["rejectionClass"])
-        counts[key] = counts.get(key, 0) + 1
-    return counts
+    rendering.print_listing(summaries, as_json=as_json, empty="no dead letters", table=rendering.print_dead_letters)
 
 
 @dead_letters_app.command("redrive")
@@ -328,7 +238,7 @@ def redrive_dead_letters(
     with dead_letters.held(target, queue.value) as letters:
         picked, copies = dead_letters.newest_per_order(dead_letters.chosen(letters, rejection_class, reference))
         if not picked:
-            _fail("no dead letters match" if letters else "the dead-letter queue is empty")
+            fail("no dead letters match" if letters else "the dead-letter queue is empty")
         if dry_run:
             for letter in picked:
                 console.print(f"would redrive {letter.queue} {letter.message_id} {letter.reference} "
@@ -336,14 +246,13 @@ def redrive_dead_letters(
             console.print(f"{len(picked)} would be sent back and {len(copies)} older copies of them deleted; "
                           "nothing changed (--dry-run)")  # fmt: skip
             return
-        with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), console=errors) as progress:
-            task = progress.add_task("redriving", total=len(picked) + len(copies))
+        with rendering.counter("redriving", len(picked) + len(copies)) as count:
             for letter in picked:
                 dead_letters.redrive(target, letter)
-                progress.advance(task)
+                count()
             for copy in copies:  # only after every letter was sent back
                 dead_letters.delete(target, copy)
-                progress.advance(task)
+                count()
     console.print(f"sent {len(picked)} dead letter(s) back to their queue; deleted {len(copies)} older copies of them")
 
 
@@ -358,12 +267,12 @@ def export_dead_letters(
 ) -> None:
     """Write dead letters' bodies to files (mode 600: they hold national ids) to fix and `orders send` again."""
     target = _target(ctx)
-    _warn_personal_data("order messages with national ids")
+    warn_personal_data("order messages with national ids")
     directory_for_files(out)
     with dead_letters.held(target, queue.value) as letters:
         picked = dead_letters.chosen(letters, rejection_class, reference)
         if not picked:
-            _fail("no dead letters match" if letters else "the dead-letter queue is empty")
+            fail("no dead letters match" if letters else "the dead-letter queue is empty")
         for letter in picked:
             path = out / dead_letters.export_file_name(letter)
             write_private(path, letter.body.encode())
@@ -385,12 +294,10 @@ def set_api_key(
     """Put the first ApiKey Hemit sent into the secret (read from standard input, never from the command line),
     replacing the placeholder the deploy generated; no previous key is kept. Later keys: `api-key rotate`."""
     if on_command_line is not None:  # never echoed: it is (most likely) the key
-        _fail("the ApiKey is read from standard input, never from the command line (that stays in your shell history "
-              "and the process list): `eprom ... api-key set < key.txt`, or type it at the prompt")  # fmt: skip
+        fail("the ApiKey is read from standard input, never from the command line (that stays in your shell history "
+             "and the process list): `eprom ... api-key set < key.txt`, or type it at the prompt")  # fmt: skip
     target = _target(ctx)
-    new = _read_new_key()
-    secrets = target.client("secretsmanager")
-    secrets.put_secret_value(SecretId=target.secret_id, SecretString=json.dumps({"apiKey": new, "previousApiKeys": []}))
+    api_key_rotation.set_first(target, api_key_rotation.read_new_key())
     console.print("the ApiKey is set (no previous key kept); the functions read it within 5 minutes, the placer at "
                   "once after a 401: next, `eprom smoke`")  # fmt: skip
 
@@ -404,47 +311,25 @@ def rotate_api_key(
     """Put a new ApiKey (read from standard input, never from the command line) into the secret; the current one
     moves to previousApiKeys, so callbacks signed with either keep working until --drop-previous."""
     if ctx.args:
-        _fail("the new ApiKey is read from standard input, never from the command line; nothing changed (if you "
-              "gave the key as an argument, it is in your shell history now)")  # fmt: skip
+        fail("the new ApiKey is read from standard input, never from the command line; nothing changed (if you "
+             "gave the key as an argument, it is in your shell history now)")  # fmt: skip
     target = _target(ctx)
-    secrets = target.client("secretsmanager")
-    try:  # the functions' own reading of the secret, so the command accepts exactly what they do
-        keys = parse_api_keys(secrets.get_secret_value(SecretId=target.secret_id)["SecretString"],
-                              secret_id=target.secret_id)  # fmt: skip
-    except ApiKeyConfigurationError as error:
-        _fail(str(error))  # names the secret, never its value
-    current, previous = keys.current, list(keys.previous)
+    keys = api_key_rotation.keys(target)
     if drop_previous:
-        value = {"apiKey": current, "previousApiKeys": []}
-        message = (f"dropped {len(previous)} previous key(s): callbacks with them are refused once the functions' "
-                   "cached copy of the secret expires (at most 5 minutes)")  # fmt: skip
-    else:
-        new = _read_new_key()
-        if new == current:
-            _fail("that is the current ApiKey already; nothing changed")
-        kept = [key for key in [current, *previous] if key != new]
-        value = {"apiKey": new, "previousApiKeys": kept}
-        message = (f"the new ApiKey is current; {len(kept)} previous key(s) are still accepted on callbacks until "
-                   f"`eprom api-key rotate --drop-previous` (once ePROM sends the new one)")  # fmt: skip
-    secrets.put_secret_value(SecretId=target.secret_id, SecretString=json.dumps(value))
-    console.print(message)
-
-
-def _read_new_key() -> str:
-    new = getpass.getpass("new ApiKey: ") if sys.stdin.isatty() else sys.stdin.readline()
-    new = new.strip()
-    if not new:
-        _fail("no usable ApiKey on standard input (one line, no spaces)")
-    if not is_sendable(new):
-        _fail(f"the ApiKey on standard input {UNSENDABLE_API_KEY}; nothing changed (ePROM Admin's keys are ASCII)")
-    return new
+        dropped = api_key_rotation.drop_previous(target, keys)
+        console.print(f"dropped {dropped} previous key(s): callbacks with them are refused once the functions' "
+                      "cached copy of the secret expires (at most 5 minutes)")  # fmt: skip
+        return
+    kept = api_key_rotation.rotate(target, keys, api_key_rotation.read_new_key())
+    console.print(f"the new ApiKey is current; {len(kept)} previous key(s) are still accepted on callbacks until "
+                  "`eprom api-key rotate --drop-previous` (once ePROM sends the new one)")  # fmt: skip
 
 
 # --- smoke test -----------------------------------------------------------------------------------------------------
 
 
-@app.command()
-def smoke(
+@app.command("smoke")
+def smoke_test(
     ctx: typer.Context,
     form_id: Annotated[str, typer.Option(help="A published formId of your ordering system in ePROM.")],
     national_id: Annotated[str, typer.Option(help="The test patient (default: Hemit's verification person).")] = (
@@ -457,57 +342,17 @@ def smoke(
     stack, form and day (orderReference smoke-DATE-FORM): a re-run the same day shows that order again instead of
     ordering twice for the test person."""
     target = _target(ctx)
-    if target.is_production:
-        _fail("smoke sends a test order and is refused against a prod stage: verify prod with Hemit instead")
-    reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{form_id[:8]}"
-    if earlier := orders.items_of(target, reference):
-        console.print(f"already placed today as {earlier[0]['formOrderId']} (orderReference {reference}): "
-                      "not ordered again")  # fmt: skip
+    reference, earlier = smoke.order_once(target, form_id, national_id)
+    if earlier:
+        console.print(f"already placed today as {earlier} (orderReference {reference}): not ordered again")
     else:
-        # The same body all day: a message still being retried (a 401, say) and this one are one order to the placer
-        # (one idempotency key; placed once per orderReference), never two.
-        expiry = (datetime.now(UTC) + timedelta(days=7)).replace(hour=23, minute=59, second=59, microsecond=0)
-        body = {"orderReference": reference, "formId": form_id, "nationalId": national_id,
-                "expiryDate": expiry.isoformat(), "metadata": {"orderReference": reference}}  # fmt: skip
-        order = orders.check_body(json.dumps(body), target)
-        if order.problem:
-            _fail(f"the test order is not valid: {order.problem}")
-        orders.send(target, order)
         console.print(f"sent test order {reference} for form {form_id} to {target.name}")
-    outcome = _wait_for_ordered(target, reference, timeout)
+    with rendering.spinner("waiting for the order to be placed") as progress:
+        outcome = smoke.wait_for_ordered(target, reference, timeout, progress)
     console.print(f"ApiBaseUrl to register with Hemit: {target.api_base_url}")
     if outcome != "Ordered":
-        _fail(outcome)
+        fail(outcome)
     console.print("ePROM accepted the order and called back: Ordered", style="green")
-
-
-def _wait_for_ordered(target: Target, reference: str, timeout: int) -> str:
-    """'Ordered' once the callback came (or a later status), else what went wrong: not placed (refused, or ePROM
-    did not take it) or placed with no callback yet."""
-    deadline, placed_as = time.monotonic() + timeout, None
-    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
-                  console=errors) as progress:  # fmt: skip
-        task = progress.add_task("waiting for the order to be placed", total=None)
-        while time.monotonic() < deadline:
-            for item in orders.items_of(target, reference):
-                status = item.get("status")
-                if status == "Error":
-                    return f"ePROM could not reach the patient: Error ({item.get('statusErrorCode')})"
-                if status not in (None, "Placed"):
-                    return "Ordered"
-                placed_as = item["formOrderId"]
-                progress.update(task, description=f"placed as {item['formOrderId']}; waiting for ePROM's callback")
-            with dead_letters.held(target, "orders") as letters:
-                [refused] = dead_letters.chosen(letters, None, reference) or [None]
-            if refused is not None:
-                return f"the order was refused ({refused.rejection_class}): {refused.reason}"
-            time.sleep(2)
-    if placed_as:
-        return (f"placed as {placed_as}, no callback yet after {timeout} s: is the ApiBaseUrl registered with Hemit, "
-                "and the key set in both places? (re-run smoke later: it looks at this order again)")  # fmt: skip
-    return (f"not placed within {timeout} s: ePROM did not take the order (a 401: the ApiKey is not set or not "
-            "Hemit's; the network; ePROM down) and the placer retries it for 24 h; fix the cause and re-run smoke "
-            "(the same order, never a second one)")  # fmt: skip
 
 
 # --- Hemit's verification and onboarding ----------------------------------------------------------------------------
@@ -538,34 +383,21 @@ def verify_integration(
     no duplicate callbacks or events. Writes Markdown, HTML and JSON reports (no national ids, codes or answers).
     Exit 0 passed, 1 a step failed (named), 3 still waiting for the person (`--resume` continues)."""
     target = _target(ctx)
-    state_file = report_dir / f"{target.name}-in-progress.json"
-    try:
-        if resume:
-            if not state_file.exists():
-                _fail(f"no verification waiting in {state_file}")
-            verification = verify.load(state_file)
-        else:
-            if state_file.exists():
-                _fail(f"a verification is waiting in {state_file}: continue it with --resume (or delete the file)")
-            if not form_id:
-                _fail("give --form-id (a published form of your ordering system)")
-            verification = verify.new_verification(target, form_id, signed_form_id, on_behalf_of is not None,
-                                                   expected_channel)  # fmt: skip
-            verify.send_orders(target, verification, national_id, on_behalf_of)
-            verify.save(verification, state_file)
-            console.print(f"verification {verification.run_id} against {target.name} "
-                          f"({verification.environment.name}): sent {len(verification.cases)} order(s)")  # fmt: skip
-    except verify.VerificationRefused as refused:
-        _fail(str(refused))
-    checks = verify.Checks(target, verification, record=_print_step)
+    state_file = verify.state_file_for(target, report_dir)
+    if resume:
+        verification = verify.resume(state_file)
+    else:
+        verification = verify.start(target, state_file, form_id=form_id, signed_form_id=signed_form_id,
+                                    on_behalf_of=on_behalf_of, person=national_id,
+                                    expected_channel=expected_channel)  # fmt: skip
+        console.print(f"verification {verification.run_id} against {target.name} "
+                      f"({verification.environment.name}): sent {len(verification.cases)} order(s)")  # fmt: skip
+    checks = verify.Checks(target, verification, record=rendering.print_step)
     resume_hint = f"the state is kept in {state_file}: continue with `eprom ... verify --resume`"
-    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
-                  console=errors, transient=True) as bar:  # fmt: skip
-        task = bar.add_task("waiting for the orders to be placed", total=None)
+    with rendering.spinner("waiting for the orders to be placed", transient=True) as progress:
         try:
             verify.run(checks, state_file, person=national_id, timeout=timeout, wait=wait_hours * 3600,
-                       simulated_person=simulated_person, say=lambda text: console.print(text, markup=False),
-                       progress=lambda text: bar.update(task, description=text))  # fmt: skip
+                       simulated_person=simulated_person, say=console.print, progress=progress)  # fmt: skip
         except KeyboardInterrupt:
             console.print(f"stopped; {resume_hint}")
             raise typer.Exit(3) from None
@@ -577,17 +409,12 @@ def verify_integration(
     for path in written:
         console.print(f"wrote {path}")
     if verification.outcome != "passed":
-        _fail(f"verification failed at step {verification.steps[-1].name!r}: {verification.steps[-1].observed}")
+        fail(f"verification failed at step {verification.steps[-1].name!r}: {verification.steps[-1].observed}")
     console.print(f"verification passed: {len(verification.steps)} steps", style="green")
 
 
-def _print_step(step: verify.Step) -> None:
-    mark = ("PASS", "green") if step.passed else ("FAIL", "red")
-    console.print(Text.assemble(mark, f" {step.name}: {step.observed}"))
-
-
-@app.command()
-def onboarding(
+@app.command("onboarding")
+def onboarding_email(
     ctx: typer.Context,
     system_name: Annotated[str, typer.Option(prompt=True, help="Your ordering system's name, as Hemit lists it.")],
     contact_name: Annotated[str, typer.Option(prompt=True, help="Technical contact (mandatory): name.")],
@@ -600,26 +427,9 @@ def onboarding(
 ) -> None:
     """Print the onboarding e-mail for Hemit, filled from the stack's outputs (the ApiBaseUrl of the callback
     endpoint): Hemit answers with the ApiKey, which `eprom api-key set` stores."""
-    target = _target(ctx)
-    environment = f" ({target.eprom_api_base_url})" if target.eprom_api_base_url else ""
-    console.print(
-        f"""To: Hemit (ePROM)
-Subject: New ordering system for ePROM: {system_name}
-
-Hello,
-
-we would like to connect a new ordering system (bestillersystem) to ePROM{environment}.
-
-  System name:          {system_name}
-  ApiBaseUrl:           {target.api_base_url}
-  Description:          {description}
-  Technical contact:    {contact_name}, {contact_email}, {contact_phone}
-  Phone shown to patients: {patient_phone}
-
-ePROM calls back PUT {{ApiBaseUrl}}/api/PromsFormOrder. Please send us the ApiKey for the system.
-""",
-        markup=False,
-    )
+    console.print(onboarding.email(_target(ctx), system_name=system_name, contact_name=contact_name,
+                                         contact_email=contact_email, contact_phone=contact_phone,
+                                         patient_phone=patient_phone, description=description))  # fmt: skip
 
 
 # --- before a deploy ------------------------------------------------------------------------------------------------
@@ -636,24 +446,12 @@ def preflight_command(
     """Before a deploy: check what the stage needs from the AWS account (credentials, EEA region, the stack's state,
     sam's artefact bucket, API Gateway's logging role, Lambda concurrency, the stage's parameters). One line per
     check; exit 1 when something must be fixed first. Needs no stack: run it before the first deploy."""
-    try:
-        chosen = preflight.load_stage(stage, preflight.parse_parameters(" ".join(parameter or [])))
-    except preflight.StageError as error:
-        _fail(str(error))
+    chosen = preflight.load_stage(stage, preflight.parse_parameters(" ".join(parameter or [])))
     choice: _Choice = ctx.find_root().obj
-    report = preflight.preflight(chosen, preflight.session_for(choice.profile))
-    print_preflight(report)
-    if report.problems:
+    found = preflight.preflight(chosen, preflight.session_for(choice.profile))
+    rendering.print_preflight(found)
+    if found.problems:
         raise typer.Exit(1)
-
-
-def print_preflight(report: preflight.Report) -> None:
-    for line in report.passed:
-        console.print(Text.assemble(("ok", "green"), f"       {line}"))
-    for line in report.notes:
-        console.print(Text.assemble(("note", "yellow"), f"     {line}"))
-    for line in report.problems:
-        console.print(Text.assemble(("problem", "red"), f"  {line}"))
 
 
 def main() -> None:

@@ -2,18 +2,18 @@
 queue, write their bodies out for fixing."""
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from eprom.national_id import redact
+
 from eprom_cli.target import Target
 
 # How long the messages read stay hidden from others (the placer never reads a DLQ; another operator might).
 HOLD_SECONDS = 60
-_NATIONAL_ID_LIKE = re.compile(r"\d{11}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class DeadLetter:
         references, so they do end up here)."""
         if (value := self.unmasked_reference) is None:
             return "(none)"
-        return _NATIONAL_ID_LIKE.sub("***********", value)
+        return redact(value, mask="*" * 11)
 
     def age_hours(self, now: datetime) -> float:
         return (now - self.sent_at).total_seconds() / 3600

@@ -409,6 +409,31 @@ def instructions(verification: Verification, person: str) -> str:
     return "\n".join(lines)
 
 
+def state_file_for(target: Target, report_dir: Path) -> Path:
+    """Where a verification waits for the person, to be continued with `--resume`."""
+    return report_dir / f"{target.name}-in-progress.json"
+
+
+def start(target: Target, state_file: Path, *, form_id: str | None, signed_form_id: str | None,
+          on_behalf_of: str | None, person: str, expected_channel: str) -> Verification:  # fmt: skip
+    """A new verification, its orders sent and its state saved in `state_file`."""
+    if state_file.exists():
+        raise VerificationRefused(f"a verification is waiting in {state_file}: continue it with --resume (or delete "
+                                  "the file)")  # fmt: skip
+    if not form_id:
+        raise VerificationRefused("give --form-id (a published form of your ordering system)")
+    verification = new_verification(target, form_id, signed_form_id, on_behalf_of is not None, expected_channel)
+    send_orders(target, verification, person, on_behalf_of)
+    save(verification, state_file)
+    return verification
+
+
+def resume(state_file: Path) -> Verification:
+    if not state_file.exists():
+        raise VerificationRefused(f"no verification waiting in {state_file}")
+    return load(state_file)
+
+
 def save(verification: Verification, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(verification.model_dump_json(indent=1))

@@ -3,32 +3,22 @@
 
 import time
 from functools import partial
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from eprom.api_key import ApiKeySource
-from eprom.eprom_client import EpromClient
+from eprom.eprom_client import eprom_client_from
 from eprom.order_store import OrderStore
 from eprom.queues import DeadLetterQueue, QueueVisibility, SqsRecord
 from eprom.results_store import ResultsStore
 
 from fetch_signed_document.fetching import FetchLater, FetchPolicy, fetch_signed_document
-from fetch_signed_document.settings import load_settings
+from fetch_signed_document.settings import FetcherSettings
 
-settings = load_settings()
+settings = FetcherSettings.from_environment()
 logger = Logger()
 metrics = Metrics()
-api_keys = ApiKeySource(
-    settings.eprom_api_key_secret_id,
-    max_age_seconds=settings.api_key_max_age_seconds,
-    min_refresh_seconds=settings.api_key_min_refresh_seconds,
-)
-eprom = EpromClient(
-    str(settings.eprom_api_base_url),
-    api_keys.current,
-    connect_timeout=settings.eprom_connect_timeout_seconds,
-    refresh_api_key=api_keys.refreshed_current,
-)
+eprom = eprom_client_from(settings)
 results = ResultsStore(settings.form_results_bucket)
 store = OrderStore(settings.form_orders_table)
 dead_letters = DeadLetterQueue(settings.signed_document_dead_letter_queue_url)
@@ -74,7 +64,7 @@ def is_failed(record: SqsRecord, deadline: float) -> bool:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Written out rather than Powertools' batch processor, whose module imports asyncio: ~25 ms of every cold
     # start for a loop over at most five jobs. Failed jobs are reported, the invocation as a whole never fails.
     records = [SqsRecord.of(record) for record in event["Records"]]

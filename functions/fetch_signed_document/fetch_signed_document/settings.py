@@ -1,25 +1,14 @@
-"""FetchSignedDocumentFunction's configuration: read once from the environment at start, failing fast on a missing
-value."""
-
-import os
+"""FetchSignedDocumentFunction's configuration (eprom.settings: read once from the environment at start)."""
 
 from eprom.queues import MAX_RETRY_DELAY_SECONDS
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from eprom.settings import EpromApiSettings
+from pydantic import Field
 
 
-class FetcherSettings(BaseModel):
-    model_config = ConfigDict(alias_generator=str.upper, extra="ignore", frozen=True)
-
+class FetcherSettings(EpromApiSettings):
     form_orders_table: str = Field(min_length=1)
-    eprom_api_base_url: HttpUrl
-    eprom_api_key_secret_id: str = Field(min_length=1)
     form_results_bucket: str = Field(min_length=1)
     signed_document_dead_letter_queue_url: str = Field(min_length=1)
-    api_key_max_age_seconds: int = Field(default=300, ge=1)
-    # After a key mismatch the secret is read again at once, but not more often than this (key rotation).
-    api_key_min_refresh_seconds: float = Field(default=10, ge=0)
-    eprom_connect_timeout_seconds: float = Field(default=3.05, gt=0)
-    eprom_read_timeout_seconds: float = Field(default=20, gt=0)
     # ePROM keeps a signed document at least 30 days: retry over days, not minutes (5 min doubling to the longest
     # delay SQS accepts, 11 h 45 min).
     document_retry_base_delay_seconds: int = Field(default=300, ge=1)
@@ -34,7 +23,3 @@ class FetcherSettings(BaseModel):
     # Reading stops this long before the invocation's time runs out: left for the upload to S3 and the writes after
     # it, so a slow document is retried by the backoff instead of the function being killed mid-job.
     document_time_reserve_seconds: float = Field(default=15, gt=0)
-
-
-def load_settings() -> FetcherSettings:
-    return FetcherSettings.model_validate(dict(os.environ))

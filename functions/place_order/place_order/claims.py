@@ -96,7 +96,9 @@ class OrderClaims:
             return _claim(error.response["Item"])
         return None
 
-    def settle_placed(self, order_reference: str, *, fingerprint: str, form_order_id: str, order_expiry: datetime):
+    def settle_placed(
+        self, order_reference: str, *, fingerprint: str, form_order_id: str, order_expiry: datetime
+    ) -> None:
         """ePROM created `form_order_id` for this reference: that is final, whoever holds the claim."""
         self._client.update_item(
             TableName=self._table,

@@ -1,19 +1,15 @@
-"""PlaceOrderFunction's configuration: read once from the environment at start, failing fast on a missing value."""
+"""PlaceOrderFunction's configuration (eprom.settings: read once from the environment at start)."""
 
-import os
 from typing import Literal
 
 from eprom.queues import MAX_RETRY_DELAY_SECONDS
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from eprom.settings import EpromApiSettings
+from pydantic import Field
 
 
-class PlacerSettings(BaseModel):
-    model_config = ConfigDict(alias_generator=str.upper, extra="ignore", frozen=True)
-
+class PlacerSettings(EpromApiSettings):
     form_orders_table: str = Field(min_length=1)
     idempotency_table: str = Field(min_length=1)
-    eprom_api_base_url: HttpUrl
-    eprom_api_key_secret_id: str = Field(min_length=1)
     order_fingerprint_secret_id: str = Field(min_length=1)  # the key of the orders' fingerprints (placement.py)
     dead_letter_queue_url: str = Field(min_length=1)
     outcome_bus_name: str = Field(min_length=1)
@@ -24,14 +20,8 @@ class PlacerSettings(BaseModel):
     # How long Powertools remembers an orderReference for in-flight and re-sent orders. After it, the
     # orderReference's FormOrdersTable item still stops a second order.
     idempotency_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=3600)
-    api_key_max_age_seconds: int = Field(default=300, ge=1)
-    # After a key mismatch the secret is read again at once, but not more often than this (key rotation).
-    api_key_min_refresh_seconds: float = Field(default=10, ge=0)
     # An order's item is deleted this long after its expiryDate (or its final status, see the callback).
     result_retention_days: int = Field(default=180, ge=1)
-    eprom_connect_timeout_seconds: float = Field(default=3.05, gt=0)
-    # The longest wait for ePROM's answer; less when the invocation has less time left (placement.py).
-    eprom_read_timeout_seconds: float = Field(default=20, gt=0)
     # Transient failures: retried with exponential backoff (jitter added) from base to cap, for the window.
     retry_base_delay_seconds: int = Field(default=30, ge=1)
     retry_max_delay_seconds: int = Field(default=900, ge=1, le=MAX_RETRY_DELAY_SECONDS)  # what SQS accepts
@@ -39,7 +29,3 @@ class PlacerSettings(BaseModel):
     # "park": an order ePROM may have created goes to the DLQ for a person to check; "retry": try again (a
     # possible duplicate order rather than a delay).
     ambiguous_order_policy: Literal["park", "retry"] = "park"
-
-
-def load_settings() -> PlacerSettings:
-    return PlacerSettings.model_validate(dict(os.environ))

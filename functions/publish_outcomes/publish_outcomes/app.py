@@ -12,9 +12,9 @@ from eprom.outcomes import OutcomeBus
 
 from publish_outcomes.jobs import SignedDocumentQueue
 from publish_outcomes.publishing import publish
-from publish_outcomes.settings import load_settings
+from publish_outcomes.settings import PublisherSettings
 
-settings = load_settings()
+settings = PublisherSettings.from_environment()
 logger = Logger()
 metrics = Metrics()
 bus = OutcomeBus(settings.outcome_bus_name)

@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,18 +21,14 @@ from eprom.order_store import OrderStore
 from eprom.results_store import ResultsStore
 
 from status_callback.callbacks import Unauthorized, receive_callback
-from status_callback.settings import load_settings
+from status_callback.settings import CallbackSettings
 
-settings = load_settings()
+settings = CallbackSettings.from_environment()
 logger = Logger()
 metrics = Metrics()
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
 results = ResultsStore(settings.form_results_bucket)
-api_keys = ApiKeySource(
-    settings.eprom_api_key_secret_id,
-    max_age_seconds=settings.api_key_max_age_seconds,
-    min_refresh_seconds=settings.api_key_min_refresh_seconds,
-)
+api_keys = ApiKeySource.of(settings)
 
 
 class UnreadableBody(Exception):
@@ -50,7 +47,7 @@ def _read_json(body: str) -> Any:
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_read_json)
 CALLBACK_PATH = "/api/PromsFormOrder"  # the REST resolver also routes the trailing-slash form here
 
-_REPLIES = {
+_REPLIES: dict[int, OpenAPIResponse] = {
     200: {"description": "Stored (also a replay or an out-of-date status)"},
     400: {"description": "Not JSON, or not a callback we can read; nothing written"},
     401: {"description": "apiKey missing or wrong; nothing written"},
@@ -111,14 +108,14 @@ def _not_stored(error: Exception) -> Response[CallbackReply]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(_as_json_request(event), context)
 
 
-def _as_json_request(event: dict) -> dict:
+def _as_json_request(event: dict[str, Any]) -> dict[str, Any]:
     """ePROM's callbacks are JSON whatever Content-Type says; read them as JSON (the resolver would otherwise try
     form or multipart parsing, and fail with a 5xx on a malformed multipart header)."""
-    for headers in (event.get("headers"), event.get("multiValueHeaders")):
-        for name in [name for name in headers or {} if name.lower() == "content-type"]:
+    for headers in (event.get("headers") or {}, event.get("multiValueHeaders") or {}):
+        for name in [name for name in headers if name.lower() == "content-type"]:
             del headers[name]
     return event

@@ -7,7 +7,7 @@ spans are removed. The standard library's own JSON scanner (C-accelerated) finds
 
 import json
 import re
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # in CPython, not in typeshed
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's four whitespace characters, nothing else
 _DECODER = json.JSONDecoder()
@@ -71,4 +71,6 @@ def _at_the_end(text: str, closing_brace: int, members: list[tuple[int, int, str
 
 
 def _skip_whitespace(text: str, index: int) -> int:
-    return _WHITESPACE.match(text, index).end()
+    whitespace = _WHITESPACE.match(text, index)
+    assert whitespace is not None  # `*` matches the empty string too
+    return whitespace.end()

@@ -12,12 +12,14 @@ Manager.
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from eprom.aws_clients import AWS_CLIENT_CONFIG
+from eprom.settings import ApiKeySettings
 
 
 class ApiKeyConfigurationError(RuntimeError):
@@ -54,7 +56,11 @@ def _secrets() -> SecretsProvider:
 def read_secret(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> str:
     """A secret's SecretString (the ApiKey's, or the placer's fingerprint key), cached for `max_age_seconds`."""
     raw = _secrets().get(secret_id, max_age=max_age_seconds, force_fetch=force_fetch)
-    return raw.decode() if isinstance(raw, bytes) else raw
+    if isinstance(raw, bytes):
+        return raw.decode()
+    if isinstance(raw, str):
+        return raw
+    raise ApiKeyConfigurationError(f"secret {secret_id} holds no SecretString")  # only a transform returns more
 
 
 def load_api_keys(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> ApiKeys:
@@ -72,6 +78,14 @@ class ApiKeySource:
         self._min_refresh = min_refresh_seconds
         self._refreshed_at = float("-inf")
         self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, settings: ApiKeySettings) -> "ApiKeySource":
+        return cls(
+            settings.eprom_api_key_secret_id,
+            max_age_seconds=settings.api_key_max_age_seconds,
+            min_refresh_seconds=settings.api_key_min_refresh_seconds,
+        )
 
     def keys(self) -> ApiKeys:
         return load_api_keys(self._secret_id, max_age_seconds=self._max_age)
@@ -92,6 +106,11 @@ class ApiKeySource:
                 return None
             self._refreshed_at = now
         return load_api_keys(self._secret_id, max_age_seconds=self._max_age, force_fetch=True)
+
+
+def secret_string(api_key: str, previous_api_keys: Sequence[str] = ()) -> str:
+    """The SecretString `parse_api_keys` reads: the current key and those still accepted on callbacks."""
+    return json.dumps({"apiKey": api_key, "previousApiKeys": list(previous_api_keys)})
 
 
 def parse_api_keys(secret_string: str, *, secret_id: str) -> ApiKeys:

@@ -16,7 +16,6 @@ TooLarge (above our limit) or Transient (including a body that is cut short, not
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,11 +29,12 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
-from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, is_sendable
+from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, ApiKeySource, is_sendable
 from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
+from eprom.national_id import redact
+from eprom.settings import EpromApiSettings
 
 NO_ORDER_CREATED = "ePROM created no order (it answered with the all-zero id: the national id does not exist)"
-_NATIONAL_ID_LIKE = re.compile(r"(?<![0-9A-Za-z-])\d{11}(?![0-9A-Za-z-])")  # 11 digits standing alone, not in a GUID
 _MAX_REASON_LENGTH = 500
 _AMBIGUOUS_STATUS = frozenset({502, 504})  # a gateway in front of ePROM gave up; ePROM itself may have finished
 _RETRY_AFTER_STATUS = frozenset({429, 503})
@@ -46,19 +46,23 @@ class Placed:
 
 
 @dataclass(frozen=True)
-class Refused:
+class Failed:
+    """Why an order or a document is not there, in words without personal data."""
+
     reason: str
+
+
+class Refused(Failed):
+    """ePROM said no (400, or the all-zero id for an order)."""
 
 
 @dataclass(frozen=True)
-class Transient:
-    reason: str
+class Transient(Failed):
     retry_after_seconds: float | None = None
 
 
-@dataclass(frozen=True)
-class Ambiguous:
-    reason: str
+class Ambiguous(Failed):
+    """The order was sent and its answer lost: ePROM may have created it."""
 
 
 type PlacementResult = Placed | Refused | Transient | Ambiguous
@@ -72,14 +76,12 @@ class Document:
     bytes: int
 
 
-@dataclass(frozen=True)
-class NotFound:
-    reason: str
+class NotFound(Failed):
+    """404: the document may not be made yet."""
 
 
-@dataclass(frozen=True)
-class TooLarge:
-    reason: str
+class TooLarge(Failed):
+    """The document is above the caller's limit."""
 
 
 type DocumentResult = Document | NotFound | Refused | TooLarge | Transient
@@ -194,6 +196,18 @@ class EpromClient:
         return Placed(response)
 
 
+def eprom_client_from(settings: EpromApiSettings, *, max_connections: int = 10) -> EpromClient:
+    """The client a function keeps for its life, with the ApiKey from the settings' secret."""
+    api_keys = ApiKeySource.of(settings)
+    return EpromClient(
+        str(settings.eprom_api_base_url),
+        api_keys.current,
+        connect_timeout=settings.eprom_connect_timeout_seconds,
+        refresh_api_key=api_keys.refreshed_current,
+        max_connections=max_connections,
+    )
+
+
 def _sendable(key: str) -> str:
     if not is_sendable(key):
         raise ApiKeyConfigurationError(f"the ApiKey in the secret {UNSENDABLE_API_KEY}")
@@ -289,5 +303,5 @@ def _error_message(answer: requests.Response) -> str:
             content = "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in errors.items())
         else:
             content = content.get("message") or content.get("Message") or content.get("title") or json.dumps(content)
-    text = _NATIONAL_ID_LIKE.sub("[redacted]", str(content).strip()) or "(no message)"
+    text = redact(str(content).strip()) or "(no message)"
     return text[:_MAX_REASON_LENGTH]

@@ -2,8 +2,12 @@
 
 `national_id_problem` returns why an id is refused, or None when it is accepted. It never raises and never
 puts the id itself into the reason, so reasons are safe for logs and the dead-letter queue.
+
+What "looks like a national id" in other text (ePROM's error messages, orderReferences) is decided here once:
+`redact` masks it, `contains_national_id` tells whether one of those runs is a real id.
 """
 
+import re
 from calendar import isleap
 
 _K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
@@ -15,6 +19,11 @@ _NOT_SUPPORTED = "is not supported as national ID. The national ID must be eithe
 H_NUMMER_REFUSED = f"H-nummer {_NOT_SUPPORTED}"
 FH_NUMMER_REFUSED = f"FH-nummer {_NOT_SUPPORTED}"
 SYNTHETIC_REFUSED = "synthetic test ids (Tenor or SyntPop) are not allowed in this stage"
+
+_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+# A GUID is matched whole and kept (its last group may hold eleven digits); otherwise a run of exactly eleven
+# digits, whatever stands around it ("pasient-26073941651", "fnr26073941651"), except more digits.
+_NATIONAL_ID_LIKE = re.compile(rf"{_GUID}|(?<!\d)(\d{{11}})(?!\d)")
 
 
 def national_id_problem(value: object, *, allow_synthetic: bool) -> str | None:
@@ -55,3 +64,15 @@ def _is_calendar_day(day: int, month: int, two_digit_year: int) -> bool:
     # real day when the year is a leap year in some century, which 2000 makes true for every YY % 4 == 0.
     days_in_month = (31, 29 if isleap(2000 + two_digit_year) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
     return day <= days_in_month[month - 1]
+
+
+def redact(text: str, *, mask: str = "[redacted]") -> str:
+    """`text` with every run of eleven digits that stands alone (not part of a GUID or a longer number) replaced
+    by `mask`: whether it is a valid id or not, it may be one mistyped."""
+    return _NATIONAL_ID_LIKE.sub(lambda match: mask if match.group(1) else match.group(0), text)
+
+
+def contains_national_id(text: str) -> bool:
+    """Whether one of the runs `redact` would mask is a national id (a synthetic test id included)."""
+    runs = (match.group(1) for match in _NATIONAL_ID_LIKE.finditer(text) if match.group(1))
+    return any(national_id_problem(run, allow_synthetic=True) is None for run in runs)

@@ -1,0 +1,66 @@
+"""`eprom smoke` after a deploy: one test order per stack, form and day, and the wait for ePROM's Ordered callback.
+
+The orderReference is smoke-DATE-FORM and the message the same all day: a re-run, or a message still being retried
+(a 401, say), is one order to the placer (one idempotency key; placed once per orderReference), never two.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from eprom_cli import dead_letters, orders
+from eprom_cli.target import Target
+
+POLL_SECONDS = 2
+
+
+class SmokeRefused(Exception):
+    """Why no test order was sent: one line for the operator."""
+
+
+def order_once(target: Target, form_id: str, national_id: str) -> tuple[str, str | None]:
+    """Today's test order for the form, sent unless it was placed already: its orderReference, and the formOrderId
+    it was placed as earlier (None: sent now)."""
+    if target.is_production:
+        raise SmokeRefused("smoke sends a test order and is refused against a prod stage: verify prod with Hemit "
+                           "instead")  # fmt: skip
+    reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{form_id[:8]}"
+    if earlier := orders.items_of(target, reference):
+        return reference, str(earlier[0]["formOrderId"])
+    expiry = (datetime.now(UTC) + timedelta(days=7)).replace(hour=23, minute=59, second=59, microsecond=0)
+    body = {"orderReference": reference, "formId": form_id, "nationalId": national_id,
+            "expiryDate": expiry.isoformat(), "metadata": {"orderReference": reference}}  # fmt: skip
+    order = orders.check_body(json.dumps(body), target)
+    if order.problem:
+        raise SmokeRefused(f"the test order is not valid: {order.problem}")
+    orders.send(target, order)
+    return reference, None
+
+
+def wait_for_ordered(target: Target, reference: str, timeout: int, progress: Callable[[str], None],
+                     sleep: Callable[[float], None] = time.sleep,
+                     clock: Callable[[], float] = time.monotonic) -> str:  # fmt: skip
+    """'Ordered' once the callback came (or a later status), else what went wrong: not placed (refused, or ePROM
+    did not take it) or placed with no callback yet."""
+    deadline, placed_as = clock() + timeout, None
+    while clock() < deadline:
+        for item in orders.items_of(target, reference):
+            status = item.get("status")
+            if status == "Error":
+                return f"ePROM could not reach the patient: Error ({item.get('statusErrorCode')})"
+            if status not in (None, "Placed"):
+                return "Ordered"
+            placed_as = item["formOrderId"]
+            progress(f"placed as {item['formOrderId']}; waiting for ePROM's callback")
+        with dead_letters.held(target, "orders") as letters:
+            [refused] = dead_letters.chosen(letters, None, reference) or [None]
+        if refused is not None:
+            return f"the order was refused ({refused.rejection_class}): {refused.reason}"
+        sleep(POLL_SECONDS)
+    if placed_as:
+        return (f"placed as {placed_as}, no callback yet after {timeout} s: is the ApiBaseUrl registered with Hemit, "
+                "and the key set in both places? (re-run smoke later: it looks at this order again)")  # fmt: skip
+    return (f"not placed within {timeout} s: ePROM did not take the order (a 401: the ApiKey is not set or not "
+            "Hemit's; the network; ePROM down) and the placer retries it for 24 h; fix the cause and re-run smoke "
+            "(the same order, never a second one)")  # fmt: skip
