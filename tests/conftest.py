@@ -1,4 +1,5 @@
-"""Shared fixtures: a moto server over HTTP for AWS, the ePROM simulator over HTTP, the two handlers.
+"""Shared fixtures: the local stack as local/stack.py starts it (a moto server over HTTP for AWS, the ePROM
+simulator over HTTP, the functions' environment and handlers), and `make serve` in a process of its own.
 
 The handlers read their settings once at import (as on Lambda), so the AWS resources and the simulator live for
 the whole session; each test uses its own order references and form order ids, and the DLQ is emptied per test.
