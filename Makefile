@@ -67,7 +67,7 @@ unit: $(VENV)/.synced  ## the pytest suite (moto server and ePROM simulator over
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The linters judge a template by its parameter defaults: each network mode is also rendered with its own
-# (local/network_modes.py), so the VPC, endpoint and PRIVATE-callback resources are checked too.
+# (buildtools/network_modes.py), so the VPC, endpoint and PRIVATE-callback resources are checked too.
 MODES_DIR := .aws-sam/network-modes
 
 # Every network mode as CloudFormation receives it (after the SAM transform), for the checks and the tests.
@@ -75,8 +75,8 @@ TRANSFORMED_DIR := .aws-sam/transformed
 
 transformed: $(TOOLS)/sam/.installed $(VENV)/.synced  ## each network mode transformed by the pinned SAM translator
 	rm -rf $(MODES_DIR) $(TRANSFORMED_DIR)
-	$(APP_PYTHON) -m local.network_modes $(MODES_DIR) >/dev/null
-	$(TOOLS)/sam/bin/python local/transform.py $(TRANSFORMED_DIR) $(MODES_DIR)/*.json
+	$(APP_PYTHON) -m buildtools.network_modes $(MODES_DIR) >/dev/null
+	$(TOOLS)/sam/bin/python buildtools/transform.py $(TRANSFORMED_DIR) $(MODES_DIR)/*.json
 
 # cfn-lint also reads what CloudFormation receives: SAM may turn a template the linters pass into one it refuses.
 template-checks: transformed $(TOOLS)/checkov/.installed  ## cfn-lint (before and after the SAM transform), sam validate --lint, checkov (each network mode)
@@ -111,21 +111,21 @@ build-host: $(TOOLS)/sam/.installed
 # the built layer (no AWS SDK of the runtime's): a dependency missing from the layer fails here, not in production.
 # The deployed build (arm64) cannot be imported here: check that its native extensions are aarch64 for CPython 3.13.
 build-check: build-host build $(VENV)/.synced
-	$(APP_PYTHON) -m local.verify_build .aws-sam/check
-	$(APP_PYTHON) -m local.verify_architecture .aws-sam/build arm64
+	$(APP_PYTHON) -m buildtools.verify_build .aws-sam/check
+	$(APP_PYTHON) -m buildtools.verify_architecture .aws-sam/build arm64
 
 schemas: $(VENV)/.synced  ## regenerate schemas/ and the event schemas in template.yaml from the models
-	$(APP_PYTHON) -m local.schemas
+	$(APP_PYTHON) -m buildtools.schemas
 
-# sam's --parameter-overrides replaces the stage's list: local.deploy merges PARAMS into it by name instead.
+# sam's --parameter-overrides replaces the stage's list: buildtools.deploy merges PARAMS into it by name instead.
 deploy: build  ## deploy a stage: make deploy STAGE=test [PARAMS="Key=Value ..."] (preflight, sam deploy, outputs)
-	$(APP_PYTHON) -m local.deploy $(STAGE) --sam $(SAM) --params "$(PARAMS)"
+	$(APP_PYTHON) -m buildtools.deploy $(STAGE) --sam $(SAM) --params "$(PARAMS)"
 
 deploy-check: $(VENV)/.synced  ## what a deploy of STAGE needs from the account, before it runs: make deploy-check STAGE=test
 	$(VENV)/bin/eprom preflight --stage $(STAGE) $(addprefix --parameter ,$(PARAMS))
 
 openapi: $(VENV)/.synced  ## regenerate docs/callback-openapi.json from the callback resolver
-	$(APP_PYTHON) -m local.openapi > docs/callback-openapi.json.new  # a failure leaves the file as it was
+	$(APP_PYTHON) -m buildtools.openapi > docs/callback-openapi.json.new  # a failure leaves the file as it was
 	mv docs/callback-openapi.json.new docs/callback-openapi.json
 
 bench: $(VENV)/.synced build build-host  ## performance as ratios against baselines measured in the same run

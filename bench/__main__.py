@@ -4,7 +4,6 @@ measured in the same run, printed as one table and written to bench/results/<dat
 
 import argparse
 import contextlib
-import importlib
 import io
 import json
 import os
@@ -98,8 +97,10 @@ class Stack:
     process on Lambda, and here they would otherwise share its GIL), template.yaml's resources, and the handlers
     imported in this process with that setup."""
 
+    simulator_latency = 0.2
+
     def __enter__(self) -> "Stack":
-        self.processes: list[subprocess.Popen] = []
+        self._parts: list[Any] = []
         try:
             self._start_all()
         except BaseException:
@@ -108,65 +109,29 @@ class Stack:
         return self
 
     def _start_all(self) -> None:
-        from local.aws_resources import create_resources
-        from local.ports import free_port
-        from local.run import FORM_ID
+        from local.stack import FORM_ID, ServerProcess, functions_environment, import_handlers, start_aws
 
-        moto_port = free_port()
-        self._start([sys.executable, "-m", "local.ports", "--port", str(moto_port)])
-        aws = f"http://127.0.0.1:{moto_port}"
-        os.environ.update(
-            AWS_ENDPOINT_URL=aws,
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106
-            AWS_DEFAULT_REGION="eu-north-1",
-        )
-        self._wait_for(aws)
-        self.resources = create_resources(API_KEY)
-        self.simulator_latency = 0.2
-        eprom_port = free_port()
-        self._start(
-            [sys.executable, "-m", "local.eprom_simulator", "--api-key", API_KEY, "--form", FORM_ID,
-             "--latency", str(self.simulator_latency), "--port", str(eprom_port),
-             "--every-document-exists", "--document-bytes", str(SIGNED_DOCUMENT_BYTES)]
+        self.aws = start_aws(API_KEY, own_process=True)
+        self._parts.append(self.aws)
+        self.resources = self.aws.resources
+        eprom = ServerProcess(
+            "local.eprom_simulator", "--api-key", API_KEY, "--form", FORM_ID,
+            "--latency", str(self.simulator_latency),
+            "--every-document-exists", "--document-bytes", str(SIGNED_DOCUMENT_BYTES),
         )  # fmt: skip
-        eprom = f"http://127.0.0.1:{eprom_port}"
-        self.eprom_url = eprom
-        self._wait_for(eprom)
-        os.environ.update(
-            self.resources
-            | {
-                "EPROM_API_BASE_URL": eprom,
-                "POWERTOOLS_SERVICE_NAME": "eprom-integration",
-                "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
-                "PYDANTIC_DISABLE_PLUGINS": "true",
-            }
-        )
+        self._parts.append(eprom)
+        self.eprom_url = eprom.url
         self.log = io.StringIO()
         with contextlib.redirect_stdout(self.log):  # the handlers' Logger writes where stdout was at import
-            self.placer = importlib.import_module("place_order.app").lambda_handler
-            self.callback = importlib.import_module("status_callback.app").lambda_handler
-            self.publisher = importlib.import_module("publish_outcomes.app").lambda_handler
-            self.fetcher = importlib.import_module("fetch_signed_document.app").lambda_handler
-
-    def _start(self, command: list[str]) -> None:
-        self.processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # noqa: S603
-
-    @staticmethod
-    def _wait_for(url: str) -> None:
-        import requests
-
-        for _ in range(100):
-            with contextlib.suppress(requests.ConnectionError):
-                requests.get(url, timeout=1)
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"{url} did not start")
+            handlers = import_handlers(
+                functions_environment(self.aws, self.eprom_url, {"PYDANTIC_DISABLE_PLUGINS": "true"})
+            )
+        self.placer, self.callback = handlers.place_order, handlers.status_callback
+        self.publisher, self.fetcher = handlers.publish_outcomes, handlers.fetch_signed_document
 
     def __exit__(self, *_: object) -> None:
-        for process in self.processes:
-            process.terminate()
-            process.wait(timeout=10)
+        for part in reversed(self._parts):
+            part.stop()
 
     def quietly(self, function: Any, *args: Any) -> Any:
         with contextlib.redirect_stdout(self.log):
@@ -447,16 +412,20 @@ def signed_document_fetch(stack: Stack, calls: int) -> dict[str, Any]:
     }
 
 
-def pipeline(orders: int, latency: float) -> dict[str, Any]:
+def make_run(orders: int, *args: str) -> dict[str, Any]:
+    """`make run`'s report for `orders` generated orders, placed only (no form returns), none invalid or doubled."""
     with tempfile.TemporaryDirectory() as directory:
         report_path = Path(directory, "report.json")
         subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "local.run", "--no-samples", "--orders", str(orders), "--invalid-rate", "0",
-             "--duplicate-rate", "0", "--latency", str(latency), "--report", str(report_path)],
+            [sys.executable, "-m", "local.run", "--no-samples", "--form-return", "none", "--orders", str(orders),
+             "--invalid-rate", "0", "--duplicate-rate", "0", "--report", str(report_path), *args],
             cwd=ROOT, env=os.environ, capture_output=True, text=True, check=True,
         )  # fmt: skip
-        report = json.loads(report_path.read_text())
-    seconds = report["flow_seconds"]
+        return json.loads(report_path.read_text())
+
+
+def pipeline(orders: int, latency: float) -> dict[str, Any]:
+    seconds = make_run(orders, "--latency", str(latency))["flow_seconds"]
     return {
         "orders": orders,
         "epromLatencyMs": latency * 1000,
@@ -468,15 +437,7 @@ def pipeline(orders: int, latency: float) -> dict[str, Any]:
 def drain(orders: int, rate_limit: float) -> dict[str, Any]:
     """A backlog of `orders` against an ePROM that takes `rate_limit` orders/s (429 + Retry-After above it): how
     close the placer's backoff keeps ePROM to its limit, with nothing lost and nothing ordered twice."""
-    with tempfile.TemporaryDirectory() as directory:
-        report_path = Path(directory, "report.json")
-        subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "local.run", "--no-samples", "--orders", str(orders), "--invalid-rate", "0",
-             "--duplicate-rate", "0", "--rate-limit", str(rate_limit), "--settle-timeout", str(orders / rate_limit * 3),
-             "--report", str(report_path)],
-            cwd=ROOT, env=os.environ, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        report = json.loads(report_path.read_text())
+    report = make_run(orders, "--rate-limit", str(rate_limit), "--settle-timeout", str(orders / rate_limit * 3))
     seconds = report["flow_seconds"]
     per_reference = report["simulator"]["orders_per_reference"]
     return {
@@ -493,7 +454,7 @@ def drain(orders: int, rate_limit: float) -> dict[str, Any]:
 
 
 def package_sizes(build_dir: Path) -> dict[str, Any]:
-    from local.verify_build import zipped_size
+    from buildtools.verify_build import zipped_size
 
     return {
         name: {

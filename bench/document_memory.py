@@ -48,13 +48,10 @@ def main() -> None:
     parser.add_argument("--code-root", type=Path, default=ROOT, help="a checkout whose layers/ and functions/ run")
     args = parser.parse_args()
 
-    from local.aws_resources import create_resources
     from local.eprom_simulator import EpromSimulator, SimulatorConfig, signed_pdf
-    from local.ports import start_moto_server
+    from local.stack import functions_environment, start_aws
 
-    server, aws_env = start_moto_server()
-    os.environ.update(aws_env)
-    env = create_resources(API_KEY)
+    aws = start_aws(API_KEY)
     jobs = []
     with EpromSimulator(SimulatorConfig(api_key=API_KEY)) as eprom:
         for size in (20_000, args.bytes):
@@ -62,16 +59,15 @@ def main() -> None:
             eprom.documents[signed_form_id] = (0.0, signed_pdf(signed_form_id, size))
             body = json.dumps({"formOrderId": form_order_id, "signedFormId": signed_form_id})
             jobs.append(sqs_event(body))
-        child_env = (
-            os.environ
-            | env
-            | {
-                "EPROM_API_BASE_URL": eprom.base_url,
+        child_env = os.environ | functions_environment(
+            aws,
+            eprom.base_url,
+            {
                 "POWERTOOLS_SERVICE_NAME": "memory",
                 "POWERTOOLS_METRICS_NAMESPACE": "Memory",
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
                 "SIGNED_DOCUMENT_MAX_BYTES": str(max(args.bytes + 1, 50 * 1024 * 1024)),
-            }
+            },
         )
         code = args.code_root.resolve()
         paths = [str(code / "layers" / "shared"), str(code / "functions" / "fetch_signed_document"), str(ROOT)]
@@ -80,13 +76,14 @@ def main() -> None:
             env=child_env, capture_output=True, text=True, check=True, cwd="/",
         )  # fmt: skip
     small, large = json.loads(run.stdout.splitlines()[-1])
-    stored = boto3.client("s3").list_objects_v2(Bucket=env["FORM_RESULTS_BUCKET"], Prefix="signed/")["Contents"]
+    bucket = aws.resources["FORM_RESULTS_BUCKET"]
+    stored = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="signed/")["Contents"]
     print(json.dumps({
         "code": str(code), "document_bytes": args.bytes, "after_small_job": small, "after_large_job": large,
         "peak_rss_growth_mb": round(large["peak_rss_mb"] - small["peak_rss_mb"], 1),
         "stored_sizes": sorted(item["Size"] for item in stored),
     }, indent=1))  # fmt: skip
-    server.stop()
+    aws.stop()
 
 
 def sqs_event(body: str) -> dict:

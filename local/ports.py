@@ -60,19 +60,9 @@ class MotoServer:
         self.server.server_close()
 
 
-def start_moto_server() -> tuple[MotoServer, dict[str, str]]:
-    """A moto server (SQS, DynamoDB, Secrets Manager, ...) on loopback, and the environment that points boto3 at it."""
-    server = MotoServer().start()
-    return server, {
-        "AWS_ENDPOINT_URL": server.url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-north-1",
-    }
-
-
 def main() -> None:
-    """`python -m local.ports --port N`: the same moto server as a process of its own (for `make bench`)."""
+    """`python -m local.ports --port N`: the same moto server as a process of its own (local/stack.py's
+    ServerProcess, for `make bench`)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     MotoServer(parser.parse_args().port).server.serve_forever()

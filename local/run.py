@@ -6,13 +6,13 @@ feed PlaceOrderFunction and FetchSignedDocumentFunction from their queues and Pu
 table's stream like Lambda's event sources, and a stand-in for upstream reading OutcomeQueue. It sends the sample
 orders from events/orders (and --orders N generated ones), shows progress, prints every order's final status,
 what was stored and the events upstream got, every refusal with its reason, and stops everything (Ctrl-C too).
+Each order's form is returned and its signed PDF stored unless --form-return says otherwise.
 --serve keeps it running for your own orders and callbacks.
 """
 
 import argparse
 import contextlib
 import hashlib
-import importlib
 import itertools
 import json
 import os
@@ -22,33 +22,37 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from types import NoneType
+from typing import Any, get_args
 
 import boto3
 from eprom.order_item import OrderItem, ResultPointer
 from eprom.order_store import OrderStore
+from eprom_cli.local_state import LOCAL_STATE, LocalState, LocalTarget
 
 from local import iam
-from local.aws_resources import create_resources
 from local.callback_front import CallbackFront
-from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
-from local.ports import start_moto_server
+from local.eprom_simulator import EpromSimulator, SimulatorConfig
 from local.sqs_poller import SqsPoller
+from local.stack import (
+    API_KEY,
+    FORM_ID,
+    REGION,
+    STATE_VARIABLES,
+    VALID_IDS,
+    functions_environment,
+    import_handlers,
+    simulator_config,
+    start_aws,
+)
 from local.stream_poller import StreamPoller
 from local.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_LOG = ROOT / ".local-run" / "functions.log"
-API_KEY = "local-test-api-key"  # the key in events/callback-*.json
-FORM_ID = "0b8d5c9e-3f4a-4c1e-9a57-2d6f0e1b7c31"
-PAPER_FORM_ID = "5a3f9e12-7c44-4d0b-8e21-9b6c3d2a1f08"
-NONEXISTENT_NATIONAL_ID = "24108108017"  # ePROM answers with the all-zero id
-UNREACHABLE_NATIONAL_ID = "20076833487"  # ePROM reports Error/PatientUnreachable for it
-VALID_IDS = ["26073941651", "01039494104", "17048522718", "03116231939", "29060884348", "55019049891", "26670271527"]
 INVALID_CHANGES: list[dict[str, Any]] = [
     {"nationalId": "15499923810"},  # H-nummer
     {"nationalId": "17048522719"},  # bad control digits
@@ -67,39 +71,92 @@ class SentOrder:
     deliveries: int = 1
 
 
+def option(
+    default: Any,
+    help: str | None = None,
+    *,
+    choices: list[str] | None = None,
+    simulator: str | None = None,
+    env: tuple[str, ...] = (),
+    flag: str | None = None,
+) -> Any:
+    """A field of RunOptions and its command-line option (`flag`, else --field-name): `simulator` names the
+    SimulatorConfig field it sets, `env` the functions' environment variables."""
+    return field(
+        default=default,
+        metadata={"help": help, "choices": choices, "simulator": simulator, "env": env, "flag": flag},
+    )
+
+
 @dataclass
 class RunOptions:
-    orders: int = 0
-    invalid_rate: float = 0.05
-    duplicate_rate: float = 0.10
-    serve: bool = False
-    samples: bool = True
-    dialect: str = "names"
-    form_return: str | None = None
-    latency: float = 0.05
-    rate_500: float = 0.0
-    rate_429: float = 0.0
-    rate_timeout: float = 0.0
-    rate_drop: float = 0.0
-    rate_lost_answer: float = 0.0
-    down_for: float = 0.0
-    down_retry_after: int | None = None
-    rate_limit: float | None = None
-    retry_base_delay: int = 1
-    retry_max_delay: int = 4
-    retry_window_hours: float = 24.0
-    ambiguous_policy: str = "park"
-    read_timeout: float = 1.0
-    signed_rate: float = 0.0
-    document_ready_after: float = 0.0
-    rate_document_500: float = 0.0
-    duplicate_callbacks: float = 0.0
-    out_of_order_callbacks: float = 0.0
-    max_faults_per_order: int | None = 3
-    seed: int = 1
-    settle_timeout: float = 120.0
-    report: Path | None = None
-    state_file: Path = ROOT / ".local-run" / "stack.json"  # where --serve tells `eprom --local` about itself
+    orders: int = option(0, "generated orders besides the samples")
+    serve: bool = option(False, "keep running for your own orders and callbacks")
+    samples: bool = option(True, "skip events/orders/*.json", flag="--no-samples")
+    invalid_rate: float = option(0.05)
+    duplicate_rate: float = option(0.10, "orders delivered twice")
+    dialect: str = option("names", "ePROM's enum wire dialect", choices=["names", "numbers"], simulator="dialect")
+    form_return: str | None = option(
+        None,
+        "what ePROM sends after Ordered: Completed (answers stored, and the PDF of a signed form), Expired, or none "
+        "(orders stop at Ordered). Default: Completed; none with --serve, where you or `eprom --local verify` fill "
+        "the forms",
+        choices=["Completed", "Expired", "none"],
+    )
+    latency: float = option(0.05, "ePROM's answer time, seconds", simulator="latency_seconds")
+    rate_500: float = option(0.0, simulator="rate_500")
+    rate_429: float = option(0.0, simulator="rate_429")
+    rate_timeout: float = option(0.0, simulator="rate_timeout")
+    rate_drop: float = option(0.0, "connections dropped without an answer", simulator="rate_drop")
+    rate_lost_answer: float = option(0.0, "order created, then a gateway 504", simulator="rate_lost_answer")
+    down_for: float = option(0.0, "ePROM answers 503 for this many seconds", simulator="down_for_seconds")
+    down_retry_after: int | None = option(None, "Retry-After on those 503s", simulator="down_retry_after")
+    rate_limit: float | None = option(
+        None, "ePROM takes this many orders/s, 429 + Retry-After above", simulator="rate_limit_per_second"
+    )
+    signed_rate: float = option(0.0, "generated orders with mustBeSigned")
+    document_ready_after: float = option(0.0, "signed PDFs 404 until then", simulator="document_ready_after_seconds")
+    rate_document_500: float = option(0.0, "signed-PDF requests that get 500", simulator="rate_document_500")
+    read_timeout: float = option(1.0, "the placer's EPROM_READ_TIMEOUT_SECONDS", env=("EPROM_READ_TIMEOUT_SECONDS",))
+    # The production backoff (30 s .. 15 min in the template; the signed-document fetcher's 5 min .. 12 h),
+    # compressed in time by its own settings
+    retry_base_delay: int = option(
+        1,
+        "RETRY_BASE_DELAY_SECONDS (30 deployed)",
+        env=("RETRY_BASE_DELAY_SECONDS", "DOCUMENT_RETRY_BASE_DELAY_SECONDS"),
+    )
+    retry_max_delay: int = option(
+        4, "RETRY_MAX_DELAY_SECONDS (900 deployed)", env=("RETRY_MAX_DELAY_SECONDS", "DOCUMENT_RETRY_MAX_DELAY_SECONDS")
+    )
+    retry_window_hours: float = option(24.0, "ORDER_RETRY_WINDOW_HOURS", env=("ORDER_RETRY_WINDOW_HOURS",))
+    ambiguous_policy: str = option("park", choices=["park", "retry"], env=("AMBIGUOUS_ORDER_POLICY",))
+    duplicate_callbacks: float = option(0.0, simulator="rate_duplicate_callback")
+    out_of_order_callbacks: float = option(0.0, simulator="rate_out_of_order_callback")
+    max_faults_per_order: int | None = option(3, simulator="max_faults_per_order")
+    seed: int = option(1, simulator="seed")
+    settle_timeout: float = option(120.0)
+    report: Path | None = option(None, "write the final state as JSON (used by the tests)")
+    state_file: Path = option(LOCAL_STATE, "with --serve: where `eprom --local` finds this stack")
+
+    def simulator(self) -> SimulatorConfig:
+        changes = {
+            option.metadata["simulator"]: getattr(self, option.name)
+            for option in fields(self)
+            if option.metadata["simulator"]
+        }
+        form_return = self.form_return or ("none" if self.serve else "Completed")
+        return simulator_config(
+            **changes,
+            form_return=None if form_return == "none" else form_return,
+            timeout_seconds=self.read_timeout + 0.5,  # the simulator's "timeouts" stall longer than the placer waits
+        )
+
+    def function_settings(self) -> dict[str, str]:
+        return {name: str(getattr(self, option.name)) for option in fields(self) for name in option.metadata["env"]} | {
+            "ALLOW_SYNTHETIC_NATIONAL_IDS": "true",  # a test stage
+            "ALLOW_TEST_MODE_ORDERS": "true",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
 
 
 @dataclass
@@ -118,79 +175,32 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        options = self.options
-        self.moto, aws_env = start_moto_server()
-        self._stack.append(self.moto)
-        os.environ.update(aws_env)
-        self.resources = create_resources(API_KEY)
-        self.iam = iam.enforce(self.resources, os.environ["AWS_DEFAULT_REGION"], self.moto.url)  # functions: own roles
-        self.simulator = EpromSimulator(
-            SimulatorConfig(
-                api_key=API_KEY,
-                forms={FORM_ID: Form(), PAPER_FORM_ID: Form(paper_enabled=True)},
-                nonexistent_national_ids={NONEXISTENT_NATIONAL_ID},
-                unreachable_national_ids={UNREACHABLE_NATIONAL_ID},
-                latency_seconds=options.latency,
-                rate_500=options.rate_500,
-                rate_429=options.rate_429,
-                rate_timeout=options.rate_timeout,
-                rate_drop=options.rate_drop,
-                rate_lost_answer=options.rate_lost_answer,
-                down_for_seconds=options.down_for,
-                down_retry_after=options.down_retry_after,
-                rate_limit_per_second=options.rate_limit,
-                document_ready_after_seconds=options.document_ready_after,
-                rate_document_500=options.rate_document_500,
-                timeout_seconds=options.read_timeout + 0.5,
-                max_faults_per_order=options.max_faults_per_order,
-                dialect=options.dialect,
-                form_return=options.form_return,
-                rate_duplicate_callback=options.duplicate_callbacks,
-                rate_out_of_order_callback=options.out_of_order_callbacks,
-                seed=options.seed,
-            )
+        self.aws = start_aws()
+        self._stack.append(self.aws)
+        self.resources = self.aws.resources
+        self.iam = self.aws.enforce_roles()  # each function under its own role
+        self.simulator = EpromSimulator(self.options.simulator())
+        handlers = import_handlers(
+            functions_environment(self.aws, self.simulator.base_url, self.options.function_settings())
         )
-        os.environ.update(
-            self.resources
-            | {
-                "EPROM_API_BASE_URL": self.simulator.base_url,
-                "ALLOW_SYNTHETIC_NATIONAL_IDS": "true",  # a test stage
-                "EPROM_READ_TIMEOUT_SECONDS": str(options.read_timeout),  # the simulator's "timeouts" stall longer
-                # The production backoff, compressed in time by its own settings (30 s .. 15 min in the template)
-                "RETRY_BASE_DELAY_SECONDS": str(options.retry_base_delay),
-                "RETRY_MAX_DELAY_SECONDS": str(options.retry_max_delay),
-                "ORDER_RETRY_WINDOW_HOURS": str(options.retry_window_hours),
-                "AMBIGUOUS_ORDER_POLICY": options.ambiguous_policy,
-                "ALLOW_TEST_MODE_ORDERS": "true",  # a test stage
-                # The signed-document fetcher's backoff, compressed the same way (5 min .. 12 h deployed)
-                "DOCUMENT_RETRY_BASE_DELAY_SECONDS": str(options.retry_base_delay),
-                "DOCUMENT_RETRY_MAX_DELAY_SECONDS": str(options.retry_max_delay),
-                "POWERTOOLS_SERVICE_NAME": "eprom-integration",
-                "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
-                "POWERTOOLS_LOG_LEVEL": "INFO",
-            }
-        )
-        # The handlers read their settings at import, as on Lambda: import them once the environment is set.
-        place_order = importlib.import_module("place_order.app").lambda_handler
-        status_callback = importlib.import_module("status_callback.app").lambda_handler
-        publish_outcomes = importlib.import_module("publish_outcomes.app").lambda_handler
-        fetch_signed_document = importlib.import_module("fetch_signed_document.app").lambda_handler
-        self.front = CallbackFront(status_callback).start()
+        self.front = CallbackFront(handlers.status_callback).start()
         self._stack.append(self.front)
         self.simulator.config.callback_base_url = self.front.base_url
         self.simulator.start()
         self._stack.append(self.simulator)
-        self.poller = SqsPoller(self.resources["ORDER_QUEUE_URL"], place_order).start()
+        self.poller = SqsPoller(self.resources["ORDER_QUEUE_URL"], handlers.place_order).start()
         self._stack.append(self.poller)
         self.stream_poller = StreamPoller(
             self.resources["FORM_ORDERS_TABLE"],
-            publish_outcomes,
+            handlers.publish_outcomes,
             function="PublishOutcomesFunction",
             on_failure_queue_url=self.resources["PUBLISH_OUTCOMES_FAILURE_QUEUE_URL"],
         ).start()
         self._stack.append(self.stream_poller)
         self.document_poller = SqsPoller(
-            self.resources["SIGNED_DOCUMENT_QUEUE_URL"], fetch_signed_document, function="FetchSignedDocumentFunction"
+            self.resources["SIGNED_DOCUMENT_QUEUE_URL"],
+            handlers.fetch_signed_document,
+            function="FetchSignedDocumentFunction",
         ).start()
         self._stack.append(self.document_poller)
         self.upstream = Upstream(self.resources["OUTCOME_QUEUE_URL"]).start()
@@ -204,8 +214,7 @@ class LocalStack:
 
     @property
     def ports(self) -> list[int]:
-        return [int(url.rsplit(":", 1)[1]) for url in (self.simulator.base_url, self.front.base_url,
-                                                          os.environ["AWS_ENDPOINT_URL"])]  # fmt: skip
+        return [int(url.rsplit(":", 1)[1]) for url in (self.simulator.base_url, self.front.base_url, self.aws.url)]
 
     def send(self, order: SentOrder) -> None:
         if not self.sent:
@@ -401,34 +410,21 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_state(stack: LocalStack, path: Path) -> None:
-    """What `eprom --local` needs to find this stack (removed when it stops)."""
-    resources = stack.resources
-    state = {
-        "region": os.environ["AWS_DEFAULT_REGION"],
-        "target": {
-            "stage": "local",
-            "endpoint_url": os.environ["AWS_ENDPOINT_URL"],
-            "order_queue_url": resources["ORDER_QUEUE_URL"],
-            "dead_letter_queue_url": resources["DEAD_LETTER_QUEUE_URL"],
-            "signed_document_queue_url": resources["SIGNED_DOCUMENT_QUEUE_URL"],
-            "signed_document_dead_letter_queue_url": resources["SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL"],
-            "table": resources["FORM_ORDERS_TABLE"],
-            "bucket": resources["FORM_RESULTS_BUCKET"],
-            "secret_id": resources["EPROM_API_KEY_SECRET_ID"],
-            "api_base_url": stack.front.base_url,
-            "outcome_bus_name": resources["OUTCOME_BUS_NAME"],
-            "eprom_simulator_url": stack.simulator.base_url,  # `eprom --local verify` asks it what ePROM received
-            "allow_synthetic_national_ids": True,
-            "allow_test_mode_orders": True,
-        },
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(state, indent=1))
+def local_state(stack: LocalStack) -> LocalState:
+    """What `eprom --local` needs to find this stack (written with --serve, removed when it stops)."""
+    return LocalState(
+        region=REGION,
+        target=LocalTarget(
+            endpoint_url=stack.aws.url,
+            api_base_url=stack.front.base_url,
+            eprom_simulator_url=stack.simulator.base_url,
+            **{name: stack.resources[variable] for name, variable in STATE_VARIABLES.items()},
+        ),
+    )
 
 
 def serve_instructions(stack: LocalStack) -> str:
-    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    endpoint = stack.aws.url
     return f"""
 The local stack is running (Ctrl-C stops it and prints the final table).
   moto (AWS):      {endpoint}
@@ -447,28 +443,29 @@ Call the callback endpoint as ePROM does:
       -d '{{"apiKey": "{API_KEY}", "formOrderId": "{uuid.uuid4()}", "formOrderStatus": "Ordered"}}'
 Look at the table:
   AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
-      aws dynamodb scan --region eu-north-1 --table-name {stack.resources["FORM_ORDERS_TABLE"]}
+      aws dynamodb scan --region {REGION} --table-name {stack.resources["FORM_ORDERS_TABLE"]}
 """
 
 
 def run(options: RunOptions) -> int:
-    """The functions log (JSON lines) and print metrics to stdout, as on Lambda; here that goes to a file, and
-    the console shows progress and the final table."""
-    FUNCTION_LOG.parent.mkdir(exist_ok=True)
+    """The functions log (JSON lines) and print metrics to stdout, as on Lambda; here that goes to a file of this
+    run's own, and the console shows progress and the final table."""
+    function_log = ROOT / ".local-run" / f"functions-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+    function_log.parent.mkdir(exist_ok=True)
     console = sys.stdout
-    with FUNCTION_LOG.open("w") as log, contextlib.redirect_stdout(log):
-        return _run(options, partial(print, file=console, flush=True))
+    with function_log.open("w") as log, contextlib.redirect_stdout(log):
+        return _run(options, function_log, partial(print, file=console, flush=True))
 
 
-def _run(options: RunOptions, say: Callable[..., None]) -> int:
+def _run(options: RunOptions, function_log: Path, say: Callable[..., None]) -> int:
     started = time.monotonic()
-    say(f"function logs and metrics: {FUNCTION_LOG.relative_to(ROOT)}")
+    say(f"function logs and metrics: {function_log.relative_to(ROOT)}")
     with LocalStack(options) as stack:
         try:  # Ctrl-C at any point from here stops the stack cleanly and still prints where everything stands
             for order in (sample_orders() if options.samples else []) + generated_orders(options.orders, options):
                 stack.send(order)
             if options.serve:
-                write_state(stack, options.state_file)
+                local_state(stack).write(options.state_file)
                 say(serve_instructions(stack))
             wait_until_settled(stack, options, say, deadline=started + options.settle_timeout)
         except KeyboardInterrupt:
@@ -477,7 +474,7 @@ def _run(options: RunOptions, say: Callable[..., None]) -> int:
             if options.serve:
                 options.state_file.unlink(missing_ok=True)
         settled = stack.settled()
-        report = stack.report(time.monotonic() - started)
+        report = stack.report(time.monotonic() - started) | {"function_log": str(function_log)}
         say(final_table(stack.sent, report))
         if options.report:
             options.report.write_text(json.dumps(report, default=str, indent=1))
@@ -502,38 +499,15 @@ def wait_until_settled(stack: LocalStack, options: RunOptions, say: Callable[...
 
 def parse_args(argv: list[str]) -> RunOptions:
     parser = argparse.ArgumentParser(prog="make run ARGS=", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=0, help="generated orders besides the samples")
-    parser.add_argument("--serve", action="store_true", help="keep running for your own orders and callbacks")
-    parser.add_argument("--no-samples", dest="samples", action="store_false", help="skip events/orders/*.json")
-    parser.add_argument("--invalid-rate", type=float, default=0.05)
-    parser.add_argument("--duplicate-rate", type=float, default=0.10, help="orders delivered twice")
-    parser.add_argument("--dialect", choices=["names", "numbers"], default="names", help="ePROM's enum wire dialect")
-    parser.add_argument("--form-return", choices=["Completed", "Expired"], help="also return the form")
-    parser.add_argument("--latency", type=float, default=0.05, help="ePROM's answer time, seconds")
-    parser.add_argument("--rate-500", type=float, default=0.0)
-    parser.add_argument("--rate-429", type=float, default=0.0)
-    parser.add_argument("--rate-timeout", type=float, default=0.0)
-    parser.add_argument("--rate-drop", type=float, default=0.0, help="connections dropped without an answer")
-    parser.add_argument("--rate-lost-answer", type=float, default=0.0, help="order created, then a gateway 504")
-    parser.add_argument("--down-for", type=float, default=0.0, help="ePROM answers 503 for this many seconds")
-    parser.add_argument("--down-retry-after", type=int, help="Retry-After on those 503s")
-    parser.add_argument("--rate-limit", type=float, help="ePROM takes this many orders/s, 429 + Retry-After above")
-    parser.add_argument("--signed-rate", type=float, default=0.0, help="generated orders with mustBeSigned")
-    parser.add_argument("--document-ready-after", type=float, default=0.0, help="signed PDFs 404 until then")
-    parser.add_argument("--rate-document-500", type=float, default=0.0, help="signed-PDF requests that get 500")
-    parser.add_argument("--read-timeout", type=float, default=1.0, help="the placer's EPROM_READ_TIMEOUT_SECONDS")
-    parser.add_argument("--retry-base-delay", type=int, default=1, help="RETRY_BASE_DELAY_SECONDS (30 deployed)")
-    parser.add_argument("--retry-max-delay", type=int, default=4, help="RETRY_MAX_DELAY_SECONDS (900 deployed)")
-    parser.add_argument("--retry-window-hours", type=float, default=24.0, help="ORDER_RETRY_WINDOW_HOURS")
-    parser.add_argument("--ambiguous-policy", choices=["park", "retry"], default="park")
-    parser.add_argument("--duplicate-callbacks", type=float, default=0.0)
-    parser.add_argument("--out-of-order-callbacks", type=float, default=0.0)
-    parser.add_argument("--max-faults-per-order", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--settle-timeout", type=float, default=120.0)
-    parser.add_argument("--report", type=Path, help="write the final state as JSON (used by the tests)")
-    parser.add_argument("--state-file", type=Path, default=RunOptions.state_file,
-                        help="with --serve: where `eprom --local` finds this stack")  # fmt: skip
+    for option in fields(RunOptions):
+        flag, help_text = option.metadata["flag"] or f"--{option.name.replace('_', '-')}", option.metadata["help"]
+        if option.type is bool:
+            action = "store_false" if option.default else "store_true"
+            parser.add_argument(flag, dest=option.name, action=action, help=help_text)
+            continue
+        value_type = next((kind for kind in get_args(option.type) if kind is not NoneType), option.type)
+        parser.add_argument(flag, dest=option.name, type=value_type, default=option.default,
+                            choices=option.metadata["choices"], help=help_text)  # fmt: skip
     return RunOptions(**vars(parser.parse_args(argv)))
 
 

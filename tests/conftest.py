@@ -1,14 +1,18 @@
-"""Shared fixtures: a moto server over HTTP for AWS, the ePROM simulator over HTTP, the two handlers.
+"""Shared fixtures: the local stack as local/stack.py starts it (a moto server over HTTP for AWS, the ePROM
+simulator over HTTP, the functions' environment and handlers), and `make serve` in a process of its own.
 
 The handlers read their settings once at import (as on Lambda), so the AWS resources and the simulator live for
 the whole session; each test uses its own order references and form order ids, and the DLQ is emptied per test.
 """
 
-import importlib
+import contextlib
 import io
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,15 +23,26 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
+from eprom_cli.local_state import LocalState
 from hypothesis import settings
 
-from local import iam
-from local.aws_resources import create_resources
-from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig
+from buildtools.schemas import outcome_event_errors
+from local.eprom_simulator import EpromSimulator, Form
 from local.lambda_runtime import LambdaContext
-from local.ports import start_moto_server
-from local.run import API_KEY, FORM_ID, NONEXISTENT_NATIONAL_ID, PAPER_FORM_ID
-from local.schemas import outcome_event_errors
+from local.stack import (  # noqa: F401 - the tests import the stack's names from here too
+    API_KEY,
+    FORM_ID,
+    HANDLER_MODULES,
+    LAMBDA_GLOBALS,
+    NONEXISTENT_NATIONAL_ID,
+    PAPER_FORM_ID,
+    STATE_VARIABLES,
+    Aws,
+    functions_environment,
+    handler_module,
+    simulator_config,
+    start_aws,
+)
 
 # CI runs the property tests on a fixed set of examples, so a submission passes or fails on its code, not on a
 # draw; a developer's `make test` keeps exploring new examples (and remembers failures in .hypothesis/).
@@ -35,59 +50,74 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-# `eprom --local`'s state -> the environment create_resources() returns (local/run.py, write_state)
-STATE_VARIABLES = {
-    "order_queue_url": "ORDER_QUEUE_URL",
-    "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
-    "signed_document_queue_url": "SIGNED_DOCUMENT_QUEUE_URL",
-    "signed_document_dead_letter_queue_url": "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL",
-    "table": "FORM_ORDERS_TABLE",
-    "bucket": "FORM_RESULTS_BUCKET",
-    "secret_id": "EPROM_API_KEY_SECRET_ID",
-    "outcome_bus_name": "OUTCOME_BUS_NAME",
-}
-
 PREVIOUS_API_KEY = "previous-test-api-key"
 UNPUBLISHED_FORM_ID = "7d1c2b3a-4e5f-4a6b-9c7d-8e9f0a1b2c3d"
-EVENTS = Path(__file__).resolve().parent.parent / "events"
-SERVICE = "eprom-integration"
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+SERVICE = LAMBDA_GLOBALS["POWERTOOLS_SERVICE_NAME"]
+# The settings the tests' functions run with, besides the resources and ePROM's address
+TEST_SETTINGS = {
+    "EPROM_READ_TIMEOUT_SECONDS": "1",  # the simulator's "timeout" fault stalls longer than this
+    # The backoff compressed in time through its own settings (30 s .. 900 s deployed)
+    "RETRY_BASE_DELAY_SECONDS": "2",
+    "RETRY_MAX_DELAY_SECONDS": "4",
+    "API_KEY_MIN_REFRESH_SECONDS": "2",  # key rotation tests wait this out rather than 10 s
+    "SIGNED_DOCUMENT_MAX_BYTES": "5000000",  # the simulator's huge documents need only be larger than this
+}
+DEFAULT_SIMULATOR = simulator_config(forms=simulator_config().forms | {UNPUBLISHED_FORM_ID: Form(published=False)})
 
 
 @pytest.fixture(scope="session")
-def aws() -> Iterator[dict[str, str]]:
-    """A moto server on loopback with template.yaml's resources; returns the functions' environment. Each function's
-    calls are decided by its role in the transformed template (local/iam.py)."""
-    server, aws_env = start_moto_server()
-    base_env = aws_env | {
-        "POWERTOOLS_SERVICE_NAME": SERVICE,
-        "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
-        "EPROM_READ_TIMEOUT_SECONDS": "1",  # the simulator's "timeout" fault stalls longer than this
-        # The backoff compressed in time through its own settings (30 s .. 900 s deployed)
-        "RETRY_BASE_DELAY_SECONDS": "2",
-        "RETRY_MAX_DELAY_SECONDS": "4",
-        "API_KEY_MIN_REFRESH_SECONDS": "2",  # key rotation tests wait this out rather than 10 s
-        "SIGNED_DOCUMENT_MAX_BYTES": "5000000",  # the simulator's huge documents need only be larger than this
-    }
-    os.environ.update(base_env)
-    env = create_resources(API_KEY, previous_api_keys=(PREVIOUS_API_KEY,))
-    os.environ.update(env)
-    iam.enforce(env, base_env["AWS_DEFAULT_REGION"], server.url)
-    yield base_env | env
-    server.stop()
-
-
-DEFAULT_SIMULATOR = SimulatorConfig(
-    api_key=API_KEY,
-    forms={FORM_ID: Form(), PAPER_FORM_ID: Form(paper_enabled=True), UNPUBLISHED_FORM_ID: Form(published=False)},
-    nonexistent_national_ids={NONEXISTENT_NATIONAL_ID},
-)
+def aws_stack() -> Iterator[Aws]:
+    """A moto server on loopback with template.yaml's resources. Each function's calls are decided by its role in the
+    transformed template (local/iam.py)."""
+    aws = start_aws(previous_api_keys=(PREVIOUS_API_KEY,))
+    aws.enforce_roles()
+    yield aws
+    aws.stop()
 
 
 @pytest.fixture(scope="session")
-def simulator_session(aws: dict[str, str]) -> Iterator[EpromSimulator]:
+def simulator_session(aws_stack: Aws) -> Iterator[EpromSimulator]:
     with EpromSimulator(replace(DEFAULT_SIMULATOR)) as simulator:
-        os.environ["EPROM_API_BASE_URL"] = simulator.base_url
         yield simulator
+
+
+@pytest.fixture(scope="session")
+def aws(aws_stack: Aws, simulator_session: EpromSimulator) -> dict[str, str]:
+    """The functions' environment, set in this process: the handlers read it at their import (handler_module)."""
+    environment = functions_environment(aws_stack, simulator_session.base_url, TEST_SETTINGS)
+    os.environ.update(environment)
+    return environment
+
+
+# `make run` / `make serve` as the Makefile runs them: the layer and the functions' code on the path
+MAKE_RUN_ENV = os.environ | {
+    "PYTHONPATH": os.pathsep.join(
+        ["layers/shared", *(f"functions/{module.split('.')[0]}" for module in HANDLER_MODULES.values())]
+    )
+}
+
+
+@contextlib.contextmanager
+def serving(state_file: Path, *args: str) -> Iterator[dict[str, Any]]:
+    """`make serve --no-samples ARGS` in a process of its own while the block runs, and its state as `eprom --local`
+    reads it (EPROM_LOCAL_STATE points there meanwhile)."""
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--state-file", str(state_file), *args],
+        cwd=ROOT, env=MAKE_RUN_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not state_file.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "make serve did not start"
+            time.sleep(0.2)
+        os.environ["EPROM_LOCAL_STATE"] = str(state_file)
+        yield LocalState.read(state_file).model_dump()
+    finally:
+        os.environ.pop("EPROM_LOCAL_STATE", None)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -144,13 +174,13 @@ class OutcomeEvents:
 
 
 @pytest.fixture
-def fetcher(aws: dict[str, str], simulator_session: EpromSimulator) -> Any:
-    return importlib.import_module("fetch_signed_document.app")
+def fetcher(aws: dict[str, str]) -> Any:
+    return handler_module("FetchSignedDocumentFunction")
 
 
 @pytest.fixture
 def publisher(aws: dict[str, str]) -> Any:
-    return importlib.import_module("publish_outcomes.app")
+    return handler_module("PublishOutcomesFunction")
 
 
 @pytest.fixture
@@ -159,13 +189,13 @@ def orders_table(aws: dict[str, str]) -> Any:
 
 
 @pytest.fixture
-def placer(aws: dict[str, str], simulator_session: EpromSimulator) -> Any:
-    return importlib.import_module("place_order.app")
+def placer(aws: dict[str, str]) -> Any:
+    return handler_module("PlaceOrderFunction")
 
 
 @pytest.fixture
 def callback_app(aws: dict[str, str]) -> Any:
-    return importlib.import_module("status_callback.app")
+    return handler_module("StatusCallbackFunction")
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from conftest import API_KEY
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
+from buildtools.openapi import callback_openapi
 from local.callback_front import CallbackFront
-from local.openapi import callback_openapi
 
 OPENAPI_FILE = Path(__file__).resolve().parent.parent / "docs" / "callback-openapi.json"
 schema = schemathesis.openapi.from_path(OPENAPI_FILE)

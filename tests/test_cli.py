@@ -3,10 +3,7 @@ process of its own), asserting on what each command changed: queues, table, secr
 
 import json
 import os
-import signal
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,17 +14,16 @@ import boto3
 import pytest
 import requests
 import typer
-from conftest import STATE_VARIABLES, DeadLetters
+from conftest import STATE_VARIABLES, DeadLetters, serving
 from eprom_cli.app import app
+from eprom_cli.local_state import LocalState, LocalTarget
 from typer.testing import CliRunner
 
 from local import iam
-from local.run import API_KEY, FORM_ID
+from local.stack import API_KEY, FORM_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = ROOT / "events" / "orders"
-FUNCTIONS = ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
-ENV = os.environ | {"PYTHONPATH": os.pathsep.join(["layers/shared", *(f"functions/{name}" for name in FUNCTIONS)])}
 
 
 class LocalStack:
@@ -50,28 +46,13 @@ class LocalStack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     state_file = tmp_path_factory.mktemp("serve") / "stack.json"
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--form-return", "Completed",
-         "--state-file", str(state_file)],
-        cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not state_file.exists():
-            assert process.poll() is None and time.monotonic() < deadline, "make serve did not start"
-            time.sleep(0.2)
-        os.environ["EPROM_LOCAL_STATE"] = str(state_file)
-        state = json.loads(state_file.read_text())
+    with serving(state_file, "--form-return", "Completed") as state:
         # `eprom` runs in this process: under OperatorPolicy on that stack, once the template has it (local/iam.py)
         # (named as the CloudFormation stack that test_a_deployed_stack_is_found_through_cloudformation makes)
         stack_name = f"eprom-{uuid.uuid4().hex[:8]}"
         iam.enforce({variable: state["target"][name] for name, variable in STATE_VARIABLES.items()},
                     state["region"], state["target"]["endpoint_url"], stack_name)  # fmt: skip
         yield LocalStack(state, stack_name)
-    finally:
-        os.environ.pop("EPROM_LOCAL_STATE", None)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
     assert not state_file.exists(), "the stopped stack left its state file behind"
 
 
@@ -456,20 +437,17 @@ def session_stack(aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.Monke
     secret_id = boto3.client("secretsmanager").create_secret(
         Name=f"cli-{uuid.uuid4().hex[:8]}", SecretString=json.dumps({"apiKey": API_KEY, "previousApiKeys": []})
     )["ARN"]
-    target = {
-        "stage": "local", "endpoint_url": aws["AWS_ENDPOINT_URL"], "order_queue_url": aws["ORDER_QUEUE_URL"],
-        "dead_letter_queue_url": aws["DEAD_LETTER_QUEUE_URL"],
-        "signed_document_queue_url": aws["SIGNED_DOCUMENT_QUEUE_URL"],
-        "signed_document_dead_letter_queue_url": aws["SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL"],
-        "table": aws["FORM_ORDERS_TABLE"], "bucket": aws["FORM_RESULTS_BUCKET"], "secret_id": secret_id,
-        "api_base_url": "http://127.0.0.1:9", "allow_synthetic_national_ids": True, "allow_test_mode_orders": True,
-    }  # fmt: skip
+    nowhere = "http://127.0.0.1:9"  # no callback front or simulator runs for these tests
+    target = LocalTarget(
+        endpoint_url=aws["AWS_ENDPOINT_URL"], api_base_url=nowhere, eprom_simulator_url=nowhere,
+        **{name: aws[variable] for name, variable in STATE_VARIABLES.items()} | {"secret_id": secret_id},
+    )  # fmt: skip
     state = tmp_path / "stack.json"
-    state.write_text(json.dumps({"region": aws["AWS_DEFAULT_REGION"], "target": target}))
+    LocalState(region=aws["AWS_DEFAULT_REGION"], target=target).write(state)
     monkeypatch.setenv("EPROM_LOCAL_STATE", str(state))
     # `eprom` runs under OperatorPolicy (local/iam.py): for it, this secret is the stack's
     iam.enforce(aws | {"EPROM_API_KEY_SECRET_ID": secret_id}, aws["AWS_DEFAULT_REGION"], aws["AWS_ENDPOINT_URL"])
-    return target
+    return target.model_dump()
 
 
 @pytest.fixture

@@ -13,13 +13,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from conftest import DEFAULT_SIMULATOR, EVENTS, failed_ids, order_message, sqs_event
-from test_cli import STATE_VARIABLES
+from eprom_cli.local_state import LocalState, LocalTarget
 from test_publish_outcomes import stream_records
 
 from local import iam
 from local.eprom_simulator import EpromSimulator, signed_pdf
 from local.lambda_runtime import LambdaContext
 from local.sqs_poller import lambda_record
+from local.stack import STATE_VARIABLES
 
 TEMPLATE = iam.transformed_template()
 FUNCTIONS = sorted(k for k, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Lambda::Function")
@@ -254,11 +255,11 @@ def test_the_eprom_command_runs_under_operator_policy(aws: dict[str, str], tmp_p
     from eprom_cli.app import app
     from typer.testing import CliRunner
 
-    target = {name: aws[variable] for name, variable in STATE_VARIABLES.items()}
-    target |= {"stage": "local", "endpoint_url": aws["AWS_ENDPOINT_URL"], "api_base_url": "http://127.0.0.1:9",
-               "allow_synthetic_national_ids": True, "allow_test_mode_orders": True}  # fmt: skip
+    nowhere = "http://127.0.0.1:9"  # no callback front or simulator runs for this test
+    target = LocalTarget(endpoint_url=aws["AWS_ENDPOINT_URL"], api_base_url=nowhere, eprom_simulator_url=nowhere,
+                         **{name: aws[variable] for name, variable in STATE_VARIABLES.items()})  # fmt: skip
     state = tmp_path / "stack.json"
-    state.write_text(json.dumps({"region": aws["AWS_DEFAULT_REGION"], "target": target}))
+    LocalState(region=aws["AWS_DEFAULT_REGION"], target=target).write(state)
     monkeypatch.setenv("EPROM_LOCAL_STATE", str(state))
     boto3.client("sqs").send_message(QueueUrl=aws["DEAD_LETTER_QUEUE_URL"], MessageBody=json.dumps(order_message()))
     evaluator = iam.current()

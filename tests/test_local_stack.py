@@ -12,30 +12,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MAKE_RUN_ENV
 
-from local.run import API_KEY, UNREACHABLE_NATIONAL_ID, VALID_IDS
-from local.schemas import outcome_event_errors
+from buildtools.schemas import outcome_event_errors
+from local.stack import API_KEY, UNREACHABLE_NATIONAL_ID, VALID_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = os.environ | {
-    "PYTHONPATH": os.pathsep.join(
-        [
-            "layers/shared",
-            *(
-                f"functions/{name}"
-                for name in ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
-            ),
-        ]
-    )
-}
 
 
 def run_stack(tmp_path: Path, *args: str, timeout: float = 200) -> dict[str, Any]:
+    return run_stack_printing(tmp_path, *args, timeout=timeout)[0]
+
+
+def run_stack_printing(tmp_path: Path, *args: str, timeout: float = 200) -> tuple[dict[str, Any], str]:
+    """The final report, and what `make run` printed."""
     report = tmp_path / "report.json"
     completed = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "local.run", "--report", str(report), *args],
         cwd=ROOT,
-        env=ENV,
+        env=MAKE_RUN_ENV,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -43,7 +38,7 @@ def run_stack(tmp_path: Path, *args: str, timeout: float = 200) -> dict[str, Any
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert "everything the stack started is shut down" in completed.stdout
-    return json.loads(report.read_text())
+    return json.loads(report.read_text()), completed.stdout
 
 
 def assert_nothing_left_running(report: dict[str, Any]) -> None:
@@ -71,10 +66,10 @@ def test_200_orders_with_faults_everywhere_are_each_placed_once_or_refused_with_
         "--orders", "200", "--invalid-rate", "0.05", "--duplicate-rate", "0.10",
         "--rate-500", "0.20", "--rate-timeout", "0.05",
         "--duplicate-callbacks", "0.2", "--out-of-order-callbacks", "0.2",
-        "--form-return", "Completed", "--signed-rate", "0.3", "--document-ready-after", "0.5",
+        "--signed-rate", "0.3", "--document-ready-after", "0.5",  # forms are returned (Completed) by default
         "--rate-document-500", "0.2", "--settle-timeout", "180",
     )  # fmt: skip
-    function_log = (ROOT / ".local-run" / "functions.log").read_text()
+    function_log = Path(report["function_log"]).read_text()  # this run's own
     assert time.monotonic() - started < 170  # about 75 s here; a guard against hangs, not a benchmark
 
     items, refused = outcomes(report)
@@ -156,6 +151,27 @@ def assert_results_reached_upstream(report: dict[str, Any], function_log: str) -
         assert secret not in function_log, "personal data in a function log line"
 
 
+def test_make_run_shows_the_whole_loop_by_default(tmp_path: Path) -> None:
+    report, printed = run_stack_printing(tmp_path)
+    items, _ = outcomes(report)
+    assert items["sample-basic-1"]["status"] == "Completed" and items["sample-signed-1"]["status"] == "Completed"
+    assert {items["sample-basic-1"]["formOrderId"], items["sample-signed-1"]["formOrderId"]} <= set(report["answers"])
+    assert set(report["signed_documents"]) == {items["sample-signed-1"]["formOrderId"]}
+    [signed_row] = [line for line in printed.splitlines() if line.startswith("sample-signed-1 ")]
+    assert "Completed" in signed_row and "stored: answers, signed PDF" in signed_row
+    assert "events upstream got: placed > Ordered > Completed > answers > signed PDF" in printed
+    assert f"function logs and metrics: {Path(report['function_log']).relative_to(ROOT)}" in printed
+
+
+def test_form_return_none_stops_each_order_at_ordered(tmp_path: Path) -> None:
+    report, printed = run_stack_printing(tmp_path, "--form-return", "none")
+    items, _ = outcomes(report)
+    assert items["sample-basic-1"]["status"] == "Ordered"
+    assert report["answers"] == {} and report["signed_documents"] == {}
+    [signed_row] = [line for line in printed.splitlines() if line.startswith("sample-signed-1 ")]
+    assert "Ordered" in signed_row and "stored: -" in signed_row
+
+
 def test_numeric_dialect_with_form_returns(tmp_path: Path) -> None:
     report = run_stack(
         tmp_path, "--no-samples", "--orders", "30", "--invalid-rate", "0", "--dialect", "numbers",
@@ -181,7 +197,7 @@ def test_serve_mode_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--report", str(report)],
         cwd=ROOT,
-        env=ENV,
+        env=MAKE_RUN_ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -33,7 +33,8 @@ def test_extra_parameters_are_merged_into_the_stage_not_put_in_its_place() -> No
 
 def test_make_deploy_runs_sam_with_every_parameter_of_the_stage() -> None:
     printed = subprocess.run(
-        [sys.executable, "-m", "local.deploy", "qa", "--sam", "sam", "--params", "LogRetentionDays=30", "--dry-run"],
+        [sys.executable, "-m", "buildtools.deploy", "qa", "--sam", "sam", "--params", "LogRetentionDays=30",
+         "--dry-run"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert printed[:5] == ["sam", "deploy", "--config-env", "qa", "--parameter-overrides"]

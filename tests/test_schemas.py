@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from eprom.models import OrderMessage
 
+from buildtools.schemas import EVENTS, SCHEMAS, eventbridge_schema, expected_files, order_message_errors
 from local.aws_resources import load_template
-from local.schemas import EVENTS, SCHEMAS, eventbridge_schema, expected_files, order_message_errors
 
 SAMPLE_ORDERS = sorted((Path(__file__).resolve().parent.parent / "events" / "orders").glob("*.json"))
 CONTEXT = {"allow_synthetic_national_ids": True, "allow_test_mode_orders": True}

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
+from buildtools.network_modes import MODES, render
 from local.aws_resources import load_template
-from local.network_modes import MODES, render
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]

@@ -18,12 +18,12 @@ from typing import Any
 import boto3
 import pytest
 
-from local.network_modes import MODES
+from buildtools.network_modes import MODES
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSFORMED = ROOT / ".aws-sam" / "transformed"
 # What `make transformed` reads: newer than its output means the output is stale.
-SOURCES = [ROOT / "template.yaml", ROOT / "local" / "network_modes.py", ROOT / "local" / "transform.py"]
+SOURCES = [ROOT / "template.yaml", ROOT / "buildtools" / "network_modes.py", ROOT / "buildtools" / "transform.py"]
 
 Template = dict[str, Any]
 
@@ -318,7 +318,12 @@ def test_a_new_layer_publishes_a_new_version_for_the_alias(transformed: dict[str
     rendered["Resources"]["SharedLayer"]["Properties"]["Description"] += " (another build)"
     (tmp_path / "internet.json").write_text(json.dumps(rendered))
     subprocess.run(  # noqa: S603 - the SAM CLI's interpreter and our script
-        [ROOT / ".tools/sam/bin/python", ROOT / "local/transform.py", tmp_path / "out", tmp_path / "internet.json"],
+        [
+            ROOT / ".tools/sam/bin/python",
+            ROOT / "buildtools" / "transform.py",
+            tmp_path / "out",
+            tmp_path / "internet.json",
+        ],
         check=True,
         capture_output=True,
     )
@@ -356,7 +361,7 @@ NOT_REHEARSED = {
     "AWS::EventSchemas::Registry": "moto",
     "AWS::EventSchemas::Schema": "moto (its Content is checked against the models by tests/test_schemas.py)",
 }
-ARTEFACTS = "sam-artifacts"  # local/transform.py puts every CodeUri/ContentUri there
+ARTEFACTS = "sam-artifacts"  # buildtools/transform.py puts every CodeUri/ContentUri there
 
 
 def rehearsal_template(template: Template, supported: set[str]) -> tuple[Template, dict[str, str]]:

@@ -3,10 +3,6 @@ simulator and the functions in a process of their own), with no automatic form r
 person only when asked, as `eprom --local verify` does (or a test, standing in for the person)."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from conftest import STATE_VARIABLES
+from conftest import STATE_VARIABLES, serving
 from eprom.models import EpromOrderResponse
 from eprom.order_store import OrderStore
 from eprom_cli.app import app
@@ -25,11 +21,9 @@ from typer.testing import CliRunner
 
 from local import iam
 from local.eprom_simulator import SAMPLE_ANSWERS
-from local.run import API_KEY, FORM_ID, PAPER_FORM_ID
+from local.stack import API_KEY, FORM_ID, PAPER_FORM_ID
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("place_order", "status_callback", "publish_outcomes", "fetch_signed_document")
-ENV = os.environ | {"PYTHONPATH": os.pathsep.join(["layers/shared", *(f"functions/{name}" for name in FUNCTIONS)])}
 VERIFICATION_PERSON = "26670271527"
 ON_BEHALF_OF = "26073941651"
 
@@ -64,24 +58,9 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    state_file = tmp_path_factory.mktemp("serve") / "stack.json"
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--state-file", str(state_file)],
-        cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not state_file.exists():
-            assert process.poll() is None and time.monotonic() < deadline, "make serve did not start"
-            time.sleep(0.2)
-        os.environ["EPROM_LOCAL_STATE"] = str(state_file)
-        state = json.loads(state_file.read_text())
+    with serving(tmp_path_factory.mktemp("serve") / "stack.json") as state:  # forms are returned only when filled
         iam.enforce(stack_resources(state["target"]), state["region"], state["target"]["endpoint_url"])
         yield Stack(state)
-    finally:
-        os.environ.pop("EPROM_LOCAL_STATE", None)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def eprom(*args: str, stdin: str | None = None) -> Any:

@@ -1,17 +1,16 @@
 """What the command works on: a deployed stack (its outputs and parameters, read from CloudFormation) or the
 local stack of `make serve` (the file it writes, with the moto server's endpoint)."""
 
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-LOCAL_STATE = Path(__file__).resolve().parent.parent.parent / ".local-run" / "stack.json"
+from eprom_cli.local_state import LocalState, state_path
+
 # Operators wait for answers: fail within seconds instead of the SDK's 60 s.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 3})
 
@@ -94,16 +93,16 @@ def deployed_stack(name: str, *, region: str | None = None, profile: str | None 
     )
 
 
-def local_stack(state_file: Path = LOCAL_STATE) -> Target:
-    """The stack `make serve` runs (it writes `state_file` when ready and removes it when it stops)."""
-    path = Path(os.environ.get("EPROM_LOCAL_STATE", state_file))
+def local_stack() -> Target:
+    """The stack `make serve` runs (it writes its state file when ready and removes it when it stops)."""
+    path = state_path()
     try:
-        state = json.loads(path.read_text())
+        state = LocalState.read(path)
     except FileNotFoundError:
         raise TargetError(f"no local stack: start `make serve` first ({path} is missing)") from None
     session = boto3.Session(
-        region_name=state["region"],
+        region_name=state.region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106
     )
-    return Target(name="local", session=session, **state["target"])
+    return Target(name="local", session=session, **state.target.model_dump())

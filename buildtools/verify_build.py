@@ -2,7 +2,7 @@
 function's own code and the built layer on its path (in Lambda's order), against a moto server and the ePROM
 simulator. No AWS SDK of the runtime's is on that path: the layer bundles its own (pinned in uv.lock), so a
 dependency missing from the layer (boto3, tzdata for Europe/Oslo, ...) fails here.
-Usage: python -m local.verify_build .aws-sam/check
+Usage: python -m buildtools.verify_build .aws-sam/check
 """
 
 import importlib.util
@@ -20,13 +20,12 @@ from pathlib import Path
 import boto3
 from eprom.order_store import OrderStore
 
-from local.aws_resources import create_resources, load_template
-from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig, signed_pdf
-from local.ports import start_moto_server
+from local.aws_resources import load_template
+from local.eprom_simulator import EpromSimulator, signed_pdf
+from local.stack import functions_environment, simulator_config, start_aws
 from local.stream_poller import lambda_record
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
-API_KEY = "verify-build-key"
 
 # Runs in the bare interpreter: -I (no user site, no PYTHONPATH), -S (no site-packages at all), -B (writes no
 # bytecode, as Lambda cannot).
@@ -51,24 +50,20 @@ def main(build_dir: str) -> int:
     built = load_template(Path(build_dir, "template.yaml"))["Resources"]
     layer_dir = Path(build_dir, built["SharedLayer"]["Properties"]["ContentUri"]).resolve()
     below_code = [layer_dir / "python"]
-    server, aws_env = start_moto_server()
-    os.environ.update(aws_env)
-    form_id = "0b8d5c9e-3f4a-4c1e-9a57-2d6f0e1b7c31"
+    aws = start_aws()
+    resources = aws.resources
     checks: list[tuple[bool, str]] = []
     try:
-        resources = create_resources(API_KEY)
-        with EpromSimulator(SimulatorConfig(api_key=API_KEY, forms={form_id: Form()})) as eprom:
-            env = {
-                "PATH": os.environ["PATH"],
-                **aws_env,
-                **resources,
-                "EPROM_API_BASE_URL": eprom.base_url,
-                "POWERTOOLS_SERVICE_NAME": "eprom-integration",
-                "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
-                "PYDANTIC_DISABLE_PLUGINS": "true",
-                "AWS_LAMBDA_FUNCTION_NAME": "verify-build",
-                "_X_AMZN_TRACE_ID": "Root=1-00000000-000000000000000000000001;Parent=0000000000000001;Sampled=0",
-            }
+        with EpromSimulator(simulator_config()) as eprom:
+            env = {"PATH": os.environ["PATH"]} | functions_environment(
+                aws,
+                eprom.base_url,
+                {
+                    "PYDANTIC_DISABLE_PLUGINS": "true",
+                    "AWS_LAMBDA_FUNCTION_NAME": "verify-build",
+                    "_X_AMZN_TRACE_ID": "Root=1-00000000-000000000000000000000001;Parent=0000000000000001;Sampled=0",
+                },
+            )
             order = json.loads((EVENTS / "orders" / "basic.json").read_text()) | {"orderReference": str(uuid.uuid4())}
             sqs = json.loads((EVENTS / "place-order-sqs.json").read_text())
             sqs["Records"][0]["body"] = json.dumps(order)
@@ -78,8 +73,7 @@ def main(build_dir: str) -> int:
             items = list(store.all_items())
             checks.append((len(items) == 1 and items[0].status == "Placed", "no Placed item after the order"))
 
-            callback = json.loads((EVENTS / "callback-ordered.json").read_text())
-            callback["body"] = callback["body"].replace("local-test-api-key", API_KEY)
+            callback = json.loads((EVENTS / "callback-ordered.json").read_text())  # the stack's ApiKey
             replied = invoke(built, "StatusCallbackFunction", build_dir, below_code, callback, env)
             checks.append((replied.get("statusCode") == 200, f"StatusCallbackFunction answered {replied}"))
 
@@ -106,7 +100,7 @@ def main(build_dir: str) -> int:
             checks.append((item is not None and item.signed_document is not None,
                            "no signedDocument on the item after the job"))  # fmt: skip
     finally:
-        server.stop()
+        aws.stop()
     for logical_id in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",
                        "FetchSignedDocumentFunction"):  # fmt: skip
         missing = uncompiled(Path(build_dir, logical_id))

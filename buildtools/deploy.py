@@ -4,7 +4,7 @@ The stage's parameters come from samconfig.toml; PARAMS are merged into them by 
 --parameter-overrides replaces the whole list, so one extra value on the command line would silently drop every
 other parameter of the stage — AllowSyntheticNationalIds among them.)
 
-    python -m local.deploy STAGE --sam .tools/sam/bin/sam [--params "K=V …"] [--dry-run]
+    python -m buildtools.deploy STAGE --sam .tools/sam/bin/sam [--params "K=V …"] [--dry-run]
 """
 
 import argparse

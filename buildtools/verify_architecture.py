@@ -2,7 +2,7 @@
 running it: every native extension in it is an aarch64 ELF file built for the runtime's CPython (3.13).
 A wheel for the wrong machine or Python would otherwise fail only at the first cold start on Lambda.
 
-Usage: python -m local.verify_architecture .aws-sam/build arm64
+Usage: python -m buildtools.verify_architecture .aws-sam/build arm64
 """
 
 import struct

@@ -7,7 +7,7 @@ what CloudFormation would be given.
 
 Runs in the SAM CLI's own venv (it has the translator; the app's venv does not):
 
-    .tools/sam/bin/python local/transform.py OUT_DIR RENDERED.json...   # writes OUT_DIR/<name>.json
+    .tools/sam/bin/python buildtools/transform.py OUT_DIR RENDERED.json...   # writes OUT_DIR/<name>.json
 """
 
 import json

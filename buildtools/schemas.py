@@ -9,8 +9,8 @@ Writes, under schemas/:
 The models say what is accepted; the notes below say what a field means, for the reader of the schema. A schema
 is never looser than the model where a producer could rely on it: the model decides, the schema documents.
 
-    python -m local.schemas            # rewrite schemas/ and template.yaml's schema contents
-    python -m local.schemas --check    # exit 1 and name the stale files
+    python -m buildtools.schemas            # rewrite schemas/ and template.yaml's schema contents
+    python -m buildtools.schemas --check    # exit 1 and name the stale files
 """
 
 import argparse

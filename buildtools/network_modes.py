@@ -4,7 +4,7 @@ cfn-lint, `sam validate --lint` and checkov judge a template by its parameter de
 mode: the VPC, endpoint and PRIVATE-callback resources would never be looked at. Each mode here is the same
 template with that mode's parameters as defaults (written as JSON, which all three tools read).
 
-    python -m local.network_modes OUT_DIR    # writes OUT_DIR/<mode>.json and prints their paths
+    python -m buildtools.network_modes OUT_DIR    # writes OUT_DIR/<mode>.json and prints their paths
 """
 
 import json
