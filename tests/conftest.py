@@ -66,6 +66,20 @@ TEST_SETTINGS = {
 }
 DEFAULT_SIMULATOR = simulator_config(forms=simulator_config().forms | {UNPUBLISHED_FORM_ID: Form(published=False)})
 
+# Each test's kind is its folder: unit (pure code), integration (one part against moto and/or the simulator over
+# HTTP), e2e (the whole local stack, or the build tools). `make check` picks the fast kinds by these markers.
+KINDS = ("unit", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        kind = item.path.relative_to(tests).parts[0]
+        if kind not in KINDS:
+            raise pytest.UsageError(f"{item.path}: a test lives in tests/unit, tests/integration or tests/e2e")
+        item.add_marker(kind)
+
 
 @pytest.fixture(scope="session")
 def aws_stack() -> Iterator[Aws]:
@@ -245,6 +259,7 @@ def wait_until_indexed(order_reference: str, table_name: str, timeout: float = 3
 
 def failed_ids(response: dict[str, Any]) -> set[str]:
     return {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+
 
 
 class CapturedOutput:

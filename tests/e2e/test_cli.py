@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from local import iam
 from local.stack import API_KEY, FORM_ID
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ORDERS = ROOT / "events" / "orders"
 
 

@@ -17,7 +17,7 @@ from conftest import MAKE_RUN_ENV
 from buildtools.schemas import outcome_event_errors
 from local.stack import API_KEY, UNREACHABLE_NATIONAL_ID, VALID_IDS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_stack(tmp_path: Path, *args: str, timeout: float = 200) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from buildtools.openapi import callback_openapi
 from local.callback_front import CallbackFront
 
-OPENAPI_FILE = Path(__file__).resolve().parent.parent / "docs" / "callback-openapi.json"
+OPENAPI_FILE = Path(__file__).resolve().parents[2] / "docs" / "callback-openapi.json"
 schema = schemathesis.openapi.from_path(OPENAPI_FILE)
 
 

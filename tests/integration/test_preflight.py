@@ -11,7 +11,7 @@ from eprom_cli import preflight
 from eprom_cli.app import app
 from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
