@@ -261,6 +261,19 @@ def failed_ids(response: dict[str, Any]) -> set[str]:
     return {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
 
 
+class FakeClock:
+    """A monotonic clock a test moves on instead of sleeping, for code given a `clock`. It runs with real time, only
+    ahead by what was advanced, so it never goes back behind a time.monotonic() it takes over from."""
+
+    def __init__(self) -> None:
+        self._advanced = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self._advanced
+
+    def advance(self, seconds: float) -> None:
+        self._advanced += seconds
+
 
 class CapturedOutput:
     """Everything the Powertools Logger wrote, plus stdout (where Metrics prints EMF)."""
