@@ -29,6 +29,7 @@ def callback_front(aws: dict[str, str]) -> Iterator[CallbackFront]:
         yield front
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 def test_generated_callbacks_never_get_a_5xx(case: schemathesis.Case, callback_front: CallbackFront) -> None:

@@ -55,6 +55,7 @@ def callback_event(api_key: str) -> tuple[dict[str, Any], str]:
     return event, form_order_id
 
 
+@pytest.mark.slow
 def test_callbacks_with_the_new_key_are_stored_during_a_rotation_under_load(
     callback_app, orders_table, secret_holds, lambda_context
 ) -> None:

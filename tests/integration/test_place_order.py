@@ -515,6 +515,7 @@ def record_earlier_order(aws: dict[str, str], order: dict[str, Any], fingerprint
     return form_order_id
 
 
+@pytest.mark.slow
 def test_a_resend_after_the_idempotency_window_is_told_apart_by_the_keyed_fingerprint(
     placer, eprom, aws, dead_letters, lambda_context
 ) -> None:

@@ -51,6 +51,7 @@ def test_an_unknown_stage_or_a_malformed_parameter_is_one_line() -> None:
         preflight.parse_parameters("LogRetentionDays")
 
 
+@pytest.mark.slow
 def test_a_fresh_account_without_the_api_gateway_logging_role_is_a_problem_named_with_its_fix(account) -> None:
     result = CliRunner().invoke(app, ["preflight", "--stage", "test"])
     assert result.exit_code == 1, result.output
