@@ -61,7 +61,7 @@ TEST_SETTINGS = {
     # The backoff compressed in time through its own settings (30 s .. 900 s deployed)
     "RETRY_BASE_DELAY_SECONDS": "2",
     "RETRY_MAX_DELAY_SECONDS": "4",
-    "API_KEY_MIN_REFRESH_SECONDS": "2",  # key rotation tests wait this out rather than 10 s
+    "API_KEY_MIN_REFRESH_SECONDS": "2",  # 10 s deployed; test_key_rotation moves the clock past it
     "SIGNED_DOCUMENT_MAX_BYTES": "5000000",  # the simulator's huge documents need only be larger than this
 }
 DEFAULT_SIMULATOR = simulator_config(forms=simulator_config().forms | {UNPUBLISHED_FORM_ID: Form(published=False)})
