@@ -188,6 +188,7 @@ def test_an_invocation_that_stopped_between_claim_and_answer_is_parked_never_sen
         assert queues.dead_letters_of(order["orderReference"]) == []
 
 
+@pytest.mark.slow
 def test_an_item_from_before_claims_stops_a_second_order(placer, eprom, queues, aws, lambda_context) -> None:
     """Items written before claims were kept (or whose claim expired) are still found, through the index."""
     order = order_message()

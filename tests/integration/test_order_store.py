@@ -47,6 +47,7 @@ def get(orders_table, form_order_id: str) -> dict:
     return orders_table.get_item(Key={"formOrderId": form_order_id}, ConsistentRead=True).get("Item")
 
 
+@pytest.mark.slow
 def test_record_placed_writes_the_item(store, orders_table) -> None:
     form_order_id, reference = str(uuid.uuid4()), f"ref-{uuid.uuid4()}"
     record_placed(store, form_order_id, reference, "abc")

@@ -538,6 +538,7 @@ def test_a_resend_after_the_idempotency_window_is_told_apart_by_the_keyed_finger
     assert eprom.order_requests == []
 
 
+@pytest.mark.slow
 def test_an_unkeyed_fingerprint_of_an_older_version_is_unknown_never_a_reuse(
     placer, eprom, aws, dead_letters, lambda_context
 ) -> None:

@@ -64,6 +64,7 @@ def test_a_fresh_account_without_the_api_gateway_logging_role_is_a_problem_named
     assert "ok       API Gateway logging role: none yet; this deploy creates it" in result.output
 
 
+@pytest.mark.slow
 def test_an_account_ready_for_the_stage_passes(account) -> None:
     boto3.client("apigateway").update_account(
         patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": "arn:aws:iam::123456789012:role/a"}]
