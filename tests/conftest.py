@@ -217,9 +217,16 @@ def lambda_context() -> LambdaContext:
     return LambdaContext("test-function")
 
 
+def unique_reference(prefix: str = "test") -> str:
+    """A fresh orderReference. Not a UUID's text: its last group of 12 can hold 11 digits that make a valid national
+    id, and an orderReference with one is refused."""
+    hex_digits = uuid.uuid4().hex
+    return "-".join([prefix, *(hex_digits[start : start + 8] for start in range(0, 32, 8))])
+
+
 def order_message(**overrides: Any) -> dict[str, Any]:
     """A valid order with a fresh orderReference; overrides replace fields (None removes one)."""
-    reference = overrides.pop("orderReference", f"test-{uuid.uuid4()}")
+    reference = overrides.pop("orderReference", unique_reference())
     body = {
         "orderReference": reference,
         "formId": FORM_ID,

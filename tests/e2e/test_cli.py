@@ -14,7 +14,7 @@ import boto3
 import pytest
 import requests
 import typer
-from conftest import STATE_VARIABLES, DeadLetters, serving
+from conftest import STATE_VARIABLES, DeadLetters, serving, unique_reference
 from eprom_cli.app import app
 from eprom_cli.local_state import LocalState, LocalTarget
 from typer.testing import CliRunner
@@ -69,7 +69,7 @@ def until(condition: Callable[[], Any], timeout: float = 30) -> Any:
 
 
 def order_file(tmp_path: Path, sample: str, **changes: Any) -> tuple[Path, dict[str, Any]]:
-    body = json.loads((ORDERS / sample).read_text()) | {"orderReference": f"cli-{uuid.uuid4()}"} | changes
+    body = json.loads((ORDERS / sample).read_text()) | {"orderReference": unique_reference("cli")} | changes
     path = tmp_path / f"{body['orderReference']}.json"
     path.write_text(json.dumps(body))
     return path, body
@@ -215,7 +215,7 @@ def test_dead_letters_list_redrive_and_export(stack: LocalStack, tmp_path: Path)
 
 def test_export_delete_keeps_every_letter_that_shares_a_reference(stack: LocalStack, tmp_path: Path) -> None:
     """Files are named per message, so letters of one reference do not overwrite each other before the delete."""
-    reference = f"cli-{uuid.uuid4()}"
+    reference = unique_reference("cli")
     bodies = [json.dumps({"orderReference": reference, "copy": copy}) for copy in range(3)]
     for body in bodies:
         stack.sqs.send_message(QueueUrl=stack.state["dead_letter_queue_url"], MessageBody=body,
@@ -232,7 +232,7 @@ def test_export_delete_keeps_every_letter_that_shares_a_reference(stack: LocalSt
 
 
 def test_redrive_sends_one_of_identical_copies_and_deletes_the_others_after_it(stack: LocalStack) -> None:
-    reference = f"cli-{uuid.uuid4()}"
+    reference = unique_reference("cli")
     body = json.dumps(json.loads((ORDERS / "basic.json").read_text()) | {"orderReference": reference})
     for attempt in ("first", "second", "third"):  # one order, parked three times
         stack.sqs.send_message(
@@ -482,7 +482,7 @@ def test_data_is_never_rendered_as_markup(parked: Callable[..., None], callback_
     [line] = [line for line in orphans.stdout.splitlines() if form_order_id in line]
     assert "[/]" in line
 
-    reference = f"cli-{uuid.uuid4()}"
+    reference = unique_reference("cli")
     for text in MARKUP:
         parked(json.dumps({"orderReference": reference}), rejectionClass=text, rejectionReason=text)
     listed = eprom("--local", "dead-letters", "list", "--queue", "orders")
@@ -528,7 +528,7 @@ def test_api_key_rotate_refuses_a_key_the_authorization_header_cannot_carry(
 def test_export_creates_each_file_new_for_the_owner_only(parked: Callable[..., None], tmp_path: Path) -> None:
     """Never into an existing file (which kept its 0644), never through a symlink; one line and exit 1 instead
     of a traceback; a letter whose file was not written stays in the DLQ."""
-    reference = f"cli-{uuid.uuid4()}"
+    reference = unique_reference("cli")
     body = json.dumps({"orderReference": reference, "nationalId": "26073941651"})
     parked(body, rejectionClass="InvalidMessage", rejectionReason="r")
     out = tmp_path / "out"
