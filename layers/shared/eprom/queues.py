@@ -97,13 +97,14 @@ class QueueVisibility:
     @cache  # noqa: B019 - one OrderQueue lives as long as the Lambda environment; a queue's URL never changes
     def _url(self, queue_arn: str) -> str:
         *_, account, name = queue_arn.split(":")
-        return self._client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        url: str = self._client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        return url
 
 
 def backoff_seconds(attempt: int, *, base: int, cap: int, retry_after: float | None = None) -> int:
     """Exponential from the base to the cap, jitter only ever added (so a backlog's retries spread out), and
     never sooner than a Retry-After the other side asked for."""
-    delay = min(cap, base * 2 ** min(max(attempt, 1) - 1, 30))
+    delay: float = min(cap, base * 2 ** min(max(attempt, 1) - 1, 30))
     delay += random.uniform(0, delay / 4)  # noqa: S311 - spreading retries, not cryptography
     if retry_after:
         delay = max(delay, retry_after)
