@@ -22,7 +22,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION := $(REGION)
 
-.PHONY: help run serve test lint typecheck unit transformed template-checks schemas deploy deploy-check build build-host build-check openapi bench clean layer-requirements
+.PHONY: help run serve check test lint typecheck pytest transformed template-checks schemas deploy deploy-check build build-host build-check openapi bench clean layer-requirements
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -52,7 +52,11 @@ run: $(VENV)/.synced  ## the whole flow locally: moto + ePROM simulator + all fo
 serve: $(VENV)/.synced  ## the local stack kept running, for `.venv/bin/eprom --local ...` and curl
 	$(APP_PYTHON) -m local.run --serve $(ARGS)
 
-test: lint unit template-checks build-check  ## everything CI runs
+# What a developer runs often (under a minute): tests/unit and tests/integration without the slow ones.
+check: lint typecheck $(VENV)/.synced  ## the fast part of make test: ruff, mypy, the unit and fast integration tests
+	$(VENV)/bin/pytest -m "(unit or integration) and not slow" $(PYTEST_ARGS)
+
+test: lint typecheck pytest template-checks build-check  ## everything CI runs
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
@@ -63,7 +67,7 @@ lint: $(VENV)/.synced
 typecheck: $(VENV)/.synced  ## mypy --strict on the layer and the functions (pyproject.toml)
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.synced  ## the pytest suite (moto server and ePROM simulator over HTTP)
+pytest: $(VENV)/.synced  ## every test: tests/unit, tests/integration (moto, the ePROM simulator) and tests/e2e
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The linters judge a template by its parameter defaults: each network mode is also rendered with its own

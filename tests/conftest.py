@@ -61,10 +61,24 @@ TEST_SETTINGS = {
     # The backoff compressed in time through its own settings (30 s .. 900 s deployed)
     "RETRY_BASE_DELAY_SECONDS": "2",
     "RETRY_MAX_DELAY_SECONDS": "4",
-    "API_KEY_MIN_REFRESH_SECONDS": "2",  # key rotation tests wait this out rather than 10 s
+    "API_KEY_MIN_REFRESH_SECONDS": "2",  # 10 s deployed; test_key_rotation moves the clock past it
     "SIGNED_DOCUMENT_MAX_BYTES": "5000000",  # the simulator's huge documents need only be larger than this
 }
 DEFAULT_SIMULATOR = simulator_config(forms=simulator_config().forms | {UNPUBLISHED_FORM_ID: Form(published=False)})
+
+# Each test's kind is its folder: unit (pure code), integration (one part against moto and/or the simulator over
+# HTTP), e2e (the whole local stack, or the build tools). `make check` picks the fast kinds by these markers.
+KINDS = ("unit", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        kind = item.path.relative_to(tests).parts[0]
+        if kind not in KINDS:
+            raise pytest.UsageError(f"{item.path}: a test lives in tests/unit, tests/integration or tests/e2e")
+        item.add_marker(kind)
 
 
 @pytest.fixture(scope="session")
@@ -203,9 +217,16 @@ def lambda_context() -> LambdaContext:
     return LambdaContext("test-function")
 
 
+def unique_reference(prefix: str = "test") -> str:
+    """A fresh orderReference. Not a UUID's text: its last group of 12 can hold 11 digits that make a valid national
+    id, and an orderReference with one is refused."""
+    hex_digits = uuid.uuid4().hex
+    return "-".join([prefix, *(hex_digits[start : start + 8] for start in range(0, 32, 8))])
+
+
 def order_message(**overrides: Any) -> dict[str, Any]:
     """A valid order with a fresh orderReference; overrides replace fields (None removes one)."""
-    reference = overrides.pop("orderReference", f"test-{uuid.uuid4()}")
+    reference = overrides.pop("orderReference", unique_reference())
     body = {
         "orderReference": reference,
         "formId": FORM_ID,
@@ -245,6 +266,20 @@ def wait_until_indexed(order_reference: str, table_name: str, timeout: float = 3
 
 def failed_ids(response: dict[str, Any]) -> set[str]:
     return {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+
+
+class FakeClock:
+    """A monotonic clock a test moves on instead of sleeping, for code given a `clock`. It runs with real time, only
+    ahead by what was advanced, so it never goes back behind a time.monotonic() it takes over from."""
+
+    def __init__(self) -> None:
+        self._advanced = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self._advanced
+
+    def advance(self, seconds: float) -> None:
+        self._advanced += seconds
 
 
 class CapturedOutput:

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from eprom.api_key import ApiKeySource
 from eprom.eprom_client import eprom_client_from
 from eprom.order_store import OrderStore
 from eprom.queues import DeadLetterQueue, QueueVisibility, SqsRecord
@@ -18,7 +19,8 @@ from fetch_signed_document.settings import FetcherSettings
 settings = FetcherSettings.from_environment()
 logger = Logger()
 metrics = Metrics()
-eprom = eprom_client_from(settings)
+api_keys = ApiKeySource.of(settings)
+eprom = eprom_client_from(settings, api_keys)
 results = ResultsStore(settings.form_results_bucket)
 store = OrderStore(settings.form_orders_table)
 dead_letters = DeadLetterQueue(settings.signed_document_dead_letter_queue_url)

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from eprom.api_key import read_secret
+from eprom.api_key import ApiKeySource, read_secret
 from eprom.eprom_client import eprom_client_from
 from eprom.models import OrderMessage
 from eprom.order_store import OrderStore
@@ -35,6 +35,7 @@ settings = PlacerSettings.from_environment()
 logger = Logger()
 metrics = Metrics()
 
+api_keys = ApiKeySource.of(settings)
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
 claims = OrderClaims(
     settings.idempotency_table,
@@ -60,7 +61,7 @@ def fingerprint_key() -> bytes:
 
 
 eprom_placement = placement.EpromPlacement(
-    eprom=eprom_client_from(settings, max_connections=settings.max_concurrent_orders),
+    eprom=eprom_client_from(settings, api_keys, max_connections=settings.max_concurrent_orders),
     claims=claims,
     store=store,
     fingerprint_key=fingerprint_key,

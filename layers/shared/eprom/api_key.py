@@ -12,7 +12,7 @@ Manager.
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -70,12 +70,20 @@ def load_api_keys(secret_id: str, *, max_age_seconds: int, force_fetch: bool = F
 
 class ApiKeySource:
     """The keys of one secret: cached for `max_age_seconds`, re-read on demand at most once per
-    `min_refresh_seconds` (the functions' worker threads share one source, hence the lock)."""
+    `min_refresh_seconds` by `clock` (the functions' worker threads share one source, hence the lock)."""
 
-    def __init__(self, secret_id: str, *, max_age_seconds: int, min_refresh_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        *,
+        max_age_seconds: int,
+        min_refresh_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._secret_id = secret_id
         self._max_age = max_age_seconds
         self._min_refresh = min_refresh_seconds
+        self.clock = clock
         self._refreshed_at = float("-inf")
         self._lock = threading.Lock()
 
@@ -101,7 +109,7 @@ class ApiKeySource:
     def refresh(self) -> ApiKeys | None:
         """The keys as the secret holds them now; None when it was read again too recently to ask once more."""
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             if now - self._refreshed_at < self._min_refresh:
                 return None
             self._refreshed_at = now

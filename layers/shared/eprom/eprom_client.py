@@ -196,9 +196,8 @@ class EpromClient:
         return Placed(response)
 
 
-def eprom_client_from(settings: EpromApiSettings, *, max_connections: int = 10) -> EpromClient:
-    """The client a function keeps for its life, with the ApiKey from the settings' secret."""
-    api_keys = ApiKeySource.of(settings)
+def eprom_client_from(settings: EpromApiSettings, api_keys: ApiKeySource, *, max_connections: int = 10) -> EpromClient:
+    """The client a function keeps for its life, with the ApiKey from `api_keys` (the settings' secret)."""
     return EpromClient(
         str(settings.eprom_api_base_url),
         api_keys.current,

@@ -22,7 +22,7 @@ from eprom.aws_clients import lazy_client
 # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html), and
 # then the queue's own visibility timeout applies. Lambda's record carries no receive time, but the receive was
 # less than the queue's VisibilityTimeout ago (else the message would be visible again and its receipt handle of no
-# use): at most 660 s for our queues, which tests/test_aws_limits.py holds below RECEIVE_MARGIN_SECONDS.
+# use): at most 660 s for our queues, which tests/integration/test_aws_limits.py holds below RECEIVE_MARGIN_SECONDS.
 SQS_MAX_VISIBILITY_SECONDS = 43200
 RECEIVE_MARGIN_SECONDS = 900
 MAX_RETRY_DELAY_SECONDS = SQS_MAX_VISIBILITY_SECONDS - RECEIVE_MARGIN_SECONDS

@@ -23,11 +23,9 @@ from local import iam
 from local.eprom_simulator import SAMPLE_ANSWERS
 from local.stack import API_KEY, FORM_ID, PAPER_FORM_ID
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VERIFICATION_PERSON = "26670271527"
 ON_BEHALF_OF = "26073941651"
-
-pytestmark = pytest.mark.slow
 
 
 class Stack:

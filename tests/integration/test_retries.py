@@ -58,6 +58,7 @@ def seconds_until_visible(queue: OrderQueue, limit: float = 15) -> float:
     raise AssertionError(f"not visible again within {limit} s")
 
 
+@pytest.mark.slow
 def test_a_transient_failure_sets_the_next_delivery_with_backoff(placer, eprom, order_queue, lambda_context) -> None:
     eprom.config.rate_500 = 1.0
     order_queue.send(order_message())
@@ -69,6 +70,7 @@ def test_a_transient_failure_sets_the_next_delivery_with_backoff(placer, eprom, 
     assert 1.0 <= waited <= 5.0, waited
 
 
+@pytest.mark.slow
 def test_retry_after_from_eprom_is_honoured_when_longer(placer, eprom, order_queue, lambda_context) -> None:
     eprom.config.down_for_seconds, eprom.config.down_retry_after = 60, 6
     eprom.reset(eprom.config)
@@ -123,6 +125,7 @@ def expire_idempotency_record(aws: dict[str, str]) -> None:
             table.delete_item(Key={"id": item["id"]})
 
 
+@pytest.mark.slow
 def test_an_order_reference_resent_after_its_idempotency_record_expired_is_not_placed_again(
     placer, eprom, dead_letters, orders_table, aws, lambda_context
 ) -> None:
@@ -142,6 +145,7 @@ def test_an_order_reference_resent_after_its_idempotency_record_expired_is_not_p
     assert eprom.orders_per_reference[order["orderReference"]] == 1
 
 
+@pytest.mark.slow
 def test_the_largest_message_the_order_queue_takes_reaches_the_dlq_with_its_reason(
     placer, eprom, dead_letters, aws, order_queue, lambda_context
 ) -> None:

@@ -11,7 +11,7 @@ from eprom_cli import preflight
 from eprom_cli.app import app
 from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -51,6 +51,7 @@ def test_an_unknown_stage_or_a_malformed_parameter_is_one_line() -> None:
         preflight.parse_parameters("LogRetentionDays")
 
 
+@pytest.mark.slow
 def test_a_fresh_account_without_the_api_gateway_logging_role_is_a_problem_named_with_its_fix(account) -> None:
     result = CliRunner().invoke(app, ["preflight", "--stage", "test"])
     assert result.exit_code == 1, result.output
@@ -63,6 +64,7 @@ def test_a_fresh_account_without_the_api_gateway_logging_role_is_a_problem_named
     assert "ok       API Gateway logging role: none yet; this deploy creates it" in result.output
 
 
+@pytest.mark.slow
 def test_an_account_ready_for_the_stage_passes(account) -> None:
     boto3.client("apigateway").update_account(
         patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": "arn:aws:iam::123456789012:role/a"}]

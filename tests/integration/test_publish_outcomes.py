@@ -63,6 +63,7 @@ def a_whole_order(store: OrderStore, results: ResultsStore, *, signed: bool = Fa
     return form_order_id
 
 
+@pytest.mark.slow
 def test_every_change_of_an_order_is_one_documented_event(publisher, store, aws, outcome_events, lambda_context):
     results = ResultsStore(aws["FORM_RESULTS_BUCKET"])
     form_order_id = a_whole_order(store, results)
@@ -92,6 +93,7 @@ def test_every_change_of_an_order_is_one_documented_event(publisher, store, aws,
     assert outcome_events.received() == events
 
 
+@pytest.mark.slow
 def test_a_signed_form_return_makes_a_signed_document_job(publisher, store, aws, outcome_events, lambda_context):
     form_order_id = a_whole_order(store, ResultsStore(aws["FORM_RESULTS_BUCKET"]), signed=True)
     assert (
@@ -104,6 +106,7 @@ def test_a_signed_form_return_makes_a_signed_document_job(publisher, store, aws,
     assert {"formOrderId": form_order_id, "signedFormId": SIGNED_FORM_ID} in jobs
 
 
+@pytest.mark.slow
 def test_records_that_cannot_be_published_are_reported_for_retry(publisher, store, aws, lambda_context) -> None:
     form_order_id = a_whole_order(store, ResultsStore(aws["FORM_RESULTS_BUCKET"]))
     records = stream_records(aws, form_order_id)
@@ -188,6 +191,7 @@ def returned_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [event for event in events if event["detailType"] == "FormReturned"]
 
 
+@pytest.mark.slow
 def test_returns_a_b_a_are_two_versions_each_announced_once(
     callback_app, publisher, aws, outcome_events, lambda_context
 ) -> None:
@@ -220,6 +224,7 @@ def test_returns_a_b_a_are_two_versions_each_announced_once(
     assert outcome_events.received() == events
 
 
+@pytest.mark.slow
 def test_a_different_return_after_completed_is_announced_with_its_version(
     callback_app, publisher, aws, outcome_events, lambda_context
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 import requests
 from conftest import API_KEY, FORM_ID, NONEXISTENT_NATIONAL_ID, PAPER_FORM_ID, UNPUBLISHED_FORM_ID
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOT_SUPPORTED = "is not supported as national ID. The national ID must be either Norsk fødselsnummer or D-nummer."
 # national-id.md's test vectors
 ACCEPTED_IDS = [  # and 24108108017, the tests' NONEXISTENT_NATIONAL_ID

@@ -249,6 +249,7 @@ def test_a_consumer_reads_an_outcome_and_its_answers_by_version(aws: dict[str, s
     assert body == b'{"v": 1}'
 
 
+@pytest.mark.slow
 def test_the_eprom_command_runs_under_operator_policy(aws: dict[str, str], tmp_path, monkeypatch, dead_letters):
     """`eprom` lists and exports dead letters under OperatorPolicy; without sqs:ReceiveMessage it cannot."""
     policy = _policy(iam.OPERATOR_POLICY)

@@ -10,7 +10,7 @@ from eprom.models import OrderMessage
 from buildtools.schemas import EVENTS, SCHEMAS, eventbridge_schema, expected_files, order_message_errors
 from local.aws_resources import load_template
 
-SAMPLE_ORDERS = sorted((Path(__file__).resolve().parent.parent / "events" / "orders").glob("*.json"))
+SAMPLE_ORDERS = sorted((Path(__file__).resolve().parents[2] / "events" / "orders").glob("*.json"))
 CONTEXT = {"allow_synthetic_national_ids": True, "allow_test_mode_orders": True}
 
 

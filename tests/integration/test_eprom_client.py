@@ -84,8 +84,12 @@ def test_an_answer_slower_than_the_read_timeout_is_ambiguous_and_the_order_exist
     order = request()
     result = client_for(eprom.base_url, read_timeout=0.3).place(order)
     assert result == Ambiguous("ePROM did not answer within 0.3 s after the order was sent")
-    time.sleep(0.5)  # ePROM finishes the order after we stopped waiting
-    assert eprom.orders_per_reference[json.loads(order.metadata)["orderReference"]] == 1
+    reference = json.loads(order.metadata)["orderReference"]
+    deadline = time.monotonic() + 10
+    while not eprom.orders_per_reference[reference]:  # ePROM finishes the order after we stopped waiting
+        assert time.monotonic() < deadline, "ePROM never finished the order"
+        time.sleep(0.05)
+    assert eprom.orders_per_reference[reference] == 1
 
 
 @pytest.mark.parametrize(("retry_after", "expected"), [(None, None), (7, 7.0)])

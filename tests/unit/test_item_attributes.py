@@ -30,7 +30,7 @@ import pytest
 from eprom import models, outcomes, queues
 from eprom.order_item import HistoryEntry, OrderItem, ResultPointer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = next(folder for folder in Path(__file__).resolve().parents if (folder / "pyproject.toml").exists())
 SCANNED = ("layers", "functions", "cli", "local", "bench", "buildtools")  # buildtools: the build and CI checks
 THE_ITEM_S_OWN_MODULES = {"layers/shared/eprom/order_item.py", "layers/shared/eprom/order_store.py"}
 NOT_THE_ITEM = {

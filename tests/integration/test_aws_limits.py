@@ -199,6 +199,7 @@ def test_dynamodb_refuses_an_item_over_400_kb(aws) -> None:
     assert error_code(refused.value) == "ValidationException"
 
 
+@pytest.mark.slow
 def test_a_gsi_query_does_not_see_a_write_of_the_last_lag_seconds(aws) -> None:
     lagging = MotoServer().start()  # the same moto backends, behind limits of its own
     lagging.limits.gsi_lag_seconds = 1.0
@@ -236,6 +237,7 @@ def test_api_gateway_refuses_a_body_over_10_mb_and_nothing_is_stored(callback_ap
     assert "Item" not in orders_table.get_item(Key={"formOrderId": form_order_id}, ConsistentRead=True)
 
 
+@pytest.mark.slow
 def test_api_gateway_answers_504_when_the_integration_outlasts_its_timeout() -> None:
     release = threading.Event()
 

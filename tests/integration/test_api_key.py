@@ -1,11 +1,11 @@
 """The ApiKey from Secrets Manager (moto over HTTP), through Powertools parameters with caching."""
 
 import json
-import time
 import uuid
 
 import boto3
 import pytest
+from conftest import FakeClock
 from eprom.api_key import ApiKeyConfigurationError, ApiKeys, ApiKeySource, load_api_keys
 
 
@@ -43,21 +43,24 @@ def test_previous_keys_must_be_strings(aws) -> None:
 
 def test_the_key_is_cached_for_max_age(aws) -> None:
     name = secret(aws, json.dumps({"apiKey": "first"}))
-    assert load_api_keys(name, max_age_seconds=1).current == "first"
-    boto3.client("secretsmanager").put_secret_value(SecretId=name, SecretString=json.dumps({"apiKey": "second"}))
-    assert load_api_keys(name, max_age_seconds=1).current == "first"  # served from the cache, no call
-    time.sleep(1.1)
-    assert load_api_keys(name, max_age_seconds=1).current == "second"  # max age passed: fetched again
+    secrets = boto3.client("secretsmanager")
+    assert load_api_keys(name, max_age_seconds=0).current == "first"  # cached with a max age passed at once
+    secrets.put_secret_value(SecretId=name, SecretString=json.dumps({"apiKey": "second"}))
+    assert load_api_keys(name, max_age_seconds=60).current == "second"  # max age passed: fetched again
+    secrets.put_secret_value(SecretId=name, SecretString=json.dumps({"apiKey": "third"}))
+    assert load_api_keys(name, max_age_seconds=60).current == "second"  # served from the cache, no call
 
 
 def test_refresh_reads_the_secret_again_at_once_but_not_more_than_once_per_interval(aws) -> None:
     name = secret(aws, json.dumps({"apiKey": "first"}))
-    source = ApiKeySource(name, max_age_seconds=300, min_refresh_seconds=0.5)
+    clock = FakeClock()
+    source = ApiKeySource(name, max_age_seconds=300, min_refresh_seconds=10, clock=clock)
     assert source.current() == "first"
     boto3.client("secretsmanager").put_secret_value(SecretId=name, SecretString=json.dumps({"apiKey": "second"}))
     assert source.current() == "first"  # cached for 300 s
     assert source.refresh() == ApiKeys("second")
     assert source.current() == "second"  # the refresh also renewed the cache
+    clock.advance(5)
     assert source.refresh() is None  # asked again within the interval: not read
-    time.sleep(0.6)
+    clock.advance(5)
     assert source.refresh() == ApiKeys("second")

@@ -3,14 +3,13 @@ secret. Callbacks with the new key and orders must not fail while the functions'
 
 import json
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import pytest
-from conftest import API_KEY, EVENTS, PREVIOUS_API_KEY, order_message, sqs_event
+from conftest import API_KEY, EVENTS, PREVIOUS_API_KEY, FakeClock, order_message, sqs_event
 
 NEW_KEY = "regenerated-in-eprom-admin"
 
@@ -18,13 +17,25 @@ NEW_KEY = "regenerated-in-eprom-admin"
 REFRESH_INTERVAL = 2  # API_KEY_MIN_REFRESH_SECONDS in conftest
 
 
+REFRESH_CLOCK = FakeClock()
+
+
 @pytest.fixture
-def secret_holds(aws: dict[str, str], callback_app: Any) -> Any:
+def refresh_clock(placer: Any, callback_app: Any) -> FakeClock:
+    """The clock by which the functions' key sources space their re-reads of the secret, moved on by the tests.
+    One for the session, left in place: it runs with real time, only ahead, so a re-read it stamped never lies in
+    the future of a later test."""
+    placer.api_keys.clock = callback_app.api_keys.clock = REFRESH_CLOCK
+    return REFRESH_CLOCK
+
+
+@pytest.fixture
+def secret_holds(aws: dict[str, str], callback_app: Any, refresh_clock: FakeClock) -> Any:
     """Puts keys into the secret as an operator does after ePROM Admin regenerated it; the original back after.
-    First it waits out the functions' refresh interval, which earlier tests with wrong keys may have started.
+    First it moves past the functions' refresh interval, which earlier tests with wrong keys may have started.
     (Here all handlers share one process and so one secret cache; on Lambda each function has its own.)"""
     secrets = boto3.client("secretsmanager")
-    time.sleep(REFRESH_INTERVAL + 0.1)
+    refresh_clock.advance(REFRESH_INTERVAL)
 
     def put(current: str, *previous: str) -> None:
         value = json.dumps({"apiKey": current, "previousApiKeys": list(previous)})
@@ -32,9 +43,9 @@ def secret_holds(aws: dict[str, str], callback_app: Any) -> Any:
 
     yield put
     put(API_KEY, PREVIOUS_API_KEY)
-    time.sleep(REFRESH_INTERVAL + 0.1)
+    refresh_clock.advance(REFRESH_INTERVAL)
     assert callback_app.api_keys.refresh() is not None  # the shared cache holds the original key again
-    time.sleep(REFRESH_INTERVAL + 0.1)  # and later tests start with a fresh interval
+    refresh_clock.advance(REFRESH_INTERVAL)  # and later tests start with a fresh interval
 
 
 def callback_event(api_key: str) -> tuple[dict[str, Any], str]:
@@ -44,6 +55,7 @@ def callback_event(api_key: str) -> tuple[dict[str, Any], str]:
     return event, form_order_id
 
 
+@pytest.mark.slow
 def test_callbacks_with_the_new_key_are_stored_during_a_rotation_under_load(
     callback_app, orders_table, secret_holds, lambda_context
 ) -> None:
@@ -64,20 +76,22 @@ def test_callbacks_with_the_new_key_are_stored_during_a_rotation_under_load(
         assert orders_table.get_item(Key={"formOrderId": form_order_id})["Item"]["status"] == "Ordered"
 
 
-def test_wrong_keys_do_not_make_the_secret_be_read_again_and_again(callback_app, secret_holds, lambda_context):
+def test_wrong_keys_do_not_make_the_secret_be_read_again_and_again(
+    callback_app, secret_holds, refresh_clock, lambda_context
+) -> None:
     assert callback_app.lambda_handler(callback_event("wrong")[0], lambda_context)["statusCode"] == 401  # read once
     secret_holds("newer-key", API_KEY)
     # Within the interval the secret is not read again, so even the right new key waits for it (ePROM retries).
     assert callback_app.lambda_handler(callback_event("newer-key")[0], lambda_context)["statusCode"] == 401
-    time.sleep(REFRESH_INTERVAL + 0.1)
+    refresh_clock.advance(REFRESH_INTERVAL)
     assert callback_app.lambda_handler(callback_event("newer-key")[0], lambda_context)["statusCode"] == 200
 
 
 def test_an_order_after_ePROM_regenerated_the_key_is_placed_without_waiting_for_the_cache(
-    placer, eprom, dead_letters, secret_holds, lambda_context
+    placer, eprom, dead_letters, secret_holds, refresh_clock, lambda_context
 ) -> None:
     assert placer.lambda_handler(sqs_event(order_message()), lambda_context) == {"batchItemFailures": []}  # cached
-    time.sleep(REFRESH_INTERVAL + 0.1)  # that first order may itself have read the secret again
+    refresh_clock.advance(REFRESH_INTERVAL)  # that first order may itself have read the secret again
     eprom.config.api_key = NEW_KEY  # regenerated in ePROM Admin: the old key dies at once
     secret_holds(NEW_KEY, API_KEY)
     order = order_message()

@@ -189,6 +189,7 @@ def test_a_large_document_within_the_limit_is_streamed_whole(fault, fetcher, epr
     assert stored_pdf(aws, signed_order["formOrderId"]) == expected
 
 
+@pytest.mark.slow
 def test_a_document_too_slow_for_the_invocation_is_left_for_the_backoff(
     fetcher, eprom, signed_order, orders_table, aws, document_dead_letters
 ) -> None:

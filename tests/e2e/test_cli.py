@@ -14,7 +14,7 @@ import boto3
 import pytest
 import requests
 import typer
-from conftest import STATE_VARIABLES, DeadLetters, serving
+from conftest import STATE_VARIABLES, DeadLetters, serving, unique_reference
 from eprom_cli.app import app
 from eprom_cli.local_state import LocalState, LocalTarget
 from typer.testing import CliRunner
@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from local import iam
 from local.stack import API_KEY, FORM_ID
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ORDERS = ROOT / "events" / "orders"
 
 
@@ -69,7 +69,7 @@ def until(condition: Callable[[], Any], timeout: float = 30) -> Any:
 
 
 def order_file(tmp_path: Path, sample: str, **changes: Any) -> tuple[Path, dict[str, Any]]:
-    body = json.loads((ORDERS / sample).read_text()) | {"orderReference": f"cli-{uuid.uuid4()}"} | changes
+    body = json.loads((ORDERS / sample).read_text()) | {"orderReference": unique_reference("cli")} | changes
     path = tmp_path / f"{body['orderReference']}.json"
     path.write_text(json.dumps(body))
     return path, body
@@ -123,13 +123,14 @@ def test_a_malformed_order_file_stops_the_whole_send(stack: LocalStack, tmp_path
     assert "2 of 3 files invalid: nothing sent" in result.output
     assert "an unknown field at the top level" in result.output  # per field, no value (nor key name) quoted
     assert body["nationalId"] not in result.output
-    time.sleep(3)  # the poller places within a second of a message arriving
-    assert shown(body["orderReference"]) == []
 
-    result = eprom("--local", "orders", "send", "--skip-invalid", str(valid), str(malformed))
+    later, later_body = order_file(tmp_path, "basic.json")
+    result = eprom("--local", "orders", "send", "--skip-invalid", str(later), str(malformed))
     assert result.exit_code == 0, result.output
     assert "skipped 1 invalid file(s)" in result.output
-    assert until(lambda: shown(body["orderReference"]))[0]["orderReference"] == body["orderReference"]
+    assert until(lambda: shown(later_body["orderReference"]))[0]["orderReference"] == later_body["orderReference"]
+    # The poller takes messages in the order they were sent: had the first send sent `valid`, it was placed by now
+    assert shown(body["orderReference"]) == []
 
 
 def test_show_hides_the_single_use_code_unless_revealed_and_answers_download(stack: LocalStack, tmp_path: Path) -> None:
@@ -214,7 +215,7 @@ def test_dead_letters_list_redrive_and_export(stack: LocalStack, tmp_path: Path)
 
 def test_export_delete_keeps_every_letter_that_shares_a_reference(stack: LocalStack, tmp_path: Path) -> None:
     """Files are named per message, so letters of one reference do not overwrite each other before the delete."""
-    reference = f"cli-{uuid.uuid4()}"
+    reference = unique_reference("cli")
     bodies = [json.dumps({"orderReference": reference, "copy": copy}) for copy in range(3)]
     for body in bodies:
         stack.sqs.send_message(QueueUrl=stack.state["dead_letter_queue_url"], MessageBody=body,
@@ -231,7 +232,7 @@ def test_export_delete_keeps_every_letter_that_shares_a_reference(stack: LocalSt
 
 
 def test_redrive_sends_one_of_identical_copies_and_deletes_the_others_after_it(stack: LocalStack) -> None:
-    reference = f"cli-{uuid.uuid4()}"
+    reference = unique_reference("cli")
     body = json.dumps(json.loads((ORDERS / "basic.json").read_text()) | {"orderReference": reference})
     for attempt in ("first", "second", "third"):  # one order, parked three times
         stack.sqs.send_message(
@@ -481,7 +482,7 @@ def test_data_is_never_rendered_as_markup(parked: Callable[..., None], callback_
     [line] = [line for line in orphans.stdout.splitlines() if form_order_id in line]
     assert "[/]" in line
 
-    reference = f"cli-{uuid.uuid4()}"
+    reference = unique_reference("cli")
     for text in MARKUP:
         parked(json.dumps({"orderReference": reference}), rejectionClass=text, rejectionReason=text)
     listed = eprom("--local", "dead-letters", "list", "--queue", "orders")
@@ -527,7 +528,7 @@ def test_api_key_rotate_refuses_a_key_the_authorization_header_cannot_carry(
 def test_export_creates_each_file_new_for_the_owner_only(parked: Callable[..., None], tmp_path: Path) -> None:
     """Never into an existing file (which kept its 0644), never through a symlink; one line and exit 1 instead
     of a traceback; a letter whose file was not written stays in the DLQ."""
-    reference = f"cli-{uuid.uuid4()}"
+    reference = unique_reference("cli")
     body = json.dumps({"orderReference": reference, "nationalId": "26073941651"})
     parked(body, rejectionClass="InvalidMessage", rejectionReason="r")
     out = tmp_path / "out"

@@ -451,7 +451,7 @@ def test_every_stage_deploys_to_the_eea_region() -> None:
     import tomllib
     from pathlib import Path
 
-    config = tomllib.loads((Path(__file__).resolve().parent.parent / "samconfig.toml").read_text())
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / "samconfig.toml").read_text())
     for stage in ("dev", "qa", "prod"):
         assert config[stage]["deploy"]["parameters"]["region"] == "eu-north-1"
 

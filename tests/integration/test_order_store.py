@@ -47,6 +47,7 @@ def get(orders_table, form_order_id: str) -> dict:
     return orders_table.get_item(Key={"formOrderId": form_order_id}, ConsistentRead=True).get("Item")
 
 
+@pytest.mark.slow
 def test_record_placed_writes_the_item(store, orders_table) -> None:
     form_order_id, reference = str(uuid.uuid4()), f"ref-{uuid.uuid4()}"
     record_placed(store, form_order_id, reference, "abc")
@@ -155,6 +156,7 @@ def test_the_final_status_sets_when_the_item_expires(store, orders_table) -> Non
     assert started + 30 * 86400 - 5 <= expires_at <= datetime.now(UTC).timestamp() + 30 * 86400
 
 
+@pytest.mark.slow
 def test_history_is_bounded_but_status_and_answers_still_land(store, orders_table) -> None:
     form_order_id = str(uuid.uuid4())
     for minute in range(MAX_HISTORY_ENTRIES + 5):
@@ -174,6 +176,7 @@ def test_wire_text_is_short_and_storable(store, orders_table) -> None:
     assert len(entry["status"]) == 64
 
 
+@pytest.mark.slow
 def test_a_callback_racing_the_placement_write_keeps_both(store, orders_table) -> None:
     """ePROM's first callback can reach DynamoDB while the placer writes the new item. DynamoDB applies writes to
     one item one at a time, in either order; both writes must survive (and the local stack must behave the same)."""
@@ -197,6 +200,7 @@ def test_a_callback_racing_the_placement_write_keeps_both(store, orders_table) -
     assert lost == []
 
 
+@pytest.mark.slow
 def test_concurrent_callbacks_of_one_order_all_reach_the_history(store, orders_table) -> None:
     """Out-of-order and simultaneous callbacks: no read-modify-write, so none is lost and status ends highest."""
     statuses = ["Ordered", "DigipostDelivered", "Expired", "Completed", "Error", "Archived"]

@@ -17,7 +17,7 @@ from conftest import MAKE_RUN_ENV
 from buildtools.schemas import outcome_event_errors
 from local.stack import API_KEY, UNREACHABLE_NATIONAL_ID, VALID_IDS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_stack(tmp_path: Path, *args: str, timeout: float = 200) -> dict[str, Any]:
@@ -194,8 +194,9 @@ def test_numeric_dialect_with_form_returns(tmp_path: Path) -> None:
 
 def test_serve_mode_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
+    state = str(tmp_path / "stack.json")  # not the state file of a `make serve` that may be running
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--report", str(report)],
+        [sys.executable, "-m", "local.run", "--serve", "--no-samples", "--report", str(report), "--state-file", state],
         cwd=ROOT,
         env=MAKE_RUN_ENV,
         stdout=subprocess.PIPE,

@@ -106,6 +106,7 @@ def settle(placer, records: list[dict[str, Any]], lambda_context) -> None:
     raise AssertionError(f"{len(records)} record(s) still retried after 20 deliveries")
 
 
+@pytest.mark.slow
 def test_redriving_every_parked_copy_in_one_batch_orders_once(placer, eprom, queues, lambda_context) -> None:
     order, letters = parked_copies(placer, eprom, queues, lambda_context, copies=3)
     eprom.config.latency_seconds = 0.3  # the copies of the batch are in flight together
@@ -117,6 +118,7 @@ def test_redriving_every_parked_copy_in_one_batch_orders_once(placer, eprom, que
     assert queues.dead_letters_of(order["orderReference"]) == []
 
 
+@pytest.mark.slow
 def test_redriving_every_parked_copy_in_parallel_batches_orders_once(placer, eprom, queues, lambda_context) -> None:
     order, letters = parked_copies(placer, eprom, queues, lambda_context, copies=4)
     eprom.config.latency_seconds = 0.3
@@ -186,6 +188,7 @@ def test_an_invocation_that_stopped_between_claim_and_answer_is_parked_never_sen
         assert queues.dead_letters_of(order["orderReference"]) == []
 
 
+@pytest.mark.slow
 def test_an_item_from_before_claims_stops_a_second_order(placer, eprom, queues, aws, lambda_context) -> None:
     """Items written before claims were kept (or whose claim expired) are still found, through the index."""
     order = order_message()
@@ -236,6 +239,7 @@ steps = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(script=st.lists(steps, min_size=1, max_size=6))
 # Always tried, besides the drawn ones: the operator's redrive of issue 19 (copies parked after a timeout,

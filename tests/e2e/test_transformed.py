@@ -20,7 +20,7 @@ import pytest
 
 from buildtools.network_modes import MODES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TRANSFORMED = ROOT / ".aws-sam" / "transformed"
 # What `make transformed` reads: newer than its output means the output is stale.
 SOURCES = [ROOT / "template.yaml", ROOT / "buildtools" / "network_modes.py", ROOT / "buildtools" / "transform.py"]
@@ -359,7 +359,7 @@ NOT_REHEARSED = {
     "AWS::WAFv2::WebACLAssociation": "moto",
     "AWS::EC2::SecurityGroupEgress": "moto",
     "AWS::EventSchemas::Registry": "moto",
-    "AWS::EventSchemas::Schema": "moto (its Content is checked against the models by tests/test_schemas.py)",
+    "AWS::EventSchemas::Schema": "moto (its Content is checked against the models by tests/unit/test_schemas.py)",
 }
 ARTEFACTS = "sam-artifacts"  # buildtools/transform.py puts every CodeUri/ContentUri there
 

@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from buildtools.openapi import callback_openapi
 from local.callback_front import CallbackFront
 
-OPENAPI_FILE = Path(__file__).resolve().parent.parent / "docs" / "callback-openapi.json"
+OPENAPI_FILE = Path(__file__).resolve().parents[2] / "docs" / "callback-openapi.json"
 schema = schemathesis.openapi.from_path(OPENAPI_FILE)
 
 
@@ -29,6 +29,7 @@ def callback_front(aws: dict[str, str]) -> Iterator[CallbackFront]:
         yield front
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 def test_generated_callbacks_never_get_a_5xx(case: schemathesis.Case, callback_front: CallbackFront) -> None:

@@ -226,6 +226,7 @@ any_json = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(fields=st.dictionaries(side_fields, any_json, min_size=1, max_size=4))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_an_authenticated_form_return_is_stored_whatever_its_side_fields(

@@ -20,6 +20,7 @@ from conftest import (
     failed_ids,
     order_message,
     sqs_event,
+    unique_reference,
     wait_until_indexed,
 )
 from eprom.eprom_client import NO_ORDER_CREATED
@@ -76,7 +77,7 @@ def test_no_distribution_keeps_the_single_use_code(placer, eprom, orders_table, 
 
 def test_the_sample_orders_in_events_are_placed(placer, eprom, orders_table, lambda_context) -> None:
     for name in ("basic.json", "no-distribution.json", "paper-with-address.json", "on-behalf-of.json"):
-        order = json.loads((EVENTS / "orders" / name).read_text()) | {"orderReference": f"sample-{uuid.uuid4()}"}
+        order = json.loads((EVENTS / "orders" / name).read_text()) | {"orderReference": unique_reference("sample")}
         assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}, name
         assert items_for(orders_table, order["orderReference"]), name
 
@@ -515,6 +516,7 @@ def record_earlier_order(aws: dict[str, str], order: dict[str, Any], fingerprint
     return form_order_id
 
 
+@pytest.mark.slow
 def test_a_resend_after_the_idempotency_window_is_told_apart_by_the_keyed_fingerprint(
     placer, eprom, aws, dead_letters, lambda_context
 ) -> None:
@@ -537,6 +539,7 @@ def test_a_resend_after_the_idempotency_window_is_told_apart_by_the_keyed_finger
     assert eprom.order_requests == []
 
 
+@pytest.mark.slow
 def test_an_unkeyed_fingerprint_of_an_older_version_is_unknown_never_a_reuse(
     placer, eprom, aws, dead_letters, lambda_context
 ) -> None:
