@@ -32,7 +32,7 @@ from typing import Any, get_args
 import boto3
 from eprom.order_item import OrderItem, ResultPointer
 from eprom.order_store import OrderStore
-from eprom_cli.local_state import LOCAL_STATE, LocalState, LocalTarget
+from eprom_cli.target import LOCAL_STATE, LocalState, LocalTarget
 
 from local import iam
 from local.callback_front import CallbackFront

@@ -43,7 +43,7 @@ HANDLER_MODULES = {
 # What template.yaml's Globals give every function besides the resources.
 LAMBDA_GLOBALS = {"POWERTOOLS_SERVICE_NAME": "eprom-integration", "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration"}
 
-# `eprom --local`'s state (cli/eprom_cli/local_state.py) field -> the environment variable create_resources() sets
+# `eprom --local`'s state (cli/eprom_cli/target.py) field -> the environment variable create_resources() sets
 STATE_VARIABLES = {
     "order_queue_url": "ORDER_QUEUE_URL",
     "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
-from eprom_cli.local_state import LocalState
+from eprom_cli.target import LocalState
 from hypothesis import settings
 
 from buildtools.schemas import outcome_event_errors

@@ -1,15 +1,15 @@
 """What the command works on: a deployed stack (its outputs and parameters, read from CloudFormation) or the
-local stack of `make serve` (the file it writes, with the moto server's endpoint)."""
+local stack of `make serve` (the state file it writes when ready and removes when it stops, with the moto server's
+endpoint; one model, so writer and reader cannot drift apart)."""
 
 import os
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-
-from eprom_cli.local_state import LocalState, state_path
+from pydantic import BaseModel, ConfigDict
 
 # Operators wait for answers: fail within seconds instead of the SDK's 60 s.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 3})
@@ -19,9 +19,11 @@ class TargetError(Exception):
     """Why the stack cannot be used: one line for the operator."""
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str
+class StackResources(BaseModel):
+    """A stack's resources and settings, as the command names them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     stage: str
     order_queue_url: str
     dead_letter_queue_url: str
@@ -33,11 +35,15 @@ class Target:
     api_base_url: str
     allow_synthetic_national_ids: bool
     allow_test_mode_orders: bool
-    session: Any  # boto3.Session
-    endpoint_url: str | None = None
+    endpoint_url: str | None = None  # the moto server's (the local stack and tests only)
     outcome_bus_name: str | None = None  # `eprom verify` taps it (a stack from before the output: None)
     eprom_api_base_url: str | None = None  # which ePROM environment the stack orders from
     eprom_simulator_url: str | None = None  # the local stack only: the simulator answers what ePROM received
+
+
+class Target(StackResources):
+    name: str
+    session: Any  # boto3.Session
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
@@ -45,6 +51,42 @@ class Target:
     @property
     def is_production(self) -> bool:
         return self.stage == "prod"
+
+
+class LocalTarget(StackResources):
+    """The resources of `make serve`'s stack: a test stage on the moto server."""
+
+    stage: str = "local"
+    endpoint_url: str
+    eprom_simulator_url: str  # `eprom --local verify` asks it what ePROM received
+    allow_synthetic_national_ids: bool = True
+    allow_test_mode_orders: bool = True
+
+
+# The default place; EPROM_LOCAL_STATE (the command) and --state-file (make serve) name another.
+LOCAL_STATE = Path(__file__).resolve().parent.parent.parent / ".local-run" / "stack.json"
+
+
+class LocalState(BaseModel):
+    """The state file of `make serve`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region: str
+    target: LocalTarget
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=1))
+
+    @classmethod
+    def read(cls, path: Path) -> "LocalState":
+        return cls.model_validate_json(path.read_text())
+
+
+def state_path() -> Path:
+    """Where the command looks: EPROM_LOCAL_STATE (the tests' own stacks), else LOCAL_STATE."""
+    return Path(os.environ.get("EPROM_LOCAL_STATE", LOCAL_STATE))
 
 
 # CloudFormation output -> Target field: the outputs template.yaml declares for operators.

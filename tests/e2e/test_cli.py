@@ -16,7 +16,7 @@ import requests
 import typer
 from conftest import STATE_VARIABLES, DeadLetters, serving, unique_reference
 from eprom_cli.app import app
-from eprom_cli.local_state import LocalState, LocalTarget
+from eprom_cli.target import LocalState, LocalTarget
 from typer.testing import CliRunner
 
 from local import iam

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from conftest import DEFAULT_SIMULATOR, EVENTS, failed_ids, order_message, sqs_event
-from eprom_cli.local_state import LocalState, LocalTarget
+from eprom_cli.target import LocalState, LocalTarget
 from test_publish_outcomes import stream_records
 
 from local import iam
