@@ -26,13 +26,27 @@ TEMPLATE = iam.transformed_template()
 FUNCTIONS = sorted(k for k, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Lambda::Function")
 
 
-def _receive(url: str) -> dict[str, Any]:
-    """One delivery of the queue, as Lambda's event source hands it to the function."""
+def _receive(url: str, marker: str) -> dict[str, Any]:
+    """The delivery of the message whose body holds `marker`, as Lambda's event source hands it to the function.
+    The queues are the session's: what other tests left there is put back (visible again), not taken."""
     sqs = boto3.client("sqs")
-    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=2, AttributeNames=["All"])[
-        "Messages"
-    ]
-    return {"Records": [lambda_record(message, _queue_arn(url))]}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"])
+        messages = batch.get("Messages", [])
+        mine = [m for m in messages if marker in m["Body"]]
+        for other in messages:
+            if other not in mine:
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=other["ReceiptHandle"], VisibilityTimeout=0)
+        if mine:
+            return {"Records": [lambda_record(mine[0], _queue_arn(url))]}
+    raise AssertionError(f"no message with {marker!r} on {url}")
+
+
+def _delete(url: str, delivery: dict[str, Any]) -> None:
+    """As the event source does with a handled message; one left to be retried later is taken off too, so that the
+    session's queue does not hand it to the next test."""
+    boto3.client("sqs").delete_message(QueueUrl=url, ReceiptHandle=delivery["Records"][0]["receiptHandle"])
 
 
 def _queue_arn(url: str) -> str:
@@ -67,14 +81,19 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
     simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
 
     cold_start()
-    sqs.send_message(QueueUrl=aws["ORDER_QUEUE_URL"], MessageBody=json.dumps(order_message()))
-    assert placer.lambda_handler(_receive(aws["ORDER_QUEUE_URL"]), LambdaContext()) == {"batchItemFailures": []}
+    placed = order_message()
+    sqs.send_message(QueueUrl=aws["ORDER_QUEUE_URL"], MessageBody=json.dumps(placed))
+    delivery = _receive(aws["ORDER_QUEUE_URL"], placed["orderReference"])
+    assert placer.lambda_handler(delivery, LambdaContext()) == {"batchItemFailures": []}
+    _delete(aws["ORDER_QUEUE_URL"], delivery)
     refused = sqs_event(order_message(nationalId="12345678901"))
     assert placer.lambda_handler(refused, LambdaContext()) == {"batchItemFailures": []}
     simulator_session.config.rate_500 = 1.0
-    sqs.send_message(QueueUrl=aws["ORDER_QUEUE_URL"], MessageBody=json.dumps(order_message()))
-    retried = _receive(aws["ORDER_QUEUE_URL"])
+    unavailable = order_message()
+    sqs.send_message(QueueUrl=aws["ORDER_QUEUE_URL"], MessageBody=json.dumps(unavailable))
+    retried = _receive(aws["ORDER_QUEUE_URL"], unavailable["orderReference"])
     assert failed_ids(placer.lambda_handler(retried, LambdaContext())) == {retried["Records"][0]["messageId"]}
+    _delete(aws["ORDER_QUEUE_URL"], retried)
     simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
 
     cold_start()
@@ -89,9 +108,9 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
 
     cold_start()
     simulator_session.documents[signed_form_id] = (time.monotonic(), signed_pdf(signed_form_id, 1000))
-    assert fetcher.lambda_handler(_receive(aws["SIGNED_DOCUMENT_QUEUE_URL"]), LambdaContext()) == {
-        "batchItemFailures": []
-    }
+    job = _receive(aws["SIGNED_DOCUMENT_QUEUE_URL"], form_order_id)
+    assert fetcher.lambda_handler(job, LambdaContext()) == {"batchItemFailures": []}
+    _delete(aws["SIGNED_DOCUMENT_QUEUE_URL"], job)
     gone = sqs_event({"formOrderId": str(uuid.uuid4()), "signedFormId": str(uuid.uuid4())}, sent_seconds_ago=30 * 86400)
     gone["Records"][0]["eventSourceARN"] = _queue_arn(aws["SIGNED_DOCUMENT_QUEUE_URL"])
     assert fetcher.lambda_handler(gone, LambdaContext()) == {"batchItemFailures": []}  # given up: a dead letter
@@ -104,7 +123,9 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
     assert fetcher.lambda_handler(again, LambdaContext()) == {"batchItemFailures": []}
     early = {"formOrderId": str(uuid.uuid4()), "signedFormId": str(uuid.uuid4())}  # not signed yet: retried
     sqs.send_message(QueueUrl=aws["SIGNED_DOCUMENT_QUEUE_URL"], MessageBody=json.dumps(early))
-    fetcher.lambda_handler(_receive(aws["SIGNED_DOCUMENT_QUEUE_URL"]), LambdaContext())
+    not_signed_yet = _receive(aws["SIGNED_DOCUMENT_QUEUE_URL"], early["formOrderId"])
+    fetcher.lambda_handler(not_signed_yet, LambdaContext())
+    _delete(aws["SIGNED_DOCUMENT_QUEUE_URL"], not_signed_yet)
     return [call for call in evaluator.calls[first:] if call.principal in FUNCTIONS]
 
 
@@ -231,7 +252,9 @@ def test_a_producer_sends_an_order_under_order_producer_policy(aws: dict[str, st
         boto3.client("sqs").send_message(QueueUrl=aws["ORDER_QUEUE_URL"], MessageBody=json.dumps(order))
         with pytest.raises(ClientError):  # and nothing else: not the dead letters
             boto3.client("sqs").send_message(QueueUrl=aws["DEAD_LETTER_QUEUE_URL"], MessageBody="{}")
-    assert json.loads(_receive(aws["ORDER_QUEUE_URL"])["Records"][0]["body"]) == order
+    delivery = _receive(aws["ORDER_QUEUE_URL"], order["orderReference"])
+    _delete(aws["ORDER_QUEUE_URL"], delivery)
+    assert json.loads(delivery["Records"][0]["body"]) == order
 
 
 def test_a_consumer_reads_an_outcome_and_its_answers_by_version(aws: dict[str, str], outcome_events) -> None:
