@@ -23,11 +23,13 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
+from eprom.models import EpromCallback
+from eprom.order_store import OrderStore
 from eprom_cli.target import LocalState
 from hypothesis import settings
 
 from buildtools.schemas import outcome_event_errors
-from local.eprom_simulator import EpromSimulator, Form
+from local.eprom_simulator import EpromSimulator, Form, signed_pdf
 from local.lambda_runtime import LambdaContext
 from local.stack import (  # noqa: F401 - the tests import the stack's names from here too
     API_KEY,
@@ -140,6 +142,17 @@ def eprom(simulator_session: EpromSimulator) -> Iterator[EpromSimulator]:
     simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
     yield simulator_session
     simulator_session.reset(replace(DEFAULT_SIMULATOR))  # no faults left behind for tests without this fixture
+
+
+@pytest.fixture
+def signed_order(aws: dict[str, str], eprom: EpromSimulator) -> dict[str, str]:
+    """An order whose form came back signed: its item exists, and ePROM has the PDF."""
+    form_order_id, signed_form_id = str(uuid.uuid4()), str(uuid.uuid4())
+    OrderStore(aws["FORM_ORDERS_TABLE"]).apply_callback(
+        EpromCallback.model_validate({"formOrderId": form_order_id, "formOrderStatus": "Ordered"})
+    )
+    eprom.documents[signed_form_id] = (time.monotonic(), signed_pdf(signed_form_id, 50_000))
+    return {"formOrderId": form_order_id, "signedFormId": signed_form_id}
 
 
 @pytest.fixture

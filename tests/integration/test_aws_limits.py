@@ -17,14 +17,12 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from conftest import CapturedOutput
-from eprom.models import EpromCallback
-from eprom.order_store import ORDER_REFERENCE_INDEX, OrderStore
+from eprom.order_store import ORDER_REFERENCE_INDEX
 from eprom.queues import MAX_RETRY_DELAY_SECONDS, RECEIVE_MARGIN_SECONDS, backoff_seconds
 from fetch_signed_document.settings import FetcherSettings
 
 from local.aws_resources import load_template
 from local.callback_front import CallbackFront
-from local.eprom_simulator import signed_pdf
 from local.ports import MotoServer
 from local.sqs_poller import lambda_record
 
@@ -45,16 +43,6 @@ def test_a_read_of_a_missing_key_is_denied_as_s3_denies_a_role_without_list_buck
     with pytest.raises(ClientError) as get:
         s3.get_object(Bucket=bucket, Key=f"signed/{uuid.uuid4()}.pdf")
     assert (error_code(head.value), error_code(get.value)) == ("403", "AccessDenied")
-
-
-@pytest.fixture
-def signed_job(aws, eprom) -> dict[str, str]:
-    form_order_id, signed_form_id = str(uuid.uuid4()), str(uuid.uuid4())
-    OrderStore(aws["FORM_ORDERS_TABLE"]).apply_callback(
-        EpromCallback.model_validate({"formOrderId": form_order_id, "formOrderStatus": "Ordered"})
-    )
-    eprom.documents[signed_form_id] = (time.monotonic(), signed_pdf(signed_form_id, 20_000))
-    return {"formOrderId": form_order_id, "signedFormId": signed_form_id}
 
 
 @pytest.fixture
@@ -83,28 +71,28 @@ def versions(aws: dict[str, str], key: str) -> list[dict[str, Any]]:
 
 
 def test_a_signed_document_is_stored_although_a_missing_key_reads_as_403(
-    fetcher, signed_job, signed_document_queue, orders_table, aws, lambda_context
+    fetcher, signed_order, signed_document_queue, orders_table, aws, lambda_context
 ) -> None:
-    event = received_job(signed_document_queue, signed_job)
+    event = received_job(signed_document_queue, signed_order)
     assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
-    key = f"signed/{signed_job['formOrderId']}.pdf"
-    item = orders_table.get_item(Key={"formOrderId": signed_job["formOrderId"]}, ConsistentRead=True)["Item"]
+    key = f"signed/{signed_order['formOrderId']}.pdf"
+    item = orders_table.get_item(Key={"formOrderId": signed_order["formOrderId"]}, ConsistentRead=True)["Item"]
     assert item["signedDocument"]["key"] == key and len(versions(aws, key)) == 1
 
 
 def test_a_pdf_stored_before_a_failure_is_not_stored_twice(
-    fetcher, eprom, signed_job, signed_document_queue, orders_table, aws, lambda_context
+    fetcher, eprom, signed_order, signed_document_queue, orders_table, aws, lambda_context
 ) -> None:
-    key, pdf = f"signed/{signed_job['formOrderId']}.pdf", eprom.documents[signed_job["signedFormId"]][1]
+    key, pdf = f"signed/{signed_order['formOrderId']}.pdf", eprom.documents[signed_order["signedFormId"]][1]
     # the job that then failed before it set the item
     sha256 = hashlib.sha256(pdf).hexdigest()
-    fetcher.results.put_signed_document(signed_job["formOrderId"], io.BytesIO(pdf), sha256=sha256, size=len(pdf))
-    event = received_job(signed_document_queue, signed_job, receive_count=2)
+    fetcher.results.put_signed_document(signed_order["formOrderId"], io.BytesIO(pdf), sha256=sha256, size=len(pdf))
+    event = received_job(signed_document_queue, signed_order, receive_count=2)
     assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
-    item = orders_table.get_item(Key={"formOrderId": signed_job["formOrderId"]}, ConsistentRead=True)["Item"]
+    item = orders_table.get_item(Key={"formOrderId": signed_order["formOrderId"]}, ConsistentRead=True)["Item"]
     [version] = versions(aws, key)
     assert item["signedDocument"]["versionId"] == version["VersionId"]
-    assert eprom.document_requests[signed_job["signedFormId"]] == 1
+    assert eprom.document_requests[signed_order["signedFormId"]] == 1
 
 
 # SQS visibility (issue #18, item 4)
@@ -124,10 +112,10 @@ def test_sqs_refuses_a_visibility_ending_more_than_12_hours_after_the_receive(si
 
 
 def test_the_fetchers_longest_backoff_is_accepted_by_sqs(
-    fetcher, eprom, signed_job, signed_document_queue, lambda_context, captured_output: CapturedOutput
+    fetcher, eprom, signed_order, signed_document_queue, lambda_context, captured_output: CapturedOutput
 ) -> None:
     eprom.config.rate_document_500 = 1.0
-    event = received_job(signed_document_queue, signed_job, receive_count=12)  # the backoff at its cap
+    event = received_job(signed_document_queue, signed_order, receive_count=12)  # the backoff at its cap
     assert fetcher.lambda_handler(event, lambda_context)["batchItemFailures"]
     [retry] = [
         record for record in captured_output.log_records() if record["message"].startswith("signed document will")

@@ -4,29 +4,15 @@ import hashlib
 import json
 import threading
 import time
-import uuid
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from conftest import API_KEY, failed_ids, sqs_event
-from eprom.models import EpromCallback
-from eprom.order_store import OrderStore
 
 from local.eprom_simulator import signed_pdf
 from local.lambda_runtime import LambdaContext
-
-
-@pytest.fixture
-def signed_order(aws: dict[str, str], eprom) -> dict[str, str]:
-    """An order whose form came back signed: its item exists, and ePROM has the PDF."""
-    form_order_id, signed_form_id = str(uuid.uuid4()), str(uuid.uuid4())
-    OrderStore(aws["FORM_ORDERS_TABLE"]).apply_callback(
-        EpromCallback.model_validate({"formOrderId": form_order_id, "formOrderStatus": "Ordered"})
-    )
-    eprom.documents[signed_form_id] = (time.monotonic(), signed_pdf(signed_form_id, 50_000))
-    return {"formOrderId": form_order_id, "signedFormId": signed_form_id}
 
 
 @pytest.fixture
