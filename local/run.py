@@ -53,6 +53,7 @@ from local.stream_poller import StreamPoller
 from local.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
+KEPT_FUNCTION_LOGS = 20  # besides this run's
 INVALID_CHANGES: list[dict[str, Any]] = [
     {"nationalId": "15499923810"},  # H-nummer
     {"nationalId": "17048522719"},  # bad control digits
@@ -452,9 +453,16 @@ def run(options: RunOptions) -> int:
     run's own, and the console shows progress and the final table."""
     function_log = ROOT / ".local-run" / f"functions-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
     function_log.parent.mkdir(exist_ok=True)
+    remove_old_function_logs(function_log.parent)
     console = sys.stdout
     with function_log.open("w") as log, contextlib.redirect_stdout(log):
         return _run(options, function_log, partial(print, file=console, flush=True))
+
+
+def remove_old_function_logs(directory: Path, keep: int = KEPT_FUNCTION_LOGS) -> None:
+    """Every run (and every test that starts `make serve`) writes its own log; the newest are kept to read."""
+    for old in sorted(directory.glob("functions-*.log"))[:-keep]:  # the names sort by the run's start
+        old.unlink(missing_ok=True)
 
 
 def _run(options: RunOptions, function_log: Path, say: Callable[..., None]) -> int:
