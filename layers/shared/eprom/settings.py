@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
 
 class FunctionSettings(BaseModel):
@@ -18,9 +18,17 @@ class FunctionSettings(BaseModel):
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Self:
         """From `environment` (os.environ when not given): FORM_ORDERS_TABLE for `form_orders_table`, and so on."""
         environment = os.environ if environment is None else environment
-        return cls.model_validate(
-            {name: environment[name.upper()] for name in cls.model_fields if name.upper() in environment}
-        )
+        try:
+            return cls.model_validate(
+                {name: environment[name.upper()] for name in cls.model_fields if name.upper() in environment}
+            )
+        except ValidationError as invalid:  # named as the operator sets them, and without their values
+            problems = [f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in invalid.errors()]
+            raise SettingsError(f"{cls.__name__} cannot start: {'; '.join(problems)}") from None
+
+
+class SettingsError(Exception):
+    """A function's environment lacks a variable or holds an unusable value (the template sets them all)."""
 
 
 class ApiKeySettings(FunctionSettings):
