@@ -231,8 +231,8 @@ def lambda_context() -> LambdaContext:
 
 
 def unique_reference(prefix: str = "test") -> str:
-    """A fresh orderReference. Not a UUID's text: its last group of 12 can hold 11 digits that make a valid national
-    id, and an orderReference with one is refused."""
+    """A fresh orderReference, in groups of eight hex characters: never eleven digits in a row, so never refused for
+    a national id inside it (whatever the random draw)."""
     hex_digits = uuid.uuid4().hex
     return "-".join([prefix, *(hex_digits[start : start + 8] for start in range(0, 32, 8))])
 
