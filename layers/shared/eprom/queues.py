@@ -39,7 +39,7 @@ AMBIGUOUS_ATTEMPT_ID = "ambiguousAttemptId"
 @dataclass(frozen=True)
 class SqsRecord:
     """What the queue-driven functions use of a record of Lambda's SQS event. Powertools' SQSRecord would do as
-    well, but its package imports every event class it knows: ~25 ms of each cold start (README, Performance)."""
+    well, but its package imports every event class it knows: ~25 ms of each cold start (docs/performance.md)."""
 
     message_id: str
     body: str
