@@ -53,9 +53,9 @@ def wait_for_ordered(target: Target, reference: str, timeout: int, progress: Cal
             placed_as = item.form_order_id
             progress(f"placed as {item.form_order_id}; waiting for ePROM's callback")
         with dead_letters.held(target, "orders") as letters:
-            [refused] = dead_letters.chosen(letters, None, reference) or [None]
-        if refused is not None:
-            return f"the order was refused ({refused.rejection_class}): {refused.reason}"
+            refusals = dead_letters.chosen(letters, None, reference)
+        if refusals:  # one per run of smoke that sent the day's order and saw it refused
+            return f"the order was refused ({refusals[-1].rejection_class}): {refusals[-1].reason}"
         sleep(POLL_SECONDS)
     if placed_as:
         return (f"placed as {placed_as}, no callback yet after {timeout} s: is the ApiBaseUrl registered with Hemit, "
