@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import boto3
+from eprom.order_item import PLACED
 from eprom.order_store import OrderStore
 
 from local.aws_resources import load_template
@@ -71,7 +72,7 @@ def main(build_dir: str) -> int:
             checks.append((placed == {"batchItemFailures": []}, f"PlaceOrderFunction answered {placed}"))
             store = OrderStore(resources["FORM_ORDERS_TABLE"], client=boto3.client("dynamodb"))
             items = list(store.all_items())
-            checks.append((len(items) == 1 and items[0].status == "Placed", "no Placed item after the order"))
+            checks.append((len(items) == 1 and items[0].status == PLACED, "no Placed item after the order"))
 
             callback = json.loads((EVENTS / "callback-ordered.json").read_text())  # the stack's ApiKey
             replied = invoke(built, "StatusCallbackFunction", build_dir, below_code, callback, env)

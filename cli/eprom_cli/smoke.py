@@ -9,6 +9,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from eprom.models import FormOrderStatus
+from eprom.order_item import PLACED
+
 from eprom_cli import dead_letters, orders
 from eprom_cli.target import Target
 
@@ -46,9 +49,9 @@ def wait_for_ordered(target: Target, reference: str, timeout: int, progress: Cal
     deadline, placed_as = clock() + timeout, None
     while clock() < deadline:
         for item in orders.items_of(target, reference):
-            if item.status == "Error":
+            if item.status == FormOrderStatus.Error.name:
                 return f"ePROM could not reach the patient: Error ({item.status_error_code})"
-            if item.status not in (None, "Placed"):
+            if item.status not in (None, PLACED):
                 return "Ordered"
             placed_as = item.form_order_id
             progress(f"placed as {item.form_order_id}; waiting for ePROM's callback")

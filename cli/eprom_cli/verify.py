@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import requests
-from eprom.order_item import HistoryEntry, OrderItem, ResultPointer
+from eprom.models import FormOrderStatus
+from eprom.order_item import PLACED, HistoryEntry, OrderItem, ResultPointer
 from pydantic import BaseModel
 
 from eprom_cli import dead_letters, orders
@@ -279,7 +280,7 @@ class Checks:
     def ordered(self, case: Case, item: OrderItem) -> None:
         name = f"{case.kind}: Ordered on the expected channel"
         status = item.status
-        if status == "Error":
+        if status == FormOrderStatus.Error.name:
             raise StepFailed(name, f"ePROM reported Error ({item.status_error_code})")
         if case.channel != self.verification.expected_channel:
             raise StepFailed(name, f"Ordered on channel {case.channel}, expected {self.verification.expected_channel}")
@@ -466,7 +467,7 @@ def wait_until_ordered(checks: Checks, timeout: float, progress: Callable[[str],
             if item is None:
                 if why := checks.refusal(case):
                     raise StepFailed(f"{case.kind}: order placed once", why)
-            elif item.status not in (None, "Placed"):
+            elif item.status not in (None, PLACED):
                 checks.placed_once(case, item)
                 checks.ordered(case, item)
                 pending.remove(case)

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import API_KEY, failed_ids, sqs_event
 
+from local import iam
 from local.eprom_simulator import signed_pdf
 from local.lambda_runtime import LambdaContext
 
@@ -107,6 +108,30 @@ def test_a_malformed_job_is_given_up_at_once(fetcher, document_dead_letters, lam
     assert fetcher.lambda_handler(sqs_event({"formOrderId": "x"}), lambda_context) == {"batchItemFailures": []}
     [dead] = document_dead_letters.messages()
     assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "InvalidJob"
+
+
+def test_a_document_that_cannot_be_stored_is_fetched_again_not_lost(
+    fetcher, signed_order, orders_table, document_dead_letters, lambda_context
+) -> None:
+    event = sqs_event(signed_order)
+    with iam.current().without("FetchSignedDocumentFunction", "s3:PutObject"):
+        assert failed_ids(fetcher.lambda_handler(event, lambda_context)) == {event["Records"][0]["messageId"]}
+    assert "signedDocument" not in item(orders_table, signed_order["formOrderId"])
+    assert document_dead_letters.messages() == []
+    assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}  # its next delivery
+    assert item(orders_table, signed_order["formOrderId"])["signedDocument"]
+
+
+def test_a_document_whose_item_is_gone_is_stored_and_the_job_ends(
+    fetcher, signed_order, orders_table, aws, document_dead_letters, lambda_context
+) -> None:
+    """The item's retention (TTL) ended first: the PDF is kept (the bucket's lifecycle removes it), no item is
+    made again."""
+    orders_table.delete_item(Key={"formOrderId": signed_order["formOrderId"]})
+    assert fetcher.lambda_handler(sqs_event(signed_order), lambda_context) == {"batchItemFailures": []}
+    assert "Item" not in orders_table.get_item(Key={"formOrderId": signed_order["formOrderId"]}, ConsistentRead=True)
+    assert stored_pdf(aws, signed_order["formOrderId"])
+    assert document_dead_letters.messages() == []
 
 
 def stored_pdf(aws: dict[str, str], form_order_id: str) -> bytes | None:

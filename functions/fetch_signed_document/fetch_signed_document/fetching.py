@@ -1,27 +1,53 @@
 """One signed-document job: download the PDF from ePROM, store it beside the answers, point the item at it.
 
-Idempotent: a document already stored is not downloaded again. A failure is retried later with backoff (the
-function sets the message's next delivery); a 404 for longer than NOT_FOUND_WINDOW, or any failure for longer
-than RETRY_WINDOW, gives the job up to SignedDocumentDeadLetterQueue with a reason. A document above the size
-limit is given up at once (DocumentTooLarge): its size will not change, only the limit can. One that is cut short,
-not a PDF, or too slow for the invocation's time is retried: a broken connection or a proxy's page passes.
+Idempotent: a document already stored is not downloaded again. A failure is fetched again later with backoff (the
+message's next delivery is set); a 404 for longer than the not-found window, or any failure for longer than the
+retry window, gives the job up to SignedDocumentDeadLetterQueue with a reason. A document above the size limit is
+given up at once (DocumentTooLarge): its size will not change, only the limit can. One that is cut short, not a
+PDF, or too slow for the invocation's time is fetched again: a broken connection or a proxy's page passes.
 """
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from eprom.eprom_client import Document, EpromClient, NotFound, Refused, TooLarge, Transient
+from eprom.order_item import ResultPointer
 from eprom.order_store import OrderStore
-from eprom.queues import DeadLetterQueue, SignedDocumentJob, backoff_seconds
+from eprom.queues import DeadLetterQueue, QueueVisibility, SignedDocumentJob, SqsRecord, backoff_seconds
 from eprom.results_store import ResultsStore
 from pydantic import ValidationError
 
 logger = Logger(child=True)
 metrics = Metrics()
+
+
+@dataclass(frozen=True)
+class DocumentStored:
+    document: ResultPointer
+    item_found: bool  # False: the item's retention ended before the document came
+
+
+@dataclass(frozen=True)
+class AlreadyStored:
+    """The item points at its signed document: a job delivered again, or a duplicate."""
+
+
+@dataclass(frozen=True)
+class GivenUp:
+    reason: str
+    rejection_class: str
+
+
+@dataclass(frozen=True)
+class FetchLater:
+    reason: str
+    retry_after_seconds: float | None = None  # ePROM's Retry-After, when it sent one
+
+
+Outcome = DocumentStored | AlreadyStored | GivenUp | FetchLater
 
 
 @dataclass(frozen=True)
@@ -34,85 +60,93 @@ class FetchPolicy:
     max_bytes: int
 
 
-class FetchLater(Exception):
-    """The job stays on the queue; its next delivery has been set."""
+@dataclass(frozen=True)
+class SignedDocumentFetcher:
+    eprom: EpromClient
+    results: ResultsStore
+    store: OrderStore
+    dead_letters: DeadLetterQueue
+    job_queue: QueueVisibility
+    policy: FetchPolicy
 
+    def handle(self, record: SqsRecord, deadline: float) -> Outcome:
+        """The job's outcome, carried out. `deadline`: time.monotonic() by which the download must have ended. A
+        failure on the way (an AWS call) is fetched again later as well."""
+        try:
+            try:
+                outcome = self._outcome(record, deadline)
+                self._carry_out(record, outcome)
+            except Exception as error:  # the type only: a message could quote what it failed on
+                logger.error("signed-document job failed", error_type=type(error).__name__)
+                outcome = FetchLater(f"unexpected {type(error).__name__}")
+                self._fetch_later(record, outcome)
+            return outcome
+        finally:
+            logger.remove_keys(["form_order_id"])
 
-def fetch_signed_document(
-    body: str,
-    *,
-    sent_at: datetime,
-    receive_count: int,
-    eprom: EpromClient,
-    results: ResultsStore,
-    store: OrderStore,
-    dead_letters: DeadLetterQueue,
-    policy: FetchPolicy,
-    retry_later: Callable[[int], None],
-    deadline: float,
-) -> None:
-    """`deadline`: time.monotonic() by which the download must have ended."""
-    try:
-        job = SignedDocumentJob.model_validate_json(body)
-    except ValidationError:
-        dead_letters.send(body, "not a signed-document job (formOrderId and signedFormId GUIDs)", "InvalidJob")
-        return
-    form_order_id = str(job.form_order_id)
-    logger.append_keys(form_order_id=form_order_id)
-    # Done before? The item says so (a strongly consistent read). Not a HeadObject of the key: S3 answers a read of
-    # a missing key with 403, not 404, to a role without s3:ListBucket on the bucket, as ours is
-    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). A PDF stored by a job that failed
-    # before it set the item is found by ResultsStore's conditional write: downloaded again, stored once.
-    item = store.item(form_order_id)
-    if item is not None and item.signed_document is not None:
-        logger.info("signed document already stored")
-        return
-    age_seconds = (datetime.now(UTC) - sent_at).total_seconds()
-    with tempfile.TemporaryFile() as pdf:  # in /tmp; gone when closed
-        match eprom.fetch_document(str(job.signed_form_id), pdf, read_timeout=policy.read_timeout_seconds,
-                                   max_bytes=policy.max_bytes, deadline=deadline):  # fmt: skip
-            case Document(sha256, size):
-                stored = results.put_signed_document(form_order_id, pdf, sha256=sha256, size=size)
-            case Refused(reason):
-                _give_up(body, reason, "RefusedByEprom", dead_letters)
-                return
-            case TooLarge(reason):
-                _give_up(body, f"{reason} (SignedDocumentMaxBytes)", "DocumentTooLarge", dead_letters)
-                return
-            case NotFound(reason) if age_seconds >= policy.not_found_window_seconds:
-                _give_up(body, f"{reason}: still 404 after {age_seconds / 3600:.0f} h", "DocumentNotFound",
-                         dead_letters)  # fmt: skip
-                return
-            case Transient(reason) if age_seconds >= policy.window_seconds:
-                _give_up(body, f"retries exhausted after {age_seconds / 3600:.0f} h; last error: {reason}",
-                         "RetriesExhausted", dead_letters)  # fmt: skip
-                return
-            case NotFound() | Transient() as failure:
-                _fetch_later(failure, receive_count, policy, retry_later)
-    if store.record_signed_document(form_order_id, stored):
-        logger.info("signed document stored", bytes=stored.bytes)
-        metrics.add_metric(name="SignedDocumentsStored", unit=MetricUnit.Count, value=1)
-    else:
-        logger.warning("signed document stored, but its order item is gone (retention ended)")
+    def _outcome(self, record: SqsRecord, deadline: float) -> Outcome:
+        """What becomes of the job: the document downloaded and stored, or why not (the DLQ and the next delivery
+        are left to _carry_out)."""
+        try:
+            job = SignedDocumentJob.model_validate_json(record.body)
+        except ValidationError:
+            return GivenUp("not a signed-document job (formOrderId and signedFormId GUIDs)", "InvalidJob")
+        form_order_id = str(job.form_order_id)
+        logger.append_keys(form_order_id=form_order_id)
+        # Done before? The item says so (a strongly consistent read). Not a HeadObject of the key: S3 answers a read
+        # of a missing key with 403, not 404, to a role without s3:ListBucket on the bucket, as ours is
+        # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). A PDF stored by a job that failed
+        # before it set the item is found by ResultsStore's conditional write: downloaded again, stored once.
+        item = self.store.item(form_order_id)
+        if item is not None and item.signed_document is not None:
+            return AlreadyStored()
+        age_seconds = (datetime.now(UTC) - record.sent_at).total_seconds()
+        policy = self.policy
+        with tempfile.TemporaryFile() as pdf:  # in /tmp; gone when closed
+            match self.eprom.fetch_document(str(job.signed_form_id), pdf, read_timeout=policy.read_timeout_seconds,
+                                            max_bytes=policy.max_bytes, deadline=deadline):  # fmt: skip
+                case Document(sha256, size):
+                    document = self.results.put_signed_document(form_order_id, pdf, sha256=sha256, size=size)
+                    return DocumentStored(document, self.store.record_signed_document(form_order_id, document))
+                case Refused(reason):
+                    return GivenUp(reason, "RefusedByEprom")
+                case TooLarge(reason):
+                    return GivenUp(f"{reason} (SignedDocumentMaxBytes)", "DocumentTooLarge")
+                case NotFound(reason) if age_seconds >= policy.not_found_window_seconds:
+                    return GivenUp(f"{reason}: still 404 after {age_seconds / 3600:.0f} h", "DocumentNotFound")
+                case Transient(reason) if age_seconds >= policy.window_seconds:
+                    exhausted = f"retries exhausted after {age_seconds / 3600:.0f} h; last error: {reason}"
+                    return GivenUp(exhausted, "RetriesExhausted")
+                case Transient(reason, retry_after_seconds):
+                    return FetchLater(reason, retry_after_seconds)
+                case NotFound(reason):
+                    return FetchLater(reason)
+        raise AssertionError("unreachable: fetch_document returns one of the cases above")
 
+    def _carry_out(self, record: SqsRecord, outcome: Outcome) -> None:
+        """Logged and counted; given-up jobs to the DLQ, jobs to fetch later their next delivery set."""
+        match outcome:
+            case DocumentStored(document, item_found=True):
+                logger.info("signed document stored", bytes=document.bytes)
+                metrics.add_metric(name="SignedDocumentsStored", unit=MetricUnit.Count, value=1)
+            case DocumentStored():
+                logger.warning("signed document stored, but its order item is gone (retention ended)")
+            case AlreadyStored():
+                logger.info("signed document already stored")
+            case GivenUp(reason, rejection_class):
+                self.dead_letters.send(record.body, reason, rejection_class)
+                logger.error("signed document given up", rejection_reason=reason, rejection_class=rejection_class)
+                metrics.add_metric(name="SignedDocumentsGivenUp", unit=MetricUnit.Count, value=1)
+            case FetchLater():
+                self._fetch_later(record, outcome)
 
-def _fetch_later(
-    failure: NotFound | Transient, receive_count: int, policy: FetchPolicy, retry_later: Callable[[int], None]
-) -> None:
-    retry_after = failure.retry_after_seconds if isinstance(failure, Transient) else None
-    delay = backoff_seconds(
-        receive_count, base=policy.base_delay_seconds, cap=policy.max_delay_seconds, retry_after=retry_after
-    )
-    try:
-        retry_later(delay)
-    except Exception as error:  # the queue's own visibility timeout then applies: fetched again all the same
-        logger.warning("could not set the retry delay", error_type=type(error).__name__)
-    logger.warning("signed document will be fetched again", reason=failure.reason, retry_in_seconds=delay)
-    metrics.add_metric(name="SignedDocumentsRetried", unit=MetricUnit.Count, value=1)
-    raise FetchLater(failure.reason)
-
-
-def _give_up(body: str, reason: str, rejection_class: str, dead_letters: DeadLetterQueue) -> None:
-    dead_letters.send(body, reason, rejection_class)
-    logger.error("signed document given up", rejection_reason=reason, rejection_class=rejection_class)
-    metrics.add_metric(name="SignedDocumentsGivenUp", unit=MetricUnit.Count, value=1)
+    def _fetch_later(self, record: SqsRecord, fetch_later: FetchLater) -> None:
+        policy = self.policy
+        delay = backoff_seconds(record.receive_count, base=policy.base_delay_seconds, cap=policy.max_delay_seconds,
+                                retry_after=fetch_later.retry_after_seconds)  # fmt: skip
+        try:
+            self.job_queue.retry_after(record.event_source_arn, record.receipt_handle, delay)
+        except Exception as error:  # the queue's own visibility timeout then applies: fetched again all the same
+            logger.warning("could not set the retry delay", error_type=type(error).__name__)
+        logger.warning("signed document will be fetched again", reason=fetch_later.reason, retry_in_seconds=delay)
+        metrics.add_metric(name="SignedDocumentsRetried", unit=MetricUnit.Count, value=1)
