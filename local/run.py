@@ -460,9 +460,12 @@ def run(options: RunOptions) -> int:
 
 
 def remove_old_function_logs(directory: Path, keep: int = KEPT_FUNCTION_LOGS) -> None:
-    """Every run (and every test that starts `make serve`) writes its own log; the newest are kept to read."""
+    """Every run (and every test that starts `make serve`) writes its own log; the newest are kept to read, and any
+    written to in the last day (a `make serve` still running)."""
+    a_day_ago = time.time() - 86400
     for old in sorted(directory.glob("functions-*.log"))[:-keep]:  # the names sort by the run's start
-        old.unlink(missing_ok=True)
+        if old.stat().st_mtime < a_day_ago:
+            old.unlink(missing_ok=True)
 
 
 def _run(options: RunOptions, function_log: Path, say: Callable[..., None]) -> int:
