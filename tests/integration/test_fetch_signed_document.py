@@ -122,6 +122,21 @@ def test_a_document_that_cannot_be_stored_is_fetched_again_not_lost(
     assert item(orders_table, signed_order["formOrderId"])["signedDocument"]
 
 
+def test_a_failure_that_repeats_past_the_retry_window_is_given_up_not_dropped(
+    fetcher, signed_order, orders_table, document_dead_letters, lambda_context
+) -> None:
+    """With the backoff at its cap a job is received a few dozen times in SQS's 14-day retention, far from the
+    queue's maxReceiveCount: the fetcher gives it up itself, or SQS would drop it."""
+    event = sqs_event(signed_order, sent_seconds_ago=30 * 86400)
+    with iam.current().without("FetchSignedDocumentFunction", "s3:PutObject"):
+        assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    [dead] = document_dead_letters.messages()
+    assert dead["Body"] == event["Records"][0]["body"]
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "RetriesExhausted"
+    assert dead["MessageAttributes"]["rejectionReason"]["StringValue"].endswith("last error: unexpected AccessDenied")
+    assert "signedDocument" not in item(orders_table, signed_order["formOrderId"])
+
+
 def test_a_document_whose_item_is_gone_is_stored_and_the_job_ends(
     fetcher, signed_order, orders_table, aws, document_dead_letters, lambda_context
 ) -> None:

@@ -70,19 +70,31 @@ class SignedDocumentFetcher:
     policy: FetchPolicy
 
     def handle(self, record: SqsRecord, deadline: float) -> Outcome:
-        """The job's outcome, carried out. `deadline`: time.monotonic() by which the download must have ended. A
-        failure on the way (an AWS call) is fetched again later as well."""
+        """The job's outcome, carried out. `deadline`: time.monotonic() by which the download must have ended."""
         try:
             try:
                 outcome = self._outcome(record, deadline)
                 self._carry_out(record, outcome)
+                return outcome
             except Exception as error:  # the type only: a message could quote what it failed on
                 logger.error("signed-document job failed", error_type=type(error).__name__)
-                outcome = FetchLater(f"unexpected {type(error).__name__}")
-                self._fetch_later(record, outcome)
-            return outcome
+                return self._after_failure(record, f"unexpected {type(error).__name__}")
         finally:
             logger.remove_keys(["form_order_id"])
+
+    def _after_failure(self, record: SqsRecord, reason: str) -> Outcome:
+        """A failure on the way (an AWS call, a bug) is fetched again later like a transient one, and given up when
+        the retry window is spent: with the backoff at its cap, SQS would otherwise drop the job at the end of its
+        retention (14 days) long before maxReceiveCount moved it to the DLQ."""
+        age_seconds = _age_seconds(record)
+        outcome: Outcome = FetchLater(reason)
+        if age_seconds >= self.policy.window_seconds:
+            outcome = _retries_exhausted(age_seconds, reason)
+        try:
+            self._carry_out(record, outcome)
+        except Exception:  # the DLQ or the queue failed as well: SQS delivers the job again after its visibility
+            return FetchLater(reason)
+        return outcome
 
     def _outcome(self, record: SqsRecord, deadline: float) -> Outcome:
         """What becomes of the job: the document downloaded and stored, or why not (the DLQ and the next delivery
@@ -100,7 +112,7 @@ class SignedDocumentFetcher:
         item = self.store.item(form_order_id)
         if item is not None and item.signed_document is not None:
             return AlreadyStored()
-        age_seconds = (datetime.now(UTC) - record.sent_at).total_seconds()
+        age_seconds = _age_seconds(record)
         policy = self.policy
         with tempfile.TemporaryFile() as pdf:  # in /tmp; gone when closed
             match self.eprom.fetch_document(str(job.signed_form_id), pdf, read_timeout=policy.read_timeout_seconds,
@@ -115,8 +127,7 @@ class SignedDocumentFetcher:
                 case NotFound(reason) if age_seconds >= policy.not_found_window_seconds:
                     return GivenUp(f"{reason}: still 404 after {age_seconds / 3600:.0f} h", "DocumentNotFound")
                 case Transient(reason) if age_seconds >= policy.window_seconds:
-                    exhausted = f"retries exhausted after {age_seconds / 3600:.0f} h; last error: {reason}"
-                    return GivenUp(exhausted, "RetriesExhausted")
+                    return _retries_exhausted(age_seconds, reason)
                 case Transient(reason, retry_after_seconds):
                     return FetchLater(reason, retry_after_seconds)
                 case NotFound(reason):
@@ -150,3 +161,12 @@ class SignedDocumentFetcher:
             logger.warning("could not set the retry delay", error_type=type(error).__name__)
         logger.warning("signed document will be fetched again", reason=fetch_later.reason, retry_in_seconds=delay)
         metrics.add_metric(name="SignedDocumentsRetried", unit=MetricUnit.Count, value=1)
+
+
+def _retries_exhausted(age_seconds: float, last_error: str) -> GivenUp:
+    return GivenUp(f"retries exhausted after {age_seconds / 3600:.0f} h; last error: {last_error}", "RetriesExhausted")
+
+
+def _age_seconds(record: SqsRecord) -> float:
+    """Since the job was first sent: its retry windows count from there."""
+    return (datetime.now(UTC) - record.sent_at).total_seconds()
