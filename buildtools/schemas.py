@@ -58,7 +58,9 @@ def _wire_enum(enum_cls: type[IntEnum]) -> dict[str, Any]:
 ORDER_NOTES: dict[str, dict[str, Any]] = {
     "orderReference": {
         "description": "Your own unique id of the order: the idempotency key. The same orderReference never produces "
-        "a second ePROM order. Must not contain a national id (it is logged and appears in events)."
+        "a second ePROM order. Must not contain a national id (it is logged and appears in events): refused when any "
+        "eleven consecutive digits of it, or six and five with a separator between, make a valid one, except inside a "
+        "GUID. A GUID never is; a long number (an epoch in milliseconds, a timestamp) now and then is."
     },
     "formId": {"description": "The ePROM form (GUID); it must exist and be Published."},
     "nationalId": NATIONAL_ID

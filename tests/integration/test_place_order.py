@@ -112,6 +112,10 @@ REFUSALS = {
         order_message(orderReference="registry:2607394165101"),
         "orderReference: must not contain a national id",
     ),
+    "national id with a separator in orderReference": (
+        order_message(orderReference="registry:260739-41651"),
+        "orderReference: must not contain a national id",
+    ),
     "testMode in production": (order_message(testMode=True), "testMode: testMode orders are not allowed"),
     "Arabic-Indic digits in the national id": (
         order_message(nationalId="\u0662" + "6073941651"),

@@ -23,8 +23,8 @@ SYNTHETIC_REFUSED = "synthetic test ids (Tenor or SyntPop) are not allowed in th
 _GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 # A GUID standing alone is matched whole and kept (its last group may hold eleven digits); otherwise any run of
 # eleven digits or more, whatever stands around it ("pasient-26073941651", "fnr26073941651", "2607394165101": an
-# id with a sequence number appended).
-_NATIONAL_ID_LIKE = re.compile(rf"(?<![0-9A-Fa-f]){_GUID}(?![0-9A-Fa-f])|(\d{{11,}})")
+# id with a sequence number appended), and an id written with a separator after its date ("260739 41651").
+_NATIONAL_ID_LIKE = re.compile(rf"(?<![0-9A-Fa-f]){_GUID}(?![0-9A-Fa-f])|(\d{{11,}}|\d{{6}}[ ._:-]\d{{5}})")
 
 
 def national_id_problem(value: object, *, allow_synthetic: bool) -> str | None:
@@ -68,14 +68,14 @@ def _is_calendar_day(day: int, month: int, two_digit_year: int) -> bool:
 
 
 def redact(text: str, *, mask: str = "[redacted]") -> str:
-    """`text` with every run of eleven digits or more (outside a GUID) replaced by `mask`: whether it holds a valid
-    id or not, it may hold one mistyped."""
+    """`text` with every run of eleven digits or more, and every six digits and five with a separator between, replaced
+    by `mask` (a GUID standing alone is kept): whether it holds a valid id or not, it may hold one mistyped."""
     return _NATIONAL_ID_LIKE.sub(lambda match: mask if match.group(1) else match.group(0), text)
 
 
 def contains_national_id(text: str) -> bool:
     """Whether one of the runs `redact` would mask holds a national id (a synthetic test id included) in any of its
-    eleven-digit windows."""
-    runs = (match.group(1) for match in _NATIONAL_ID_LIKE.finditer(text) if match.group(1))
+    windows of eleven digits (a separator left out)."""
+    runs = (re.sub(r"\D", "", match.group(1)) for match in _NATIONAL_ID_LIKE.finditer(text) if match.group(1))
     windows = (run[start : start + 11] for run in runs for start in range(len(run) - 10))
     return any(national_id_problem(window, allow_synthetic=True) is None for window in windows)
