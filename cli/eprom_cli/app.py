@@ -342,13 +342,14 @@ def smoke_test(
     stack, form and day (orderReference smoke-DATE-FORM): a re-run the same day shows that order again instead of
     ordering twice for the test person."""
     target = _target(ctx)
-    reference, earlier = smoke.order_once(target, form_id, national_id)
-    if earlier:
-        console.print(f"already placed today as {earlier} (orderReference {reference}): not ordered again")
+    order = smoke.order_once(target, form_id, national_id)
+    if order.placed_as:
+        console.print(f"already placed today as {order.placed_as} (orderReference {order.reference}): not ordered "
+                      "again")  # fmt: skip
     else:
-        console.print(f"sent test order {reference} for form {form_id} to {target.name}")
+        console.print(f"sent test order {order.reference} for form {form_id} to {target.name}")
     with rendering.spinner("waiting for the order to be placed") as progress:
-        outcome = smoke.wait_for_ordered(target, reference, timeout, progress)
+        outcome = smoke.wait_for_ordered(target, order, timeout, progress)
     console.print(f"ApiBaseUrl to register with Hemit: {target.api_base_url}")
     if outcome != "Ordered":
         fail(outcome)

@@ -7,6 +7,7 @@ The orderReference is smoke-DATE-FORM and the message the same all day: a re-run
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from eprom.models import FormOrderStatus
@@ -22,33 +23,41 @@ class SmokeRefused(Exception):
     """Why no test order was sent: one line for the operator."""
 
 
-def order_once(target: Target, form_id: str, national_id: str) -> tuple[str, str | None]:
-    """Today's test order for the form, sent unless it was placed already: its orderReference, and the formOrderId
-    it was placed as earlier (None: sent now)."""
+@dataclass(frozen=True)
+class SmokeOrder:
+    reference: str
+    placed_as: str | None  # the formOrderId it was placed as earlier; None: sent now
+    earlier_refusals: frozenset[str] = frozenset()  # the message ids of its dead letters from earlier runs
+
+
+def order_once(target: Target, form_id: str, national_id: str) -> SmokeOrder:
+    """Today's test order for the form, sent unless it was placed already."""
     if target.is_production:
         raise SmokeRefused("smoke sends a test order and is refused against a prod stage: verify prod with Hemit "
                            "instead")  # fmt: skip
     reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{form_id[:8]}"
     if earlier := orders.items_of(target, reference):
-        return reference, earlier[0].form_order_id
+        return SmokeOrder(reference, earlier[0].form_order_id)
     expiry = (datetime.now(UTC) + timedelta(days=7)).replace(hour=23, minute=59, second=59, microsecond=0)
     body = {"orderReference": reference, "formId": form_id, "nationalId": national_id,
             "expiryDate": expiry.isoformat(), "metadata": {"orderReference": reference}}  # fmt: skip
     order = orders.check_body(json.dumps(body), target)
     if order.problem:
         raise SmokeRefused(f"the test order is not valid: {order.problem}")
+    with dead_letters.held(target, "orders") as letters:  # refused on an earlier run: not this run's answer
+        earlier_refusals = frozenset(letter.message_id for letter in dead_letters.chosen(letters, None, reference))
     orders.send(target, order)
-    return reference, None
+    return SmokeOrder(reference, None, earlier_refusals)
 
 
-def wait_for_ordered(target: Target, reference: str, timeout: int, progress: Callable[[str], None],
+def wait_for_ordered(target: Target, order: SmokeOrder, timeout: int, progress: Callable[[str], None],
                      sleep: Callable[[float], None] = time.sleep,
                      clock: Callable[[], float] = time.monotonic) -> str:  # fmt: skip
     """'Ordered' once the callback came (or a later status), else what went wrong: not placed (refused, or ePROM
     did not take it) or placed with no callback yet."""
     deadline, placed_as = clock() + timeout, None
     while clock() < deadline:
-        for item in orders.items_of(target, reference):
+        for item in orders.items_of(target, order.reference):
             if item.status == FormOrderStatus.Error.name:
                 return f"ePROM could not reach the patient: Error ({item.status_error_code})"
             if item.status not in (None, PLACED):
@@ -56,9 +65,10 @@ def wait_for_ordered(target: Target, reference: str, timeout: int, progress: Cal
             placed_as = item.form_order_id
             progress(f"placed as {item.form_order_id}; waiting for ePROM's callback")
         with dead_letters.held(target, "orders") as letters:
-            refusals = dead_letters.chosen(letters, None, reference)
-        if refusals:  # one per run of smoke that sent the day's order and saw it refused
-            return f"the order was refused ({refusals[-1].rejection_class}): {refusals[-1].reason}"
+            refusals = [letter for letter in dead_letters.chosen(letters, None, order.reference)
+                        if letter.message_id not in order.earlier_refusals]  # fmt: skip
+        if refusals:
+            return f"the order was refused ({refusals[0].rejection_class}): {refusals[0].reason}"
         sleep(POLL_SECONDS)
     if placed_as:
         return (f"placed as {placed_as}, no callback yet after {timeout} s: is the ApiBaseUrl registered with Hemit, "

@@ -7,6 +7,7 @@ import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from eprom_cli.target import LocalState, LocalTarget
 from typer.testing import CliRunner
 
 from local import iam
-from local.stack import API_KEY, FORM_ID
+from local.stack import API_KEY, FORM_ID, PAPER_FORM_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = ROOT / "events" / "orders"
@@ -329,6 +330,19 @@ def test_smoke_waits_for_ordered_and_names_the_api_base_url(stack: LocalStack) -
         unknown = eprom("--local", "smoke", "--form-id", unknown_form_id, "--timeout", "60")
         assert unknown.exit_code == 1, unknown.output
         assert "the order was refused (RefusedByEprom)" in unknown.output
+
+
+def test_smoke_reports_its_own_runs_refusal_not_an_earlier_ones(stack: LocalStack) -> None:
+    """An earlier run's refusal (the form was not published then) is no answer to this run's order."""
+    reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{PAPER_FORM_ID[:8]}"
+    attributes = {"rejectionClass": {"DataType": "String", "StringValue": "RefusedByEprom"},
+                  "rejectionReason": {"DataType": "String", "StringValue": "form is not published"}}  # fmt: skip
+    stack.sqs.send_message(QueueUrl=stack.state["dead_letter_queue_url"], MessageAttributes=attributes,
+                           MessageBody=json.dumps({"orderReference": reference, "formId": PAPER_FORM_ID}))  # fmt: skip
+
+    result = eprom("--local", "smoke", "--form-id", PAPER_FORM_ID, "--timeout", "60")
+    assert result.exit_code == 0, result.output
+    assert "Ordered" in result.output
 
 
 def test_a_deployed_stack_is_found_through_cloudformation(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
