@@ -464,8 +464,9 @@ def remove_old_function_logs(directory: Path, keep: int = KEPT_FUNCTION_LOGS) ->
     written to in the last day (a `make serve` still running)."""
     a_day_ago = time.time() - 86400
     for old in sorted(directory.glob("functions-*.log"))[:-keep]:  # the names sort by the run's start
-        if old.stat().st_mtime < a_day_ago:
-            old.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # another run removed it first
+            if old.stat().st_mtime < a_day_ago:
+                old.unlink()
 
 
 def _run(options: RunOptions, function_log: Path, say: Callable[..., None]) -> int:

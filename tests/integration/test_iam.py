@@ -28,16 +28,16 @@ FUNCTIONS = sorted(k for k, r in TEMPLATE["Resources"].items() if r["Type"] == "
 
 def _receive(url: str, marker: str) -> dict[str, Any]:
     """The delivery of the message whose body holds `marker`, as Lambda's event source hands it to the function.
-    The queues are the session's: what other tests left there is put back (visible again), not taken."""
+    The queues are the session's: what other tests left there is put back (visible again shortly), not taken."""
     sqs = boto3.client("sqs")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"])
         messages = batch.get("Messages", [])
         mine = [m for m in messages if marker in m["Body"]]
-        for other in messages:
+        for other in messages:  # back a little later, so that the next receive reaches past them
             if other not in mine:
-                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=other["ReceiptHandle"], VisibilityTimeout=0)
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=other["ReceiptHandle"], VisibilityTimeout=15)
         if mine:
             return {"Records": [lambda_record(mine[0], _queue_arn(url))]}
     raise AssertionError(f"no message with {marker!r} on {url}")
