@@ -9,7 +9,6 @@ PDF, or too slow for the invocation's time is fetched again: a broken connection
 
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -86,7 +85,7 @@ class SignedDocumentFetcher:
         """A failure on the way (an AWS call, a bug) is fetched again later like a transient one, and given up when
         the retry window is spent: with the backoff at its cap, SQS would otherwise drop the job at the end of its
         retention (14 days) long before maxReceiveCount moved it to the DLQ."""
-        age_seconds = _age_seconds(record)
+        age_seconds = record.age_seconds()
         outcome: Outcome = FetchLater(reason)
         if age_seconds >= self.policy.window_seconds:
             outcome = _retries_exhausted(age_seconds, reason)
@@ -112,7 +111,7 @@ class SignedDocumentFetcher:
         item = self.store.item(form_order_id)
         if item is not None and item.signed_document is not None:
             return AlreadyStored()
-        age_seconds = _age_seconds(record)
+        age_seconds = record.age_seconds()
         policy = self.policy
         with tempfile.TemporaryFile() as pdf:  # in /tmp; gone when closed
             match self.eprom.fetch_document(str(job.signed_form_id), pdf, read_timeout=policy.read_timeout_seconds,
@@ -165,8 +164,3 @@ class SignedDocumentFetcher:
 
 def _retries_exhausted(age_seconds: float, last_error: str) -> GivenUp:
     return GivenUp(f"retries exhausted after {age_seconds / 3600:.0f} h; last error: {last_error}", "RetriesExhausted")
-
-
-def _age_seconds(record: SqsRecord) -> float:
-    """Since the job was first sent: its retry windows count from there."""
-    return (datetime.now(UTC) - record.sent_at).total_seconds()

@@ -9,7 +9,6 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from typing import Protocol
 
@@ -151,7 +150,7 @@ class OrderPlacer:
 
     def _retry_later_or_give_up(self, record: SqsRecord, retry: RetryLater) -> Outcome:
         """The message's next delivery set (backoff), or, once its retry window is spent, the DLQ."""
-        age_seconds = (datetime.now(UTC) - record.sent_at).total_seconds()
+        age_seconds = record.age_seconds()
         if age_seconds >= self.retry_policy.window_seconds:
             hours = self.retry_policy.window_seconds / 3600
             reason = f"retries exhausted: still failing after {hours:g} h; last error: {retry.reason}"

@@ -66,6 +66,10 @@ class SqsRecord:
             },
         )
 
+    def age_seconds(self) -> float:
+        """Since the message was first sent (SentTimestamp, kept on redelivery): retry windows count from there."""
+        return (datetime.now(UTC) - self.sent_at).total_seconds()
+
 
 class DeadLetterQueue:
     _client = lazy_client("sqs")  # most invocations send nothing here
