@@ -86,7 +86,8 @@ def test_a_pdf_stored_before_a_failure_is_not_stored_twice(
     key, pdf = f"signed/{signed_order['formOrderId']}.pdf", eprom.documents[signed_order["signedFormId"]][1]
     # the job that then failed before it set the item
     sha256 = hashlib.sha256(pdf).hexdigest()
-    fetcher.results.put_signed_document(signed_order["formOrderId"], io.BytesIO(pdf), sha256=sha256, size=len(pdf))
+    results = fetcher.fetcher.results
+    results.put_signed_document(signed_order["formOrderId"], io.BytesIO(pdf), sha256=sha256, size=len(pdf))
     event = received_job(signed_document_queue, signed_order, receive_count=2)
     assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     item = orders_table.get_item(Key={"formOrderId": signed_order["formOrderId"]}, ConsistentRead=True)["Item"]
