@@ -231,10 +231,8 @@ def lambda_context() -> LambdaContext:
 
 
 def unique_reference(prefix: str = "test") -> str:
-    """A fresh orderReference, in groups of eight hex characters: never eleven digits in a row, so never refused for
-    a national id inside it (whatever the random draw)."""
-    hex_digits = uuid.uuid4().hex
-    return "-".join([prefix, *(hex_digits[start : start + 8] for start in range(0, 32, 8))])
+    """A fresh orderReference: the prefix and a GUID, which is never read as holding a national id."""
+    return f"{prefix}-{uuid.uuid4()}"
 
 
 def order_message(**overrides: Any) -> dict[str, Any]:

@@ -339,7 +339,7 @@ def smoke_test(
 ) -> None:
     """After a deploy: send one test order, wait for ePROM's Ordered callback, and show the ApiBaseUrl to register
     with Hemit. Exit 0 when the order reached Ordered, 1 otherwise. Refused against a prod stage. One order per
-    stack, form and day (orderReference smoke-DATE-FORM): a re-run the same day shows that order again instead of
+    stack, form and day (orderReference smoke-DATE-form-FORM): a re-run the same day shows that order again instead of
     ordering twice for the test person."""
     target = _target(ctx)
     order = smoke.order_once(target, form_id, national_id)

@@ -1,6 +1,6 @@
 """`eprom smoke` after a deploy: one test order per stack, form and day, and the wait for ePROM's Ordered callback.
 
-The orderReference is smoke-DATE-FORM and the message the same all day: a re-run, or a message still being retried
+The orderReference is smoke-DATE-form-FORM and the message the same all day: a re-run, or a message still being retried
 (a 401, say), is one order to the placer (one idempotency key; placed once per orderReference), never two.
 """
 
@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from eprom.models import FormOrderStatus
 from eprom.order_item import PLACED
@@ -30,12 +30,18 @@ class SmokeOrder:
     earlier_refusals: frozenset[str] = frozenset()  # the message ids of its dead letters from earlier runs
 
 
+def todays_reference(form_id: str, today: date) -> str:
+    """smoke-DATE-form-FORM. The letter after the date's separator matters: six digits, a separator and five more
+    are read as a national id written out (national_id.redact), and the form's first eight characters may be digits."""
+    return f"smoke-{today:%Y%m%d}-form-{form_id[:8]}"
+
+
 def order_once(target: Target, form_id: str, national_id: str) -> SmokeOrder:
     """Today's test order for the form, sent unless it was placed already."""
     if target.is_production:
         raise SmokeRefused("smoke sends a test order and is refused against a prod stage: verify prod with Hemit "
                            "instead")  # fmt: skip
-    reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{form_id[:8]}"
+    reference = todays_reference(form_id, datetime.now(UTC).date())
     if earlier := orders.items_of(target, reference):
         return SmokeOrder(reference, earlier[0].form_order_id)
     expiry = (datetime.now(UTC) + timedelta(days=7)).replace(hour=23, minute=59, second=59, microsecond=0)

@@ -132,9 +132,15 @@ def environment_of(target: Target) -> Environment:
                               "not ePROM's test or QA environment: Hemit verifies there")  # fmt: skip
 
 
+def new_run_id(now: datetime, random_part: str) -> str:
+    """The time and a random part. The Z ends the time's digits: six digits, a separator and five more (the random
+    part may start with them) are read as a national id written out, and the run's orderReferences hold the id."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{random_part}"
+
+
 def new_verification(target: Target, form_id: str, signed_form_id: str | None, on_behalf_of: bool,
                      expected_channel: str) -> Verification:  # fmt: skip
-    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_id = new_run_id(datetime.now(UTC), uuid.uuid4().hex[:6])
     cases = [Case(kind="basic", order_reference=f"verify-{run_id}-basic", form_id=form_id)]
     if signed_form_id:
         cases.append(Case(kind="signed", order_reference=f"verify-{run_id}-signed", form_id=signed_form_id,

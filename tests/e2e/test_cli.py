@@ -16,6 +16,7 @@ import pytest
 import requests
 import typer
 from conftest import STATE_VARIABLES, DeadLetters, serving, unique_reference
+from eprom_cli import smoke
 from eprom_cli.app import app
 from eprom_cli.target import LocalState, LocalTarget
 from typer.testing import CliRunner
@@ -334,7 +335,7 @@ def test_smoke_waits_for_ordered_and_names_the_api_base_url(stack: LocalStack) -
 
 def test_smoke_reports_its_own_runs_refusal_not_an_earlier_ones(stack: LocalStack) -> None:
     """An earlier run's refusal (the form was not published then) is no answer to this run's order."""
-    reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{PAPER_FORM_ID[:8]}"
+    reference = smoke.todays_reference(PAPER_FORM_ID, datetime.now(UTC).date())
     attributes = {"rejectionClass": {"DataType": "String", "StringValue": "RefusedByEprom"},
                   "rejectionReason": {"DataType": "String", "StringValue": "form is not published"}}  # fmt: skip
     stack.sqs.send_message(QueueUrl=stack.state["dead_letter_queue_url"], MessageAttributes=attributes,

@@ -16,6 +16,7 @@ import requests
 from conftest import STATE_VARIABLES, serving
 from eprom.models import EpromOrderResponse
 from eprom.order_store import OrderStore
+from eprom_cli import smoke
 from eprom_cli.app import app
 from typer.testing import CliRunner
 
@@ -258,7 +259,7 @@ def test_verify_refuses_prod_and_a_stack_without_the_outcome_bus(
 def test_smoke_never_orders_twice_and_tells_placed_from_not_placed(stack: Stack) -> None:
     first = eprom("--local", "smoke", "--form-id", FORM_ID, "--timeout", "60")
     assert first.exit_code == 0, first.output
-    reference = f"smoke-{datetime.now(UTC):%Y%m%d}-{FORM_ID[:8]}"
+    reference = smoke.todays_reference(FORM_ID, datetime.now(UTC).date())
     assert f"sent test order {reference}" in first.output
     again = eprom("--local", "smoke", "--form-id", FORM_ID, "--timeout", "60")
     assert again.exit_code == 0, again.output
@@ -267,7 +268,7 @@ def test_smoke_never_orders_twice_and_tells_placed_from_not_placed(stack: Stack)
     assert received["formId"] == FORM_ID
 
     # Placed, but ePROM never called back (an item the placer wrote, no callback since)
-    waiting = f"smoke-{datetime.now(UTC):%Y%m%d}-{PAPER_FORM_ID[:8]}"
+    waiting = smoke.todays_reference(PAPER_FORM_ID, datetime.now(UTC).date())
     store = OrderStore(stack.state["table"], client=stack.dynamodb)
     form_order_id = str(uuid.uuid4())
     store.record_placed(form_order_id, order_reference=waiting, order_fingerprint="f", form_id=PAPER_FORM_ID,
