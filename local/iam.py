@@ -359,12 +359,14 @@ class LocalIam:
             self.removed[principal].discard((sid, action))
 
     def principal_of_code(self) -> str | None:
-        """The function (or operator policy) whose code is on the current stack, innermost first."""
+        """The function (or operator policy) whose code is on the current stack, innermost first; on a thread whose
+        stack holds none (a function's worker thread runs layer code only), the principal that started the thread:
+        a Lambda environment has one role, whatever thread calls."""
         for frame, _ in traceback.walk_stack(None):
             for directory, principal in self._code_principals:
                 if frame.f_code.co_filename.startswith(directory):
                     return principal  # None: not restricted
-        return None
+        return getattr(threading.current_thread(), _STARTED_BY, None)
 
 
 # --- what a call needs: the IAM action and resource, and the KMS use AWS implies ---------------------------------
@@ -525,12 +527,24 @@ def enforce(resources: dict[str, str], region: str, endpoint_url: str, stack_nam
         if boto3.DEFAULT_SESSION is not None:
             for event, handler in hooks:
                 boto3.DEFAULT_SESSION.events.register(event, handler)
+        threading.Thread.start = _start_noting_principal  # type: ignore[method-assign]
     _iam.add_stack(local_stack(resources, region, endpoint_url, stack_name))
     return _iam
 
 
 def current() -> LocalIam | None:
     return _iam
+
+
+_STARTED_BY = "local_iam_started_by"
+_start_thread = threading.Thread.start
+
+
+def _start_noting_principal(thread: threading.Thread) -> None:
+    """Thread.start, noting who starts it: the principal of the code (or acting_as block) on the starting stack."""
+    principal = _acting_as.get() or (_iam.principal_of_code() if _iam is not None else None)
+    setattr(thread, _STARTED_BY, principal)
+    _start_thread(thread)
 
 
 @contextmanager

@@ -119,6 +119,8 @@ class RunOptions:
     document_ready_after: float = option(0.0, "signed PDFs 404 until then", simulator="document_ready_after_seconds")
     rate_document_500: float = option(0.0, "signed-PDF requests that get 500", simulator="rate_document_500")
     read_timeout: float = option(1.0, "the placer's EPROM_READ_TIMEOUT_SECONDS", env=("EPROM_READ_TIMEOUT_SECONDS",))
+    pace: float = option(10.0, "ePROM's pace, orders/s (EPROM_REQUESTS_PER_SECOND: 2 deployed)",
+                         env=("EPROM_REQUESTS_PER_SECOND",))  # fmt: skip
     # The production backoff (30 s .. 15 min in the template; the signed-document fetcher's 5 min .. 12 h),
     # compressed in time by its own settings
     retry_base_delay: int = option(

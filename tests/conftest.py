@@ -25,6 +25,7 @@ import pytest
 from boto3.dynamodb.conditions import Key
 from eprom.models import EpromCallback
 from eprom.order_store import OrderStore
+from eprom.pacer import PACE_KEY
 from eprom_cli.target import LocalState
 from hypothesis import settings
 
@@ -46,6 +47,10 @@ from local.stack import (  # noqa: F401 - the tests import the stack's names fro
     start_aws,
 )
 
+# What template.yaml's Globals give every function, set before a test module imports a layer module that makes its
+# Powertools child logger at import (named after POWERTOOLS_SERVICE_NAME, as on Lambda).
+os.environ.update(LAMBDA_GLOBALS)
+
 # CI runs the property tests on a fixed set of examples, so a submission passes or fails on its code, not on a
 # draw; a developer's `make test` keeps exploring new examples (and remembers failures in .hypothesis/).
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)
@@ -65,6 +70,7 @@ TEST_SETTINGS = {
     "RETRY_MAX_DELAY_SECONDS": "4",
     "API_KEY_MIN_REFRESH_SECONDS": "2",  # 10 s deployed; test_key_rotation moves the clock past it
     "SIGNED_DOCUMENT_MAX_BYTES": "5000000",  # the simulator's huge documents need only be larger than this
+    "EPROM_REQUESTS_PER_SECOND": "50",  # ePROM's pace (2 deployed): the tests that measure it set their own
 }
 DEFAULT_SIMULATOR = simulator_config(forms=simulator_config().forms | {UNPUBLISHED_FORM_ID: Form(published=False)})
 
@@ -137,11 +143,18 @@ def serving(state_file: Path, *args: str) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-def eprom(simulator_session: EpromSimulator) -> Iterator[EpromSimulator]:
-    """The session's simulator with default behaviour; a test may change `eprom.config` freely."""
+def eprom(simulator_session: EpromSimulator, aws: dict[str, str]) -> Iterator[EpromSimulator]:
+    """The session's simulator with default behaviour; a test may change `eprom.config` freely. A fresh ePROM starts
+    with a fresh pace (eprom/pacer.py): what one test's 429s slowed down does not hold up the next."""
     simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
+    reset_pace(aws)
     yield simulator_session
     simulator_session.reset(replace(DEFAULT_SIMULATOR))  # no faults left behind for tests without this fixture
+    reset_pace(aws)
+
+
+def reset_pace(aws: dict[str, str]) -> None:
+    boto3.client("dynamodb").delete_item(TableName=aws["IDEMPOTENCY_TABLE"], Key={"id": {"S": PACE_KEY}})
 
 
 @pytest.fixture
@@ -227,7 +240,9 @@ def callback_app(aws: dict[str, str]) -> Any:
 
 @pytest.fixture
 def lambda_context() -> LambdaContext:
-    return LambdaContext("test-function")
+    """One invocation's context, with the placer's timeout (template.yaml); a test that invokes again after a long
+    first invocation makes a fresh one, as Lambda does."""
+    return LambdaContext("test-function", timeout_seconds=60)
 
 
 def unique_reference(prefix: str = "test") -> str:

@@ -257,11 +257,22 @@ def test_an_outage_longer_than_the_retry_window_moves_every_order_to_the_dlq_unp
 
 
 def test_a_rate_limited_eprom_gets_every_order_once(tmp_path: Path) -> None:
-    # 3/s: the limiter holds 3 tokens, so every batch of 10 meets 429s
+    # ePROM takes 3/s (its limiter holds 3 tokens), our pace is set to 8/s: 429s come, the orders they turned away
+    # are sent again (and the pace slows down), each placed once
     report = run_stack(
         tmp_path, "--no-samples", "--orders", "40", "--invalid-rate", "0", "--rate-limit", "3", "--read-timeout", "5",
+        "--pace", "8",
     )  # fmt: skip
     assert report["simulator"]["faults"]["rate_limited"] > 0
+    placed_once_each(report)
+
+
+def test_a_paced_stack_meets_no_429_from_an_eprom_at_the_same_rate(tmp_path: Path) -> None:
+    report = run_stack(
+        tmp_path, "--no-samples", "--orders", "30", "--invalid-rate", "0", "--duplicate-rate", "0",
+        "--rate-limit", "5", "--pace", "5",
+    )  # fmt: skip
+    assert report["simulator"]["faults"].get("rate_limited", 0) == 0
     placed_once_each(report)
 
 

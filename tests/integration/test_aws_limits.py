@@ -18,7 +18,8 @@ import requests
 from botocore.exceptions import ClientError
 from conftest import CapturedOutput
 from eprom.order_store import ORDER_REFERENCE_INDEX
-from eprom.queues import MAX_RETRY_DELAY_SECONDS, RECEIVE_MARGIN_SECONDS, backoff_seconds
+from eprom.queues import MAX_RETRY_DELAY_SECONDS, RECEIVE_MARGIN_SECONDS
+from eprom.retrying_consumer import backoff_seconds
 from fetch_signed_document.settings import FetcherSettings
 
 from local.aws_resources import load_template
@@ -118,9 +119,7 @@ def test_the_fetchers_longest_backoff_is_accepted_by_sqs(
     eprom.config.rate_document_500 = 1.0
     event = received_job(signed_document_queue, signed_order, receive_count=12)  # the backoff at its cap
     assert fetcher.lambda_handler(event, lambda_context)["batchItemFailures"]
-    [retry] = [
-        record for record in captured_output.log_records() if record["message"].startswith("signed document will")
-    ]
+    [retry] = [record for record in captured_output.log_records() if record["message"] == "message will be retried"]
     assert "could not set the retry delay" not in captured_output.text()  # SQS took it
     assert 0 < retry["retry_in_seconds"] <= MAX_RETRY_DELAY_SECONDS
 

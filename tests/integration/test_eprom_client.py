@@ -1,10 +1,10 @@
 """The ePROM client against the simulator over HTTP: every answer classified as placed, refused, transient (nothing
-was ordered) or ambiguous (ePROM may have created the order)."""
+was ordered), deferred (ePROM's pace, or our time: nothing sent, or a 429 with nothing created) or ambiguous (ePROM
+may have created the order)."""
 
 import json
 import time
 import uuid
-from functools import partial
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +13,7 @@ from conftest import API_KEY, FORM_ID, NONEXISTENT_NATIONAL_ID, order_message
 from eprom.eprom_client import (
     NO_ORDER_CREATED,
     Ambiguous,
+    Deferred,
     EpromClient,
     Placed,
     Refused,
@@ -29,9 +30,10 @@ def request(**overrides: object):
     return OrderMessage.model_validate_json(json.dumps(order_message(**overrides))).to_eprom_request()
 
 
-def client_for(base_url: str, key: str = API_KEY, read_timeout: float = 1.0) -> SimpleNamespace:
-    client = EpromClient(base_url, lambda: key, connect_timeout=0.5)
-    return SimpleNamespace(place=partial(client.place, read_timeout=read_timeout))
+def client_for(base_url: str, key: str = API_KEY, read_timeout: float = 1.0, time_left: float = 30) -> SimpleNamespace:
+    """`time_left`: how long the caller may wait for ePROM's answer, from each call on."""
+    client = EpromClient(base_url, lambda: key, connect_timeout=0.5, read_timeout=read_timeout)
+    return SimpleNamespace(place=lambda order: client.place(order, answer_by=time.time() + time_left))
 
 
 def test_placed_with_the_raw_key_and_a_json_body(eprom) -> None:
@@ -64,7 +66,6 @@ def test_the_all_zero_id_is_refused(eprom) -> None:
     ("fault", "expected"),
     [
         ("rate_500", Transient("ePROM answered HTTP 500")),
-        ("rate_429", Transient("ePROM answered HTTP 429")),
         ("rate_timeout", Ambiguous("ePROM did not answer within 0.3 s after the order was sent")),
         ("rate_drop", Ambiguous("the connection to ePROM broke after the order was sent")),
         ("rate_lost_answer", Ambiguous("ePROM's gateway answered HTTP 504 after the order was sent")),
@@ -92,20 +93,42 @@ def test_an_answer_slower_than_the_read_timeout_is_ambiguous_and_the_order_exist
     assert eprom.orders_per_reference[reference] == 1
 
 
-@pytest.mark.parametrize(("retry_after", "expected"), [(None, None), (7, 7.0)])
-def test_an_outage_503_is_transient_with_its_retry_after(retry_after, expected, eprom) -> None:
-    eprom.config.down_for_seconds, eprom.config.down_retry_after = 60, retry_after
+def test_an_outage_503_without_retry_after_is_transient(eprom) -> None:
+    eprom.config.down_for_seconds = 60
     eprom.reset(eprom.config)
-    assert client_for(eprom.base_url).place(request()) == Transient("ePROM answered HTTP 503", expected)
+    assert client_for(eprom.base_url).place(request()) == Transient("ePROM answered HTTP 503")
     assert eprom.order_requests == []  # turned away before ePROM's order logic
 
 
-def test_a_rate_limit_429_carries_retry_after(eprom) -> None:
-    eprom.config.rate_limit_per_second = 0.5
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_longer_than_the_time_left_defers_the_order_until_then(status, eprom) -> None:
+    eprom.config.down_for_seconds, eprom.config.down_status, eprom.config.down_retry_after = 60, status, 7
+    eprom.reset(eprom.config)
+    expected = Deferred(f"ePROM answered HTTP {status} and asked for 7 s, more than this invocation had left "
+                        "(nothing was ordered)", 7.0)  # fmt: skip
+    assert client_for(eprom.base_url, time_left=5).place(request()) == expected
+    assert eprom.faults["down"] == 1 and eprom.order_requests == []
+
+
+def test_a_429_is_sent_again_after_its_retry_after_while_time_allows(eprom) -> None:
+    eprom.config.rate_limit_per_second = 0.5  # a token every 2 s; a 429 asks for 1 s
     eprom.reset(eprom.config)
     client = client_for(eprom.base_url)
     assert isinstance(client.place(request()), Placed)
-    assert client.place(request()) == Transient("ePROM answered HTTP 429", 1.0)
+    assert isinstance(client.place(request()), Placed)
+    assert eprom.faults["rate_limited"] >= 1 and len(eprom.order_requests) == 2
+
+
+def test_too_little_time_for_an_answer_sends_nothing(eprom) -> None:
+    result = client_for(eprom.base_url, time_left=1.2).place(request())  # 0.5 s to connect, less than 1 s to read
+    assert result == Deferred("too little time was left in this invocation to wait for ePROM's answer (not sent)")
+    assert eprom.order_headers == []
+
+
+def test_the_read_timeout_is_what_the_time_left_allows(eprom) -> None:
+    eprom.config.latency_seconds = 2.0
+    result = client_for(eprom.base_url, read_timeout=20, time_left=2.0).place(request())
+    assert result == Ambiguous("ePROM did not answer within 1.5 s after the order was sent")
 
 
 def test_a_wrong_key_is_transient(eprom) -> None:

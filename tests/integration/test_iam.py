@@ -141,8 +141,8 @@ def test_every_call_of_a_typical_flow_and_of_the_lambda_service_is_allowed(typic
 
 # Granted for paths a flow cannot take here, each with why.
 NEEDED_ELSEWHERE = {
-    # Powertools' idempotency reads the record with GetItem when a conflicting write does not return it, as with
-    # a runtime boto3 older than 1.26.164 (idempotency/base.py); Powertools documents GetItem as required.
+    # Only on a claim whose holder stopped without settling it: the earlier version's idempotency record of the
+    # reference is read once (claims.legacy_answer; tests/integration/test_exactly_once.py runs that path).
     ("PlaceOrderFunction", "dynamodb:GetItem"),
 }
 

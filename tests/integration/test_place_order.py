@@ -1,6 +1,7 @@
 """PlaceOrderFunction end to end: SQS event -> handler -> ePROM simulator (HTTP) -> moto DynamoDB / SQS (HTTP)."""
 
 import json
+import os
 import time
 import uuid
 from dataclasses import replace
@@ -25,6 +26,7 @@ from conftest import (
 )
 from eprom.eprom_client import NO_ORDER_CREATED
 from eprom.models import MUST_BE_SIGNED_NO_DISTRIBUTION, MUST_BE_SIGNED_ON_BEHALF
+from eprom.pacer import PACE_KEY
 
 from local.aws_resources import load_template
 from local.eprom_simulator import Form
@@ -216,12 +218,30 @@ def test_paper_order_for_a_paper_enabled_form_is_placed(placer, eprom, lambda_co
     assert eprom.order_requests[0]["physicalAddress"]["postalCode"] == "0150"
 
 
-@pytest.mark.parametrize("fault", ["rate_500", "rate_429"])
-def test_transient_failures_are_retried_and_succeed_on_redelivery(
-    fault, placer, eprom, dead_letters, orders_table, lambda_context
+def test_a_429_is_sent_again_in_the_same_invocation_once_eproms_pace_allows(
+    placer, eprom, dead_letters, orders_table, lambda_context
+) -> None:
+    """ePROM limited to 1 order/s, our pace at 50/s: the orders ePROM turns away with 429 (nothing created) are sent
+    again inside the invocation while the claim is held; the pace slows down; every order placed once."""
+    eprom.config.rate_limit_per_second = 1.0
+    eprom.reset(eprom.config)
+    orders = [order_message() for _ in range(4)]
+
+    assert placer.lambda_handler(sqs_event(*orders), lambda_context) == {"batchItemFailures": []}
+
+    assert eprom.faults["rate_limited"] >= 1
+    assert [eprom.orders_per_reference[order["orderReference"]] for order in orders] == [1, 1, 1, 1]
+    assert all(items_for(orders_table, order["orderReference"]) for order in orders)
+    assert dead_letters.messages() == []
+    pace = boto3.client("dynamodb").get_item(TableName=os.environ["IDEMPOTENCY_TABLE"], Key={"id": {"S": PACE_KEY}})
+    assert float(pace["Item"]["interval"]["N"]) > 1 / 50  # slowed down by the 429s that got through
+
+
+def test_a_transient_failure_is_retried_and_succeeds_on_redelivery(
+    placer, eprom, dead_letters, orders_table, lambda_context
 ) -> None:
     order = order_message()
-    setattr(eprom.config, fault, 1.0)
+    eprom.config.rate_500 = 1.0
     event = sqs_event(order)
 
     response = placer.lambda_handler(event, lambda_context)
@@ -230,7 +250,7 @@ def test_transient_failures_are_retried_and_succeed_on_redelivery(
     assert items_for(orders_table, order["orderReference"]) == []
     assert dead_letters.messages() == []
 
-    setattr(eprom.config, fault, 0.0)
+    eprom.config.rate_500 = 0.0
     assert placer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}  # SQS delivers it again
     [item] = items_for(orders_table, order["orderReference"])
     assert item["status"] == "Placed"
@@ -392,7 +412,7 @@ def test_no_personal_data_in_logs_or_metrics(placer, eprom, dead_letters, lambda
     output = captured_output.text()
     records = captured_output.log_records()
     assert any(record["message"] == "order placed" for record in records)
-    assert any(record["message"] == "order refused" for record in records)
+    assert any(record["message"] == "message refused" for record in records)
     assert "OrdersPlaced" in output and "OrdersRefused" in output
     secrets = {API_KEY, "sensitive-text"}
     secrets |= {order[key] for order in orders for key in ("nationalId", "onBehalfOfNationalId") if key in order}
@@ -480,7 +500,7 @@ def test_an_unknown_key_that_is_a_national_id_goes_nowhere(
     assert f"an unknown field {where}" in reason
     [event] = outcome_events.received()
     assert event["detailType"] == "FormOrderRefused" and event["rejectionReason"] == reason
-    [logged] = [record for record in captured_output.log_records() if record["message"] == "order refused"]
+    [logged] = [record for record in captured_output.log_records() if record["message"] == "message refused"]
     assert logged["rejection_reason"] == reason
     for text in (reason, json.dumps(event), captured_output.text()):
         assert "01039494104" not in text
@@ -529,7 +549,7 @@ def test_a_resend_after_the_idempotency_window_is_told_apart_by_the_keyed_finger
     placer, eprom, aws, dead_letters, lambda_context
 ) -> None:
     from eprom.models import OrderMessage
-    from place_order.placement import order_fingerprint
+    from place_order.placing import order_fingerprint
 
     def fingerprint(order: dict[str, Any]) -> str:
         return order_fingerprint(OrderMessage.model_validate_json(json.dumps(order)), fingerprint_key(aws))

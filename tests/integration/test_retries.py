@@ -6,15 +6,15 @@ Time is compressed through the placer's own settings: RETRY_BASE_DELAY_SECONDS=2
 """
 
 import json
-import os
 import random
 import time
 from typing import Any
 
 import boto3
 import pytest
-from conftest import failed_ids, order_message, sqs_event
-from eprom.queues import DEAD_LETTER_ATTRIBUTES_MAX_BYTES, MAX_RETRY_DELAY_SECONDS, backoff_seconds
+from conftest import failed_ids, order_message, sqs_event, wait_until_indexed
+from eprom.queues import DEAD_LETTER_ATTRIBUTES_MAX_BYTES, MAX_RETRY_DELAY_SECONDS
+from eprom.retrying_consumer import backoff_seconds
 
 from local.aws_resources import load_template
 from local.lambda_runtime import LambdaContext
@@ -71,25 +71,52 @@ def test_a_transient_failure_sets_the_next_delivery_with_backoff(placer, eprom, 
 
 
 @pytest.mark.slow
-def test_retry_after_from_eprom_is_honoured_when_longer(placer, eprom, order_queue, lambda_context) -> None:
+def test_retry_after_from_eprom_is_honoured_when_longer(placer, eprom, order_queue) -> None:
+    """An outage's 503 with Retry-After: sent again after it, in the same invocation when its time allows (test_place
+    _order), else on the message's next delivery, which comes when it is due."""
     eprom.config.down_for_seconds, eprom.config.down_retry_after = 60, 6
     eprom.reset(eprom.config)
     order_queue.send(order_message())
     event = order_queue.receive(wait_seconds=1)
 
-    assert failed_ids(placer.lambda_handler(event, lambda_context)) == {event["Records"][0]["messageId"]}
+    short_invocation = LambdaContext("test-function", timeout_seconds=25)  # 1 s left to wait for ePROM's answer
+    assert failed_ids(placer.lambda_handler(event, short_invocation)) == {event["Records"][0]["messageId"]}
     assert eprom.faults["down"] == 1
     waited = seconds_until_visible(order_queue)
     assert 5.0 <= waited <= 9.0, waited  # the backoff alone would have been 2-3 s
 
 
-def test_the_backoff_doubles_to_its_cap_and_only_adds_jitter() -> None:
+def test_the_backoff_doubles_to_its_cap_with_jitter_inside_the_cap() -> None:
     random.seed(3)
     for attempt, floor in [(1, 30), (2, 60), (3, 120), (4, 240), (5, 480), (6, 900), (50, 900)]:
         delays = [backoff_seconds(attempt, base=30, cap=900) for _ in range(200)]
-        assert floor <= min(delays) and max(delays) <= floor * 1.25 + 1, (attempt, min(delays), max(delays))
+        assert floor <= min(delays) and max(delays) <= min(900, floor * 1.25 + 1), (attempt, min(delays), max(delays))
+    assert len({backoff_seconds(4, base=30, cap=900) for _ in range(50)}) > 10  # spread, not one instant
     assert backoff_seconds(1, base=30, cap=900, retry_after=600) == 600
     assert backoff_seconds(1, base=30, cap=900, retry_after=10**6) == MAX_RETRY_DELAY_SECONDS  # what SQS accepts
+
+
+@pytest.mark.slow
+def test_a_429_past_the_invocation_comes_back_when_due_without_backoff(placer, eprom, order_queue) -> None:
+    """ePROM's Retry-After is flow control, not a failure: a message that had been received many times (backoff at
+    its cap, 4 s here) comes back after Retry-After (1 s), spread over one batch's slots (10 / 50 per second)."""
+    eprom.config.down_for_seconds, eprom.config.down_status, eprom.config.down_retry_after = 60, 429, 1
+    eprom.reset(eprom.config)
+    order_queue.send(order_message())
+    for _ in range(5):  # received (and let go) five times already: ApproximateReceiveCount 6 at the next receive
+        event = order_queue.receive(wait_seconds=1)
+        order_queue.sqs.change_message_visibility(QueueUrl=order_queue.url,
+                                                  ReceiptHandle=event["Records"][0]["receiptHandle"],
+                                                  VisibilityTimeout=0)  # fmt: skip
+    event = order_queue.receive(wait_seconds=1)
+    assert event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "6"
+    # 21.5 s: 20 s kept for recording the answer, 1 s for the connection and 0.5 s for the answer: no time to wait
+    assert failed_ids(placer.lambda_handler(event, LambdaContext("test-function", 25))) == {
+        event["Records"][0]["messageId"]
+    }
+    assert eprom.faults["down"] >= 1 and eprom.order_requests == []
+    waited = seconds_until_visible(order_queue)
+    assert waited <= 2.5, waited
 
 
 def test_an_order_failing_past_the_window_goes_to_the_dlq_as_retries_exhausted(
@@ -115,29 +142,30 @@ def test_within_the_window_an_old_order_is_still_retried(placer, eprom, dead_let
     assert dead_letters.messages() == []
 
 
-def expire_idempotency_record(aws: dict[str, str]) -> None:
-    """What DynamoDB's TTL has deleted once IDEMPOTENCY_EXPIRY_SECONDS have passed: every item whose `expiration`
-    comes before then (Powertools' records; not the orderReference claims, which live as long as the order)."""
-    passed = time.time() + int(os.environ.get("IDEMPOTENCY_EXPIRY_SECONDS", 7 * 24 * 3600)) + 60
+def expire_claims(aws: dict[str, str]) -> None:
+    """What DynamoDB's TTL has deleted once the orders' claims expired (their `expiration`)."""
     table = boto3.resource("dynamodb").Table(aws["IDEMPOTENCY_TABLE"])
     for item in table.scan()["Items"]:
-        if item.get("expiration", 0) < passed:
+        if item["id"].startswith("orderReference#"):
             table.delete_item(Key={"id": item["id"]})
 
 
 @pytest.mark.slow
-def test_an_order_reference_resent_after_its_idempotency_record_expired_is_not_placed_again(
+def test_an_order_reference_resent_after_its_claim_expired_is_not_placed_again(
     placer, eprom, dead_letters, orders_table, aws, lambda_context
 ) -> None:
+    """A final status keeps an item after its claim expired: the item still answers for its reference (the index,
+    read while holding a new claim)."""
     order = order_message()
     assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
-    expire_idempotency_record(aws)
+    expire_claims(aws)
+    wait_until_indexed(order["orderReference"], aws["FORM_ORDERS_TABLE"])
 
     assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
     assert eprom.orders_per_reference[order["orderReference"]] == 1
     assert dead_letters.messages() == []
 
-    expire_idempotency_record(aws)
+    expire_claims(aws)
     reused = order | {"nationalId": "01039494104"}
     assert placer.lambda_handler(sqs_event(reused), lambda_context) == {"batchItemFailures": []}
     [dead] = dead_letters.messages()
@@ -168,21 +196,20 @@ def test_the_largest_message_the_order_queue_takes_reaches_the_dlq_with_its_reas
 
 
 def test_every_aws_client_has_explicit_timeouts_and_standard_retries(placer) -> None:
-    clients = (placer.store.client, placer.refusals.dead_letters._client, placer.refusals.outcomes.client)
-    for client in (*clients, placer.order_queue._client):
+    consumer = placer.consumer
+    clients = (
+        placer.store.client,
+        consumer.dead_letters._client,
+        placer.placer.outcomes.client,
+        consumer.queue._client,
+    )
+    for client in clients:
         config = client.meta.config
         assert (config.connect_timeout, config.read_timeout) == (1, 3)
         assert config.retries == {"mode": "standard", "total_max_attempts": 2}
 
 
-def test_the_read_timeout_leaves_time_for_the_writes(placer) -> None:
-    eprom_read_timeout = placer.placement.eprom_read_timeout
-    assert eprom_read_timeout(60, connect_timeout=3.05, longest=20) == 20
-    assert eprom_read_timeout(30, connect_timeout=3.05, longest=20) == pytest.approx(6.95)
-    assert eprom_read_timeout(20, connect_timeout=3.05, longest=20) < 0  # too late to ask ePROM at all
-
-
-def test_too_little_time_left_is_transient_and_nothing_is_sent(placer, eprom, dead_letters) -> None:
+def test_too_little_time_left_is_retried_and_nothing_is_sent(placer, eprom, dead_letters) -> None:
     nearly_out_of_time = LambdaContext("test-function", timeout_seconds=10)  # the writes would not fit after ePROM
     event = sqs_event(order_message())
     assert failed_ids(placer.lambda_handler(event, nearly_out_of_time)) == {event["Records"][0]["messageId"]}

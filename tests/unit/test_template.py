@@ -159,7 +159,7 @@ def test_a_batch_above_ten_needs_a_batching_window(batch_size: str, window: str,
 
 def test_alarms_watch_an_outage_through_the_metrics_the_placer_emits() -> None:
     failing = RESOURCES["OrdersFailingAlarm"]["Properties"]
-    assert (failing["MetricName"], failing["Statistic"]) == ("RetriedOrderAgeSeconds", "Maximum")
+    assert (failing["MetricName"], failing["Statistic"]) == ("OrdersRetryAgeSeconds", "Maximum")
     exhausted = RESOURCES["RetriesExhaustedAlarm"]["Properties"]
     assert {"Name": "ReasonClass", "Value": "RetriesExhausted"} in exhausted["Dimensions"]
     assert RESOURCES["AmbiguousOrdersAlarm"]["Properties"]["MetricName"] == "OrdersAmbiguous"

@@ -11,19 +11,30 @@ A person who found no such order in ePROM Admin redrives a parked message. It ca
 was parked for, and takes the claim over only while that attempt is the one on record: of any number of redriven
 copies one takes over, and a copy parked for an older attempt is parked again for the newer one.
 
-Claims sit beside Powertools' records (whose ids are "<function>.<module>.<function>#<hash>", so they cannot
-collide with "orderReference#...") and expire (TTL attribute `expiration`, as Powertools' records do) at the
-order's expiryDate + ResultRetentionDays, when its item does, and never before the idempotency records. (TTL
-deletes an expired item within days, not at once; a claim read meanwhile still holds, which errs on the safe side:
+A placed claim keeps ePROM's answer (the formOrderId, loginUrl, channel and singleUseCode; never the national id
+ePROM echoes), written before the order's item: the claim is the one record of what ePROM did, so an invocation
+that stopped after it still has its item written by the next delivery of the reference.
+
+Claims expire (TTL attribute `expiration`) at the order's expiryDate + ResultRetentionDays, when its item does, and
+never sooner than IDEMPOTENCY_EXPIRY_SECONDS after they were taken. (TTL deletes an expired item within days, not
+at once; a claim read meanwhile still holds, which errs on the safe side:
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html)
+
+Upgrading from a version that kept Powertools' idempotency records beside the claims: those records (ids
+"<function name>.place_order.app.place_once#<md5>") are no longer written and expire by their TTL. The one state
+only such a record settled, an invocation that stopped after ePROM's answer and before the order's item, is read
+from it once (`legacy_answer`), so that order still ends recorded instead of parked.
 """
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from eprom.models import EpromOrderResponse
 
 SENDING, PLACED, AMBIGUOUS = "Sending", "Placed", "Ambiguous"
 _KEY_PREFIX = "orderReference#"
@@ -38,17 +49,18 @@ class Claim:
     sending_until: float  # the holder's invocation ends by then: SENDING after it means the holder is gone
     form_order_id: str | None = None
     ambiguous_reason: str | None = None
+    answer: EpromOrderResponse | None = None  # what ePROM answered, on a Placed claim written since it is kept
 
     def holder_gone(self) -> bool:
         return self.state == SENDING and time.time() > self.sending_until
 
 
 class OrderClaims:
-    def __init__(self, table_name: str, client: Any, *, retention: timedelta, idempotency_expiry: timedelta) -> None:
+    def __init__(self, table_name: str, client: Any, *, retention: timedelta, shortest_life: timedelta) -> None:
         self._table = table_name
         self._client = client
         self._retention = retention
-        self._idempotency_expiry = idempotency_expiry
+        self._shortest_life = shortest_life
 
     def take(
         self,
@@ -97,19 +109,31 @@ class OrderClaims:
         return None
 
     def settle_placed(
-        self, order_reference: str, *, fingerprint: str, form_order_id: str, order_expiry: datetime
+        self,
+        order_reference: str,
+        *,
+        fingerprint: str,
+        form_order_id: str,
+        order_expiry: datetime,
+        answer: EpromOrderResponse | None = None,
     ) -> None:
-        """ePROM created `form_order_id` for this reference: that is final, whoever holds the claim."""
+        """ePROM created `form_order_id` for this reference (`answer`: what it answered): that is final, whoever
+        holds the claim."""
+        values = {":placed": {"S": PLACED}, ":formOrderId": {"S": form_order_id}, ":fingerprint": {"S": fingerprint},
+                  ":expiration": {"N": str(self._expiration(order_expiry))}}  # fmt: skip
+        expression = ("SET #state = :placed, #formOrderId = :formOrderId, #fingerprint = :fingerprint, "
+                      "#expiration = if_not_exists(#expiration, :expiration)")  # fmt: skip
+        if answer is not None:
+            expression += ", #answer = :answer"
+            values[":answer"] = {"S": answer.model_dump_json(by_alias=True)}
         self._client.update_item(
             TableName=self._table,
             Key={"id": {"S": _KEY_PREFIX + order_reference}},
-            UpdateExpression="SET #state = :placed, #formOrderId = :formOrderId, #fingerprint = :fingerprint, "
-            "#expiration = if_not_exists(#expiration, :expiration) REMOVE #sendingUntil",
+            UpdateExpression=expression + " REMOVE #sendingUntil",
             ExpressionAttributeNames={"#state": "state", "#formOrderId": "formOrderId", "#fingerprint": "fingerprint",
-                                      "#expiration": "expiration", "#sendingUntil": "sendingUntil"},
-            ExpressionAttributeValues={":placed": {"S": PLACED}, ":formOrderId": {"S": form_order_id},
-                                       ":fingerprint": {"S": fingerprint},
-                                       ":expiration": {"N": str(self._expiration(order_expiry))}},
+                                      "#expiration": "expiration", "#sendingUntil": "sendingUntil"}
+            | ({"#answer": "answer"} if answer is not None else {}),
+            ExpressionAttributeValues=values,
         )  # fmt: skip
 
     def settle_ambiguous(self, order_reference: str, attempt_id: str, reason: str) -> bool:
@@ -148,8 +172,21 @@ class OrderClaims:
             return False
         return True
 
+    def legacy_answer(self, order_reference: str, function_name: str) -> EpromOrderResponse | None:
+        """ePROM's answer as an earlier version's Powertools idempotency record kept it (see the module's docstring):
+        its id is "<function name>.place_order.app.place_once#" + the md5 of the orderReference as JSON, and its
+        `data` the placement as JSON ({"response": {...}, "placed_before": ...}) once COMPLETED."""
+        digest = hashlib.md5(json.dumps(order_reference).encode(), usedforsecurity=False).hexdigest()
+        record_id = f"{function_name}.place_order.app.place_once#{digest}"
+        record = self._client.get_item(TableName=self._table, Key={"id": {"S": record_id}}, ConsistentRead=True)
+        item = record.get("Item", {})
+        if item.get("status", {}).get("S") != "COMPLETED" or "data" not in item:
+            return None
+        response = json.loads(item["data"]["S"]).get("response")
+        return EpromOrderResponse.model_validate(response) if response else None
+
     def _expiration(self, order_expiry: datetime) -> int:
-        at_least = time.time() + self._idempotency_expiry.total_seconds()
+        at_least = time.time() + self._shortest_life.total_seconds()
         return int(max((order_expiry + self._retention).timestamp(), at_least))
 
 
@@ -162,4 +199,5 @@ def _claim(item: dict[str, Any]) -> Claim:
         sending_until=float(item.get("sendingUntil", {}).get("N", 0)),
         form_order_id=item.get("formOrderId", {}).get("S"),
         ambiguous_reason=item.get("ambiguousReason", {}).get("S"),
+        answer=EpromOrderResponse.model_validate_json(item["answer"]["S"]) if "answer" in item else None,
     )

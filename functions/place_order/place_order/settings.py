@@ -17,12 +17,15 @@ class PlacerSettings(EpromApiSettings):
     allow_test_mode_orders: bool = False
     # Records of one batch placed at once; the event source's MaximumConcurrency bounds the environments.
     max_concurrent_orders: int = Field(default=10, ge=1, le=100)
-    # How long Powertools remembers an orderReference for in-flight and re-sent orders. After it, the
-    # orderReference's FormOrdersTable item still stops a second order.
+    # The shortest life of an orderReference's claim (it lives as long as the order's item, and at least this).
     idempotency_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=3600)
+    # ePROM's pace: order requests per second, shared by every environment (eprom.pacer)
+    eprom_requests_per_second: float = Field(default=2, gt=0, le=100)
+    # Set by Lambda; an earlier version's idempotency records were named by it (claims.legacy_answer)
+    aws_lambda_function_name: str = "test-func"
     # An order's item is deleted this long after its expiryDate (or its final status, see the callback).
     result_retention_days: int = Field(default=180, ge=1)
-    # Transient failures: retried with exponential backoff (jitter added) from base to cap, for the window.
+    # Transient failures: retried with exponential backoff (jitter inside the cap) from base to cap, for the window.
     retry_base_delay_seconds: int = Field(default=30, ge=1)
     retry_max_delay_seconds: int = Field(default=900, ge=1, le=MAX_RETRY_DELAY_SECONDS)  # what SQS accepts
     order_retry_window_hours: float = Field(default=24, gt=0)

@@ -4,7 +4,10 @@ ePROM has no idempotency key, so what matters is whether ePROM may have created 
 - Placed: ePROM created an order.
 - Refused: ePROM will not create it (400, or the all-zero id); retrying is pointless.
 - Transient: nothing was created and trying later is safe: the request never left (connection refused, DNS,
-  TLS, connect timeout) or ePROM answered that it did not take it (401/403/404/408/429/500/503, other codes).
+  TLS, connect timeout) or ePROM answered that it did not take it (401/403/404/408/500/503, other codes).
+- Deferred: not sent yet, by ePROM's pace (pacer.py) or because too little of the caller's time is left: due again
+  in a given time, which is flow control, not a failure. A 429 (or a 503 with Retry-After) created nothing: the
+  order is sent again in the same call once ePROM's Retry-After has passed, while the caller's time allows.
 - Ambiguous: the request was sent and the answer was lost or unreadable (read timeout, connection dropped
   mid-answer, 502/504 from a proxy in front of ePROM, 200 with a body we cannot read): ePROM may have created
   the order, and a retry could create a second one.
@@ -32,12 +35,15 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError
 from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, ApiKeySource, is_sendable
 from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
 from eprom.national_id import redact
+from eprom.pacer import Pacer
 from eprom.settings import EpromApiSettings
 
 NO_ORDER_CREATED = "ePROM created no order (it answered with the all-zero id: the national id does not exist)"
 _MAX_REASON_LENGTH = 500
 _AMBIGUOUS_STATUS = frozenset({502, 504})  # a gateway in front of ePROM gave up; ePROM itself may have finished
 _RETRY_AFTER_STATUS = frozenset({429, 503})
+# Below this there is no point in asking ePROM: its answer would likely be lost to our own timeout.
+MIN_READ_TIMEOUT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,27 @@ class Ambiguous(Failed):
     """The order was sent and its answer lost: ePROM may have created it."""
 
 
-type PlacementResult = Placed | Refused | Transient | Ambiguous
+@dataclass(frozen=True)
+class Deferred(Failed):
+    """Nothing was created: not sent (no slot of ePROM's pace, or no time left to wait for the answer), or ePROM
+    answered 429 and the caller's time ran out before its Retry-After. Due again in `due_in_seconds`."""
+
+    due_in_seconds: float = 0.0
+
+
+type PlacementResult = Placed | Refused | Transient | Ambiguous | Deferred
+
+
+class NotSent(Failed):
+    """The request never reached ePROM (connection refused, DNS, TLS, connect timeout, a key no header can carry)."""
+
+
+class AnswerLost(Failed):
+    """The request was sent and no answer came (read timeout, connection dropped, answer broken off): ePROM may
+    have carried it out."""
+
+
+type PostFailed = NotSent | AnswerLost
 
 
 @dataclass(frozen=True)
@@ -100,15 +126,20 @@ class EpromClient:
         api_key: Callable[[], str],
         *,
         connect_timeout: float,
+        read_timeout: float,
+        pacer: Pacer | None = None,
         max_connections: int = 10,
         refresh_api_key: Callable[[], str | None] = lambda: None,
     ) -> None:
-        """`refresh_api_key`: the key as the secret holds it now (None: not read again), asked after a 401."""
+        """`read_timeout`: the longest wait for an answer; `pacer`: ePROM's shared pace, which every order request
+        waits for; `refresh_api_key`: the key as the secret holds it now (None: not read again), asked after a 401."""
         self._refresh_api_key = refresh_api_key
         self._base_url = base_url.rstrip("/")
         self._url = self._base_url + "/api/v2/formorder"
         self._api_key = api_key
         self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._pacer = pacer
         # One session for the life of the Lambda environment: connections and TLS sessions are reused.
         self._session = requests.Session()
         self._session.mount(self._base_url + "/", HTTPAdapter(pool_connections=1, pool_maxsize=max_connections))
@@ -155,53 +186,112 @@ class EpromClient:
                 return Transient(f"ePROM answered HTTP {answer.status_code} for the signed document", retry_after)
             return _read_pdf(answer, into, read_timeout=read_timeout, max_bytes=max_bytes, deadline=deadline)
 
-    def place(self, order: EpromOrderRequest, *, read_timeout: float) -> PlacementResult:
-        body = order.model_dump_json(by_alias=True).encode()
-        timeout = (self._connect_timeout, read_timeout)
+    def place(self, order: EpromOrderRequest, *, answer_by: float) -> PlacementResult:
+        """Send the order once ePROM's pace allows, and classify the answer. `answer_by`: epoch seconds by which the
+        answer must be in (the caller keeps the time it needs after that)."""
+        match self.post_paced(self._url, order.model_dump_json(by_alias=True).encode(), answer_by=answer_by):
+            case requests.Response() as answer:
+                return _placement_result(answer)
+            case NotSent(reason):
+                return Transient(f"{reason} (the order was not sent)")
+            case AnswerLost(reason):
+                return Ambiguous(f"{reason} after the order was sent")
+            case Deferred() as deferred:
+                return deferred
 
-        def post(key: str) -> requests.Response:
-            headers = self._headers(key, "application/json") | {"Content-Type": "application/json;charset=utf-8"}
-            return self._session.post(self._url, data=body, headers=headers, timeout=timeout)
+    def post_paced(self, url: str, body: bytes, *, answer_by: float) -> "requests.Response | PostFailed | Deferred":
+        """POST `body` (JSON) to `url` with the ApiKey, each attempt in a slot of ePROM's pace: ePROM's answer, or
+        why there is none. A 429 (or a 503 with Retry-After) took nothing: sent again once Retry-After has passed,
+        while `answer_by` (epoch seconds by which the answer must be in) allows; else Deferred until then."""
+        while True:
+            read_timeout = self._wait_for_turn(answer_by)
+            if isinstance(read_timeout, Deferred):
+                return read_timeout
+            timeout = (self._connect_timeout, read_timeout)
 
-        try:
-            answer = self._send(post)
-        except requests.ConnectTimeout:
-            return Transient("could not connect to ePROM in time (the order was not sent)")
-        except requests.ReadTimeout:
-            return Ambiguous(f"ePROM did not answer within {read_timeout:g} s after the order was sent")
-        except requests.ConnectionError as error:
-            if _not_sent(error):
-                return Transient("could not connect to ePROM (the order was not sent)")
-            return Ambiguous("the connection to ePROM broke after the order was sent")
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-            return Ambiguous("ePROM's answer broke off after the order was sent")
-        except requests.RequestException as error:
-            return Transient(f"request to ePROM failed before it was sent ({type(error).__name__})")
-        except ApiKeyConfigurationError as error:  # an operator puts the right key into the secret; then it goes
-            return Transient(f"{error} (nothing was ordered)")
+            def post(key: str, timeout: tuple[float, float] = timeout) -> requests.Response:
+                headers = self._headers(key, "application/json") | {"Content-Type": "application/json;charset=utf-8"}
+                return self._session.post(url, data=body, headers=headers, timeout=timeout)
 
-        if answer.status_code == 400:
-            return Refused(f"ePROM refused the order: {_error_message(answer)}")
-        if answer.status_code in _AMBIGUOUS_STATUS:
-            return Ambiguous(f"ePROM's gateway answered HTTP {answer.status_code} after the order was sent")
-        if answer.status_code != 200:
-            retry_after = _retry_after_seconds(answer) if answer.status_code in _RETRY_AFTER_STATUS else None
-            return Transient(f"ePROM answered HTTP {answer.status_code}", retry_after)
-        try:
-            response = EpromOrderResponse.model_validate_json(answer.content)
-        except ValidationError as error:
-            return Ambiguous(f"ePROM answered 200 with a body we cannot read ({describe_validation_error(error)})")
-        if response.id == NO_ORDER_ID:
-            return Refused(NO_ORDER_CREATED)
-        return Placed(response)
+            try:
+                answer = self._send(post)
+            except requests.ConnectTimeout:
+                return NotSent("could not connect to ePROM in time")
+            except requests.ReadTimeout:
+                return AnswerLost(f"ePROM did not answer within {read_timeout:.3g} s")
+            except requests.ConnectionError as error:
+                if _not_sent(error):
+                    return NotSent("could not connect to ePROM")
+                return AnswerLost("the connection to ePROM broke")
+            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+                return AnswerLost("ePROM's answer broke off")
+            except requests.RequestException as error:
+                return NotSent(f"the request to ePROM failed before it was sent ({type(error).__name__})")
+            except ApiKeyConfigurationError as error:  # an operator puts the right key into the secret; then it goes
+                return NotSent(str(error))
+            retry_after = _held_back_seconds(answer)
+            if retry_after is None:
+                return answer
+            answer.close()  # ePROM took nothing and asks us to wait: the same request again after Retry-After
+            if self._pacer is not None:
+                self._pacer.slow_down(retry_after)  # the next slot comes after it (_wait_for_turn)
+            if time.time() + retry_after > self._latest_start(answer_by):
+                return Deferred(f"ePROM answered HTTP {answer.status_code} and asked for {retry_after:g} s, more than "
+                                "this invocation had left (nothing was ordered)", retry_after)  # fmt: skip
+            if self._pacer is None:
+                time.sleep(retry_after)
+
+    def _latest_start(self, answer_by: float) -> float:
+        return answer_by - self._connect_timeout - MIN_READ_TIMEOUT_SECONDS
+
+    def _wait_for_turn(self, answer_by: float) -> float | Deferred:
+        """Wait for the next slot of ePROM's pace: the read timeout the request may then have, or Deferred when no
+        slot comes early enough to leave MIN_READ_TIMEOUT_SECONDS for the answer."""
+        latest, now = self._latest_start(answer_by), time.time()
+        if now > latest:
+            return Deferred("too little time was left in this invocation to wait for ePROM's answer (not sent)")
+        if self._pacer is not None:
+            slot = self._pacer.wait_for_slot(latest)
+            if not slot.granted:
+                return Deferred("ePROM's pace had no slot left in this invocation (not sent)", slot.at - now)
+        return min(self._read_timeout, answer_by - time.time() - self._connect_timeout)
 
 
-def eprom_client_from(settings: EpromApiSettings, api_keys: ApiKeySource, *, max_connections: int = 10) -> EpromClient:
+def _held_back_seconds(answer: requests.Response) -> float | None:
+    """How long ePROM asks us to wait when it took nothing for its load: a 429 (1 s when it says no Retry-After), or
+    a 503 with Retry-After. None for any other answer."""
+    retry_after = _retry_after_seconds(answer) if answer.status_code in _RETRY_AFTER_STATUS else None
+    if answer.status_code == 429:
+        return 1.0 if retry_after is None else retry_after
+    return retry_after
+
+
+def _placement_result(answer: requests.Response) -> Placed | Refused | Transient | Ambiguous:
+    if answer.status_code == 400:
+        return Refused(f"ePROM refused the order: {_error_message(answer)}")
+    if answer.status_code in _AMBIGUOUS_STATUS:
+        return Ambiguous(f"ePROM's gateway answered HTTP {answer.status_code} after the order was sent")
+    if answer.status_code != 200:
+        return Transient(f"ePROM answered HTTP {answer.status_code}")
+    try:
+        response = EpromOrderResponse.model_validate_json(answer.content)
+    except ValidationError as error:
+        return Ambiguous(f"ePROM answered 200 with a body we cannot read ({describe_validation_error(error)})")
+    if response.id == NO_ORDER_ID:
+        return Refused(NO_ORDER_CREATED)
+    return Placed(response)
+
+
+def eprom_client_from(
+    settings: EpromApiSettings, api_keys: ApiKeySource, *, pacer: Pacer | None = None, max_connections: int = 10
+) -> EpromClient:
     """The client a function keeps for its life, with the ApiKey from `api_keys` (the settings' secret)."""
     return EpromClient(
         str(settings.eprom_api_base_url),
         api_keys.current,
         connect_timeout=settings.eprom_connect_timeout_seconds,
+        read_timeout=settings.eprom_read_timeout_seconds,
+        pacer=pacer,
         refresh_api_key=api_keys.refreshed_current,
         max_connections=max_connections,
     )

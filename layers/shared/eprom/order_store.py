@@ -48,8 +48,9 @@ class OrderStore:
         form_id: str,
         response: EpromOrderResponse,
         order_expiry: datetime,
-    ) -> None:
-        """Upsert the order. A status a callback already wrote stays; writing twice changes nothing."""
+    ) -> bool:
+        """Write the order onto its item (made now, or by a callback that came first: a status it wrote stays).
+        Once only: False when the item has its orderReference already (a later delivery of a placed order)."""
         now = _now()
         values = {
             "orderReference": order_reference,
@@ -80,13 +81,20 @@ class OrderStore:
             ":now": now,
             ":expiresAt": int((order_expiry + self._retention).timestamp()),
         }
-        self.client.update_item(
-            TableName=self._table,
-            Key={"formOrderId": {"S": form_order_id}},
-            UpdateExpression="SET " + ", ".join(assignments),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={key: _serialize(value) for key, value in attribute_values.items()},
-        )
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key={"formOrderId": {"S": form_order_id}},
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression="attribute_not_exists(#orderReference)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={key: _serialize(value) for key, value in attribute_values.items()},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def apply_callback(self, callback: EpromCallback, *, answers: ResultPointer | None = None) -> bool:
         """Store what the callback says (`answers`: where its form return was stored). False when it changed
@@ -142,7 +150,7 @@ class OrderStore:
     def find_by_order_reference(self, order_reference: str) -> list[OrderItem]:
         """The items placed for this orderReference, as the index projects them (formOrderId, orderReference and
         orderFingerprint only). The index is eventually consistent: a write of the last second may be missing; the
-        placer's idempotency records cover that window."""
+        placer's claims cover that window."""
         answer = self.client.query(
             TableName=self._table,
             IndexName=ORDER_REFERENCE_INDEX,

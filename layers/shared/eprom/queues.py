@@ -1,13 +1,11 @@
-"""SQS: dead-letter queues that say why, retries that back off, and SignedDocumentQueue's jobs.
+"""SQS: records of Lambda's SQS event, dead-letter queues that say why, a message's next delivery, and
+SignedDocumentQueue's jobs (what is done with a record: retrying_consumer.py).
 
 Every dead letter carries the original body with `rejectionReason` (text, no personal data) and `rejectionClass`.
-A failed message's next delivery is set by the function (exponential backoff), not by the queue's fixed
-visibility timeout: Lambda's SQS event source leaves a failed message's visibility as it is.
 """
 
-import math
-import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -77,14 +75,12 @@ class DeadLetterQueue:
     def __init__(self, queue_url: str) -> None:
         self._queue_url = queue_url
 
-    def send(self, body: str, reason: str, rejection_class: str, *, ambiguous_attempt_id: str | None = None) -> None:
-        """`ambiguous_attempt_id`: for a parked order, the attempt it was parked for (a redrive takes it over)."""
+    def send(self, body: str, reason: str, rejection_class: str, extra: Mapping[str, str] | None = None) -> None:
+        """`extra`: more String attributes (for a parked order, the attempt it was parked for)."""
         attributes = {
             "rejectionReason": {"DataType": "String", "StringValue": _truncate(reason, _MAX_REASON_BYTES)},
             "rejectionClass": {"DataType": "String", "StringValue": rejection_class},
-        }
-        if ambiguous_attempt_id:
-            attributes[AMBIGUOUS_ATTEMPT_ID] = {"DataType": "String", "StringValue": ambiguous_attempt_id}
+        } | {name: {"DataType": "String", "StringValue": value} for name, value in (extra or {}).items()}
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes)
 
 
@@ -125,16 +121,6 @@ class SignedDocumentQueue:
 
     def request(self, job: SignedDocumentJob) -> None:
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=job.model_dump_json(by_alias=True))
-
-
-def backoff_seconds(attempt: int, *, base: int, cap: int, retry_after: float | None = None) -> int:
-    """Exponential from the base to the cap, jitter only ever added (so a backlog's retries spread out), and
-    never sooner than a Retry-After the other side asked for."""
-    delay: float = min(cap, base * 2 ** min(max(attempt, 1) - 1, 30))
-    delay += random.uniform(0, delay / 4)  # noqa: S311 - spreading retries, not cryptography
-    if retry_after:
-        delay = max(delay, retry_after)
-    return min(math.ceil(delay), MAX_RETRY_DELAY_SECONDS)
 
 
 def _truncate(text: str, max_bytes: int) -> str:
