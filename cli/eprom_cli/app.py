@@ -68,8 +68,8 @@ def _app(help_text: str, cls: type[TyperGroup] = _OneLineErrors) -> typer.Typer:
 
 app = _app(
     "Operate the ePROM integration: look up orders, handle the dead-letter queues, set the ApiKey, smoke-test a "
-    "stage and verify it with Hemit. Choose the stack with --stack NAME (a deployed one; region from your profile or "
-    "--region) or --local (the stack `make serve` runs)."
+    "stage and verify it with Hemit. Choose the stack with --stage NAME (a stage of samconfig.toml: its stack and "
+    "region), --stack NAME (a deployed stack) or --local (the stack `make serve` runs)."
 )
 orders_app = _app("Send orders, look them up by orderReference, list callback-only items, download results.")
 dead_letters_app = _app(
@@ -84,28 +84,47 @@ app.add_typer(api_key_app, name="api-key")
 @dataclass(frozen=True)
 class _Choice:
     stack: str | None
+    stage: str | None
     local: bool
     region: str | None
     profile: str | None
+
+    def option(self) -> str:
+        """How the command was pointed at its stack, to repeat in a hint (`--stage test`)."""
+        if self.local:
+            return "--local"
+        return f"--stage {self.stage}" if self.stage else f"--stack {self.stack}"
 
 
 @app.callback()
 def choose_target(
     ctx: typer.Context,
+    stage: Annotated[
+        str | None, typer.Option(help="The stage of samconfig.toml (dev, test, qa, prod): its stack name and region.")
+    ] = None,
     stack: Annotated[str | None, typer.Option(help="The deployed stack's name, e.g. eprom-integration-qa.")] = None,
     local: Annotated[bool, typer.Option("--local", help="The local stack of `make serve`.")] = False,
-    region: Annotated[str | None, typer.Option(help="AWS region of --stack (default: your profile's).")] = None,
-    profile: Annotated[str | None, typer.Option(help="AWS profile for --stack.")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="AWS region (default: the stage's in samconfig.toml, else your profile's).")
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile for --stage / --stack.")] = None,
 ) -> None:
-    ctx.obj = _Choice(stack, local, region, profile)
+    ctx.obj = _Choice(stack, stage, local, region, profile)
 
 
 def _target(ctx: typer.Context) -> Target:
     choice: _Choice = ctx.find_root().obj
-    if bool(choice.stack) == choice.local:
-        fail("choose the stack: --stack NAME or --local (before the command, e.g. `eprom --local orders ...`)")
-    return local_stack() if choice.local else deployed_stack(choice.stack, region=choice.region,
-                                                               profile=choice.profile)  # fmt: skip
+    if sum((bool(choice.stack), bool(choice.stage), choice.local)) != 1:
+        fail("choose the stack: --stage NAME, --stack NAME or --local (before the command, e.g. `eprom --stage test "
+             "orders ...`)")  # fmt: skip
+    if choice.local:
+        return local_stack()
+    if choice.stage:
+        stage = preflight.load_stage(choice.stage)
+        return deployed_stack(stage.stack_name, region=choice.region or stage.region, profile=choice.profile)
+    assert choice.stack is not None
+    return deployed_stack(choice.stack, region=choice.region or preflight.region_of_stack(choice.stack),
+                          profile=choice.profile)  # fmt: skip
 
 
 # --- orders ---------------------------------------------------------------------------------------------------------
@@ -439,17 +458,33 @@ def onboarding_email(
 @app.command("preflight")
 def preflight_command(
     ctx: typer.Context,
-    stage: Annotated[str, typer.Option(help="The stage: a section of samconfig.toml (dev, test, qa, prod).")],
+    stage: Annotated[str | None, typer.Option(help="The stage: a section of samconfig.toml (dev, test, qa, prod).")] = (
+        None
+    ),
     parameter: Annotated[
         list[str] | None, typer.Option("--parameter", "-p", help="Key=Value merged into the stage's parameters.")
     ] = None,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            help="First set up what the account lacks once for every stack: API Gateway's "
+            "CloudWatch Logs role (`make account-setup`)."
+        ),
+    ] = False,
 ) -> None:
     """Before a deploy: check what the stage needs from the AWS account (credentials, EEA region, the stack's state,
-    sam's artefact bucket, API Gateway's logging role, Lambda concurrency, the stage's parameters). One line per
-    check; exit 1 when something must be fixed first. Needs no stack: run it before the first deploy."""
-    chosen = preflight.load_stage(stage, preflight.parse_parameters(" ".join(parameter or [])))
+    sam's artefact bucket, API Gateway's logging role, the VPC's DNS in the endpoint modes, Lambda concurrency, the
+    stage's parameters). One line per check; exit 1 when something must be fixed first. Needs no stack: run it before
+    the first deploy. The checks that need no AWS run without credentials too."""
     choice: _Choice = ctx.find_root().obj
-    found = preflight.preflight(chosen, preflight.session_for(choice.profile))
+    name = stage or choice.stage
+    if not name:
+        fail("give the stage: `eprom --stage test preflight` (a section of samconfig.toml)")
+    chosen = preflight.load_stage(name, preflight.parse_parameters(" ".join(parameter or [])))
+    session = preflight.session_for(choice.profile)
+    if fix:
+        console.print(preflight.set_up_logging_role(chosen, session))
+    found = preflight.preflight(chosen, session)
     rendering.print_preflight(found)
     if found.problems:
         raise typer.Exit(1)

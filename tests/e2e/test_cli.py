@@ -111,7 +111,7 @@ def test_every_command_and_option_explains_itself() -> None:
 def test_without_a_target_one_line_and_exit_1() -> None:
     result = eprom("orders", "orphans")
     assert result.exit_code == 1
-    assert "choose the stack: --stack NAME or --local" in result.output
+    assert "choose the stack: --stage NAME, --stack NAME or --local" in result.output
     assert "Traceback" not in result.output
 
 
@@ -600,5 +600,6 @@ def test_an_error_line_is_one_line_however_narrow_the_output() -> None:
     result = CliRunner().invoke(app, ["orders", "orphans"], env={"COLUMNS": "40"})
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "error: choose the stack: --stack NAME or --local (before the command, e.g. `eprom --local orders ...`)"
+        "error: choose the stack: --stage NAME, --stack NAME or --local (before the command, e.g. `eprom --stage test "
+        "orders ...`)"
     ]
