@@ -15,7 +15,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 from eprom.api_key import ApiKeyConfigurationError
 from typer.core import TyperGroup
 
-from eprom_cli import api_key_rotation, dead_letters, onboarding, orders, preflight, rendering, report, smoke, verify
+from eprom_cli import (
+    adoption,
+    api_key_rotation,
+    dead_letters,
+    onboarding,
+    orders,
+    outcomes,
+    preflight,
+    rendering,
+    report,
+    smoke,
+    verify,
+)
 from eprom_cli.files import FileRefused, directory_for_files, write_private
 from eprom_cli.rendering import console, fail, warn_personal_data
 from eprom_cli.target import Target, TargetError, deployed_stack, local_stack
@@ -31,6 +43,7 @@ _REFUSALS = (
     api_key_rotation.KeyRefused,
     ApiKeyConfigurationError,
     smoke.SmokeRefused,
+    adoption.AdoptionRefused,
 )
 
 
@@ -76,7 +89,9 @@ dead_letters_app = _app(
     "The order DLQ (refused, retries exhausted, ambiguous) and the signed-document DLQ: list, redrive, export."
 )
 api_key_app = _app("The ePROM ApiKey in Secrets Manager.", cls=_NoEchoOfArguments)
+outcomes_app = _app("Outcome events upstream missed: re-published from the table, or redriven from their DLQ.")
 app.add_typer(orders_app, name="orders")
+app.add_typer(outcomes_app, name="outcomes")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_key_app, name="api-key")
 
@@ -213,6 +228,65 @@ def download_answers(
         console.print(f"wrote {path}")
 
 
+@orders_app.command("adopt")
+def adopt_order(
+    ctx: typer.Context,
+    reference: Annotated[str, typer.Option(help="The orderReference of the parked Ambiguous order.")],
+    form_order_id: Annotated[str, typer.Option(help="The order ePROM Admin shows for it (a callback-only item).")],
+) -> None:
+    """Link an Ambiguous order that ePROM did create (found in ePROM Admin; its callbacks made a callback-only item)
+    to its orderReference: the claim is settled as Placed (no copy is ever sent), the item gets the reference, the
+    order's events are announced to upstream under it, and its parked dead letters are deleted."""
+    target = _target(ctx)
+    adopted = adoption.adopt(target, reference, form_order_id)
+    console.print(f"adopted {form_order_id} as {reference}: claim Placed, {adopted.announced} event(s) announced "
+                  f"again, {adopted.deleted_letters} parked dead letter(s) deleted")  # fmt: skip
+
+
+# --- outcome events -------------------------------------------------------------------------------------------------
+
+
+@outcomes_app.command("republish")
+def republish_outcomes(
+    ctx: typer.Context,
+    reference: Annotated[list[str] | None, typer.Option("--reference", help="An orderReference (repeatable).")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Items changed at or after this time (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="... and before this time (UTC; default: now).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show what would be published; publish nothing.")] = False,
+) -> None:
+    """Publish the outcome events of orders again, from FormOrdersTable, with the eventIds the publisher gave them
+    (consumers that have them drop them): by orderReference, or for the items changed in a time window."""
+    if not reference and since is None:
+        fail("choose the orders: --reference R (repeatable) or --since TIME [--until TIME]")
+    target = _target(ctx)
+    items = [item for each in reference or [] for item in orders.items_of(target, each)]
+    if since is not None:
+        window_end = until or datetime.now(UTC)
+        items += list(outcomes.items_changed_between(target, _utc(since), _utc(window_end)))
+    if not items:
+        fail("no orders match")
+    if dry_run:
+        console.print(f"would re-publish the events of {len(items)} order(s); nothing published (--dry-run)")
+        return
+    details = outcomes.republish(target, items)
+    for detail in details:
+        console.print(f"published {type(detail).__name__} {detail.event_id} ({detail.order_reference}, "
+                      f"{detail.form_order_id}, {detail.status})")  # fmt: skip
+    console.print(f"re-published {len(details)} event(s) of {len(items)} order(s) with their eventIds")
+
+
+@outcomes_app.command("redrive")
+def redrive_outcomes(ctx: typer.Context) -> None:
+    """Move the events EventBridge could not deliver (OutcomeDeliveryDeadLetterQueue) to OutcomeQueue, once the
+    queue's or the key's policy is fixed. Each is deleted from the DLQ only after it was sent."""
+    moved = outcomes.redrive_deliveries(_target(ctx))
+    console.print(f"moved {moved} event(s) to OutcomeQueue" if moved else "OutcomeDeliveryDeadLetterQueue is empty")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 # --- dead letters ---------------------------------------------------------------------------------------------------
 
 
@@ -300,6 +374,38 @@ def export_dead_letters(
                 dead_letters.delete(target, letter)
     if delete:
         console.print(f"deleted {len(picked)} from the dead-letter queue")
+
+
+@dead_letters_app.command("delete")
+def delete_dead_letters(
+    ctx: typer.Context,
+    queue: QueueChoice = Queue.orders,
+    rejection_class: ClassChoice = None,
+    reference: ReferenceChoice = None,
+    exported_to: Annotated[
+        Path | None,
+        typer.Option(help="The --out of `dead-letters export`: only the letters written there are deleted."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Delete them without an export (the orders are gone for good).")] = False,
+) -> None:
+    """Delete dead letters (a ReusedOrderReference upstream sent again, an Ambiguous order ePROM has): only those
+    `dead-letters export` wrote to --exported-to, unless --force. Choose them with --class and/or --reference."""
+    if rejection_class is None and reference is None:
+        fail("choose the letters: --class C and/or --reference R")
+    if exported_to is None and not force:
+        fail("export them first (`dead-letters export --out DIR`, then --exported-to DIR), or --force")
+    target = _target(ctx)
+    with dead_letters.held(target, queue.value) as letters:
+        picked = dead_letters.chosen(letters, rejection_class, reference)
+        if not picked:
+            fail("no dead letters match" if letters else "the dead-letter queue is empty")
+        kept = [one for one in picked if not force and exported_to and not dead_letters.exported(one, exported_to)]
+        for letter in picked:
+            if letter not in kept:
+                dead_letters.delete(target, letter)
+    console.print(f"deleted {len(picked) - len(kept)} dead letter(s)")
+    if kept:
+        fail(f"{len(kept)} not exported to {exported_to}: kept (export them, or --force)")
 
 
 # --- ApiKey ---------------------------------------------------------------------------------------------------------
