@@ -4,6 +4,7 @@ The commands, their options and what they print; what they do is in the modules 
 in `rendering`.
 """
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -44,6 +45,7 @@ _REFUSALS = (
     ApiKeyConfigurationError,
     smoke.SmokeRefused,
     adoption.AdoptionRefused,
+    onboarding.OnboardingRefused,
 )
 
 
@@ -542,20 +544,37 @@ def verify_integration(
 @app.command("onboarding")
 def onboarding_email(
     ctx: typer.Context,
-    system_name: Annotated[str, typer.Option(prompt=True, help="Your ordering system's name, as Hemit lists it.")],
-    contact_name: Annotated[str, typer.Option(prompt=True, help="Technical contact (mandatory): name.")],
-    contact_email: Annotated[str, typer.Option(prompt=True, help="Technical contact: e-mail.")],
-    contact_phone: Annotated[str, typer.Option(prompt=True, help="Technical contact: phone.")],
-    patient_phone: Annotated[str, typer.Option(prompt=True, help="The phone number shown to patients.")],
-    description: Annotated[str, typer.Option(prompt=True, help="What the system orders: forms and/or letters.")] = (
-        "Ordering of forms (PROM questionnaires) for a health registry"
-    ),
+    file: Annotated[Path | None, typer.Option(help='A TOML file with the fields below (system_name = "...").')] = None,
+    system_name: Annotated[str | None, typer.Option(help="Your ordering system's name, as Hemit lists it.")] = None,
+    description: Annotated[str | None, typer.Option(help="What the system sends: forms and/or letters.")] = None,
+    contact_name: Annotated[str | None, typer.Option(help="Technical contact (mandatory): name.")] = None,
+    contact_email: Annotated[str | None, typer.Option(help="Technical contact: e-mail.")] = None,
+    contact_phone: Annotated[str | None, typer.Option(help="Technical contact: phone.")] = None,
+    patient_phone: Annotated[str | None, typer.Option(help="The phone number shown to patients.")] = None,
+    form_builder_user: Annotated[
+        list[str] | None,
+        typer.Option(help="Who gets access to ePROM's form builder (repeatable; default: the technical contact)."),
+    ] = None,
+    public_contact_email: Annotated[
+        str | None, typer.Option(help="Optional contact e-mail shown to patients (Hemit does not recommend it).")
+    ] = None,
+    logo: Annotated[str | None, typer.Option(help="Optional: the logo file you attach to the e-mail.")] = None,
 ) -> None:
-    """Print the onboarding e-mail for Hemit, filled from the stack's outputs (the ApiBaseUrl of the callback
-    endpoint): Hemit answers with the ApiKey, which `eprom api-key set` stores."""
-    console.print(onboarding.email(_target(ctx), system_name=system_name, contact_name=contact_name,
-                                         contact_email=contact_email, contact_phone=contact_phone,
-                                         patient_phone=patient_phone, description=description))  # fmt: skip
+    """Print the onboarding e-mail to Hemit (eprom@hemit.no) with every field of their start guide and the stack's
+    ApiBaseUrl, asking for the ApiKey and for access to ePROM's form builder (where the forms, and so their ids, are
+    made). Fields come from options or --file; missing ones are asked for at a terminal. Hemit answers with the
+    ApiKey: `eprom ... api-key set`."""
+    given = {"system_name": system_name, "description": description, "contact_name": contact_name,
+             "contact_email": contact_email, "contact_phone": contact_phone, "patient_phone": patient_phone,
+             "form_builder_users": form_builder_user, "public_contact_email": public_contact_email,
+             "logo": logo}  # fmt: skip
+    values = (onboarding.read_file(file) if file else {}) | {k: v for k, v in given.items() if v is not None}
+    missing = [name for name in onboarding.Onboarding.required() if not values.get(name)]
+    if missing and not sys.stdin.isatty():
+        fail(f"missing {', '.join('--' + name.replace('_', '-') for name in missing)} (or give them in --file)")
+    for name in missing:
+        values[name] = typer.prompt(name.replace("_", " ").capitalize())
+    console.print(onboarding.email(_target(ctx), onboarding.onboarding_of(values)))
 
 
 # --- before a deploy ------------------------------------------------------------------------------------------------

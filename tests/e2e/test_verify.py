@@ -334,19 +334,36 @@ def test_api_key_set_takes_the_first_key_from_stdin_only(stack: Stack) -> None:
         stack.secrets.put_secret_value(SecretId=secret_id, SecretString=before)
 
 
-def test_onboarding_prints_the_email_for_hemit_with_the_api_base_url(stack: Stack) -> None:
-    # Enter at the prompt takes the default description
+def test_onboarding_prints_the_email_for_hemit_with_every_field_of_the_start_guide(
+    stack: Stack, tmp_path: Path
+) -> None:
     result = eprom("--local", "onboarding", "--system-name", "Norsk testregister", "--contact-name", "Kari Nordmann",
                    "--contact-email", "kari@example.org", "--contact-phone", "+47 22 00 00 00",
-                   "--patient-phone", "+47 23 00 00 00", stdin="\n")  # fmt: skip
+                   "--patient-phone", "+47 23 00 00 00", "--form-builder-user", "Ola <ola@example.org>")  # fmt: skip
     assert result.exit_code == 0, result.output
-    for expected in (f"ApiBaseUrl:           {stack.state['api_base_url']}", "Norsk testregister",
-                     "Kari Nordmann, kari@example.org, +47 22 00 00 00", "Phone shown to patients: +47 23 00 00 00",
-                     "Ordering of forms"):  # fmt: skip
-        assert expected in result.output
-    prompted = eprom("--local", "onboarding", stdin="Registeret\nOla\nola@example.org\n1\n2\n\n")
-    assert prompted.exit_code == 0, prompted.output
-    assert "System name:          Registeret" in prompted.output
+    assert result.stdout.startswith("To: eprom@hemit.no\nSubject: New ordering system (bestillersystem) for ePROM: "
+                                    "Norsk testregister")  # fmt: skip
+    for expected in (f"ApiBaseUrl:               {stack.state['api_base_url']}", "Norsk testregister",
+                     "Kari Nordmann, kari@example.org, +47 22 00 00 00", "Phone shown to patients:  +47 23 00 00 00",
+                     "Ordering of forms", "the ApiKey of the ordering system",
+                     "form builder (skjemabygger)", "  - Ola <ola@example.org>"):  # fmt: skip
+        assert expected in result.stdout
+
+    # Not at a terminal: what is missing in one line, never a prompt that ends in a bare "Aborted."
+    missing = eprom("--local", "onboarding", "--system-name", "Registeret")
+    assert missing.exit_code == 1
+    expected = "missing --contact-name, --contact-email, --contact-phone, --patient-phone (or give them in --file)"
+    assert missing.stderr.strip() == f"error: {expected}"
+    assert "Aborted" not in missing.output
+
+    fields = tmp_path / "onboarding.toml"
+    fields.write_text('system_name = "Registeret"\ncontact_name = "Ola"\ncontact_email = "ola@example.org"\n'
+                      'contact_phone = "1"\npatient_phone = "2"\ndescription = "Forms and letters"\n')  # fmt: skip
+    from_file = eprom("--local", "onboarding", "--file", str(fields), "--patient-phone", "+47 99")
+    assert from_file.exit_code == 0, from_file.output
+    assert "System name:              Registeret" in from_file.stdout and "Forms and letters" in from_file.stdout
+    assert "Phone shown to patients:  +47 99" in from_file.stdout  # an option wins over the file
+    assert "  - Ola <ola@example.org>" in from_file.stdout  # form-builder access for the technical contact
 
 
 def test_the_html_report_escapes_what_it_shows(tmp_path: Path) -> None:
