@@ -486,6 +486,11 @@ def smoke_test(
 # --- Hemit's verification and onboarding ----------------------------------------------------------------------------
 
 
+_CONFIRM_KEYS = ", ".join(item.key for item in verify.CONFIRMATIONS)
+# Exit codes of `eprom verify`
+_WAITING, _INCOMPLETE = 3, 4
+
+
 @app.command("verify")
 def verify_integration(
     ctx: typer.Context,
@@ -494,6 +499,7 @@ def verify_integration(
     on_behalf_of: Annotated[str | None, typer.Option(help="A test person: also order --form-id on their behalf.")] = (
         None
     ),
+    system_name: Annotated[str | None, typer.Option(help="Your ordering system's name, as in the onboarding.")] = None,
     national_id: Annotated[str, typer.Option(help="The person who fills (default: Hemit's verification person).")] = (
         TEST_PERSON_NATIONAL_ID
     ),
@@ -502,42 +508,86 @@ def verify_integration(
         "verification"
     ),
     resume: Annotated[bool, typer.Option(help="Continue the verification waiting in --report-dir.")] = False,
+    abandon: Annotated[bool, typer.Option(help="Give up the verification waiting in --report-dir.")] = False,
+    confirm: Annotated[
+        list[str] | None, typer.Option(help=f"What the person confirms (repeatable; or all): {_CONFIRM_KEYS}.")
+    ] = None,
+    waive_signed: Annotated[str | None, typer.Option(help="Why the signed case is not run (shown to Hemit).")] = None,
+    waive_on_behalf_of: Annotated[str | None, typer.Option(help="Why the on-behalf-of case is not run.")] = None,
     timeout: Annotated[int, typer.Option(help="Seconds to wait for the orders to reach Ordered.")] = 300,
     wait_hours: Annotated[float, typer.Option(help="Hours to wait for the person before pausing (exit 3).")] = 2.0,
-    simulated_person: Annotated[bool, typer.Option(help="--local: the simulator fills and signs the forms.")] = True,
+    simulated_person: Annotated[
+        bool | None, typer.Option(help="--local: the simulator fills and signs the forms (default with --local).")
+    ] = None,
 ) -> None:
-    """Hemit's go-live verification as steps: orders placed once and Ordered on the expected channel; the person
-    fills (and signs) them on Helsenorge (test); answers stored, FormReturned delivered, the signed PDF stored,
-    no duplicate callbacks or events. Writes Markdown, HTML and JSON reports (no national ids, codes or answers).
-    Exit 0 passed, 1 a step failed (named), 3 still waiting for the person (`--resume` continues)."""
+    """Hemit's go-live verification as steps, arranged by Hemit's checklist: orders placed once and Ordered on the
+    expected channel; the person fills (and signs) them on Helsenorge (test) and confirms what only they can see;
+    answers stored, FormReturned delivered, the signed PDF stored, no duplicate callbacks or events. Writes Markdown,
+    HTML and JSON reports (no national ids, codes or answers). Exit 0 passed, 1 a step failed (named, with what to
+    do), 3 waiting for the person (`--resume` continues), 4 incomplete (a required case not run, or confirmations
+    missing)."""
     target = _target(ctx)
     state_file = verify.state_file_for(target, report_dir)
+    choice: _Choice = ctx.find_root().obj
+    resume_hint = (f"the state is kept in {state_file}: continue with `eprom {choice.option()} verify --resume "
+                   f"--report-dir {report_dir}`")  # fmt: skip
+    if abandon:
+        gone = verify.abandon(target, state_file)
+        console.print(f"verification {gone.run_id} abandoned: its tap and {state_file} removed")
+        return
+    unknown = sorted(set(confirm or []) - {item.key for item in verify.CONFIRMATIONS} - {"all"})
+    if unknown:
+        fail(f"--confirm takes {_CONFIRM_KEYS} or all, not {', '.join(unknown)}")
     if resume:
         verification = verify.resume(state_file)
+        if simulated_person is not None and simulated_person != verification.simulated_person:
+            if simulated_person and not target.eprom_simulator_url:
+                fail("--simulated-person needs the local simulator (--local): on a deployed stack a person fills")
+            verification.simulated_person = simulated_person
     else:
+        waivers = {kind: reason for kind, reason in (("signed", waive_signed), ("on-behalf-of", waive_on_behalf_of))
+                   if reason}  # fmt: skip
         verification = verify.start(target, state_file, form_id=form_id, signed_form_id=signed_form_id,
-                                    on_behalf_of=on_behalf_of, person=national_id,
-                                    expected_channel=expected_channel)  # fmt: skip
+                                    on_behalf_of=on_behalf_of, person=national_id, expected_channel=expected_channel,
+                                    system_name=system_name, simulated_person=bool(target.eprom_simulator_url)
+                                    if simulated_person is None else simulated_person, waivers=waivers)  # fmt: skip
         console.print(f"verification {verification.run_id} against {target.name} "
                       f"({verification.environment.name}): sent {len(verification.cases)} order(s)")  # fmt: skip
     checks = verify.Checks(target, verification, record=rendering.print_step)
-    resume_hint = f"the state is kept in {state_file}: continue with `eprom ... verify --resume`"
+    ask = (lambda item: typer.confirm(f"{item.question}?")) if sys.stdin.isatty() else (lambda item: None)
     with rendering.spinner("waiting for the orders to be placed", transient=True) as progress:
         try:
-            verify.run(checks, state_file, person=national_id, timeout=timeout, wait=wait_hours * 3600,
-                       simulated_person=simulated_person, say=console.print, progress=progress)  # fmt: skip
+            verify.run(checks, state_file, person=national_id, timeout=timeout, wait=wait_hours * 3600, resumed=resume,
+                       given=set(confirm or []), ask=ask, say=console.print, progress=progress)  # fmt: skip
         except KeyboardInterrupt:
             console.print(f"stopped; {resume_hint}")
-            raise typer.Exit(3) from None
-    if verification.outcome == "waiting":
+            raise typer.Exit(_WAITING) from None
+        except verify.StackGone as gone:
+            rendering.print_step(gone.step)
+            fail(f"{gone}; {resume_hint}")
+    if verification.outcome in ("waiting", "ordering"):
         console.print(f"still waiting for the person after {wait_hours:g} h; {resume_hint}")
-        raise typer.Exit(3)
-    written = report.write(verification, report_dir)
-    state_file.unlink(missing_ok=True)
-    for path in written:
+        raise typer.Exit(_WAITING)
+    for path in report.write(verification, report_dir):
         console.print(f"wrote {path}")
-    if verification.outcome != "passed":
-        fail(f"verification failed at step {verification.steps[-1].name!r}: {verification.steps[-1].observed}")
+    if verify.is_finished(verification):
+        state_file.unlink(missing_ok=True)
+    if verification.outcome == "failed":
+        refused = [verify.question_of(key) for key, answer in verification.answers.items() if answer.answer == "no"]
+        last = verification.steps[-1] if verification.steps and not verification.steps[-1].passed else None
+        if last:
+            fail(f"verification failed at step {last.name!r}: {last.observed}; next: {last.next or 'see the report'}")
+        fail(f"verification failed: not confirmed by the person: {'; '.join(refused)}; fix it in ePROM (the form, "
+             "its cover letter or settings) and run a new verification")  # fmt: skip
+    if verification.outcome == "incomplete":
+        missing = [f"the {kind} case was not run (--{'signed-form-id' if kind == 'signed' else 'on-behalf-of'}, or "
+                   f"--waive-{kind} REASON)" for kind in verification.missing_cases()]  # fmt: skip
+        unanswered = [item.key for item in verification.unanswered()]
+        if unanswered:
+            command = f"eprom {choice.option()} verify --resume --report-dir {report_dir} --confirm KEY ..."
+            missing.append(f"not confirmed yet: {', '.join(unanswered)} (ask the person, then `{command}`)")
+        console.print(f"verification INCOMPLETE: {'; '.join(missing)}", style="yellow")
+        raise typer.Exit(_INCOMPLETE)
     console.print(f"verification passed: {len(verification.steps)} steps", style="green")
 
 
