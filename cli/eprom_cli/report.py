@@ -74,6 +74,13 @@ def checklist(verification: Verification) -> list[tuple[str, list[tuple[str, ...
                 rows.append(("", f"{item.question} ({item.key})", result or "OPEN",
                              observed[answer.answer] if answer else "not confirmed yet", _time(answer.at if answer
                              else None), "" if answer else f"--resume --confirm {item.key}"))  # fmt: skip
+        if section == SECTIONS[-1]:
+            for kind in ("on-behalf-of", "signed"):
+                if kind not in verification.kinds:
+                    reason = verification.waivers.get(kind)
+                    rows.append(("", f"the {kind} case", "WAIVED" if reason else "NOT RUN",
+                                 f"waived: {reason}" if reason else "not run; Hemit requires it", "-",
+                                 "" if reason else "a new verification with it, or --waive-" + kind))  # fmt: skip
         sections.append((section, rows))
     return sections
 
@@ -123,7 +130,7 @@ _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
     "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;font-size:.9em}"
     "th{background:#f3f3f3}.PASS{color:#0a0;font-weight:bold}.FAIL{color:#c00;font-weight:bold}"
-    ".OPEN{color:#b60;font-weight:bold}.SIMULATED{color:#555}h2{margin-top:1.5em}"
+    ".OPEN,.NOT-RUN{color:#b60;font-weight:bold}.SIMULATED{color:#555}h2{margin-top:1.5em}"
     ".banner{display:inline-block;padding:.3em 1em;font-size:1.4em;font-weight:bold;color:#fff;background:#888}"
     ".banner.PASSED{background:#0a0}.banner.FAILED{background:#c00}.banner.INCOMPLETE{background:#b60}"
 )
@@ -152,7 +159,7 @@ def html_page(verification: Verification) -> str:
 
 
 def _cell(text: str) -> str:
-    marked = f' class="{text}"' if text in ("PASS", "FAIL", "OPEN", "SIMULATED") else ""
+    marked = f' class="{text.replace(" ", "-")}"' if text in ("PASS", "FAIL", "OPEN", "SIMULATED", "NOT RUN") else ""
     return f"<td{marked}>{html.escape(text)}</td>"
 
 

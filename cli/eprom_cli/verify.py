@@ -562,9 +562,11 @@ class Checks:
             raise StepFailed(
                 f"{case.kind}: no duplicate events", why, "report it to the integration's maintainers with this report"
             )
-        deliveries = len(self.events_of(case))
-        described = ", ".join(f"{kind} ({status})" for kind, status in facts)
-        observed = f"{len(facts)} distinct events, {deliveries} deliveries: {described}"
+        delivered = self.events_of(case)
+        first: dict[str, str] = {}  # eventId -> the fact as first delivered (a re-published one repeats its id)
+        for event in delivered:
+            first.setdefault(event.event_id, f"{event.detail_type} ({event.status})")
+        observed = f"{len(first)} distinct events, {len(delivered)} deliveries: {', '.join(first.values())}"
         self.passed(f"{case.kind}: no duplicate events", observed)
 
     def events_of(self, case: Case, detail_type: str | None = None) -> list[SeenEvent]:
