@@ -22,35 +22,40 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION := $(REGION)
 
-.PHONY: help run serve check test lint typecheck pytest transformed template-checks schemas deploy deploy-check build build-host build-check openapi bench clean layer-requirements
+.PHONY: help run serve check test lint typecheck pytest transformed template-checks schemas deploy deploy-check account-setup build build-host build-check openapi bench clean layer-requirements
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(UV):
-	$(PYTHON) -m venv $(TOOLS)/uv
-	$(TOOLS)/uv/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
+	@echo "installing uv into $(TOOLS)/uv ..."
+	@$(PYTHON) -m venv $(TOOLS)/uv
+	@$(TOOLS)/uv/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
 
+# Quiet: `make run` on a fresh clone shows what it does, not the installers' lists (their errors still show).
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON_EXE)
-	touch $@
+	@echo "installing the project's Python packages into $(VENV) (uv, from uv.lock) ..."
+	@$(UV) sync --quiet --frozen --compile-bytecode --python $(PYTHON_EXE)
+	@touch $@
 
 # aws-sam-cli and checkov pin boto3/pydantic differently from the app: each gets its own venv.
 $(TOOLS)/sam/.installed: requirements/sam.txt | $(UV)
-	$(UV) venv --quiet --allow-existing --python $(PYTHON_EXE) $(TOOLS)/sam
-	$(UV) pip install --quiet --compile-bytecode --python $(TOOLS)/sam -r requirements/sam.txt
-	touch $@
+	@echo "installing the pinned SAM CLI into $(TOOLS)/sam ..."
+	@$(UV) venv --quiet --allow-existing --python $(PYTHON_EXE) $(TOOLS)/sam
+	@$(UV) pip install --quiet --compile-bytecode --python $(TOOLS)/sam -r requirements/sam.txt
+	@touch $@
 
 $(TOOLS)/checkov/.installed: requirements/checkov.txt | $(UV)
-	$(UV) venv --quiet --allow-existing --python $(PYTHON_EXE) $(TOOLS)/checkov
-	$(UV) pip install --quiet --compile-bytecode --python $(TOOLS)/checkov -r requirements/checkov.txt
-	touch $@
+	@echo "installing the pinned checkov into $(TOOLS)/checkov ..."
+	@$(UV) venv --quiet --allow-existing --python $(PYTHON_EXE) $(TOOLS)/checkov
+	@$(UV) pip install --quiet --compile-bytecode --python $(TOOLS)/checkov -r requirements/checkov.txt
+	@touch $@
 
 run: $(VENV)/.synced  ## the whole flow locally: moto + ePROM simulator + all four functions, sample orders, final table
-	$(APP_PYTHON) -m local.run $(ARGS)
+	@$(APP_PYTHON) -m local.run $(ARGS)
 
 serve: $(VENV)/.synced  ## the local stack kept running, for `.venv/bin/eprom --local ...` and curl
-	$(APP_PYTHON) -m local.run --serve $(ARGS)
+	@$(APP_PYTHON) -m local.run --serve $(ARGS)
 
 # What a developer runs often (under a minute): tests/unit and tests/integration without the slow ones.
 check: lint typecheck $(VENV)/.synced  ## the fast part of make test: ruff, mypy, the unit and fast integration tests
@@ -58,7 +63,7 @@ check: lint typecheck $(VENV)/.synced  ## the fast part of make test: ruff, mypy
 
 test: lint typecheck pytest template-checks build-check  ## everything CI runs
 
-lint: $(VENV)/.synced
+lint: $(VENV)/.synced  ## ruff (lint and format check); the layer's requirements match uv.lock
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(LAYER_EXPORT) | diff -u layers/shared/requirements.txt - \
@@ -101,12 +106,14 @@ template-checks: transformed $(TOOLS)/checkov/.installed  ## cfn-lint (before an
 BUILT := SharedLayer PlaceOrderFunction StatusCallbackFunction PublishOutcomesFunction FetchSignedDocumentFunction
 COMPILE_BUILD = $(PYTHON_EXE) -m compileall -q -j 0 --invalidation-mode unchecked-hash
 
+# PARAMETER_OVERRIDES: the stage's parameters (make deploy gives them), so the layer is built for its Architecture.
 build: $(TOOLS)/sam/.installed  ## sam build (no Docker: the pyenv Python 3.13 goes first on PATH), with bytecode
-	PATH="$(dir $(PYTHON_EXE)):$$PATH" $(SAM) build --template template.yaml
+	PATH="$(dir $(PYTHON_EXE)):$$PATH" $(SAM) build --template template.yaml \
+		$(if $(PARAMETER_OVERRIDES),--parameter-overrides $(PARAMETER_OVERRIDES))
 	$(COMPILE_BUILD) $(addprefix .aws-sam/build/,$(BUILT))
 
 # The same build for this machine's architecture (the deployed one is arm64), for the build check and benchmarks.
-build-host: $(TOOLS)/sam/.installed
+build-host: $(TOOLS)/sam/.installed  ## the same build for this machine's architecture (.aws-sam/check)
 	PATH="$(dir $(PYTHON_EXE)):$$PATH" $(SAM) build --template template.yaml --build-dir .aws-sam/check \
 		--parameter-overrides Architecture=$$(uname -m | sed 's/aarch64/arm64/')
 	$(COMPILE_BUILD) $(addprefix .aws-sam/check/,$(BUILT))
@@ -114,19 +121,28 @@ build-host: $(TOOLS)/sam/.installed
 # Imports and invokes every handler from that build in a clean interpreter that has only the function's code and
 # the built layer (no AWS SDK of the runtime's): a dependency missing from the layer fails here, not in production.
 # The deployed build (arm64) cannot be imported here: check that its native extensions are aarch64 for CPython 3.13.
-build-check: build-host build $(VENV)/.synced
+build-check: build-host build $(VENV)/.synced  ## every built handler imported and invoked; the arm64 build's extensions checked
 	$(APP_PYTHON) -m buildtools.verify_build .aws-sam/check
 	$(APP_PYTHON) -m buildtools.verify_architecture .aws-sam/build arm64
 
 schemas: $(VENV)/.synced  ## regenerate schemas/ and the event schemas in template.yaml from the models
 	$(APP_PYTHON) -m buildtools.schemas
 
-# sam's --parameter-overrides replaces the stage's list: buildtools.deploy merges PARAMS into it by name instead.
-deploy: build  ## deploy a stage: make deploy STAGE=test [PARAMS="Key=Value ..."] (preflight, sam deploy, outputs)
-	$(APP_PYTHON) -m buildtools.deploy $(STAGE) --sam $(SAM) --params "$(PARAMS)"
+# sam's --parameter-overrides replaces the stage's list: buildtools.deploy merges PARAMS into it by name, runs the
+# preflight first (nothing is built while it finds a problem), builds with the merged parameters, then deploys.
+NEEDS_STAGE = @test -n "$(STAGE)" || { echo "error: give the stage: make $@ STAGE=test (a section of samconfig.toml: dev, test, qa, prod)" >&2; exit 1; }
+
+deploy: $(VENV)/.synced $(TOOLS)/sam/.installed  ## deploy a stage: make deploy STAGE=test [PARAMS="Key=Value ..."] [DRY_RUN=1]
+	$(NEEDS_STAGE)
+	@$(APP_PYTHON) -m buildtools.deploy $(STAGE) --sam $(SAM) --params "$(PARAMS)" $(if $(DRY_RUN),--dry-run)
 
 deploy-check: $(VENV)/.synced  ## what a deploy of STAGE needs from the account, before it runs: make deploy-check STAGE=test
-	$(VENV)/bin/eprom preflight --stage $(STAGE) $(addprefix --parameter ,$(PARAMS))
+	$(NEEDS_STAGE)
+	@$(VENV)/bin/eprom --stage $(STAGE) preflight $(addprefix --parameter ,$(PARAMS))
+
+account-setup: $(VENV)/.synced  ## once per AWS account and region: API Gateway's logging role, then the preflight of STAGE
+	$(NEEDS_STAGE)
+	@$(VENV)/bin/eprom --stage $(STAGE) preflight --fix $(addprefix --parameter ,$(PARAMS))
 
 openapi: $(VENV)/.synced  ## regenerate docs/callback-openapi.json from the callback resolver
 	$(APP_PYTHON) -m buildtools.openapi > docs/callback-openapi.json.new  # a failure leaves the file as it was
@@ -135,7 +151,7 @@ openapi: $(VENV)/.synced  ## regenerate docs/callback-openapi.json from the call
 bench: $(VENV)/.synced build build-host  ## performance as ratios against baselines measured in the same run
 	$(APP_PYTHON) -m bench $(ARGS)
 
-clean:
+clean:  ## remove the build output and the tools' caches
 	rm -rf .aws-sam .pytest_cache .ruff_cache bench/results
 
 # The layer ships the app's locked dependencies exactly as tested, the AWS SDK (boto3, botocore, ...) included:

@@ -31,7 +31,8 @@ MODES: dict[str, dict[str, str]] = {
     | {
         "CreateVpcEndpoints": "true",
         "VpcRouteTableIds": "rtb-0a1b2c3d4e5f60718,rtb-0f1e2d3c4b5a69788",
-        "CallbackSourceIpAllowList": "203.0.113.0/24",
+        # Several of each list: what CloudFormation and the SAM transform make of a list is checked on the output.
+        "CallbackSourceIpAllowList": "203.0.113.0/24,198.51.100.0/24",
     },
     # Everything over Helsenettet: ePROM calls a PRIVATE API through an execute-api endpoint of the VPC.
     "helsenett-prod": _VPC
@@ -40,7 +41,7 @@ MODES: dict[str, dict[str, str]] = {
         "CreateVpcEndpoints": "true",
         "VpcRouteTableIds": "rtb-0a1b2c3d4e5f60718",
         "CallbackEndpointType": "PRIVATE",
-        "CallbackVpcEndpointIds": "vpce-0a1b2c3d4e5f60718",
+        "CallbackVpcEndpointIds": "vpce-0a1b2c3d4e5f60718,vpce-0f1e2d3c4b5a69788",
         # The VPC's own resolvers, and endpoints in one subnet per AZ of their own.
         "VpcDnsResolverCidr": "10.0.0.0/16",
         "VpcEndpointSubnetIds": "subnet-0f1e2d3c4b5a69788",

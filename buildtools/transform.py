@@ -40,9 +40,24 @@ def transform(template: dict[str, Any]) -> dict[str, Any]:
     )
     return translator.translate(
         sam_template=template,
-        parameter_values={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws"},
+        parameter_values=parameter_values(template),
         get_managed_policy_map=dict,  # the translator knows AWS's managed policies itself; we name no others
     )
+
+
+def parameter_values(template: dict[str, Any]) -> dict[str, Any]:
+    """What CloudFormation hands the transform: every parameter's value (here the rendered mode's default), a list
+    parameter as a list of its items, not the comma-joined text. The translator resolves some Refs itself (API
+    Gateway's Auth, for one) with these values: given only the text, a list of CIDRs would become one invalid CIDR.
+    CloudFormation passes list values as lists: https://github.com/aws/serverless-application-model/issues/1696"""
+    values: dict[str, Any] = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws"}
+    for name, parameter in template.get("Parameters", {}).items():
+        if "Default" not in parameter:
+            continue
+        value = str(parameter["Default"])
+        is_list = parameter["Type"] == "CommaDelimitedList" or parameter["Type"].startswith("List<")
+        values[name] = value.split(",") if is_list else value
+    return values
 
 
 def main(out_dir: str, rendered: list[str]) -> None:

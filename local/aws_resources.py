@@ -83,7 +83,7 @@ def create_resources(
 
     queues: dict[str, tuple[str, str]] = {}  # logical id -> (URL, ARN)
     for logical_id in ("OrderDeadLetterQueue", "OrderQueue", "SignedDocumentDeadLetterQueue", "SignedDocumentQueue",
-                       "PublishOutcomesFailureQueue", "OutcomeQueue"):  # fmt: skip
+                       "PublishOutcomesFailureQueue", "OutcomeQueue", "OutcomeDeliveryDeadLetterQueue"):  # fmt: skip
         properties = resources[logical_id]["Properties"]
         attributes = {
             name: str(properties[name])
@@ -136,4 +136,6 @@ def create_resources(
         "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL": queues["SignedDocumentDeadLetterQueue"][0],
         "PUBLISH_OUTCOMES_FAILURE_QUEUE_URL": queues["PublishOutcomesFailureQueue"][0],
         "OUTCOME_QUEUE_URL": queues["OutcomeQueue"][0],
+        # moto's EventBridge never fails a delivery: it stays empty unless a test puts an event there
+        "OUTCOME_DELIVERY_DEAD_LETTER_QUEUE_URL": queues["OutcomeDeliveryDeadLetterQueue"][0],
     }

@@ -21,6 +21,7 @@ import signal
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -70,6 +71,11 @@ class SentOrder:
     body: str
     expect: str  # "placed" or "refused"
     deliveries: int = 1
+    intended: str | None = None  # a sample's intended final state (its file says it by its name)
+
+
+# events/orders/*.json: what each sample is meant to show (a file not named here ends as the form return says)
+SAMPLE_INTENDED = {"patient-unreachable.json": "Error"}
 
 
 def option(
@@ -332,12 +338,13 @@ class LocalStack:
         }
 
 
-def sample_orders() -> list[SentOrder]:
+def sample_orders(form_return: str = "Completed") -> list[SentOrder]:
     orders = []
     for path in sorted((ROOT / "events" / "orders").glob("*.json")):
         body = json.loads(path.read_text())
         expect = "refused" if path.name.startswith("refused-") else "placed"
-        orders.append(SentOrder(body["orderReference"], json.dumps(body), expect))
+        intended = "refused" if expect == "refused" else SAMPLE_INTENDED.get(path.name, form_return)
+        orders.append(SentOrder(body["orderReference"], json.dumps(body), expect, intended=intended))
     return orders
 
 
@@ -390,6 +397,7 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
         events.setdefault(event["formOrderId"] or event["orderReference"], []).append(label)
     width = max((len(order.order_reference) for order in sent), default=10)
     lines = [f"{'orderReference':<{width}}  {'outcome':<8}  status / reason", "-" * (width + 60)]
+    intended: list[SentOrder] = []
     for order in sent:
         item = items.get(order.order_reference)
         if item:
@@ -402,9 +410,17 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
             outcome, detail = "refused", refused[order.order_reference]
         else:
             outcome, detail = "pending", "(still on the queue or in flight)"
+        if order.intended:
+            reached = outcome if outcome == "refused" else (item.status if item else outcome)
+            detail += "  (as intended)" if reached == order.intended else f"  (NOT as intended: {order.intended})"
+            intended += [order] if reached == order.intended else []
         lines.append(f"{order.order_reference:<{width}}  {outcome:<8}  {detail}")
         received = events.get(item.form_order_id if item else order.order_reference, ["-"])
         lines.append(f"{'':<{width}}  {'':<8}  events upstream got: {' > '.join(received)}")
+    samples = [order for order in sent if order.intended]
+    if samples:
+        lines.append(f"\n{len(intended)} of {len(samples)} sample orders ended as intended (refused-*: in the DLQ with "
+                     "their reason; patient-unreachable: Error; the others: as the form return says)")  # fmt: skip
     placed = sum(1 for order in sent if order.order_reference in items)
     lines.append(
         f"\n{placed} placed, {len(refused)} refused, of {len(sent)} orders; upstream received "
@@ -441,12 +457,9 @@ Operate it as you would a deployed stack (`.venv/bin/eprom --help`), e.g.:
   .venv/bin/eprom --local dead-letters list
   .venv/bin/eprom --local smoke --form-id {FORM_ID}
   .venv/bin/eprom --local verify --form-id {FORM_ID} --report-dir verification   (the simulator plays the person)
-Call the callback endpoint as ePROM does:
+Call the callback endpoint as ePROM does (then `.venv/bin/eprom --local orders orphans` lists it):
   curl -s -X PUT {stack.front.base_url}/api/PromsFormOrder -H 'Content-Type: application/json' \\
       -d '{{"apiKey": "{API_KEY}", "formOrderId": "{uuid.uuid4()}", "formOrderStatus": "Ordered"}}'
-Look at the table:
-  AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
-      aws dynamodb scan --region {REGION} --table-name {stack.resources["FORM_ORDERS_TABLE"]}
 """
 
 
@@ -457,6 +470,9 @@ def run(options: RunOptions) -> int:
     function_log.parent.mkdir(exist_ok=True)
     remove_old_function_logs(function_log.parent)
     console = sys.stdout
+    # Powertools warns when an invocation flushes no metrics (on Lambda into the function's log); here the console
+    # shows progress only. The tests filter the same warning (pyproject.toml).
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     with function_log.open("w") as log, contextlib.redirect_stdout(log):
         return _run(options, function_log, partial(print, file=console, flush=True))
 
@@ -476,7 +492,8 @@ def _run(options: RunOptions, function_log: Path, say: Callable[..., None]) -> i
     say(f"function logs and metrics: {function_log.relative_to(ROOT)}")
     with LocalStack(options) as stack:
         try:  # Ctrl-C at any point from here stops the stack cleanly and still prints where everything stands
-            for order in (sample_orders() if options.samples else []) + generated_orders(options.orders, options):
+            samples = sample_orders(options.simulator().form_return or "Ordered") if options.samples else []
+            for order in samples + generated_orders(options.orders, options):
                 stack.send(order)
             if options.serve:
                 local_state(stack).write(options.state_file)

@@ -53,6 +53,9 @@ STATE_VARIABLES = {
     "bucket": "FORM_RESULTS_BUCKET",
     "secret_id": "EPROM_API_KEY_SECRET_ID",
     "outcome_bus_name": "OUTCOME_BUS_NAME",
+    "outcome_queue_url": "OUTCOME_QUEUE_URL",
+    "outcome_delivery_dead_letter_queue_url": "OUTCOME_DELIVERY_DEAD_LETTER_QUEUE_URL",
+    "idempotency_table": "IDEMPOTENCY_TABLE",
 }
 
 

@@ -4,6 +4,7 @@ The commands, their options and what they print; what they do is in the modules 
 in `rendering`.
 """
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,7 +16,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 from eprom.api_key import ApiKeyConfigurationError
 from typer.core import TyperGroup
 
-from eprom_cli import api_key_rotation, dead_letters, onboarding, orders, preflight, rendering, report, smoke, verify
+from eprom_cli import (
+    adoption,
+    api_key_rotation,
+    dead_letters,
+    onboarding,
+    orders,
+    outcomes,
+    preflight,
+    rendering,
+    report,
+    smoke,
+    verify,
+)
 from eprom_cli.files import FileRefused, directory_for_files, write_private
 from eprom_cli.rendering import console, fail, warn_personal_data
 from eprom_cli.target import Target, TargetError, deployed_stack, local_stack
@@ -31,6 +44,8 @@ _REFUSALS = (
     api_key_rotation.KeyRefused,
     ApiKeyConfigurationError,
     smoke.SmokeRefused,
+    adoption.AdoptionRefused,
+    onboarding.OnboardingRefused,
 )
 
 
@@ -68,15 +83,17 @@ def _app(help_text: str, cls: type[TyperGroup] = _OneLineErrors) -> typer.Typer:
 
 app = _app(
     "Operate the ePROM integration: look up orders, handle the dead-letter queues, set the ApiKey, smoke-test a "
-    "stage and verify it with Hemit. Choose the stack with --stack NAME (a deployed one; region from your profile or "
-    "--region) or --local (the stack `make serve` runs)."
+    "stage and verify it with Hemit. Choose the stack with --stage NAME (a stage of samconfig.toml: its stack and "
+    "region), --stack NAME (a deployed stack) or --local (the stack `make serve` runs)."
 )
 orders_app = _app("Send orders, look them up by orderReference, list callback-only items, download results.")
 dead_letters_app = _app(
     "The order DLQ (refused, retries exhausted, ambiguous) and the signed-document DLQ: list, redrive, export."
 )
 api_key_app = _app("The ePROM ApiKey in Secrets Manager.", cls=_NoEchoOfArguments)
+outcomes_app = _app("Outcome events upstream missed: re-published from the table, or redriven from their DLQ.")
 app.add_typer(orders_app, name="orders")
+app.add_typer(outcomes_app, name="outcomes")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_key_app, name="api-key")
 
@@ -84,28 +101,47 @@ app.add_typer(api_key_app, name="api-key")
 @dataclass(frozen=True)
 class _Choice:
     stack: str | None
+    stage: str | None
     local: bool
     region: str | None
     profile: str | None
+
+    def option(self) -> str:
+        """How the command was pointed at its stack, to repeat in a hint (`--stage test`)."""
+        if self.local:
+            return "--local"
+        return f"--stage {self.stage}" if self.stage else f"--stack {self.stack}"
 
 
 @app.callback()
 def choose_target(
     ctx: typer.Context,
+    stage: Annotated[
+        str | None, typer.Option(help="The stage of samconfig.toml (dev, test, qa, prod): its stack name and region.")
+    ] = None,
     stack: Annotated[str | None, typer.Option(help="The deployed stack's name, e.g. eprom-integration-qa.")] = None,
     local: Annotated[bool, typer.Option("--local", help="The local stack of `make serve`.")] = False,
-    region: Annotated[str | None, typer.Option(help="AWS region of --stack (default: your profile's).")] = None,
-    profile: Annotated[str | None, typer.Option(help="AWS profile for --stack.")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="AWS region (default: the stage's in samconfig.toml, else your profile's).")
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile for --stage / --stack.")] = None,
 ) -> None:
-    ctx.obj = _Choice(stack, local, region, profile)
+    ctx.obj = _Choice(stack, stage, local, region, profile)
 
 
 def _target(ctx: typer.Context) -> Target:
     choice: _Choice = ctx.find_root().obj
-    if bool(choice.stack) == choice.local:
-        fail("choose the stack: --stack NAME or --local (before the command, e.g. `eprom --local orders ...`)")
-    return local_stack() if choice.local else deployed_stack(choice.stack, region=choice.region,
-                                                               profile=choice.profile)  # fmt: skip
+    if sum((bool(choice.stack), bool(choice.stage), choice.local)) != 1:
+        fail("choose the stack: --stage NAME, --stack NAME or --local (before the command, e.g. `eprom --stage test "
+             "orders ...`)")  # fmt: skip
+    if choice.local:
+        return local_stack()
+    if choice.stage:
+        stage = preflight.load_stage(choice.stage)
+        return deployed_stack(stage.stack_name, region=choice.region or stage.region, profile=choice.profile)
+    assert choice.stack is not None
+    return deployed_stack(choice.stack, region=choice.region or preflight.region_of_stack(choice.stack),
+                          profile=choice.profile)  # fmt: skip
 
 
 # --- orders ---------------------------------------------------------------------------------------------------------
@@ -192,6 +228,65 @@ def download_answers(
         fail(f"order {order_reference} has no answers or signed document yet")
     for path in written:
         console.print(f"wrote {path}")
+
+
+@orders_app.command("adopt")
+def adopt_order(
+    ctx: typer.Context,
+    reference: Annotated[str, typer.Option(help="The orderReference of the parked Ambiguous order.")],
+    form_order_id: Annotated[str, typer.Option(help="The order ePROM Admin shows for it (a callback-only item).")],
+) -> None:
+    """Link an Ambiguous order that ePROM did create (found in ePROM Admin; its callbacks made a callback-only item)
+    to its orderReference: the claim is settled as Placed (no copy is ever sent), the item gets the reference, the
+    order's events are announced to upstream under it, and its parked dead letters are deleted."""
+    target = _target(ctx)
+    adopted = adoption.adopt(target, reference, form_order_id)
+    console.print(f"adopted {form_order_id} as {reference}: claim Placed, {adopted.announced} event(s) announced "
+                  f"again, {adopted.deleted_letters} parked dead letter(s) deleted")  # fmt: skip
+
+
+# --- outcome events -------------------------------------------------------------------------------------------------
+
+
+@outcomes_app.command("republish")
+def republish_outcomes(
+    ctx: typer.Context,
+    reference: Annotated[list[str] | None, typer.Option("--reference", help="An orderReference (repeatable).")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Items changed at or after this time (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="... and before this time (UTC; default: now).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show what would be published; publish nothing.")] = False,
+) -> None:
+    """Publish the outcome events of orders again, from FormOrdersTable, with the eventIds the publisher gave them
+    (consumers that have them drop them): by orderReference, or for the items changed in a time window."""
+    if not reference and since is None:
+        fail("choose the orders: --reference R (repeatable) or --since TIME [--until TIME]")
+    target = _target(ctx)
+    items = [item for each in reference or [] for item in orders.items_of(target, each)]
+    if since is not None:
+        window_end = until or datetime.now(UTC)
+        items += list(outcomes.items_changed_between(target, _utc(since), _utc(window_end)))
+    if not items:
+        fail("no orders match")
+    if dry_run:
+        console.print(f"would re-publish the events of {len(items)} order(s); nothing published (--dry-run)")
+        return
+    details = outcomes.republish(target, items)
+    for detail in details:
+        console.print(f"published {type(detail).__name__} {detail.event_id} ({detail.order_reference}, "
+                      f"{detail.form_order_id}, {detail.status})")  # fmt: skip
+    console.print(f"re-published {len(details)} event(s) of {len(items)} order(s) with their eventIds")
+
+
+@outcomes_app.command("redrive")
+def redrive_outcomes(ctx: typer.Context) -> None:
+    """Move the events EventBridge could not deliver (OutcomeDeliveryDeadLetterQueue) to OutcomeQueue, once the
+    queue's or the key's policy is fixed. Each is deleted from the DLQ only after it was sent."""
+    moved = outcomes.redrive_deliveries(_target(ctx))
+    console.print(f"moved {moved} event(s) to OutcomeQueue" if moved else "OutcomeDeliveryDeadLetterQueue is empty")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- dead letters ---------------------------------------------------------------------------------------------------
@@ -283,6 +378,38 @@ def export_dead_letters(
         console.print(f"deleted {len(picked)} from the dead-letter queue")
 
 
+@dead_letters_app.command("delete")
+def delete_dead_letters(
+    ctx: typer.Context,
+    queue: QueueChoice = Queue.orders,
+    rejection_class: ClassChoice = None,
+    reference: ReferenceChoice = None,
+    exported_to: Annotated[
+        Path | None,
+        typer.Option(help="The --out of `dead-letters export`: only the letters written there are deleted."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Delete them without an export (the orders are gone for good).")] = False,
+) -> None:
+    """Delete dead letters (a ReusedOrderReference upstream sent again, an Ambiguous order ePROM has): only those
+    `dead-letters export` wrote to --exported-to, unless --force. Choose them with --class and/or --reference."""
+    if rejection_class is None and reference is None:
+        fail("choose the letters: --class C and/or --reference R")
+    if exported_to is None and not force:
+        fail("export them first (`dead-letters export --out DIR`, then --exported-to DIR), or --force")
+    target = _target(ctx)
+    with dead_letters.held(target, queue.value) as letters:
+        picked = dead_letters.chosen(letters, rejection_class, reference)
+        if not picked:
+            fail("no dead letters match" if letters else "the dead-letter queue is empty")
+        kept = [one for one in picked if not force and exported_to and not dead_letters.exported(one, exported_to)]
+        for letter in picked:
+            if letter not in kept:
+                dead_letters.delete(target, letter)
+    console.print(f"deleted {len(picked) - len(kept)} dead letter(s)")
+    if kept:
+        fail(f"{len(kept)} not exported to {exported_to}: kept (export them, or --force)")
+
+
 # --- ApiKey ---------------------------------------------------------------------------------------------------------
 
 
@@ -359,6 +486,11 @@ def smoke_test(
 # --- Hemit's verification and onboarding ----------------------------------------------------------------------------
 
 
+_CONFIRM_KEYS = ", ".join(item.key for item in verify.CONFIRMATIONS)
+# Exit codes of `eprom verify`
+_WAITING, _INCOMPLETE = 3, 4
+
+
 @app.command("verify")
 def verify_integration(
     ctx: typer.Context,
@@ -367,6 +499,7 @@ def verify_integration(
     on_behalf_of: Annotated[str | None, typer.Option(help="A test person: also order --form-id on their behalf.")] = (
         None
     ),
+    system_name: Annotated[str | None, typer.Option(help="Your ordering system's name, as in the onboarding.")] = None,
     national_id: Annotated[str, typer.Option(help="The person who fills (default: Hemit's verification person).")] = (
         TEST_PERSON_NATIONAL_ID
     ),
@@ -375,62 +508,123 @@ def verify_integration(
         "verification"
     ),
     resume: Annotated[bool, typer.Option(help="Continue the verification waiting in --report-dir.")] = False,
+    abandon: Annotated[bool, typer.Option(help="Give up the verification waiting in --report-dir.")] = False,
+    confirm: Annotated[
+        list[str] | None, typer.Option(help=f"What the person confirms (repeatable; or all): {_CONFIRM_KEYS}.")
+    ] = None,
+    waive_signed: Annotated[str | None, typer.Option(help="Why the signed case is not run (shown to Hemit).")] = None,
+    waive_on_behalf_of: Annotated[str | None, typer.Option(help="Why the on-behalf-of case is not run.")] = None,
     timeout: Annotated[int, typer.Option(help="Seconds to wait for the orders to reach Ordered.")] = 300,
     wait_hours: Annotated[float, typer.Option(help="Hours to wait for the person before pausing (exit 3).")] = 2.0,
-    simulated_person: Annotated[bool, typer.Option(help="--local: the simulator fills and signs the forms.")] = True,
+    simulated_person: Annotated[
+        bool | None, typer.Option(help="--local: the simulator fills and signs the forms (default with --local).")
+    ] = None,
 ) -> None:
-    """Hemit's go-live verification as steps: orders placed once and Ordered on the expected channel; the person
-    fills (and signs) them on Helsenorge (test); answers stored, FormReturned delivered, the signed PDF stored,
-    no duplicate callbacks or events. Writes Markdown, HTML and JSON reports (no national ids, codes or answers).
-    Exit 0 passed, 1 a step failed (named), 3 still waiting for the person (`--resume` continues)."""
+    """Hemit's go-live verification as steps, arranged by Hemit's checklist: orders placed once and Ordered on the
+    expected channel; the person fills (and signs) them on Helsenorge (test) and confirms what only they can see;
+    answers stored, FormReturned delivered, the signed PDF stored, no duplicate callbacks or events. Writes Markdown,
+    HTML and JSON reports (no national ids, codes or answers). Exit 0 passed, 1 a step failed (named, with what to
+    do), 3 waiting for the person (`--resume` continues), 4 incomplete (a required case not run, or confirmations
+    missing)."""
     target = _target(ctx)
     state_file = verify.state_file_for(target, report_dir)
+    choice: _Choice = ctx.find_root().obj
+    resume_hint = (f"the state is kept in {state_file}: continue with `eprom {choice.option()} verify --resume "
+                   f"--report-dir {report_dir}`")  # fmt: skip
+    if abandon:
+        gone = verify.abandon(target, state_file)
+        console.print(f"verification {gone.run_id} abandoned: its tap and {state_file} removed")
+        return
+    unknown = sorted(set(confirm or []) - {item.key for item in verify.CONFIRMATIONS} - {"all"})
+    if unknown:
+        fail(f"--confirm takes {_CONFIRM_KEYS} or all, not {', '.join(unknown)}")
     if resume:
         verification = verify.resume(state_file)
+        if simulated_person is not None and simulated_person != verification.simulated_person:
+            if simulated_person and not target.eprom_simulator_url:
+                fail("--simulated-person needs the local simulator (--local): on a deployed stack a person fills")
+            verification.simulated_person = simulated_person
     else:
+        waivers = {kind: reason for kind, reason in (("signed", waive_signed), ("on-behalf-of", waive_on_behalf_of))
+                   if reason}  # fmt: skip
         verification = verify.start(target, state_file, form_id=form_id, signed_form_id=signed_form_id,
-                                    on_behalf_of=on_behalf_of, person=national_id,
-                                    expected_channel=expected_channel)  # fmt: skip
+                                    on_behalf_of=on_behalf_of, person=national_id, expected_channel=expected_channel,
+                                    system_name=system_name, simulated_person=bool(target.eprom_simulator_url)
+                                    if simulated_person is None else simulated_person, waivers=waivers)  # fmt: skip
         console.print(f"verification {verification.run_id} against {target.name} "
                       f"({verification.environment.name}): sent {len(verification.cases)} order(s)")  # fmt: skip
     checks = verify.Checks(target, verification, record=rendering.print_step)
-    resume_hint = f"the state is kept in {state_file}: continue with `eprom ... verify --resume`"
+    ask = (lambda item: typer.confirm(f"{item.question}?")) if sys.stdin.isatty() else (lambda item: None)
     with rendering.spinner("waiting for the orders to be placed", transient=True) as progress:
         try:
-            verify.run(checks, state_file, person=national_id, timeout=timeout, wait=wait_hours * 3600,
-                       simulated_person=simulated_person, say=console.print, progress=progress)  # fmt: skip
+            verify.run(checks, state_file, person=national_id, timeout=timeout, wait=wait_hours * 3600, resumed=resume,
+                       given=set(confirm or []), ask=ask, say=console.print, progress=progress)  # fmt: skip
         except KeyboardInterrupt:
             console.print(f"stopped; {resume_hint}")
-            raise typer.Exit(3) from None
-    if verification.outcome == "waiting":
+            raise typer.Exit(_WAITING) from None
+        except verify.StackGone as gone:
+            rendering.print_step(gone.step)
+            fail(f"{gone}; {resume_hint}")
+    if verification.outcome in ("waiting", "ordering"):
         console.print(f"still waiting for the person after {wait_hours:g} h; {resume_hint}")
-        raise typer.Exit(3)
-    written = report.write(verification, report_dir)
-    state_file.unlink(missing_ok=True)
-    for path in written:
+        raise typer.Exit(_WAITING)
+    for path in report.write(verification, report_dir):
         console.print(f"wrote {path}")
-    if verification.outcome != "passed":
-        fail(f"verification failed at step {verification.steps[-1].name!r}: {verification.steps[-1].observed}")
+    if verify.is_finished(verification):
+        state_file.unlink(missing_ok=True)
+    if verification.outcome == "failed":
+        refused = [verify.question_of(key) for key, answer in verification.answers.items() if answer.answer == "no"]
+        last = verification.steps[-1] if verification.steps and not verification.steps[-1].passed else None
+        if last:
+            fail(f"verification failed at step {last.name!r}: {last.observed}; next: {last.next or 'see the report'}")
+        fail(f"verification failed: not confirmed by the person: {'; '.join(refused)}; fix it in ePROM (the form, "
+             "its cover letter or settings) and run a new verification")  # fmt: skip
+    if verification.outcome == "incomplete":
+        missing = [f"the {kind} case was not run (--{'signed-form-id' if kind == 'signed' else 'on-behalf-of'}, or "
+                   f"--waive-{kind} REASON)" for kind in verification.missing_cases()]  # fmt: skip
+        unanswered = [item.key for item in verification.unanswered()]
+        if unanswered:
+            command = f"eprom {choice.option()} verify --resume --report-dir {report_dir} --confirm KEY ..."
+            missing.append(f"not confirmed yet: {', '.join(unanswered)} (ask the person, then `{command}`)")
+        console.print(f"verification INCOMPLETE: {'; '.join(missing)}", style="yellow")
+        raise typer.Exit(_INCOMPLETE)
     console.print(f"verification passed: {len(verification.steps)} steps", style="green")
 
 
 @app.command("onboarding")
 def onboarding_email(
     ctx: typer.Context,
-    system_name: Annotated[str, typer.Option(prompt=True, help="Your ordering system's name, as Hemit lists it.")],
-    contact_name: Annotated[str, typer.Option(prompt=True, help="Technical contact (mandatory): name.")],
-    contact_email: Annotated[str, typer.Option(prompt=True, help="Technical contact: e-mail.")],
-    contact_phone: Annotated[str, typer.Option(prompt=True, help="Technical contact: phone.")],
-    patient_phone: Annotated[str, typer.Option(prompt=True, help="The phone number shown to patients.")],
-    description: Annotated[str, typer.Option(prompt=True, help="What the system orders: forms and/or letters.")] = (
-        "Ordering of forms (PROM questionnaires) for a health registry"
-    ),
+    file: Annotated[Path | None, typer.Option(help='A TOML file with the fields below (system_name = "...").')] = None,
+    system_name: Annotated[str | None, typer.Option(help="Your ordering system's name, as Hemit lists it.")] = None,
+    description: Annotated[str | None, typer.Option(help="What the system sends: forms and/or letters.")] = None,
+    contact_name: Annotated[str | None, typer.Option(help="Technical contact (mandatory): name.")] = None,
+    contact_email: Annotated[str | None, typer.Option(help="Technical contact: e-mail.")] = None,
+    contact_phone: Annotated[str | None, typer.Option(help="Technical contact: phone.")] = None,
+    patient_phone: Annotated[str | None, typer.Option(help="The phone number shown to patients.")] = None,
+    form_builder_user: Annotated[
+        list[str] | None,
+        typer.Option(help="Who gets access to ePROM's form builder (repeatable; default: the technical contact)."),
+    ] = None,
+    public_contact_email: Annotated[
+        str | None, typer.Option(help="Optional contact e-mail shown to patients (Hemit does not recommend it).")
+    ] = None,
+    logo: Annotated[str | None, typer.Option(help="Optional: the logo file you attach to the e-mail.")] = None,
 ) -> None:
-    """Print the onboarding e-mail for Hemit, filled from the stack's outputs (the ApiBaseUrl of the callback
-    endpoint): Hemit answers with the ApiKey, which `eprom api-key set` stores."""
-    console.print(onboarding.email(_target(ctx), system_name=system_name, contact_name=contact_name,
-                                         contact_email=contact_email, contact_phone=contact_phone,
-                                         patient_phone=patient_phone, description=description))  # fmt: skip
+    """Print the onboarding e-mail to Hemit (eprom@hemit.no) with every field of their start guide and the stack's
+    ApiBaseUrl, asking for the ApiKey and for access to ePROM's form builder (where the forms, and so their ids, are
+    made). Fields come from options or --file; missing ones are asked for at a terminal. Hemit answers with the
+    ApiKey: `eprom ... api-key set`."""
+    given = {"system_name": system_name, "description": description, "contact_name": contact_name,
+             "contact_email": contact_email, "contact_phone": contact_phone, "patient_phone": patient_phone,
+             "form_builder_users": form_builder_user, "public_contact_email": public_contact_email,
+             "logo": logo}  # fmt: skip
+    values = (onboarding.read_file(file) if file else {}) | {k: v for k, v in given.items() if v is not None}
+    missing = [name for name in onboarding.Onboarding.required() if not values.get(name)]
+    if missing and not sys.stdin.isatty():
+        fail(f"missing {', '.join('--' + name.replace('_', '-') for name in missing)} (or give them in --file)")
+    for name in missing:
+        values[name] = typer.prompt(name.replace("_", " ").capitalize())
+    console.print(onboarding.email(_target(ctx), onboarding.onboarding_of(values)))
 
 
 # --- before a deploy ------------------------------------------------------------------------------------------------
@@ -439,17 +633,33 @@ def onboarding_email(
 @app.command("preflight")
 def preflight_command(
     ctx: typer.Context,
-    stage: Annotated[str, typer.Option(help="The stage: a section of samconfig.toml (dev, test, qa, prod).")],
+    stage: Annotated[str | None, typer.Option(help="The stage: a section of samconfig.toml (dev, test, qa, prod).")] = (
+        None
+    ),
     parameter: Annotated[
         list[str] | None, typer.Option("--parameter", "-p", help="Key=Value merged into the stage's parameters.")
     ] = None,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            help="First set up what the account lacks once for every stack: API Gateway's "
+            "CloudWatch Logs role (`make account-setup`)."
+        ),
+    ] = False,
 ) -> None:
     """Before a deploy: check what the stage needs from the AWS account (credentials, EEA region, the stack's state,
-    sam's artefact bucket, API Gateway's logging role, Lambda concurrency, the stage's parameters). One line per
-    check; exit 1 when something must be fixed first. Needs no stack: run it before the first deploy."""
-    chosen = preflight.load_stage(stage, preflight.parse_parameters(" ".join(parameter or [])))
+    sam's artefact bucket, API Gateway's logging role, the VPC's DNS in the endpoint modes, Lambda concurrency, the
+    stage's parameters). One line per check; exit 1 when something must be fixed first. Needs no stack: run it before
+    the first deploy. The checks that need no AWS run without credentials too."""
     choice: _Choice = ctx.find_root().obj
-    found = preflight.preflight(chosen, preflight.session_for(choice.profile))
+    name = stage or choice.stage
+    if not name:
+        fail("give the stage: `eprom --stage test preflight` (a section of samconfig.toml)")
+    chosen = preflight.load_stage(name, preflight.parse_parameters(" ".join(parameter or [])))
+    session = preflight.session_for(choice.profile)
+    if fix:
+        console.print(preflight.set_up_logging_role(chosen, session))
+    found = preflight.preflight(chosen, session)
     rendering.print_preflight(found)
     if found.problems:
         raise typer.Exit(1)

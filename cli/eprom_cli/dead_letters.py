@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from eprom.national_id import redact
@@ -170,3 +171,8 @@ def redrive(target: Target, letter: DeadLetter) -> None:
 def delete(target: Target, letter: DeadLetter) -> None:
     dead_letter_url, _ = queues(target, letter.queue)[letter.queue]
     target.client("sqs").delete_message(QueueUrl=dead_letter_url, ReceiptHandle=letter.receipt_handle)
+
+
+def exported(letter: DeadLetter, directory: Path) -> bool:
+    """Whether `dead-letters export --out directory` wrote this letter (its file is there)."""
+    return (directory / export_file_name(letter)).is_file()

@@ -5,8 +5,12 @@ A stage is a section of samconfig.toml; its parameter_overrides are the stage's 
 on the command line are merged into them by name (sam's own --parameter-overrides replaces the whole list).
 """
 
+import json
+import re
 import shlex
+import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from eprom_cli.target import CLIENT_CONFIG
 
 SAMCONFIG = Path(__file__).resolve().parent.parent.parent / "samconfig.toml"
+TEMPLATE = SAMCONFIG.with_name("template.yaml")
 # Health data stays in the EEA (Normen); every stage in samconfig.toml names its region.
 EEA_REGION_PREFIX = "eu-"
 SAM_MANAGED_BUCKET_STACK = "aws-sam-cli-managed-default"
@@ -67,6 +72,16 @@ def load_stage(name: str, extra: dict[str, str] | None = None, samconfig: Path =
     return Stage(name, deploy["stack_name"], deploy["region"], parameters)
 
 
+def region_of_stack(stack_name: str, samconfig: Path = SAMCONFIG) -> str | None:
+    """The region samconfig.toml gives the stage whose stack this is (None when no stage names it)."""
+    config = tomllib.loads(samconfig.read_text())
+    for section in config.values():
+        deploy = section.get("deploy", {}).get("parameters", {}) if isinstance(section, dict) else {}
+        if deploy.get("stack_name") == stack_name:
+            return str(deploy["region"])
+    return None
+
+
 @dataclass
 class Report:
     passed: list[str] = field(default_factory=list)
@@ -75,22 +90,25 @@ class Report:
 
 
 def preflight(stage: Stage, session: Any) -> Report:
-    """Every check, each independent of the others' outcome (one report lists everything to fix)."""
+    """Every check, each independent of the others' outcome (one report lists everything to fix). Those that need
+    no AWS run without credentials too."""
     report = Report()
-    client = _clients(session, stage.region)
     _check_region(stage, report)
+    _check_parameters(stage, report)
+    client = _clients(session, stage.region)
     try:
         account = client("sts").get_caller_identity()["Account"]
     except (ClientError, BotoCoreError) as error:
-        report.problems.append(f"credentials: cannot identify the caller ({_reason(error)}); set AWS_PROFILE")
+        report.problems.append(f"credentials: cannot identify the caller ({_reason(error)}); set AWS_PROFILE (the "
+                               "checks of the account were skipped)")  # fmt: skip
         return report
     report.passed.append(f"credentials: account {account}, region {stage.region}")
-    for check in (_check_stack, _check_sam_bucket, _check_api_gateway_logging_role, _check_lambda_concurrency):
+    for check in (_check_stack, _check_sam_bucket, _check_api_gateway_logging_role, _check_vpc_dns,
+                  _check_lambda_concurrency):  # fmt: skip
         try:
             check(stage, client, report)
         except (ClientError, BotoCoreError) as error:
             report.notes.append(f"{check.__name__.removeprefix('_check_')}: could not check ({_reason(error)})")
-    _check_parameters(stage, report)
     return report
 
 
@@ -147,23 +165,38 @@ def _check_sam_bucket(stage: Stage, client: Any, report: Report) -> None:
 
 def _check_api_gateway_logging_role(stage: Stage, client: Any, report: Report) -> None:
     """A stage with access logs fails to create on an account whose API Gateway has no CloudWatch Logs role
-    ("CloudWatch Logs role ARN must be set in account settings to enable logging")."""
-    role = client("apigateway").get_account().get("cloudwatchRoleArn")
-    creates_role = stage.parameters.get("CreateApiGatewayAccountLoggingRole") == "true"
-    if role and creates_role:
-        report.problems.append(
-            "API Gateway logging role: the account has one already; drop CreateApiGatewayAccountLoggingRole=true "
-            "(it would replace the account's setting)"
-        )
-    elif role:
+    ("CloudWatch Logs role ARN must be set in account settings to enable logging"):
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html"""
+    if client("apigateway").get_account().get("cloudwatchRoleArn"):
         report.passed.append("API Gateway logging role: set for the account")
-    elif creates_role:
-        report.passed.append("API Gateway logging role: none yet; this deploy creates it")
     else:
         report.problems.append(
-            f"API Gateway logging role: none in {stage.region}; deploy once with "
-            "PARAMS=CreateApiGatewayAccountLoggingRole=true (it sets the account's role)"
+            f"API Gateway logging role: none in {stage.region}; set it once for the account and region: "
+            f"`make account-setup STAGE={stage.name}` (eprom preflight --fix)"
         )
+
+
+def _check_vpc_dns(stage: Stage, client: Any, report: Report) -> None:
+    """The stack's interface endpoints have private DNS, which CloudFormation refuses in a VPC without DNS support
+    and DNS hostnames (off by default in a VPC made by API, CloudFormation or Terraform):
+    https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html"""
+    vpc = stage.parameters.get("VpcId", "")
+    if not vpc or stage.parameters.get("CreateVpcEndpoints") != "true":
+        return
+    ec2 = client("ec2")
+    off = [
+        attribute
+        for attribute, key in (("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames"))
+        if not ec2.describe_vpc_attribute(VpcId=vpc, Attribute=attribute)[key]["Value"]
+    ]
+    if off:
+        report.problems.append(
+            f"VPC {vpc}: {' and '.join(off)} off; the stack's interface endpoints (private DNS) need both on "
+            "(VPC console: Edit VPC settings, or `ModifyVpcAttribute`), or leave CreateVpcEndpoints=false and reach "
+            "AWS through a NAT"
+        )
+    else:
+        report.passed.append(f"VPC {vpc}: DNS support and DNS hostnames on (the interface endpoints' private DNS)")
 
 
 def _check_lambda_concurrency(stage: Stage, client: Any, report: Report) -> None:
@@ -181,12 +214,85 @@ def _check_lambda_concurrency(stage: Stage, client: Any, report: Report) -> None
 
 
 def _check_parameters(stage: Stage, report: Report) -> None:
+    problems_before = len(report.problems)
+    declared = template_parameters()
+    for name in stage.parameters:
+        if name not in declared:
+            hint = " (removed: the account's role is set by `make account-setup`)" if name in _REMOVED else ""
+            report.problems.append(f"parameters: {name} is not a parameter of template.yaml{hint}")
+    for name, allowed in declared.items():
+        if allowed and name in stage.parameters and stage.parameters[name] not in allowed:
+            report.problems.append(f"parameters: {name}={stage.parameters[name]}, not one of {', '.join(allowed)}")
     if "EpromApiBaseUrl" not in stage.parameters:
         report.problems.append("parameters: EpromApiBaseUrl is not set for this stage")
     if stage.parameters.get("Stage") != stage.name:
         report.problems.append(f"parameters: Stage={stage.parameters.get('Stage')} in stage {stage.name}")
     if stage.name == "prod" and stage.parameters.get("AllowSyntheticNationalIds") != "false":
         report.problems.append("parameters: prod must have AllowSyntheticNationalIds=false")
+    if len(report.problems) == problems_before:
+        report.passed.append(f"parameters: {len(stage.parameters)} given, each a parameter of template.yaml")
+
+
+_REMOVED = {"CreateApiGatewayAccountLoggingRole"}
+_PARAMETER = re.compile(r"^  (\w+):\n((?:    .*\n|\n)*)", re.MULTILINE)
+_ALLOWED_VALUES = re.compile(r"^    AllowedValues: \[(.*)\]$", re.MULTILINE)
+
+
+def template_parameters(template: Path = TEMPLATE) -> dict[str, list[str]]:
+    """template.yaml's parameters, each with its AllowedValues (empty when any value goes)."""
+    text = template.read_text()
+    section = text[text.index("\nParameters:\n") : text.index("\nRules:\n")] + "\n"
+    parameters = {}
+    for name, body in _PARAMETER.findall(section):
+        allowed = _ALLOWED_VALUES.search(body)
+        parameters[name] = [v.strip().strip('"') for v in allowed.group(1).split(",")] if allowed else []
+    return parameters
+
+
+# --- `make account-setup` (eprom preflight --fix): once per account and region -------------------------------------
+
+LOGGING_ROLE_NAME = "eprom-apigateway-cloudwatch-logs"
+# The actions of AWS's managed policy AmazonAPIGatewayPushToCloudWatchLogs, which the set-up guide attaches
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html), as an inline policy of the role.
+LOGGING_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:DescribeLogStreams",
+                   "logs:PutLogEvents", "logs:GetLogEvents", "logs:FilterLogEvents"]  # fmt: skip
+# IAM is eventually consistent: a new role may not be usable by API Gateway for seconds to a minute
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency),
+# so API Gateway's UpdateAccount is tried again until it accepts the role.
+ROLE_PROPAGATION_SECONDS = 120
+
+
+def set_up_logging_role(stage: Stage, session: Any, *, sleep: Callable[[float], None] = time.sleep,
+                        clock: Callable[[], float] = time.monotonic) -> str:  # fmt: skip
+    """API Gateway's CloudWatch Logs role for the account and region, made and set unless one is set already:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html. What was done, in a line."""
+    client = _clients(session, stage.region)
+    gateway = client("apigateway")
+    if role := gateway.get_account().get("cloudwatchRoleArn"):
+        return f"API Gateway logging role: set already ({role}); nothing to do"
+    iam = client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"Service": "apigateway.amazonaws.com"}}]}  # fmt: skip
+    try:
+        role = iam.create_role(RoleName=LOGGING_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust),
+                               Description="API Gateway writes the account's API logs to CloudWatch Logs "
+                               "(eprom preflight --fix)")["Role"]["Arn"]  # fmt: skip
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "EntityAlreadyExists":
+            raise
+        role = iam.get_role(RoleName=LOGGING_ROLE_NAME)["Role"]["Arn"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": LOGGING_ACTIONS, "Resource": "*"}]}
+    iam.put_role_policy(RoleName=LOGGING_ROLE_NAME, PolicyName="push-to-cloudwatch-logs",
+                        PolicyDocument=json.dumps(policy))  # fmt: skip
+    deadline = clock() + ROLE_PROPAGATION_SECONDS
+    while True:
+        try:
+            gateway.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}])
+            return f"API Gateway logging role: {role} set for the account in {stage.region}"
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "BadRequestException" or clock() > deadline:
+                raise
+            sleep(5)  # the role is not usable by API Gateway yet
 
 
 def session_for(profile: str | None = None) -> Any:

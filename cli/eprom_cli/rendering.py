@@ -133,6 +133,8 @@ def print_dead_letters(summaries: list[dict[str, Any]]) -> None:
 def print_step(step: verify.Step) -> None:
     mark = ("PASS", "green") if step.passed else ("FAIL", "red")
     console.print(Text.assemble(mark, f" {step.name}: {step.observed}"))
+    if step.next:
+        console.print(f"     next: {step.next}")
 
 
 def print_preflight(report: preflight.Report) -> None:

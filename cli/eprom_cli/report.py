@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eprom_cli.verify import Verification
+from eprom_cli.verify import SECTIONS, Verification
 
 _ORDER_COLUMNS = ("case", "orderReference", "formId", "formOrderId", "channel", "mustBeSigned", "onBehalfOf")
-_STEP_COLUMNS = ("#", "step", "result", "observed", "at (UTC)")
+_CHECK_COLUMNS = ("#", "check", "result", "observed", "at (UTC)", "what to do")
 _EVENT_COLUMNS = ("detail-type", "eventId", "formOrderId", "status", "occurredAt")
 _TIMELINE_COLUMNS = ("time (UTC)", "what")
 
@@ -26,31 +26,73 @@ def write(verification: Verification, directory: Path) -> list[Path]:
 
 
 def title(verification: Verification) -> str:
-    return f"ePROM integration verification: {verification.target} ({verification.stage})"
+    return f"ePROM integration verification: {verification.system_name or verification.target}"
+
+
+_OUTCOMES = {"passed": "PASSED", "failed": "FAILED", "incomplete": "INCOMPLETE"}
 
 
 def summary(verification: Verification) -> list[tuple[str, str]]:
-    return [
-        ("outcome", verification.outcome.upper()),
-        ("environment", verification.environment.name),
+    environment = verification.environment.name
+    if verification.eprom_api_base_url:
+        environment += f" ({verification.eprom_api_base_url})"
+    rows = [
+        ("outcome", _OUTCOMES.get(verification.outcome, verification.outcome.upper())),
+        ("ordering system", verification.system_name or "(not given: --system-name)"),
+        ("ApiBaseUrl", verification.api_base_url or "-"),
+        ("ePROM environment", environment),
+        ("stage", f"{verification.stage} (stack {verification.target})"),
+        ("integration version", verification.version or "-"),
         ("run", verification.run_id),
         ("started (UTC)", _time(verification.started_at)),
         ("finished (UTC)", _time(verification.finished_at)),
         ("expected channel", verification.expected_channel),
         ("test person", "Hemit's verification person (number not written to reports)"),
     ]
+    for kind in ("signed", "on-behalf-of"):
+        if kind not in verification.kinds:
+            reason = verification.waivers.get(kind)
+            rows.append((f"{kind} case", f"not run, waived: {reason}" if reason else "NOT RUN (Hemit requires it)"))
+    return rows
+
+
+def checklist(verification: Verification) -> list[tuple[str, list[tuple[str, ...]]]]:
+    """Hemit's checklist, section by section: the steps of the run and the person's confirmations."""
+    numbered = list(enumerate(verification.steps, start=1))
+    sections = []
+    for section in SECTIONS:
+        rows = [(str(number), step.name, "PASS" if step.passed else "FAIL", step.observed, _time(step.at),
+                 step.next or "") for number, step in numbered if step.section == section]  # fmt: skip
+        for item in verification.confirmations():
+            if item.section == section:
+                answer = verification.answers.get(item.key)
+                result = (
+                    {"yes": "PASS", "no": "FAIL", "simulated": "SIMULATED"}.get(answer.answer, "") if answer else ""
+                )
+                observed = {"yes": "confirmed by the person", "no": "NOT confirmed by the person",
+                            "simulated": "the local simulator played the person"}  # fmt: skip
+                rows.append(("", f"{item.question} ({item.key})", result or "OPEN",
+                             observed[answer.answer] if answer else "not confirmed yet", _time(answer.at if answer
+                             else None), "" if answer else f"--resume --confirm {item.key}"))  # fmt: skip
+        if section == SECTIONS[-1]:
+            for kind in ("on-behalf-of", "signed"):
+                if kind not in verification.kinds:
+                    reason = verification.waivers.get(kind)
+                    rows.append(("", f"the {kind} case", "WAIVED" if reason else "NOT RUN",
+                                 f"waived: {reason}" if reason else "not run; Hemit requires it", "-",
+                                 "" if reason else "a new verification with it, or --waive-" + kind))  # fmt: skip
+        sections.append((section, rows))
+    return sections
 
 
 def tables(verification: Verification) -> list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]]:
     cases = [(case.kind, case.order_reference, case.form_id, case.form_order_id or "-", case.channel or "-",
               _yes(case.must_be_signed), _yes(case.on_behalf_of)) for case in verification.cases]  # fmt: skip
-    steps = [(str(number), step.name, "PASS" if step.passed else "FAIL", step.observed, _time(step.at))
-             for number, step in enumerate(verification.steps, start=1)]  # fmt: skip
     events = [(event.detail_type, event.event_id, event.form_order_id or "-", event.status or "-",
                event.occurred_at or "-") for event in verification.events]  # fmt: skip
     return [
         ("Orders", _ORDER_COLUMNS, cases),
-        ("Steps", _STEP_COLUMNS, steps),
+        *((section, _CHECK_COLUMNS, rows) for section, rows in checklist(verification)),
         ("Timeline", _TIMELINE_COLUMNS, timeline(verification)),
         ("Outcome events delivered", _EVENT_COLUMNS, events),
     ]
@@ -71,6 +113,7 @@ def timeline(verification: Verification) -> list[tuple[str, str]]:
         entries.append((_parsed(event.occurred_at), what))
     for step in verification.steps:
         entries.append((step.at, f"step {'passed' if step.passed else 'FAILED'}: {step.name}"))
+    entries += list(verification.notes)
     return [(_time(at), what) for at, what in sorted(entries, key=lambda entry: entry[0])]
 
 
@@ -87,6 +130,9 @@ _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
     "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;font-size:.9em}"
     "th{background:#f3f3f3}.PASS{color:#0a0;font-weight:bold}.FAIL{color:#c00;font-weight:bold}"
+    ".OPEN,.NOT-RUN{color:#b60;font-weight:bold}.SIMULATED{color:#555}h2{margin-top:1.5em}"
+    ".banner{display:inline-block;padding:.3em 1em;font-size:1.4em;font-weight:bold;color:#fff;background:#888}"
+    ".banner.PASSED{background:#0a0}.banner.FAILED{background:#c00}.banner.INCOMPLETE{background:#b60}"
 )
 
 
@@ -95,6 +141,9 @@ def html_page(verification: Verification) -> str:
     heading = html.escape(title(verification))
     parts = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{heading}</title>'
              f"<style>{_STYLE}</style></head><body><h1>{heading}</h1><ul>"]  # fmt: skip
+    outcome = _OUTCOMES.get(verification.outcome, verification.outcome.upper())
+    parts.insert(1, "")
+    parts[0] = parts[0].removesuffix("<ul>") + f'<p class="banner {outcome}">{outcome}</p><ul>'
     parts += [f"<li><b>{html.escape(name)}</b>: {html.escape(value)}</li>" for name, value in summary(verification)]
     parts.append("</ul>")
     for heading, columns, rows in tables(verification):
@@ -110,7 +159,7 @@ def html_page(verification: Verification) -> str:
 
 
 def _cell(text: str) -> str:
-    marked = f' class="{text}"' if text in ("PASS", "FAIL") else ""
+    marked = f' class="{text.replace(" ", "-")}"' if text in ("PASS", "FAIL", "OPEN", "SIMULATED", "NOT RUN") else ""
     return f"<td{marked}>{html.escape(text)}</td>"
 
 

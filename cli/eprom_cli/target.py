@@ -36,7 +36,12 @@ class StackResources(BaseModel):
     allow_synthetic_national_ids: bool
     allow_test_mode_orders: bool
     endpoint_url: str | None = None  # the moto server's (the local stack and tests only)
-    outcome_bus_name: str | None = None  # `eprom verify` taps it (a stack from before the output: None)
+    # Outputs a stack deployed before they existed lacks (None); the commands that need one say so.
+    outcome_bus_name: str | None = None  # `eprom verify` taps it, `outcomes republish` puts on it
+    outcome_queue_url: str | None = None  # `outcomes redrive` sends back to it
+    outcome_delivery_dead_letter_queue_url: str | None = None
+    idempotency_table: str | None = None  # the claims `orders adopt` settles
+    encryption_key_arn: str | None = None  # the stack's key: `eprom verify`'s tap queue is encrypted with it
     eprom_api_base_url: str | None = None  # which ePROM environment the stack orders from
     eprom_simulator_url: str | None = None  # the local stack only: the simulator answers what ePROM received
 
@@ -100,6 +105,13 @@ _OUTPUTS = {
     "EpromApiKeySecretArn": "secret_id",
     "ApiBaseUrl": "api_base_url",
 }
+_OPTIONAL_OUTPUTS = {
+    "OutcomeBusName": "outcome_bus_name",
+    "OutcomeQueueUrl": "outcome_queue_url",
+    "OutcomeDeliveryDeadLetterQueueUrl": "outcome_delivery_dead_letter_queue_url",
+    "IdempotencyTableName": "idempotency_table",
+    "EncryptionKeyArn": "encryption_key_arn",
+}
 
 
 def deployed_stack(name: str, *, region: str | None = None, profile: str | None = None) -> Target:
@@ -129,9 +141,9 @@ def deployed_stack(name: str, *, region: str | None = None, profile: str | None 
         allow_test_mode_orders=parameters.get("AllowTestModeOrders") == "true",
         session=session,
         endpoint_url=endpoint,
-        outcome_bus_name=outputs.get("OutcomeBusName"),
         eprom_api_base_url=parameters.get("EpromApiBaseUrl"),
         **{field: outputs[output] for output, field in _OUTPUTS.items()},
+        **{field: outputs.get(output) or None for output, field in _OPTIONAL_OUTPUTS.items()},
     )
 
 

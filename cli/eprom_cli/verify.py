@@ -11,22 +11,25 @@ while a rule on the same bus with OutcomeQueueRule's pattern, narrowed to this v
 gets each event exactly as OutcomeQueue does. The tap (a rule and a queue) is removed when the verification ends.
 """
 
+import contextlib
 import hashlib
 import json
+import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import requests
+from botocore.exceptions import ClientError
 from eprom.models import FormOrderStatus
 from eprom.order_item import PLACED, HistoryEntry, OrderItem, ResultPointer
 from pydantic import BaseModel
 
-from eprom_cli import dead_letters, orders
+from eprom_cli import dead_letters, orders, outcomes
 from eprom_cli.target import Target
 
 VERIFICATION_PERSON = "26670271527"  # Hemit's verification person since 2026-06-08 (synthetic, TestID "nivå høyt")
@@ -52,10 +55,71 @@ ENVIRONMENTS = {
 LOCAL = Environment(name="local ePROM simulator", helsenorge="-", form_filler="-")
 
 
+# Hemit's checklist ("Verifisering av integrasjon", eprom-contract.md §6): the report is arranged by it.
+ORDERING = "1. Ordering (bestilling av skjema)"
+FILLING = "2. Filling (utfylling)"
+RETURN = "3. Return (retur til bestillersystemet)"
+SPECIAL = "4. Special cases (på vegne av, signering)"
+SECTIONS = (ORDERING, FILLING, RETURN, SPECIAL)
+REQUIRED_CASES: tuple[Kind, ...] = ("signed", "on-behalf-of")  # Hemit requires both
+
+
 class Step(BaseModel):
     name: str
     passed: bool
     observed: str
+    at: datetime
+    next: str | None = None  # a failed step: what to do about it
+
+    @property
+    def section(self) -> str:
+        kind, _, what = self.name.partition(": ")
+        if kind in REQUIRED_CASES:
+            return SPECIAL
+        return ORDERING if what in ("order placed once", "Ordered on the expected channel") else RETURN
+
+
+class Confirmation(BaseModel):
+    """What only the person who filled the form can see, as Hemit's checklist asks it."""
+
+    key: str
+    section: str
+    question: str
+    case: Kind | None = None  # asked only when this case was run
+
+
+CONFIRMATIONS = [
+    Confirmation(key="form", section=FILLING, question="The form behaved as designed when it was filled"),
+    Confirmation(key="cover-letter", section=FILLING, question="The cover letter (følgebrev) was right"),
+    Confirmation(key="metadata", section=FILLING, question="The metadata shown with the form was right"),
+    Confirmation(key="task", section=FILLING, question="The task (oppgave) on Helsenorge was right"),
+    Confirmation(
+        key="copy-stored",
+        section=FILLING,
+        question="A copy of the completed form was stored on Helsenorge, or not, as dontStoreCompletedFormInPha says",
+    ),
+    Confirmation(
+        key="on-behalf-of",
+        section=SPECIAL,
+        case="on-behalf-of",
+        question="On behalf of: the task and the "
+        "form showed whom they are about, and the person who filled it got no copy",
+    ),
+    Confirmation(
+        key="signing",
+        section=SPECIAL,
+        case="signed",
+        question="Signed: the form could not be sent before it was signed",
+    ),
+]
+
+
+def question_of(key: str) -> str:
+    return next(item.question for item in CONFIRMATIONS if item.key == key)
+
+
+class Answer(BaseModel):
+    answer: Literal["yes", "no", "simulated"]
     at: datetime
 
 
@@ -97,23 +161,61 @@ class Verification(BaseModel):
     expected_channel: str
     started_at: datetime
     finished_at: datetime | None = None
-    outcome: Literal["ordering", "waiting", "passed", "failed"] = "ordering"
+    # ordering -> waiting (for the person) -> confirming (for their confirmations) -> passed, failed or incomplete
+    outcome: Literal["ordering", "waiting", "confirming", "passed", "failed", "incomplete"] = "ordering"
     cases: list[Case]
     steps: list[Step] = []
     events: list[SeenEvent] = []
+    system_name: str | None = None
+    api_base_url: str = ""
+    eprom_api_base_url: str | None = None
+    version: str = ""
+    simulated_person: bool = False
+    waivers: dict[str, str] = {}  # a required case not run -> why (shown to Hemit)
+    answers: dict[str, Answer] = {}  # confirmation key -> the person's answer
+    notes: list[tuple[datetime, str]] = []  # for the timeline: the tap reopened, events re-published
     tap_queue_url: str | None = None
     tap_rule: str | None = None
     tap_bus: str | None = None
+    taps_opened: int = 0
 
     @property
     def references(self) -> list[str]:
         return [case.order_reference for case in self.cases]
 
+    @property
+    def kinds(self) -> set[str]:
+        return {case.kind for case in self.cases}
+
+    def confirmations(self) -> list[Confirmation]:
+        """The confirmations this verification asks for (those of the cases it ran)."""
+        return [item for item in CONFIRMATIONS if item.case is None or item.case in self.kinds]
+
+    def unanswered(self) -> list[Confirmation]:
+        return [item for item in self.confirmations() if item.key not in self.answers]
+
+    def missing_cases(self) -> list[str]:
+        """Required cases neither run nor waived."""
+        return [kind for kind in REQUIRED_CASES if kind not in self.kinds and kind not in self.waivers]
+
 
 class StepFailed(Exception):
-    def __init__(self, step: str, why: str) -> None:
+    def __init__(self, step: str, why: str, next: str | None = None) -> None:
         super().__init__(f"{step}: {why}")
-        self.step, self.why = step, why
+        self.step, self.why, self.next = step, why, next
+
+
+class StackGone(Exception):
+    """The stack's resources vanished during the verification: its state is kept for --resume."""
+
+    def __init__(self, why: str, next: str) -> None:
+        super().__init__(why)
+        self.step = Step(name="the stack's resources are there", passed=False, observed=why, at=datetime.now(UTC),
+                         next=next)  # fmt: skip
+
+
+# What AWS answers for a table, queue or bucket that is not there (any more).
+_GONE = {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NoSuchBucket"}
 
 
 class VerificationRefused(Exception):
@@ -138,6 +240,18 @@ def new_run_id(now: datetime, random_part: str) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{random_part}"
 
 
+def integration_version() -> str:
+    """The package's version, and the commit when run from a clone."""
+    from importlib.metadata import version
+
+    described = version("eprom-aws-integration")
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,  # noqa: S607
+                                cwd=Path(__file__).parent, check=True).stdout.strip()  # fmt: skip
+        described += f" (commit {commit})" if commit else ""
+    return described
+
+
 def new_verification(target: Target, form_id: str, signed_form_id: str | None, on_behalf_of: bool,
                      expected_channel: str) -> Verification:  # fmt: skip
     run_id = new_run_id(datetime.now(UTC), uuid.uuid4().hex[:6])
@@ -149,7 +263,9 @@ def new_verification(target: Target, form_id: str, signed_form_id: str | None, o
         cases.append(Case(kind="on-behalf-of", order_reference=f"verify-{run_id}-on-behalf-of", form_id=form_id,
                           on_behalf_of=True))  # fmt: skip
     return Verification(run_id=run_id, target=target.name, stage=target.stage, environment=environment_of(target),
-                        expected_channel=expected_channel, started_at=datetime.now(UTC), cases=cases)  # fmt: skip
+                        expected_channel=expected_channel, started_at=datetime.now(UTC), cases=cases,
+                        api_base_url=target.api_base_url, eprom_api_base_url=target.eprom_api_base_url,
+                        version=integration_version())  # fmt: skip
 
 
 def order_body(case: Case, person: str, on_behalf_of: str | None) -> str:
@@ -171,14 +287,23 @@ def order_body(case: Case, person: str, on_behalf_of: str | None) -> str:
 # --- the tap on OutcomeBus -----------------------------------------------------------------------------------------
 
 
+TAP_RETENTION_SECONDS = 86400  # SQS's shortest is 60 s; the tap is read as the run goes and removed at its end
+
+
 def open_tap(target: Target, verification: Verification) -> None:
-    """A queue of our own and a rule on OutcomeBus sending it this verification's events."""
+    """A queue of our own and a rule on OutcomeBus sending it this verification's events. The queue is encrypted
+    with the stack's key (the events are the orders'), keeps them a day, and is removed whenever the command ends;
+    a resume opens a new one (SQS refuses a queue's name for 60 s after its deletion, so each has its own)."""
     if not target.outcome_bus_name:
         raise VerificationRefused(f"stack {target.name} has no OutcomeBusName output: deploy the current template")
-    name = f"eprom-verify-{verification.run_id}"
+    verification.taps_opened += 1
+    name = f"eprom-verify-{verification.run_id}-{verification.taps_opened}"
     sqs, events = target.client("sqs"), target.client("events")
-    queue_url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "1209600",
-                                                             "SqsManagedSseEnabled": "true"})["QueueUrl"]  # fmt: skip
+    # EventBridge may use the stack's key: its key policy grants it (EventBridgeDeliversToEncryptedQueues)
+    encryption = ({"KmsMasterKeyId": target.encryption_key_arn} if target.encryption_key_arn
+                  else {"SqsManagedSseEnabled": "true"})  # fmt: skip
+    attributes = {"MessageRetentionPeriod": str(TAP_RETENTION_SECONDS), **encryption}
+    queue_url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     verification.tap_queue_url, verification.tap_rule, verification.tap_bus = queue_url, name, target.outcome_bus_name
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     pattern = {"source": [EVENT_SOURCE], "detail": {"orderReference": verification.references}}
@@ -214,13 +339,41 @@ def read_tap(target: Target, verification: Verification) -> None:
 
 
 def close_tap(target: Target, verification: Verification) -> None:
+    """Remove the rule and the queue (what is gone already, with the stack say, is no error)."""
     if verification.tap_rule:
         events = target.client("events")
-        events.remove_targets(Rule=verification.tap_rule, EventBusName=verification.tap_bus, Ids=["verify"])
-        events.delete_rule(Name=verification.tap_rule, EventBusName=verification.tap_bus)
+        with _unless_gone():
+            events.remove_targets(Rule=verification.tap_rule, EventBusName=verification.tap_bus, Ids=["verify"])
+        with _unless_gone():
+            events.delete_rule(Name=verification.tap_rule, EventBusName=verification.tap_bus)
     if verification.tap_queue_url:
-        target.client("sqs").delete_queue(QueueUrl=verification.tap_queue_url)
+        with _unless_gone():
+            target.client("sqs").delete_queue(QueueUrl=verification.tap_queue_url)
     verification.tap_rule = verification.tap_queue_url = None
+
+
+@contextlib.contextmanager
+def _unless_gone() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in _GONE:
+            raise
+
+
+def reopen_tap(target: Target, verification: Verification, say: Callable[[str], None]) -> None:
+    """On resume: a new tap, and the orders' events published again from the table (the eventIds the publisher gave
+    them), so that what happened while no tap was open reaches this one."""
+    open_tap(target, verification)
+    # Read after the tap is open, so that whatever was published before is in them. By formOrderId (a consistent
+    # read): the orderReference index may not show an item written a moment ago.
+    store = orders.store(target)
+    items = [item for case in verification.cases if case.form_order_id and (item := store.item(case.form_order_id))]
+    if items:
+        outcomes.republish(target, items)
+        note = f"tap reopened; the events of {len(items)} order(s) re-published from the table (the same eventIds)"
+        verification.notes.append((datetime.now(UTC), note))
+        say(note)
 
 
 # --- the checks ----------------------------------------------------------------------------------------------------
@@ -236,7 +389,7 @@ class Checks:
         self._add(Step(name=name, passed=True, observed=observed, at=datetime.now(UTC)))
 
     def failed(self, failure: StepFailed) -> None:
-        self._add(Step(name=failure.step, passed=False, observed=failure.why, at=datetime.now(UTC)))
+        self._add(Step(name=failure.step, passed=False, observed=failure.why, at=datetime.now(UTC), next=failure.next))
 
     def _add(self, step: Step) -> None:
         self.verification.steps.append(step)
@@ -247,7 +400,9 @@ class Checks:
         items = orders.items_of(self.target, case.order_reference)
         if len(items) > 1:
             raise StepFailed(f"{case.kind}: order placed once",
-                             f"{len(items)} ePROM orders for orderReference {case.order_reference}")  # fmt: skip
+                             f"{len(items)} ePROM orders for orderReference {case.order_reference}",
+                             "a duplicate order: report it to the integration's maintainers with this report, and "
+                             "have the person ignore the second task")  # fmt: skip
         if not items:
             return None
         [item] = items
@@ -266,12 +421,21 @@ class Checks:
     def placed_once(self, case: Case, item: OrderItem) -> None:
         name = f"{case.kind}: order placed once"
         if why := self.refusal(case):
-            raise StepFailed(name, why)
+            raise StepFailed(
+                name,
+                why,
+                "read the reason (`eprom ... dead-letters list`), fix it (a published form of "
+                "your ordering system; the stage's settings), then " + NEW_RUN,
+            )
         observed = f"formOrderId {case.form_order_id}: one item for {case.order_reference}, no dead letter"
         received = self.simulator_orders(case)
         if received is not None:
             if len(received) != 1:
-                raise StepFailed(name, f"ePROM received {len(received)} orders for {case.order_reference}")
+                raise StepFailed(
+                    name,
+                    f"ePROM received {len(received)} orders for {case.order_reference}",
+                    "a duplicate order: report it to the integration's maintainers with this report",
+                )
             observed += ", ePROM (simulator) received one order"
             if case.on_behalf_of and not received[0]["onBehalfOf"]:
                 raise StepFailed(f"{case.kind}: order carries onBehalfOfNationalId", "ePROM received it without")
@@ -287,9 +451,18 @@ class Checks:
         name = f"{case.kind}: Ordered on the expected channel"
         status = item.status
         if status == FormOrderStatus.Error.name:
-            raise StepFailed(name, f"ePROM reported Error ({item.status_error_code})")
+            raise StepFailed(
+                name,
+                f"ePROM reported Error ({item.status_error_code})",
+                "ePROM could not notify the person: check the test person's channels with Hemit, then " + NEW_RUN,
+            )
         if case.channel != self.verification.expected_channel:
-            raise StepFailed(name, f"Ordered on channel {case.channel}, expected {self.verification.expected_channel}")
+            raise StepFailed(
+                name,
+                f"Ordered on channel {case.channel}, expected {self.verification.expected_channel}",
+                "give --expected-channel the channel Hemit expects, or ask Hemit why the person was "
+                "notified on another; then " + NEW_RUN,
+            )
         self.passed(name, f"status {status}, notificationChannel {case.channel}")
 
     def simulator_orders(self, case: Case) -> list[dict[str, Any]] | None:
@@ -308,19 +481,37 @@ class Checks:
         """Answers stored and readable, FormReturned delivered, the PDF for signed forms; no duplicates."""
         pointer = case.answers
         if pointer is None:
-            raise StepFailed(f"{case.kind}: answers stored", "no answers stored for the order")
+            raise StepFailed(
+                f"{case.kind}: answers stored",
+                "no answers stored for the order",
+                "check StatusCallbackFunction's log and CallbackServerErrorsAlarm; ePROM re-sends a "
+                "return we did not acknowledge: `eprom ... verify --resume` later",
+            )
         content = self._read(pointer, f"{case.kind}: answers stored and readable")
         try:
             json.loads(content)
         except ValueError:
-            raise StepFailed(f"{case.kind}: answers stored and readable", "the stored answers are not JSON") from None
+            raise StepFailed(
+                f"{case.kind}: answers stored and readable",
+                "the stored answers are not JSON",
+                "report it to the integration's maintainers with this report",
+            ) from None
         observed = f"s3 {pointer.key} version {pointer.version_id}, {len(content)} bytes, sha256 matches"
         self.passed(f"{case.kind}: answers stored and readable", observed)
         returned = self.events_of(case, "FormReturned")
         if not returned:
-            raise StepFailed(f"{case.kind}: FormReturned delivered", "no FormReturned event reached the tap")
+            raise StepFailed(
+                f"{case.kind}: FormReturned delivered",
+                "no FormReturned event reached the tap",
+                "check PublishOutcomesFunction's log and the Outcome alarms (operations.md), then "
+                "`eprom ... verify --resume` (it re-publishes the orders' events)",
+            )
         if pointer.version_id not in {event.answers_version_id for event in returned}:
-            raise StepFailed(f"{case.kind}: FormReturned delivered", "FormReturned names another answers version")
+            raise StepFailed(
+                f"{case.kind}: FormReturned delivered",
+                "FormReturned names another answers version",
+                "the person sent the form twice: " + NEW_RUN,
+            )
         self.passed(f"{case.kind}: FormReturned delivered", f"eventId {returned[0].event_id}")
         if case.must_be_signed:
             self.signed(case)
@@ -329,14 +520,27 @@ class Checks:
     def signed(self, case: Case) -> None:
         name = f"{case.kind}: signed PDF stored"
         if case.signed_document is None:
-            raise StepFailed(name, "no signed document stored")
+            raise StepFailed(
+                name,
+                "no signed document stored",
+                "check FetchSignedDocumentFunction's log and `eprom ... dead-letters list --queue "
+                "documents`, then `eprom ... verify --resume`",
+            )
         content = self._read(case.signed_document, name)
         if not content.startswith(b"%PDF-"):
-            raise StepFailed(name, "the stored signed document is not a PDF")
+            raise StepFailed(
+                name,
+                "the stored signed document is not a PDF",
+                "report it to the integration's maintainers with this report",
+            )
         self.passed(name, f"s3 {case.signed_document.key}, {len(content)} bytes, a PDF, sha256 matches")
         stored = self.events_of(case, "SignedDocumentStored")
         if not stored:
-            raise StepFailed(f"{case.kind}: SignedDocumentStored delivered", "no SignedDocumentStored event")
+            raise StepFailed(
+                f"{case.kind}: SignedDocumentStored delivered",
+                "no SignedDocumentStored event",
+                "check PublishOutcomesFunction's log, then `eprom ... verify --resume`",
+            )
         self.passed(f"{case.kind}: SignedDocumentStored delivered", f"eventId {stored[0].event_id}")
 
     def no_duplicates(self, case: Case) -> None:
@@ -344,7 +548,9 @@ class Checks:
         repeated = sorted(status for status, count in statuses.items() if count > 1)
         if repeated:
             raise StepFailed(f"{case.kind}: no duplicate callbacks",
-                             f"{', '.join(repeated)} came more than once as distinct callbacks")  # fmt: skip
+                             f"{', '.join(repeated)} came more than once as distinct callbacks",
+                             "show Hemit this report's timeline (ePROM sent them); nothing to fix on our side "
+                             "unless Hemit finds our reply was not {\"success\": true}")  # fmt: skip
         self.passed(f"{case.kind}: no duplicate callbacks",
                     f"{len(case.statuses)} callbacks: {' > '.join(str(s) for s in statuses)}")  # fmt: skip
         facts: dict[tuple[str, str | None], set[str]] = {}
@@ -353,10 +559,14 @@ class Checks:
         repeated_events = sorted(f"{kind} ({status})" for (kind, status), ids in facts.items() if len(ids) > 1)
         if repeated_events:
             why = f"more than one eventId for {', '.join(repeated_events)}"
-            raise StepFailed(f"{case.kind}: no duplicate events", why)
-        deliveries = len(self.events_of(case))
-        described = ", ".join(f"{kind} ({status})" for kind, status in facts)
-        observed = f"{len(facts)} distinct events, {deliveries} deliveries: {described}"
+            raise StepFailed(
+                f"{case.kind}: no duplicate events", why, "report it to the integration's maintainers with this report"
+            )
+        delivered = self.events_of(case)
+        first: dict[str, str] = {}  # eventId -> the fact as first delivered (a re-published one repeats its id)
+        for event in delivered:
+            first.setdefault(event.event_id, f"{event.detail_type} ({event.status})")
+        observed = f"{len(first)} distinct events, {len(delivered)} deliveries: {', '.join(first.values())}"
         self.passed(f"{case.kind}: no duplicate events", observed)
 
     def events_of(self, case: Case, detail_type: str | None = None) -> list[SeenEvent]:
@@ -368,8 +578,15 @@ class Checks:
     def _read(self, pointer: ResultPointer, step: str) -> bytes:
         content = orders.stored_object(self.target, pointer)
         if hashlib.sha256(content).hexdigest() != pointer.sha256:
-            raise StepFailed(step, f"s3 {pointer.key} differs from the sha256 in the item")
+            raise StepFailed(
+                step,
+                f"s3 {pointer.key} differs from the sha256 in the item",
+                "report it to the integration's maintainers with this report",
+            )
         return content
+
+
+NEW_RUN = "run a new verification (`eprom ... verify` without --resume)"
 
 
 def results_ready(case: Case) -> bool:
@@ -382,7 +599,11 @@ def play_person(target: Target, case: Case) -> None:
         answer = requests.post(f"{target.eprom_simulator_url}/_simulator/fill/{case.form_order_id}", timeout=5)
         answer.raise_for_status()
     except requests.RequestException as error:
-        raise StepFailed(f"{case.kind}: the simulator fills the form", f"the request failed: {error}") from None
+        raise StepFailed(
+            f"{case.kind}: the simulator fills the form",
+            f"the request failed: {error}",
+            "is `make serve` still running? Then `eprom --local verify --resume`",
+        ) from None
 
 
 _PERSON_DOES = {
@@ -394,8 +615,12 @@ _PERSON_DOES = {
 
 def instructions(verification: Verification, person: str) -> str:
     environment = verification.environment
-    if environment == LOCAL:
+    if verification.simulated_person:
         return "The person's part: the local ePROM simulator fills (and signs) each form, as the person would."
+    if environment == LOCAL:
+        lines = ["Now the person's part: fill each form through the simulator, as ePROM's person would:"]
+        lines += [f"  POST /_simulator/fill/{case.form_order_id} ({case.kind})" for case in verification.cases]
+        return "\n".join(lines)
     lines = [
         f"Now the person's part, in {environment.name}:",
         f"  1. Log in on Helsenorge (test) {environment.helsenorge} with TestID (nivå høyt) as {person}.",
@@ -404,7 +629,8 @@ def instructions(verification: Verification, person: str) -> str:
     for number, case in enumerate(verification.cases, start=2):
         lines.append(f"  {number}. The task for form {case.form_id} (formOrderId {case.form_order_id}): "
                      f"{_PERSON_DOES[case.kind]}.")  # fmt: skip
-    lines.append("  Check the form's behaviour, cover letter, metadata and the task itself, as Hemit's page asks.")
+    lines.append("  Look at the form's behaviour, the cover letter, the metadata, the task itself and whether a copy "
+                 "is stored: you are asked to confirm each when the forms are back.")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -414,14 +640,20 @@ def state_file_for(target: Target, report_dir: Path) -> Path:
 
 
 def start(target: Target, state_file: Path, *, form_id: str | None, signed_form_id: str | None,
-          on_behalf_of: str | None, person: str, expected_channel: str) -> Verification:  # fmt: skip
+          on_behalf_of: str | None, person: str, expected_channel: str, system_name: str | None,
+          simulated_person: bool, waivers: dict[str, str]) -> Verification:  # fmt: skip
     """A new verification, its orders sent and its state saved in `state_file`."""
     if state_file.exists():
-        raise VerificationRefused(f"a verification is waiting in {state_file}: continue it with --resume (or delete "
-                                  "the file)")  # fmt: skip
+        raise VerificationRefused(f"a verification is waiting in {state_file}: continue it with --resume, or give it "
+                                  "up with --abandon")  # fmt: skip
     if not form_id:
         raise VerificationRefused("give --form-id (a published form of your ordering system)")
+    if simulated_person and not target.eprom_simulator_url:
+        raise VerificationRefused("--simulated-person needs the local simulator (--local): on a deployed stack a "
+                                  "person fills the forms")  # fmt: skip
     verification = new_verification(target, form_id, signed_form_id, on_behalf_of is not None, expected_channel)
+    verification.system_name, verification.simulated_person = system_name, simulated_person
+    verification.waivers = {kind: reason for kind, reason in waivers.items() if kind not in verification.kinds}
     send_orders(target, verification, person, on_behalf_of)
     save(verification, state_file)
     return verification
@@ -472,7 +704,8 @@ def wait_until_ordered(checks: Checks, timeout: float, progress: Callable[[str],
             item = checks.refresh(case)
             if item is None:
                 if why := checks.refusal(case):
-                    raise StepFailed(f"{case.kind}: order placed once", why)
+                    fix = "read the reason (`eprom ... dead-letters list`), fix it, then " + NEW_RUN
+                    raise StepFailed(f"{case.kind}: order placed once", why, fix)
             elif item.status not in (None, PLACED):
                 checks.placed_once(case, item)
                 checks.ordered(case, item)
@@ -484,24 +717,29 @@ def wait_until_ordered(checks: Checks, timeout: float, progress: Callable[[str],
             if case.form_order_id is None:
                 raise StepFailed(
                     f"{case.kind}: order placed once",
-                    f"not placed within {timeout:.0f} s: ePROM did not "
-                    "take it (a 401: the ApiKey; the network; ePROM down) and the placer retries it",
+                    f"not placed within {timeout:.0f} s: ePROM did not take it (a 401: the ApiKey; the network; ePROM "
+                    "down) and the placer retries it",
+                    "check the key (`eprom ... api-key set` with the key Hemit sent for this environment) and "
+                    "PlaceOrderFunction's log; the placer keeps retrying: `eprom ... verify --resume` once it is fixed",
                 )
             raise StepFailed(
                 f"{case.kind}: Ordered on the expected channel",
-                f"placed as {case.form_order_id}, but no "
-                f"callback within {timeout:.0f} s: is the ApiBaseUrl registered with Hemit?",
+                f"placed as {case.form_order_id}, but no callback within {timeout:.0f} s",
+                "check that Hemit registered the ApiBaseUrl in this report (`eprom ... onboarding` prints it) and that "
+                "the callback API lets ePROM in; ePROM re-sends callbacks: `eprom ... verify --resume`",
             )
         progress(f"{len(checks.verification.cases) - len(pending)}/{len(checks.verification.cases)} ordered")
         sleep(POLL_SECONDS)
 
 
-def wait_for_returns(checks: Checks, wait: float, progress: Callable[[str], None], sleep: Callable[[float], None],
-                     clock: Callable[[], float]) -> bool:  # fmt: skip
-    """True once every form is returned (signed ones with their PDF); False when `wait` ran out."""
+def wait_for_returns(checks: Checks, wait: float, say: Callable[[str], None], progress: Callable[[str], None],
+                     sleep: Callable[[float], None], clock: Callable[[], float]) -> bool:  # fmt: skip
+    """True once every form is returned (signed ones with their PDF); False when `wait` ran out. Says how many are
+    returned whenever that changes."""
     verification, target = checks.verification, checks.target
     started = clock()
     deadline = started + wait
+    said = -1
     while True:
         read_tap(target, verification)
         for case in verification.cases:
@@ -512,12 +750,18 @@ def wait_for_returns(checks: Checks, wait: float, progress: Callable[[str], None
                     raise StepFailed(
                         f"{case.kind}: signed PDF stored",
                         f"in the signed-document DLQ ({lost[0].rejection_class}): {lost[0].reason}",
+                        "fix the cause (the key, the network, Hemit), `eprom ... dead-letters redrive --queue "
+                        "documents`, then `eprom ... verify --resume`",
                     )
         ready = [case for case in verification.cases if results_ready(case)]
         if len(ready) == len(verification.cases):
             return True
         if clock() > deadline:
             return False
+        if len(ready) != said:
+            said = len(ready)
+            say(f"waiting for the person: {said}/{len(verification.cases)} form(s) returned (for up to "
+                f"{wait / 3600:g} h; Ctrl-C pauses, --resume continues)")  # fmt: skip
         progress(f"waiting for the person: {len(ready)}/{len(verification.cases)} forms returned")
         sleep(POLL_SECONDS if clock() < started + SLOW_POLL_AFTER_SECONDS else SLOW_POLL_SECONDS)
 
@@ -537,31 +781,86 @@ def check_returns(checks: Checks, progress: Callable[[str], None], sleep: Callab
         checks.returned(case)
 
 
-def run(checks: Checks, state_file: Path, *, person: str, timeout: float, wait: float, simulated_person: bool,
-        say: Callable[[str], None], progress: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
+def collect_answers(verification: Verification, given: set[str], ask: Callable[[Confirmation], bool | None]) -> None:
+    """The person's confirmations: the simulator's part is "simulated"; --confirm KEY (or all) says yes; at a
+    terminal each is asked; what is left stays unanswered (the verification is then incomplete)."""
+    for item in verification.unanswered():
+        if verification.simulated_person:
+            answer: Literal["yes", "no", "simulated"] | None = "simulated"
+        elif item.key in given or "all" in given:
+            answer = "yes"
+        else:
+            said = ask(item)
+            answer = None if said is None else "yes" if said else "no"
+        if answer:
+            verification.answers[item.key] = Answer(answer=answer, at=datetime.now(UTC))
+
+
+def conclude(verification: Verification) -> None:
+    if any(answer.answer == "no" for answer in verification.answers.values()):
+        verification.outcome = "failed"
+    elif verification.unanswered() or verification.missing_cases():
+        verification.outcome = "incomplete"
+    else:
+        verification.outcome = "passed"
+
+
+def is_finished(verification: Verification) -> bool:
+    """Nothing more to continue with --resume (an incomplete one still waits for confirmations)."""
+    return verification.outcome in ("passed", "failed") or (
+        verification.outcome == "incomplete" and not verification.unanswered()
+    )
+
+
+def run(checks: Checks, state_file: Path, *, person: str, timeout: float, wait: float, resumed: bool,
+        given: set[str], ask: Callable[[Confirmation], bool | None], say: Callable[[str], None],
+        progress: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-    """Carry the verification on from where it stands. It ends "passed", "failed" (the failed step recorded; the tap
-    removed either way) or "waiting" for the person, its state saved in `state_file` (also on Ctrl-C)."""
+    """Carry the verification on from where it stands, to "passed", "failed" (the failed step recorded),
+    "incomplete" (a required case not run, or confirmations not given) or "waiting" for the person. The tap is
+    removed whatever happens (a resume opens a new one) and the state saved in `state_file`; StackGone when the
+    stack's resources vanished."""
     verification, target = checks.verification, checks.target
     try:
+        if resumed and verification.outcome in ("ordering", "waiting"):
+            reopen_tap(target, verification, say)
         if verification.outcome == "ordering":
             wait_until_ordered(checks, timeout, progress, sleep, clock)
             verification.outcome = "waiting"
             save(verification, state_file)
-            if target.eprom_simulator_url and simulated_person:
+        if verification.outcome == "waiting":
+            if verification.simulated_person:
                 for case in verification.cases:
-                    play_person(target, case)
-        say(instructions(verification, person))
-        if not wait_for_returns(checks, wait, progress, sleep, clock):
-            save(verification, state_file)
-            return
-        check_returns(checks, progress, sleep, clock)
-        verification.outcome = "passed"
+                    checks.refresh(case)
+                    if case.answers is None:
+                        play_person(target, case)
+            say(instructions(verification, person))
+            if not wait_for_returns(checks, wait, say, progress, sleep, clock):
+                return
+            check_returns(checks, progress, sleep, clock)
+            verification.outcome = "confirming"
+        collect_answers(verification, given, ask)
+        conclude(verification)
     except StepFailed as failure:
         checks.failed(failure)
         verification.outcome = "failed"
-    except KeyboardInterrupt:
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code not in _GONE:
+            raise
+        raise StackGone(f"a resource of stack {target.name} is gone ({code})",
+                        "redeploy the stack (`make deploy STAGE=...`), then `eprom ... verify --resume`: the state is "
+                        "kept and a new tap is opened") from None  # fmt: skip
+    finally:
+        close_tap(target, verification)
+        if is_finished(verification):
+            verification.finished_at = verification.finished_at or datetime.now(UTC)
         save(verification, state_file)
-        raise
+
+
+def abandon(target: Target, state_file: Path) -> Verification:
+    """Give up the verification waiting in `state_file`: its tap (left by a killed run) and its state removed."""
+    verification = resume(state_file)
     close_tap(target, verification)
-    verification.finished_at = datetime.now(UTC)
+    state_file.unlink()
+    return verification

@@ -111,7 +111,7 @@ def test_every_command_and_option_explains_itself() -> None:
 def test_without_a_target_one_line_and_exit_1() -> None:
     result = eprom("orders", "orphans")
     assert result.exit_code == 1
-    assert "choose the stack: --stack NAME or --local" in result.output
+    assert "choose the stack: --stage NAME, --stack NAME or --local" in result.output
     assert "Traceback" not in result.output
 
 
@@ -600,5 +600,134 @@ def test_an_error_line_is_one_line_however_narrow_the_output() -> None:
     result = CliRunner().invoke(app, ["orders", "orphans"], env={"COLUMNS": "40"})
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "error: choose the stack: --stack NAME or --local (before the command, e.g. `eprom --local orders ...`)"
+        "error: choose the stack: --stage NAME, --stack NAME or --local (before the command, e.g. `eprom --stage test "
+        "orders ...`)"
     ]
+
+
+# --- day 2: deleting dead letters, outcome events again, adopting an Ambiguous order ---------------------------------
+
+
+def test_dead_letters_delete_refuses_what_was_not_exported(parked: Callable[..., None], tmp_path: Path,
+                                                           dead_letters: Any) -> None:  # fmt: skip
+    reference = unique_reference("reused")
+    for number in (1, 2):
+        parked(json.dumps({"orderReference": reference, "n": number}), rejectionClass="ReusedOrderReference",
+               rejectionReason="reused")  # fmt: skip
+    unchosen = eprom("--local", "dead-letters", "delete", "--force")
+    assert unchosen.exit_code == 1 and "--class C and/or --reference R" in unchosen.stderr
+    unexported = eprom("--local", "dead-letters", "delete", "--reference", reference)
+    assert unexported.exit_code == 1 and "export them first" in unexported.stderr
+    out = tmp_path / "out"
+    elsewhere = eprom("--local", "dead-letters", "delete", "--reference", reference, "--exported-to", str(out))
+    assert elsewhere.exit_code == 1 and "2 not exported to" in elsewhere.stderr  # nothing there yet: both kept
+    assert eprom("--local", "dead-letters", "export", "--out", str(out), "--reference", reference).exit_code == 0
+    deleted = eprom("--local", "dead-letters", "delete", "--reference", reference, "--exported-to", str(out))
+    assert deleted.exit_code == 0, deleted.output
+    assert "deleted 2 dead letter(s)" in deleted.stdout
+    assert dead_letters.messages() == []
+    parked(json.dumps({"orderReference": reference}), rejectionClass="ReusedOrderReference", rejectionReason="r")
+    forced = eprom("--local", "dead-letters", "delete", "--class", "ReusedOrderReference", "--force")
+    assert forced.exit_code == 0 and "deleted 1 dead letter(s)" in forced.stdout
+    assert dead_letters.messages() == []
+
+
+def orphan_with_ambiguous_claim(session_stack: dict[str, Any], reference: str) -> tuple[str, Any, Any]:
+    """What a lost answer leaves: the reference's claim Ambiguous, ePROM's Ordered callback stored as an item without
+    orderReference, and the parked message. Returns the formOrderId, the claims and the item."""
+    from datetime import timedelta
+
+    from eprom.models import EpromCallback
+    from eprom.order_store import OrderStore
+    from place_order.claims import OrderClaims
+
+    claims = OrderClaims(session_stack["idempotency_table"], boto3.client("dynamodb"), retention=timedelta(days=1),
+                         idempotency_expiry=timedelta(days=1))  # fmt: skip
+    expiry = datetime(2099, 1, 1, tzinfo=UTC)
+    assert claims.take(reference, attempt_id="attempt-1", fingerprint="fingerprint-1", sending_until=time.time() + 60,
+                       order_expiry=expiry) is None  # fmt: skip
+    assert claims.settle_ambiguous(reference, "attempt-1", "read timeout after the request was sent")
+    form_order_id = str(uuid.uuid4())
+    store = OrderStore(session_stack["table"], client=boto3.client("dynamodb"))
+    store.apply_callback(EpromCallback.model_validate({"formOrderId": form_order_id, "formOrderStatus": "Ordered",
+                                                       "notificationChannel": "Helsenorge"}))  # fmt: skip
+    return form_order_id, claims, store.item(form_order_id)
+
+
+def test_orders_adopt_links_the_orphan_settles_its_claim_and_announces_it(
+    session_stack: dict[str, Any], parked: Callable[..., None], outcome_events: Any, dead_letters: Any
+) -> None:
+    from eprom.outcomes import item_outcomes
+
+    reference = unique_reference("ambiguous")
+    form_order_id, claims, orphan = orphan_with_ambiguous_claim(session_stack, reference)
+    parked(
+        json.dumps(
+            {
+                "orderReference": reference,
+                "formId": FORM_ID,
+                "nationalId": "26073941651",
+                "expiryDate": "2099-01-01T00:00:00+00:00",
+            }
+        ),
+        rejectionClass="Ambiguous",
+        rejectionReason="ePROM may have created it",
+        ambiguousAttemptId="attempt-1",
+    )
+
+    result = eprom("--local", "orders", "adopt", "--reference", reference, "--form-order-id", form_order_id)
+    assert result.exit_code == 0, result.output
+    assert f"adopted {form_order_id} as {reference}: claim Placed" in result.stdout
+    claim = claims.current(reference)
+    assert (claim.state, claim.form_order_id, claim.fingerprint) == ("Placed", form_order_id, "fingerprint-1")
+    [item] = until(lambda: shown(reference))  # the orderReference index lags behind writes, as DynamoDB's GSIs do
+    assert item["formOrderId"] == form_order_id and item["formId"] == FORM_ID and item["status"] == "Ordered"
+    assert dead_letters.messages() == []  # the parked letter is resolved
+    events = {event["detailType"]: event for event in outcome_events.received()}
+    assert events["FormOrderPlaced"]["orderReference"] == reference
+    # the status event under the reference, with the eventId the publisher gave it when the orphan's callback came
+    [published] = [d for d in item_outcomes(None, orphan, bucket="b") if type(d).__name__ == "FormOrderStatusChanged"]
+    assert events["FormOrderStatusChanged"]["eventId"] == published.event_id
+    assert events["FormOrderStatusChanged"]["orderReference"] == reference
+
+    again = eprom("--local", "orders", "adopt", "--reference", reference, "--form-order-id", form_order_id)
+    assert again.exit_code == 1 and f"belongs to orderReference {reference} already" in again.stderr
+
+
+def test_orders_adopt_refuses_a_reference_without_an_ambiguous_claim(session_stack: dict[str, Any]) -> None:
+    reference = unique_reference("never-sent")
+    _, _, orphan = orphan_with_ambiguous_claim(session_stack, unique_reference("other"))
+    result = eprom("--local", "orders", "adopt", "--reference", reference, "--form-order-id", orphan.form_order_id)
+    assert result.exit_code == 1 and f"no claim on {reference}" in result.stderr
+    [item] = [i for i in json.loads(eprom("--local", "orders", "orphans", "--json").stdout)
+              if i["formOrderId"] == orphan.form_order_id]  # fmt: skip
+    assert "orderReference" not in item  # nothing changed
+
+
+def test_outcomes_republish_and_redrive_deliver_the_same_event_ids(session_stack: dict[str, Any],
+                                                                  outcome_events: Any) -> None:  # fmt: skip
+    from eprom.models import EpromCallback
+    from eprom.order_store import OrderStore
+
+    store = OrderStore(session_stack["table"], client=boto3.client("dynamodb"))
+    form_order_id = str(uuid.uuid4())
+    store.apply_callback(EpromCallback.model_validate({"formOrderId": form_order_id, "formOrderStatus": "Ordered"}))
+    before = datetime.now(UTC)
+    assert eprom("--local", "outcomes", "republish").exit_code == 1  # neither a reference nor a window
+    window = eprom("--local", "outcomes", "republish", "--since", (before.replace(year=before.year - 1)).isoformat())
+    assert window.exit_code == 0, window.output
+    [event] = [e for e in outcome_events.received() if e["formOrderId"] == form_order_id]
+    assert event["detailType"] == "FormOrderStatusChanged"
+
+    # EventBridge could not deliver it: in OutcomeDeliveryDeadLetterQueue as OutcomeQueue would have had it
+    assert eprom("--local", "outcomes", "republish", "--since", before.replace(year=2000).isoformat()).exit_code == 0
+    envelopes = [m["Body"] for m in DeadLetters(session_stack["outcome_queue_url"]).messages()]
+    sqs = boto3.client("sqs")
+    for body in envelopes:
+        sqs.send_message(QueueUrl=session_stack["outcome_delivery_dead_letter_queue_url"], MessageBody=body)
+    moved = eprom("--local", "outcomes", "redrive")
+    assert moved.exit_code == 0 and f"moved {len(envelopes)} event(s) to OutcomeQueue" in moved.stdout
+    again = [e for e in outcome_events.received() if e["formOrderId"] == form_order_id]
+    assert [e["eventId"] for e in again] == [event["eventId"]]
+    assert DeadLetters(session_stack["outcome_delivery_dead_letter_queue_url"]).messages() == []
+    assert "is empty" in eprom("--local", "outcomes", "redrive").stdout

@@ -7,6 +7,7 @@ template; the rehearsal then creates each mode as a stack in moto's CloudFormati
 
 import copy
 import io
+import ipaddress
 import json
 import re
 import subprocess
@@ -212,17 +213,10 @@ def rule_dns_to_the_vpc_resolvers_is_possible(template: Template) -> list[str]:
     return [] if {("udp", 53), ("tcp", 53)} <= set(dns) else ["EpromCallerSecurityGroup: no DNS to the VPC's resolvers"]
 
 
-def rule_the_stage_waits_for_the_account_logging_role(template: Template) -> list[str]:
-    """#10: a stage with access logs fails ("CloudWatch Logs role ARN must be set") before the account has the role:
-    the API (and so its deployment and stage) depends on the handle that refers to the account setting."""
-    [api_id] = of_type(template, "AWS::ApiGateway::RestApi")
-    depends = template["Resources"][api_id].get("DependsOn", [])
-    ready = template["Resources"].get("AccountLoggingReady", {}).get("Metadata", {}).get("AccountSetting", {})
-    if "AccountLoggingReady" not in ([depends] if isinstance(depends, str) else depends):
-        return [f"{api_id}: does not wait for the account's API Gateway logging role"]
-    return (
-        [] if "ApiGatewayAccount" in set(references(ready)) else ["AccountLoggingReady: not tied to ApiGatewayAccount"]
-    )
+def rule_no_account_wide_settings(template: Template) -> list[str]:
+    """#27: the account's API Gateway logging role is set once per account (`make account-setup`), never by a stack:
+    set right after its role was made, it raced IAM's propagation, and two stacks would overwrite each other's."""
+    return [f"{logical_id}: an account-wide setting" for logical_id in of_type(template, "AWS::ApiGateway::Account")]
 
 
 def rule_managed_policies_and_their_outputs(template: Template) -> list[str]:
@@ -284,7 +278,7 @@ RULES: list[Callable[[Template], list[str]]] = [
     rule_sqs_delays_stay_within_twelve_hours,
     rule_interface_endpoints_take_their_own_subnets,
     rule_dns_to_the_vpc_resolvers_is_possible,
-    rule_the_stage_waits_for_the_account_logging_role,
+    rule_no_account_wide_settings,
     rule_managed_policies_and_their_outputs,
     rule_operators_can_read_results_by_version_and_send_orders,
     rule_upstream_accounts_reach_the_queues_bus_and_key_only_when_listed,
@@ -309,6 +303,39 @@ def test_a_private_api_gets_its_type_and_endpoint_ids(transformed: dict[str, Tem
             "Fn::If": ["PrivateCallback", {"Ref": "CallbackVpcEndpointIds"}, {"Ref": "AWS::NoValue"}]
         }
     assert transformed["helsenett-prod"]["Parameters"]["CallbackEndpointType"]["Default"] == "PRIVATE"
+
+
+def resource_policy_conditions(template: Template) -> dict[str, Any]:
+    """The callback API's resource policy as CloudFormation receives it: operator -> key -> value, of every Deny."""
+    [api] = of_type(template, "AWS::ApiGateway::RestApi").values()
+    found: dict[str, Any] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            if value.get("Effect") == "Deny":
+                for operator, condition in value.get("Condition", {}).items():
+                    found.setdefault(operator, {}).update(condition)
+            for item in value.values():
+                walk(item)
+
+    walk(api["Properties"]["Body"]["x-amazon-apigateway-policy"])
+    return found
+
+
+def test_the_resource_policy_lists_every_cidr_and_endpoint_as_an_item(transformed: dict[str, Template]) -> None:
+    """#27: the transform resolves the list parameters inside Auth.ResourcePolicy with the values CloudFormation gives
+    it (lists): each CIDR and each VPC endpoint is an item of its own, never one comma-joined string."""
+    allowed = MODES["vpc-endpoints-prod"]["CallbackSourceIpAllowList"].split(",")
+    ips = resource_policy_conditions(transformed["vpc-endpoints-prod"])["NotIpAddress"]["aws:SourceIp"]
+    assert ips == allowed and len(ips) > 1
+    assert all(ipaddress.ip_network(cidr) for cidr in ips)
+    endpoints = MODES["helsenett-prod"]["CallbackVpcEndpointIds"].split(",")
+    sources = resource_policy_conditions(transformed["helsenett-prod"])["StringNotEquals"]["aws:SourceVpce"]
+    assert sources == endpoints and len(sources) > 1
+    assert all(re.fullmatch(r"vpce-[0-9a-f]{17}", endpoint) for endpoint in sources)
 
 
 def test_a_new_layer_publishes_a_new_version_for_the_alias(transformed: dict[str, Template], tmp_path: Path) -> None:
@@ -344,12 +371,10 @@ NOT_REHEARSED = {
     "AWS::ApiGateway::Deployment": "moto's RestApi ignores the OpenAPI body",
     # Not modelled by moto's CloudFormation (5.2): only verifiable in a real account.
     "AWS::ApiGateway::Stage": "moto",
-    "AWS::ApiGateway::Account": "moto (and account-wide)",
     "AWS::ApiGateway::DomainName": "moto",
     "AWS::ApiGateway::BasePathMapping": "moto",
     "AWS::Lambda::Alias": "moto",
     "AWS::CloudWatch::Alarm": "moto",
-    "AWS::CloudFormation::WaitConditionHandle": "moto",
     "AWS::SecretsManager::Secret": "moto",
     "AWS::SQS::QueuePolicy": "moto",
     "AWS::S3::BucketPolicy": "moto",
@@ -458,9 +483,8 @@ def test_each_mode_creates_as_a_stack(
     )
     # The mode's own parameters, with the VPC ids of this account where the mode names a VPC.
     parameters = {name: rehearsal_account[name] for name in MODES[mode] if name in rehearsal_account}
-    # The conditional parts too: upstream statements, and the account's API Gateway logging role (prod modes).
+    # The conditional parts too: the upstream statements.
     parameters |= {"UpstreamAccountIds": "210987654321"}
-    parameters |= {"CreateApiGatewayAccountLoggingRole": "true"} if mode.endswith("-prod") else {}
     cloudformation = boto3.client("cloudformation")
     stack = f"rehearsal-{mode}"
     cloudformation.create_stack(
@@ -479,8 +503,6 @@ def test_each_mode_creates_as_a_stack(
     }
     expected = set(template["Resources"]) - {i for i, r in template["Resources"].items() if "Condition" in r}
     assert expected <= created
-    if mode.endswith("-prod"):
-        assert "ApiGatewayLoggingRole" in created
     if "VpcId" in MODES[mode]:
         assert {"EpromCallerSecurityGroup", "VpcNetworkInterfacesPolicy"} <= created
     if MODES[mode].get("CreateVpcEndpoints") == "true":

@@ -3,6 +3,7 @@ simulator and the functions in a process of their own), with no automatic form r
 person only when asked, as `eprom --local verify` does (or a test, standing in for the person)."""
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -74,8 +75,9 @@ def report_of(directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
 
 def test_verify_local_passes_every_step_with_signing_and_on_behalf_of(stack: Stack, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    result = eprom("--local", "verify", "--form-id", FORM_ID, "--signed-form-id", FORM_ID,
-                   "--on-behalf-of", ON_BEHALF_OF, "--report-dir", str(reports), "--timeout", "120")  # fmt: skip
+    result = eprom("--local", "verify", "--form-id", FORM_ID, "--signed-form-id", FORM_ID, "--system-name",
+                   "Norsk testregister", "--on-behalf-of", ON_BEHALF_OF, "--report-dir", str(reports),
+                   "--timeout", "120")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "verification passed" in result.output and "FAIL" not in result.output
 
@@ -112,6 +114,20 @@ def test_verify_local_passes_every_step_with_signing_and_on_behalf_of(stack: Sta
     assert "<script" not in texts[".html"] and "src=" not in texts[".html"] and "<link" not in texts[".html"]
     assert not (reports / "local-in-progress.json").exists()
 
+    # Headed for Hemit, arranged by Hemit's checklist, with what only the person can confirm (here the simulator)
+    page = texts[".md"]
+    assert page.startswith("# ePROM integration verification: Norsk testregister\n")
+    for row in ("- **outcome**: PASSED", "- **ordering system**: Norsk testregister",
+                f"- **ApiBaseUrl**: {stack.state['api_base_url']}", "- **ePROM environment**: local ePROM simulator",
+                "- **stage**: local (stack local)", "- **integration version**: 0.1.0"):  # fmt: skip
+        assert row in page, row
+    headings = [line for line in page.splitlines() if line.startswith("## ")]
+    assert headings[1:5] == ["## 1. Ordering (bestilling av skjema)", "## 2. Filling (utfylling)",
+                             "## 3. Return (retur til bestillersystemet)",
+                             "## 4. Special cases (på vegne av, signering)"]  # fmt: skip
+    assert "| The cover letter (følgebrev) was right (cover-letter) | SIMULATED |" in page
+    assert "Signed: the form could not be sent before it was signed (signing) | SIMULATED |" in page
+
     # The tap is gone: only OutcomeQueueRule is left on the bus, no verify queue
     rules = stack.events.list_rules(EventBusName=stack.state["outcome_bus_name"])["Rules"]
     assert [rule["Name"] for rule in rules if "verify" in rule["Name"]] == []
@@ -136,7 +152,9 @@ def test_verify_pauses_for_the_person_resumes_and_fails_on_a_duplicate_callback(
     first = eprom(*args, "--form-id", FORM_ID)
     assert first.exit_code == 3, first.output
     assert "PASS basic: Ordered on the expected channel" in first.output
-    assert "continue with `eprom ... verify --resume`" in first.output
+    assert f"continue with `eprom --local verify --resume --report-dir {tmp_path}`" in first.output
+    assert "Now the person's part: fill each form through the simulator" in first.output
+    assert "the simulator fills" not in first.output  # --no-simulated-person: nobody fills but you
     state_file = tmp_path / "local-in-progress.json"
     [case] = json.loads(state_file.read_text())["cases"]
     assert VERIFICATION_PERSON not in state_file.read_text()
@@ -159,6 +177,77 @@ def test_verify_pauses_for_the_person_resumes_and_fails_on_a_duplicate_callback(
     assert not state_file.exists()
     record, _ = report_of(tmp_path)
     assert record["outcome"] == "failed" and record["cases"][0]["form_order_id"] == case["form_order_id"]
+
+
+def taps(stack: Stack) -> tuple[list[str], list[str]]:
+    rules = [rule["Name"] for rule in stack.events.list_rules(EventBusName=stack.state["outcome_bus_name"])["Rules"]]
+    queues = [url for url in stack.sqs.list_queues().get("QueueUrls", []) if "eprom-verify" in url]
+    return [rule for rule in rules if "verify" in rule], queues
+
+
+def test_without_the_required_cases_it_is_incomplete_unless_waived(stack: Stack, tmp_path: Path) -> None:
+    result = eprom("--local", "verify", "--form-id", FORM_ID, "--report-dir", str(tmp_path / "a"))
+    assert result.exit_code == 4, result.output
+    expected = ("verification INCOMPLETE: the signed case was not run (--signed-form-id, or --waive-signed REASON); "
+                "the on-behalf-of case was not run (--on-behalf-of, or --waive-on-behalf-of REASON)")  # fmt: skip
+    assert expected in result.output
+    record, texts = report_of(tmp_path / "a")
+    assert record["outcome"] == "incomplete"
+    assert (
+        "- **outcome**: INCOMPLETE" in texts[".md"] and "- **signed case**: NOT RUN (Hemit requires it)" in texts[".md"]
+    )
+    assert '<p class="banner INCOMPLETE">INCOMPLETE</p>' in texts[".html"]
+    assert not (tmp_path / "a" / "local-in-progress.json").exists()  # nothing to resume: a new run is needed
+    waived = eprom("--local", "verify", "--form-id", FORM_ID, "--report-dir", str(tmp_path / "b"), "--waive-signed",
+                   "no signed forms", "--waive-on-behalf-of", "no guardians")  # fmt: skip
+    assert waived.exit_code == 0, waived.output
+    _, texts = report_of(tmp_path / "b")
+    assert "- **on-behalf-of case**: not run, waived: no guardians" in texts[".md"]
+    assert taps(stack) == ([], [])
+
+
+def test_the_tap_is_removed_when_it_pauses_and_a_vanished_stack_keeps_the_state(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ("--local", "verify", "--report-dir", str(tmp_path), "--no-simulated-person", "--wait-hours", "0")
+    first = eprom(*args, "--form-id", FORM_ID)
+    assert first.exit_code == 3, first.output
+    assert taps(stack) == ([], [])  # the tap goes whenever the command ends; a resume opens a new one
+    state_file = tmp_path / "local-in-progress.json"
+
+    # The stack's bus is gone (a deleted stack): a named step, and the state kept for a resume after a redeploy
+    state = json.loads(Path(os.environ["EPROM_LOCAL_STATE"]).read_text())
+    state["target"]["outcome_bus_name"] = "gone-OutcomeBus"
+    gone_state = tmp_path / "gone-stack.json"
+    gone_state.write_text(json.dumps(state))
+    iam.enforce(stack_resources(state["target"]), state["region"], state["target"]["endpoint_url"])
+    monkeypatch.setenv("EPROM_LOCAL_STATE", str(gone_state))
+    vanished = eprom(*args, "--resume")
+    assert vanished.exit_code == 1, vanished.output
+    assert "FAIL the stack's resources are there: a resource of stack local is gone (ResourceNotFoundException)" in (
+        vanished.output
+    )
+    assert "next: redeploy the stack" in vanished.output
+    assert state_file.exists() and taps(stack) == ([], [])
+    monkeypatch.undo()
+
+    # --resume --simulated-person honours it: the simulator fills the forms that are not back
+    resumed = eprom("--local", "verify", "--report-dir", str(tmp_path), "--resume", "--simulated-person",
+                    "--wait-hours", "0.02", "--waive-signed", "x")  # fmt: skip
+    assert "The person's part: the local ePROM simulator fills" in resumed.output
+    assert "tap reopened; the events of 1 order(s) re-published from the table" in resumed.output
+    assert resumed.exit_code == 4, resumed.output  # no signed / on-behalf-of case: incomplete, but every step passed
+    assert "FAIL" not in resumed.output and not state_file.exists()
+
+
+def test_abandon_removes_the_state_and_any_tap_left_behind(stack: Stack, tmp_path: Path) -> None:
+    args = ("--local", "verify", "--report-dir", str(tmp_path))
+    assert eprom(*args, "--form-id", FORM_ID, "--no-simulated-person", "--wait-hours", "0").exit_code == 3
+    state_file = tmp_path / "local-in-progress.json"
+    abandoned = eprom(*args, "--abandon")
+    assert abandoned.exit_code == 0 and "abandoned" in abandoned.output
+    assert not state_file.exists() and taps(stack) == ([], [])
+    assert eprom(*args, "--resume").exit_code == 1
 
 
 def test_a_signed_document_in_its_dlq_fails_the_pdf_step(stack: Stack, tmp_path: Path) -> None:
@@ -221,7 +310,8 @@ def test_verify_a_deployed_test_stack_tells_the_person_where_to_go_and_resumes(
     """--stack: ePROM's test environment read from the stack's EpromApiBaseUrl; no simulator to ask, a person fills."""
     name = deployed(stack, monkeypatch, "test")
     args = ("--stack", name, "--region", stack.region, "verify", "--report-dir", str(tmp_path))
-    first = eprom(*args, "--form-id", FORM_ID, "--on-behalf-of", ON_BEHALF_OF, "--wait-hours", "0")
+    first = eprom(*args, "--form-id", FORM_ID, "--on-behalf-of", ON_BEHALF_OF, "--wait-hours", "0",
+                  "--waive-signed", "the registry orders no signed forms")  # fmt: skip
     assert first.exit_code == 3, first.output
     assert "Now the person's part, in ePROM test:" in first.output
     assert f"Helsenorge (test) https://tjenester.hn2.test.nhn.no/ with TestID (nivå høyt) as {VERIFICATION_PERSON}" in (
@@ -239,9 +329,23 @@ def test_verify_a_deployed_test_stack_tells_the_person_where_to_go_and_resumes(
         stack.fill(case["form_order_id"])  # the person, on Helsenorge
 
     resumed = eprom(*args, "--resume", "--wait-hours", "0.02")
-    assert resumed.exit_code == 0, resumed.output
-    record, _ = report_of(tmp_path)
+    assert resumed.exit_code == 4, resumed.output  # the person's confirmations are not given
+    assert (
+        "verification INCOMPLETE: not confirmed yet: form, cover-letter, metadata, task, copy-stored, on-behalf-of"
+        in (resumed.output)
+    )
+    assert (tmp_path / f"{name}-in-progress.json").exists()
+    record, texts = report_of(tmp_path)
+    assert record["outcome"] == "incomplete" and "| OPEN |" in texts[".md"]
+    for path in tmp_path.glob("verification-*"):
+        path.unlink()
+    confirmed = eprom(*args, "--resume", "--confirm", "all")
+    assert confirmed.exit_code == 0, confirmed.output
+    record, texts = report_of(tmp_path)
     assert record["outcome"] == "passed" and record["environment"]["name"] == "ePROM test"
+    assert "- **signed case**: not run, waived: the registry orders no signed forms" in texts[".md"]
+    assert "- **ePROM environment**: ePROM test (https://proms.hemitdev.org/promswebapi)" in texts[".md"]
+    assert not (tmp_path / f"{name}-in-progress.json").exists()
 
 
 def test_verify_refuses_prod_and_a_stack_without_the_outcome_bus(
@@ -334,19 +438,36 @@ def test_api_key_set_takes_the_first_key_from_stdin_only(stack: Stack) -> None:
         stack.secrets.put_secret_value(SecretId=secret_id, SecretString=before)
 
 
-def test_onboarding_prints_the_email_for_hemit_with_the_api_base_url(stack: Stack) -> None:
-    # Enter at the prompt takes the default description
+def test_onboarding_prints_the_email_for_hemit_with_every_field_of_the_start_guide(
+    stack: Stack, tmp_path: Path
+) -> None:
     result = eprom("--local", "onboarding", "--system-name", "Norsk testregister", "--contact-name", "Kari Nordmann",
                    "--contact-email", "kari@example.org", "--contact-phone", "+47 22 00 00 00",
-                   "--patient-phone", "+47 23 00 00 00", stdin="\n")  # fmt: skip
+                   "--patient-phone", "+47 23 00 00 00", "--form-builder-user", "Ola <ola@example.org>")  # fmt: skip
     assert result.exit_code == 0, result.output
-    for expected in (f"ApiBaseUrl:           {stack.state['api_base_url']}", "Norsk testregister",
-                     "Kari Nordmann, kari@example.org, +47 22 00 00 00", "Phone shown to patients: +47 23 00 00 00",
-                     "Ordering of forms"):  # fmt: skip
-        assert expected in result.output
-    prompted = eprom("--local", "onboarding", stdin="Registeret\nOla\nola@example.org\n1\n2\n\n")
-    assert prompted.exit_code == 0, prompted.output
-    assert "System name:          Registeret" in prompted.output
+    assert result.stdout.startswith("To: eprom@hemit.no\nSubject: New ordering system (bestillersystem) for ePROM: "
+                                    "Norsk testregister")  # fmt: skip
+    for expected in (f"ApiBaseUrl:               {stack.state['api_base_url']}", "Norsk testregister",
+                     "Kari Nordmann, kari@example.org, +47 22 00 00 00", "Phone shown to patients:  +47 23 00 00 00",
+                     "Ordering of forms", "the ApiKey of the ordering system",
+                     "form builder (skjemabygger)", "  - Ola <ola@example.org>"):  # fmt: skip
+        assert expected in result.stdout
+
+    # Not at a terminal: what is missing in one line, never a prompt that ends in a bare "Aborted."
+    missing = eprom("--local", "onboarding", "--system-name", "Registeret")
+    assert missing.exit_code == 1
+    expected = "missing --contact-name, --contact-email, --contact-phone, --patient-phone (or give them in --file)"
+    assert missing.stderr.strip() == f"error: {expected}"
+    assert "Aborted" not in missing.output
+
+    fields = tmp_path / "onboarding.toml"
+    fields.write_text('system_name = "Registeret"\ncontact_name = "Ola"\ncontact_email = "ola@example.org"\n'
+                      'contact_phone = "1"\npatient_phone = "2"\ndescription = "Forms and letters"\n')  # fmt: skip
+    from_file = eprom("--local", "onboarding", "--file", str(fields), "--patient-phone", "+47 99")
+    assert from_file.exit_code == 0, from_file.output
+    assert "System name:              Registeret" in from_file.stdout and "Forms and letters" in from_file.stdout
+    assert "Phone shown to patients:  +47 99" in from_file.stdout  # an option wins over the file
+    assert "  - Ola <ola@example.org>" in from_file.stdout  # form-builder access for the technical contact
 
 
 def test_the_html_report_escapes_what_it_shows(tmp_path: Path) -> None:

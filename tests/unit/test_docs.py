@@ -71,3 +71,11 @@ def test_every_doc_the_code_cites_exists() -> None:
             cited.setdefault(name, extra)
     missing = {name: where for name, where in cited.items() if not (ROOT / name).exists()}
     assert not missing, f"cited but not in the repository: {missing}"
+
+
+def test_make_help_lists_every_target() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    phony = re.search(r"^\.PHONY: (.+)$", makefile, re.MULTILINE)
+    assert phony
+    described = set(re.findall(r"^([a-z-]+):.*## ", makefile, re.MULTILINE))  # what `make help` prints
+    assert set(phony.group(1).split()) - described == set()

@@ -424,11 +424,13 @@ def test_every_kms_service_grant_is_limited_to_this_account() -> None:
                 assert statement.get("Condition"), statement["Sid"]
 
 
-def test_the_stage_waits_for_the_account_logging_setting_and_the_role_outlives_the_stack() -> None:
-    assert RESOURCES["CallbackApi"]["DependsOn"] == "AccountLoggingReady"
-    ready = RESOURCES["AccountLoggingReady"]["Metadata"]["AccountSetting"]
-    assert ready == {"Fn::If": ["CreateAccountLoggingRole", {"Ref": "ApiGatewayAccount"}, "none"]}
-    assert RESOURCES["ApiGatewayLoggingRole"]["DeletionPolicy"] == "Retain"
+def test_the_stack_changes_no_account_wide_setting() -> None:
+    """API Gateway's CloudWatch role is the account's, set once by `make account-setup` (eprom preflight --fix): made
+    in the stack, the setting raced the new role's IAM propagation and a retry left retained roles behind."""
+    kinds = {resource["Type"] for resource in RESOURCES.values()}
+    assert "AWS::ApiGateway::Account" not in kinds
+    assert "CreateApiGatewayAccountLoggingRole" not in TEMPLATE["Parameters"]
+    assert "DependsOn" not in RESOURCES["CallbackApi"]
 
 
 def test_gateway_refusals_are_json() -> None:

@@ -108,6 +108,13 @@ class OrderClaims:
             return _claim(error.response["Item"])
         return None
 
+    def current(self, order_reference: str) -> Claim | None:
+        """The claim on the reference as it is now (a strongly consistent read); None when there is none."""
+        answer = self._client.get_item(
+            TableName=self._table, Key={"id": {"S": _KEY_PREFIX + order_reference}}, ConsistentRead=True
+        )
+        return _claim(answer["Item"]) if "Item" in answer else None
+
     def settle_placed(
         self,
         order_reference: str,

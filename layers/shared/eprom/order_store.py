@@ -147,6 +147,29 @@ class OrderStore:
             raise
         return True
 
+    def adopt_orphan(
+        self, form_order_id: str, *, order_reference: str, order_fingerprint: str, form_id: str | None, placed_at: str
+    ) -> bool:
+        """Link an item that exists only through callbacks to the order it is (a person found it in ePROM Admin
+        for an Ambiguous attempt): its orderReference and fingerprint, as the placer's write would have set them. The
+        stream then announces FormOrderPlaced. False when the item is gone or has an orderReference already."""
+        values = {"orderReference": order_reference, "orderFingerprint": order_fingerprint, "placedAt": placed_at,
+                  "updatedAt": _now()} | ({"formId": form_id} if form_id else {})  # fmt: skip
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key={"formOrderId": {"S": form_order_id}},
+                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+                ConditionExpression="attribute_exists(#formOrderId) AND attribute_not_exists(#orderReference)",
+                ExpressionAttributeNames={f"#{name}": name for name in [*values, "formOrderId"]},
+                ExpressionAttributeValues={f":{name}": _serialize(value) for name, value in values.items()},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def find_by_order_reference(self, order_reference: str) -> list[OrderItem]:
         """The items placed for this orderReference, as the index projects them (formOrderId, orderReference and
         orderFingerprint only). The index is eventually consistent: a write of the last second may be missing; the
