@@ -41,7 +41,7 @@ def adopt(target: Target, order_reference: str, form_order_id: str) -> Adopted:
         raise AdoptionRefused(f"stack {target.name} has no IdempotencyTableName output: deploy the current template")
     # settle_placed keeps the claim's expiration (if_not_exists): the two periods only bound a claim it would make
     claims = OrderClaims(target.idempotency_table, target.client("dynamodb"), retention=timedelta(0),
-                         idempotency_expiry=timedelta(0))  # fmt: skip
+                         shortest_life=timedelta(0))  # fmt: skip
     claim = claims.current(order_reference)
     if claim is None:
         raise AdoptionRefused(f"no claim on {order_reference}: no attempt of it was parked as Ambiguous (redrive or "

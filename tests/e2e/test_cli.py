@@ -642,7 +642,7 @@ def orphan_with_ambiguous_claim(session_stack: dict[str, Any], reference: str) -
     from place_order.claims import OrderClaims
 
     claims = OrderClaims(session_stack["idempotency_table"], boto3.client("dynamodb"), retention=timedelta(days=1),
-                         idempotency_expiry=timedelta(days=1))  # fmt: skip
+                         shortest_life=timedelta(days=1))  # fmt: skip
     expiry = datetime(2099, 1, 1, tzinfo=UTC)
     assert claims.take(reference, attempt_id="attempt-1", fingerprint="fingerprint-1", sending_until=time.time() + 60,
                        order_expiry=expiry) is None  # fmt: skip
