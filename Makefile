@@ -123,7 +123,7 @@ build-host: $(TOOLS)/sam/.installed  ## the same build for this machine's archit
 # The deployed build (arm64) cannot be imported here: check that its native extensions are aarch64 for CPython 3.13.
 build-check: build-host build $(VENV)/.synced  ## every built handler imported and invoked; the arm64 build's extensions checked
 	$(APP_PYTHON) -m buildtools.verify_build .aws-sam/check
-	$(APP_PYTHON) -m buildtools.verify_architecture .aws-sam/build arm64
+	$(APP_PYTHON) -m buildtools.check_native_extensions .aws-sam/build arm64
 
 schemas: $(VENV)/.synced  ## regenerate schemas/ and the event schemas in template.yaml from the models
 	$(APP_PYTHON) -m buildtools.schemas

@@ -26,7 +26,7 @@ from eprom_cli.preflight import (
 )
 from eprom_cli.rendering import print_preflight
 
-from buildtools.verify_architecture import problems as architecture_problems
+from buildtools.check_native_extensions import problems as architecture_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = ROOT / ".aws-sam" / "build"

@@ -2,7 +2,7 @@
 running it: every native extension in it is an aarch64 ELF file built for the runtime's CPython (3.13).
 A wheel for the wrong machine or Python would otherwise fail only at the first cold start on Lambda.
 
-Usage: python -m buildtools.verify_architecture .aws-sam/build arm64
+Usage: python -m buildtools.check_native_extensions .aws-sam/build arm64
 """
 
 import struct
@@ -41,7 +41,7 @@ def main(build_dir: str, architecture: str) -> int:
     for problem in found:
         print(f"FAILED: {problem}")
     count = len(native_extensions(Path(build_dir)))
-    print(f"verify-architecture: {count} native extensions checked for {architecture}, {len(found)} problems")
+    print(f"check-native-extensions: {count} native extensions checked for {architecture}, {len(found)} problems")
     return 1 if found or count == 0 else 0
 
 

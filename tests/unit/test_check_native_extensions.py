@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from buildtools.verify_architecture import main, problems
+from buildtools.check_native_extensions import main, problems
 
 
 def elf(machine: int) -> bytes:
