@@ -108,8 +108,8 @@ REFUSALS = {
         order_message(orderReference="registry:pasient-26073941651"),
         "orderReference: must not contain a national id",
     ),
-    "national id with a sequence number in orderReference": (
-        order_message(orderReference="registry:2607394165101"),
+    "national id written with a separator elsewhere in orderReference": (
+        order_message(orderReference="registry:2607-3941651"),
         "orderReference: must not contain a national id",
     ),
     "national id with a separator in orderReference": (
