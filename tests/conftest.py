@@ -27,6 +27,7 @@ from eprom.models import EpromCallback
 from eprom.order_store import OrderStore
 from eprom_cli.target import LocalState
 from hypothesis import settings
+from hypothesis import strategies as st
 
 from buildtools.schemas import outcome_event_errors
 from local.eprom_simulator import EpromSimulator, Form, signed_pdf
@@ -247,6 +248,33 @@ def order_message(**overrides: Any) -> dict[str, Any]:
         "distributionRule": "Basic",
     } | overrides
     return {key: value for key, value in body.items() if value is not None}
+
+
+# Anything upstream could put on OrderQueue (or an operator into a file for `eprom orders send`): any JSON, nesting
+# deeper than any parser recurses, an order whose fields hold anything.
+DEEP = 50_000
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+DEPTHS = st.sampled_from([2, 2_000, DEEP]) | st.integers(1, DEEP)  # hypothesis favours small numbers: deep ones too
+NESTED = st.builds(lambda depth, pair: pair[0] * depth + pair[1] * depth, DEPTHS, st.sampled_from(["[]", "{}"]))
+ANY_INPUT = st.one_of(
+    JSON_VALUES.map(json.dumps),
+    NESTED,
+    st.builds(lambda depth: '{"a": ' * depth + "1" + "}" * depth, DEPTHS),
+    st.builds(
+        lambda metadata, other: json.dumps(order_message(metadata=metadata, **other)),
+        JSON_VALUES | NESTED,
+        st.dictionaries(
+            st.sampled_from(["formId", "nationalId", "expiryDate", "distributionRule", "physicalAddress"]),
+            JSON_VALUES,
+            max_size=2,
+        ),
+    ),
+    st.text(),
+)
 
 
 def sqs_event(*bodies: str | dict[str, Any], sent_seconds_ago: float = 0, receive_count: int = 1) -> dict[str, Any]:

@@ -4,6 +4,7 @@ process of its own), asserting on what each command changed: queues, table, secr
 import json
 import os
 import stat
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,10 +16,11 @@ import boto3
 import pytest
 import requests
 import typer
-from conftest import STATE_VARIABLES, DeadLetters, serving, unique_reference
+from conftest import ANY_INPUT, STATE_VARIABLES, DeadLetters, serving, unique_reference
 from eprom_cli import smoke
 from eprom_cli.app import app
 from eprom_cli.target import LocalState, LocalTarget
+from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
 from local import iam
@@ -593,6 +595,21 @@ def test_send_skip_invalid_fails_when_every_order_was_invalid(session_stack: dic
     result = eprom("--local", "orders", "send", "--skip-invalid", str(malformed))
     assert result.exit_code == 1
     assert "nothing sent" in result.stderr
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")  # the repr of a 100 kB body
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=ANY_INPUT)
+def test_send_refuses_any_unreadable_file_without_a_traceback(session_stack: dict[str, Any], body: str) -> None:
+    """`"[" * 50000` as metadata printed a RecursionError's traceback: the file is invalid like any other."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "order.json"
+        path.write_text(body)
+        result = eprom("--local", "orders", "send", str(path))
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if result.exit_code != 0:
+        assert result.exit_code == 1 and "is not a valid order" in result.stderr, result.output
 
 
 def test_an_error_line_is_one_line_however_narrow_the_output() -> None:

@@ -11,7 +11,9 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Attr
 from conftest import (
+    ANY_INPUT,
     API_KEY,
+    DEEP,
     EVENTS,
     FORM_ID,
     NONEXISTENT_NATIONAL_ID,
@@ -25,6 +27,7 @@ from conftest import (
 )
 from eprom.eprom_client import NO_ORDER_CREATED
 from eprom.models import MUST_BE_SIGNED_NO_DISTRIBUTION, MUST_BE_SIGNED_ON_BEHALF
+from hypothesis import HealthCheck, given, settings
 
 from local.aws_resources import load_template
 from local.eprom_simulator import Form
@@ -558,3 +561,35 @@ def test_an_unkeyed_fingerprint_of_an_older_version_is_unknown_never_a_reuse(
     assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
     assert eprom.order_requests == []
     assert dead_letters.messages() == []
+
+
+# --- anything that fails while reading our input is an invalid message, at once ------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")  # the repr of a 100 kB body
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=ANY_INPUT)
+def test_any_input_is_placed_or_refused_as_invalid_never_retried(
+    body: str, placer, eprom, dead_letters, lambda_context
+) -> None:
+    """A failure while reading the message is the message's: `"[" * 50000` in metadata raised RecursionError, which
+    was retried for a day as if ePROM were down (OrdersFailingAlarm), then parked as RetriesExhausted."""
+    response = placer.lambda_handler(sqs_event(body), lambda_context)
+    assert response == {"batchItemFailures": []}  # never left on the queue for a retry
+    letters = dead_letters.messages()
+    if letters:  # refused: as invalid, unless it was an order ePROM itself judged
+        [dead] = letters
+        assert dead["Body"] == body
+        assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] in ("InvalidMessage", "RefusedByEprom")
+
+
+def test_metadata_nested_too_deep_is_an_invalid_message(placer, eprom, dead_letters, lambda_context) -> None:
+    body = json.dumps(order_message(metadata="[" * DEEP + "]" * DEEP))
+    assert placer.lambda_handler(sqs_event(body), lambda_context) == {"batchItemFailures": []}
+    [dead] = dead_letters.messages()
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "InvalidMessage"
+    assert dead["MessageAttributes"]["rejectionReason"]["StringValue"] == (
+        "invalid order message: metadata: JSON in metadata is not valid: nested too deep"
+    )
+    assert eprom.order_requests == []

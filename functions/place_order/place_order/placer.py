@@ -118,6 +118,8 @@ class OrderPlacer:
             order = OrderMessage.model_validate_json(record.body, context=self.validation_context)
         except ValidationError as error:
             return OrderRefused(f"invalid order message: {describe_validation_error(error)}", "InvalidMessage")
+        except Exception as error:  # anything else reading our input is the message's fault too: never retried
+            return OrderRefused(f"invalid order message: unreadable ({type(error).__name__})", "InvalidMessage")
         logger.thread_safe_append_keys(order_reference=order.order_reference, form_id=str(order.form_id))
         try:
             placed = self.place_once(order=order, attempt=_attempt(record, invocation_ends_at))
@@ -198,7 +200,7 @@ def _order_reference_of(body: str) -> str | None:
     message's could hold anything, a national id too)."""
     try:
         return _order_reference_adapter().validate_python(json.loads(body).get("orderReference"))
-    except (ValueError, AttributeError):  # not JSON, not an object, or not a valid orderReference
+    except Exception:  # not JSON (or nested too deep to read), not an object, or not a valid orderReference
         return None
 
 
