@@ -129,7 +129,8 @@ def send_orders(
     for order in checked:
         if not order.problem:
             message_id = orders.send(target, order)
-            console.print(f"sent {order.path} (orderReference {order.order_reference}) as message {message_id}")
+            reference = rendering.masked(order.order_reference)
+            console.print(f"sent {rendering.shown(order.path)} (orderReference {reference}) as message {message_id}")
     if invalid:
         console.print(f"skipped {len(invalid)} invalid file(s)")
     if invalid and len(invalid) == len(checked):
@@ -148,7 +149,8 @@ def show_order(
     target = _target(ctx)
     items = orders.items_of(target, order_reference)
     if not items:
-        fail(f"no order with orderReference {order_reference} in {target.name} (placed orders only; see the DLQs)")
+        fail(f"no order with orderReference {rendering.masked(order_reference)} in {target.name} (placed orders only; "
+             "see the DLQs)")  # fmt: skip
     if reveal:
         warn_personal_data("single-use codes, login URLs and form answers")
     shown = items if reveal else [item.without_personal_data() for item in items]
@@ -185,11 +187,11 @@ def download_answers(
     target = _target(ctx)
     items = orders.items_of(target, order_reference)
     if not items:
-        fail(f"no order with orderReference {order_reference} in {target.name}")
+        fail(f"no order with orderReference {rendering.masked(order_reference)} in {target.name}")
     warn_personal_data("form answers and signed documents")
     written = [path for item in items for path in orders.download_results(target, item, out)]
     if not written:
-        fail(f"order {order_reference} has no answers or signed document yet")
+        fail(f"order {rendering.masked(order_reference)} has no answers or signed document yet")
     for path in written:
         console.print(f"wrote {path}")
 
@@ -241,8 +243,8 @@ def redrive_dead_letters(
             fail("no dead letters match" if letters else "the dead-letter queue is empty")
         if dry_run:
             for letter in picked:
-                console.print(f"would redrive {letter.queue} {letter.message_id} {letter.reference} "
-                              f"({letter.rejection_class})")  # fmt: skip
+                console.print(f"would redrive {letter.queue} {letter.message_id} {rendering.shown(letter.reference)} "
+                              f"({rendering.shown(letter.rejection_class)})")  # fmt: skip
             console.print(f"{len(picked)} would be sent back and {len(copies)} older copies of them deleted; "
                           "nothing changed (--dry-run)")  # fmt: skip
             return
@@ -276,7 +278,8 @@ def export_dead_letters(
         for letter in picked:
             path = out / dead_letters.export_file_name(letter)
             write_private(path, letter.body.encode())
-            console.print(f"wrote {path} ({letter.rejection_class}: {letter.reason})")
+            console.print(f"wrote {rendering.shown(path)} ({rendering.shown(letter.rejection_class)}: "
+                          f"{rendering.shown(letter.reason)})")  # fmt: skip
             if delete:
                 dead_letters.delete(target, letter)
     if delete:
@@ -408,7 +411,7 @@ def verify_integration(
     written = report.write(verification, report_dir)
     state_file.unlink(missing_ok=True)
     for path in written:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {rendering.shown(path)}")
     if verification.outcome != "passed":
         fail(f"verification failed at step {verification.steps[-1].name!r}: {verification.steps[-1].observed}")
     console.print(f"verification passed: {len(verification.steps)} steps", style="green")

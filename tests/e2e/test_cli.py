@@ -6,9 +6,10 @@ import os
 import stat
 import tempfile
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ import boto3
 import pytest
 import requests
 import typer
-from conftest import ANY_INPUT, STATE_VARIABLES, DeadLetters, serving, unique_reference
+from conftest import ANY_INPUT, STATE_VARIABLES, DeadLetters, serving, unique_reference, wait_until_indexed
+from eprom.models import EpromOrderResponse
+from eprom.order_store import OrderStore
 from eprom_cli import smoke
 from eprom_cli.app import app
 from eprom_cli.target import LocalState, LocalTarget
@@ -514,6 +517,68 @@ def test_data_is_never_rendered_as_markup(parked: Callable[..., None], callback_
         assert text in listed.stdout  # shown as it is, not rendered
     assert "(RefusedByEprom)" not in dry.stdout and "([/])" in dry.stdout
     assert "([/]: [/])" in exported.stdout
+
+
+# Terminal control from data: set the window's title and clear the screen (ESC, BEL), a C1 CSI, a bidi override that
+# reorders what follows, a carriage return that overwrites the line, a line break that forges one.
+CONTROLS = "x\x1b]0;pwned\x07\x1b[2J|\x9b31m|\u202egnp|a\rb|line\nPASS forged"
+
+
+def _controls_in(output: str) -> list[str]:
+    return [char for char in output if char != "\n" and unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")]
+
+
+def test_control_characters_from_data_are_escaped_in_every_output(
+    parked: Callable[..., None], session_stack: dict[str, Any], callback_app: Any, lambda_context: Any, tmp_path: Path
+) -> None:
+    """`dead-letters list` printed an orderReference of x ESC ]0;pwned BEL raw: it set the window's title."""
+    reference = unique_reference("cli") + CONTROLS
+    parked(json.dumps({"orderReference": reference}), rejectionClass="\u202eInvalid\x9b", rejectionReason="r\x9b")
+    form_order_id, placed_reference = str(uuid.uuid4()), unique_reference("cli")
+    store = OrderStore(session_stack["table"])
+    store.record_placed(form_order_id, order_reference=placed_reference, order_fingerprint="f", form_id=FORM_ID,
+                        response=EpromOrderResponse(id=uuid.UUID(form_order_id)),
+                        order_expiry=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
+    event = json.loads((ROOT / "events" / "callback-ordered.json").read_text())
+    for form_order in (form_order_id, str(uuid.uuid4())):  # the placed order, and a callback-only item
+        event["body"] = json.dumps({"apiKey": API_KEY, "formOrderId": form_order, "formOrderStatus": CONTROLS,
+                                    "notificationChannel": CONTROLS, "formOrderStatusErrorCode": CONTROLS})  # fmt: skip
+        assert callback_app.lambda_handler(event, lambda_context)["statusCode"] == 200
+    wait_until_indexed(placed_reference, session_stack["table"])
+    order = tmp_path / f"order{CONTROLS.replace('/', '')}.json"
+    order.write_text(json.dumps({"orderReference": reference}))
+
+    outputs = {
+        "list": eprom("--local", "dead-letters", "list", "--queue", "orders"),
+        "list --json": eprom("--local", "dead-letters", "list", "--queue", "orders", "--json"),
+        "redrive --dry-run": eprom("--local", "dead-letters", "redrive", "--reference", reference, "--dry-run"),
+        "export": eprom("--local", "dead-letters", "export", "--reference", reference, "--out", str(tmp_path / "x")),
+        "show": eprom("--local", "orders", "show", placed_reference),
+        "show --json": eprom("--local", "orders", "show", placed_reference, "--json"),
+        "orphans": eprom("--local", "orders", "orphans"),
+        "orphans --json": eprom("--local", "orders", "orphans", "--json"),
+        "send": eprom("--local", "orders", "send", str(order)),
+        "show an unknown reference": eprom("--local", "orders", "show", reference),
+    }
+    for command, result in outputs.items():
+        assert "Traceback" not in result.output, command
+        assert _controls_in(result.output) == [], (command, result.output)
+        assert "PASS forged" not in result.output.splitlines(), command
+    assert "\\x1b]0;pwned\\x07" in outputs["list"].stdout  # shown escaped, not dropped
+    assert "\\u202eInvalid\\x9b" in outputs["redrive --dry-run"].stdout
+    assert "\\x1b[2J" in outputs["show"].stdout
+    assert json.loads(outputs["list --json"].stdout)[0]["reference"].startswith(unique_reference("cli")[:4])
+
+
+def test_tables_never_wrap_off_a_terminal(parked: Callable[..., None]) -> None:
+    """Piped, `dead-letters list` wrapped at 80 columns (`InvalidMessag|e`, references split over lines)."""
+    reference = unique_reference("cli") + "-" + "r" * 200
+    reason = "invalid order message: " + "; ".join(f"field{n}: Field required" for n in range(12))
+    parked(json.dumps({"orderReference": reference}), rejectionClass="InvalidMessage", rejectionReason=reason)
+    result = CliRunner().invoke(app, ["--local", "dead-letters", "list", "--queue", "orders"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    [row] = [line for line in result.stdout.splitlines() if reference in line]
+    assert "InvalidMessage" in row and reason in row
 
 
 def test_api_key_rotate_never_echoes_a_key_given_as_an_argument(session_stack: dict[str, Any]) -> None:
