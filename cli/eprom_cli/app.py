@@ -271,19 +271,27 @@ def export_dead_letters(
     target = _target(ctx)
     warn_personal_data("order messages with national ids")
     directory_for_files(out)
+    refused = []
     with dead_letters.held(target, queue.value) as letters:
         picked = dead_letters.chosen(letters, rejection_class, reference)
         if not picked:
             fail("no dead letters match" if letters else "the dead-letter queue is empty")
-        for letter in picked:
+        for letter in picked:  # one file refused stops no other: that letter stays in the DLQ
             path = out / dead_letters.export_file_name(letter)
-            write_private(path, letter.body.encode())
+            try:
+                write_private(path, letter.body.encode(errors="surrogatepass"))
+            except FileRefused as why:
+                refused.append(letter)
+                rendering.errors.print(f"not written, stays in the dead-letter queue: {rendering.shown(why)}")
+                continue
             console.print(f"wrote {rendering.shown(path)} ({rendering.shown(letter.rejection_class)}: "
                           f"{rendering.shown(letter.reason)})")  # fmt: skip
             if delete:
                 dead_letters.delete(target, letter)
     if delete:
-        console.print(f"deleted {len(picked)} from the dead-letter queue")
+        console.print(f"deleted {len(picked) - len(refused)} from the dead-letter queue")
+    if refused:
+        fail(f"{len(refused)} of {len(picked)} not written (named above); they stay in the dead-letter queue")
 
 
 # --- ApiKey ---------------------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The two dead-letter queues: read every message (and let go of them again), move chosen ones back to their source
 queue, write their bodies out for fixing."""
 
+import hashlib
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +16,8 @@ from eprom_cli.target import Target
 
 # How long the messages read stay hidden from others (the placer never reads a DLQ; another operator might).
 HOLD_SECONDS = 60
+_NOT_IN_FILE_NAMES = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_REFERENCE_IN_FILE_NAME = 80
 
 
 @dataclass(frozen=True)
@@ -148,10 +152,17 @@ def newest_per_order(letters: list[DeadLetter]) -> tuple[list[DeadLetter], list[
 
 
 def export_file_name(letter: DeadLetter) -> str:
-    """One file per message, as several letters can share a reference: {orderReference}.{messageId}.json, or
-    {messageId}.json when the reference is not a plain name (or was masked)."""
-    plain = letter.reference.replace("-", "").replace("_", "").isalnum()
-    return f"{letter.reference}.{letter.message_id}.json" if plain else f"{letter.message_id}.json"
+    """One file per message, as several letters can share a reference: {orderReference}.{messageId}.json, with the
+    reference as shown (masked) in ASCII letters, digits, `.`, `_` and `-` only (anything else, superscript digits
+    too, becomes `_`), and one longer than 80 characters cut there with a digest of the whole after it (`~` and ten
+    hex digits): no name comes near a file system's limit of 255 bytes. {messageId}.json without a reference."""
+    if letter.unmasked_reference is None:
+        return f"{letter.message_id}.json"
+    reference = _NOT_IN_FILE_NAMES.sub("_", letter.reference).lstrip(".-")
+    if len(reference) > _MAX_REFERENCE_IN_FILE_NAME:
+        digest = hashlib.sha256(letter.reference.encode(errors="surrogatepass")).hexdigest()[:10]
+        reference = f"{reference[:_MAX_REFERENCE_IN_FILE_NAME]}~{digest}"
+    return f"{reference}.{letter.message_id}.json" if reference else f"{letter.message_id}.json"
 
 
 def redrive(target: Target, letter: DeadLetter) -> None:

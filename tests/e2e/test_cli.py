@@ -628,7 +628,8 @@ def test_export_creates_each_file_new_for_the_owner_only(parked: Callable[..., N
 
     refused = export(out)
     assert refused.exit_code == 1 and "exists already: not overwritten" in refused.stderr
-    assert "Traceback" not in refused.output and len(refused.stderr.strip().splitlines()) == 2  # warning, error
+    # the warning, the letter not written, the error
+    assert "Traceback" not in refused.output and len(refused.stderr.strip().splitlines()) == 3
     assert existing.read_text() == "mine" and stat.S_IMODE(existing.stat().st_mode) == 0o644
 
     existing.unlink()
@@ -647,6 +648,33 @@ def test_export_creates_each_file_new_for_the_owner_only(parked: Callable[..., N
     written = export(out)
     assert written.exit_code == 0, written.output
     assert existing.read_text() == body and stat.S_IMODE(existing.stat().st_mode) == 0o600
+
+
+def test_export_names_are_bounded_and_one_refused_file_stops_no_other(
+    parked: Callable[..., None], tmp_path: Path
+) -> None:
+    """A 240-character reference made export fail with "File name too long" at that letter, every run: the ones
+    behind it were never exported."""
+    tag = unique_reference("cli")
+    long_reference, superscripts = f"{tag}-{'r' * 240}", f"{tag}-\u00b2\u00b3x"
+    references = (f"{tag}-a", long_reference, superscripts, f"{tag}-b", f"{tag}-c")
+    bodies = [json.dumps({"orderReference": reference, "n": n}) for n, reference in enumerate(references)]
+    for body in bodies:
+        parked(body, rejectionClass="InvalidMessage", rejectionReason="r")
+    out = tmp_path / "out"
+    out.mkdir()
+    messages = {message["Body"]: message["MessageId"] for message in dead_letters_in_session()}
+    taken = out / f"{tag}-b.{messages[bodies[3]]}.json"
+    taken.write_text("mine")  # this one letter cannot be written
+
+    result = eprom("--local", "dead-letters", "export", "--class", "InvalidMessage", "--out", str(out), "--delete")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "1 of 5 not written" in result.stderr and "exists already" in result.stderr
+    written = {path.read_text(): path.name for path in out.iterdir() if path != taken}
+    assert sorted(written) == sorted(body for n, body in enumerate(bodies) if n != 3)  # every other letter
+    assert all(len(name.encode()) <= 255 and name.isascii() for name in written.values())
+    assert written[bodies[1]].startswith(long_reference[:60]) and written[bodies[1]].endswith(".json")
+    assert [message["Body"] for message in dead_letters_in_session()] == [bodies[3]]  # only the one not written
 
 
 def dead_letters_in_session() -> list[dict[str, Any]]:
