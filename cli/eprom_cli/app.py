@@ -222,7 +222,11 @@ def list_dead_letters(
     now = datetime.now(UTC)
     with dead_letters.held(target, queue.value) as letters:
         summaries = [letter.summary(now) for letter in letters]
+        others = dead_letters.held_elsewhere(target, queue.value, letters)
     rendering.print_listing(summaries, as_json=as_json, empty="no dead letters", table=rendering.print_dead_letters)
+    if others:
+        rendering.errors.print(f"and {others} held by another run (a list, redrive or export running now, or one that "
+                               f"stopped in the last {dead_letters.HOLD_SECONDS} s): not listed")  # fmt: skip
 
 
 @dead_letters_app.command("redrive")
@@ -240,7 +244,7 @@ def redrive_dead_letters(
     with dead_letters.held(target, queue.value) as letters:
         picked, copies = dead_letters.newest_per_order(dead_letters.chosen(letters, rejection_class, reference))
         if not picked:
-            fail("no dead letters match" if letters else "the dead-letter queue is empty")
+            fail(dead_letters.nothing_found(target, queue.value, letters))
         if dry_run:
             for letter in picked:
                 console.print(f"would redrive {letter.queue} {letter.message_id} {rendering.shown(letter.reference)} "
@@ -275,7 +279,7 @@ def export_dead_letters(
     with dead_letters.held(target, queue.value) as letters:
         picked = dead_letters.chosen(letters, rejection_class, reference)
         if not picked:
-            fail("no dead letters match" if letters else "the dead-letter queue is empty")
+            fail(dead_letters.nothing_found(target, queue.value, letters))
         for letter in picked:  # one file refused stops no other: that letter stays in the DLQ
             path = out / dead_letters.export_file_name(letter)
             try:

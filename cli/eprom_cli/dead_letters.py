@@ -102,6 +102,27 @@ def held(target: Target, which: str) -> Iterator[list[DeadLetter]]:
                 sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)  # deleted ones simply fail
 
 
+def held_elsewhere(target: Target, which: str, letters: list[DeadLetter]) -> int:
+    """How many messages of the chosen DLQs another run holds now (received and not yet let go: a list, redrive or
+    export running, or one that stopped less than HOLD_SECONDS ago). Call it while holding `letters`, which are in
+    flight too; SQS's count is approximate."""
+    sqs = target.client("sqs")
+    others = 0
+    for name, (url, _) in queues(target, which).items():
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+        in_flight = int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+        others += max(0, in_flight - sum(letter.queue == name for letter in letters))
+    return others
+
+
+def nothing_found(target: Target, which: str, letters: list[DeadLetter]) -> str:
+    """Why a run found no dead letter to work on: none match, none are there, or another run holds them now."""
+    if others := held_elsewhere(target, which, letters):
+        return (f"{others} held by another run (a list, redrive or export running now, or one that stopped in the "
+                f"last {HOLD_SECONDS} s): try again in a minute")  # fmt: skip
+    return "no dead letters match" if letters else "the dead-letter queue is empty"
+
+
 def _receive_all(sqs: Any, name: str, url: str) -> list[DeadLetter]:
     letters, seen = [], set()
     while batch := sqs.receive_message(

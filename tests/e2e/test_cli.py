@@ -677,6 +677,21 @@ def test_export_names_are_bounded_and_one_refused_file_stops_no_other(
     assert [message["Body"] for message in dead_letters_in_session()] == [bodies[3]]  # only the one not written
 
 
+def test_a_run_that_finds_the_letters_held_by_another_says_so(parked: Callable[..., None], tmp_path: Path) -> None:
+    """A second concurrent redrive said "the dead-letter queue is empty" while the first held the letters."""
+    parked(json.dumps({"orderReference": unique_reference("cli")}), rejectionClass="InvalidMessage")
+    url = json.loads(Path(os.environ["EPROM_LOCAL_STATE"]).read_text())["target"]["dead_letter_queue_url"]
+    [other_run] = boto3.client("sqs").receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+    try:
+        for args in (["redrive"], ["export", "--out", str(tmp_path / "out")], ["list"]):
+            result = eprom("--local", "dead-letters", *args, "--queue", "orders")
+            assert "1 held by another run" in result.output and "empty" not in result.output, (args, result.output)
+            assert result.exit_code == (0 if args == ["list"] else 1), result.output
+    finally:  # let go, as the other run would
+        boto3.client("sqs").change_message_visibility(QueueUrl=url, ReceiptHandle=other_run["ReceiptHandle"],
+                                                      VisibilityTimeout=0)  # fmt: skip
+
+
 def dead_letters_in_session() -> list[dict[str, Any]]:
     url = json.loads(Path(os.environ["EPROM_LOCAL_STATE"]).read_text())["target"]["dead_letter_queue_url"]
     return boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
