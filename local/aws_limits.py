@@ -3,8 +3,9 @@ refuses, with AWS's error codes, so that a design needing more fails here first 
 
 - SQS: a ChangeMessageVisibility whose timeout would end more than 12 h after the message's receive (the receive
   time of each receipt handle is taken from the ReceiveMessage answers; moto 5.2 itself measures from the send,
-  as AWS does not: stricter for a message received long after it was sent), and a message whose body plus
-  attributes exceeds the queue's MaximumMessageSize (moto counts characters of the body alone).
+  as AWS does not: stricter for a message received long after it was sent), a message whose body plus
+  attributes exceeds the queue's MaximumMessageSize (moto counts characters of the body alone), and a message
+  with more than 10 attributes.
 - EventBridge: a PutEvents request whose entries add up to more than 256 KiB.
 - S3: a read (GetObject, HeadObject) of a missing key answers 403 AccessDenied, not 404, as S3 answers a caller
   without s3:ListBucket on the bucket, which no function role has.
@@ -31,6 +32,8 @@ SQS_MAX_VISIBILITY_SECONDS = 43200
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html: 1 MiB since August
 # 2025, body and message attributes (names, types and values) together.
 SQS_MAX_MESSAGE_BYTES = 1_048_576
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html
+SQS_MAX_MESSAGE_ATTRIBUTES = 10
 # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
 EVENTBRIDGE_MAX_REQUEST_BYTES = 262_144
 # The lag of GSI reads behind writes in the local stack: real, and small. LOCAL_GSI_LAG_SECONDS overrides it.
@@ -82,6 +85,11 @@ class AwsLimits:
                     f"for the message is beyond the limit [{SQS_MAX_VISIBILITY_SECONDS} seconds]"
                 )
         if service == "AmazonSQS" and operation == "SendMessage":
+            if (count := len(request.get("MessageAttributes") or {})) > SQS_MAX_MESSAGE_ATTRIBUTES:
+                maximum = SQS_MAX_MESSAGE_ATTRIBUTES
+                return "com.amazonaws.sqs#InvalidParameterValue", (
+                    f"Number of message attributes [{count}] exceeds the allowed maximum [{maximum}]."
+                )
             limit = min(SQS_MAX_MESSAGE_BYTES, _queue_max_message_size(request["QueueUrl"], environ))
             if sqs_message_bytes(request) > limit:
                 return "com.amazonaws.sqs#InvalidParameterValue", (

@@ -247,19 +247,29 @@ def redrive_dead_letters(
             fail(dead_letters.nothing_found(target, queue.value, letters))
         if dry_run:
             for letter in picked:
-                console.print(f"would redrive {letter.queue} {letter.message_id} {rendering.shown(letter.reference)} "
-                              f"({rendering.shown(letter.rejection_class)})")  # fmt: skip
+                console.print(f"would redrive {rendering.dead_letter(letter)}")
             console.print(f"{len(picked)} would be sent back and {len(copies)} older copies of them deleted; "
                           "nothing changed (--dry-run)")  # fmt: skip
             return
-        with rendering.counter("redriving", len(picked) + len(copies)) as count:
-            for letter in picked:
-                dead_letters.redrive(target, letter)
-                count()
-            for copy in copies:  # only after every letter was sent back
-                dead_letters.delete(target, copy)
-                count()
-    console.print(f"sent {len(picked)} dead letter(s) back to their queue; deleted {len(copies)} older copies of them")
+        copies_of, not_sent, deleted = dead_letters.copies_by_order(copies), [], 0
+        with rendering.counter("redriving", len(picked)) as count:
+            for letter in picked:  # one SQS refuses stops no other: it is named and stays in the DLQ
+                try:
+                    dead_letters.redrive(target, letter)
+                except dead_letters.NotSent as why:
+                    not_sent.append(letter)
+                    line = f"{rendering.dead_letter(letter)}: {rendering.shown(why)}"
+                    rendering.errors.print(f"not sent, stays in the dead-letter queue: {line}")
+                    continue
+                finally:
+                    count()
+                for copy in copies_of.get(letter.order_key, []):  # only after it was sent back
+                    dead_letters.delete(target, copy)
+                    deleted += 1
+    console.print(f"sent {len(picked) - len(not_sent)} dead letter(s) back to their queue; deleted {deleted} older "
+                  "copies of them")  # fmt: skip
+    if not_sent:
+        fail(f"{len(not_sent)} of {len(picked)} not sent (named above): they stay in the dead-letter queue")
 
 
 @dead_letters_app.command("export")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from eprom.national_id import redact
 
 from eprom_cli.target import Target
@@ -55,6 +56,11 @@ class DeadLetter:
         if (value := self.unmasked_reference) is None:
             return "(none)"
         return redact(value, mask="*" * 11)
+
+    @property
+    def order_key(self) -> tuple[str, str, str | None, str]:
+        """What makes letters copies of one order: the same queue, class, reference and body."""
+        return (self.queue, self.rejection_class, self.unmasked_reference, self.body)
 
     def age_hours(self, now: datetime) -> float:
         return (now - self.sent_at).total_seconds() / 3600
@@ -166,7 +172,7 @@ def newest_per_order(letters: list[DeadLetter]) -> tuple[list[DeadLetter], list[
     one order; the newest carries the newest attempt (ambiguousAttemptId) the placer may take over."""
     newest: dict[tuple[str, str, str | None, str], DeadLetter] = {}
     for letter in sorted(letters, key=lambda letter: letter.sent_at, reverse=True):
-        newest.setdefault((letter.queue, letter.rejection_class, letter.unmasked_reference, letter.body), letter)
+        newest.setdefault(letter.order_key, letter)
     chosen_ids = {letter.message_id for letter in newest.values()}
     send = [letter for letter in letters if letter.message_id in chosen_ids]
     return send, [letter for letter in letters if letter.message_id not in chosen_ids]
@@ -186,16 +192,40 @@ def export_file_name(letter: DeadLetter) -> str:
     return f"{reference}.{letter.message_id}.json" if reference else f"{letter.message_id}.json"
 
 
+class NotSent(Exception):
+    """SQS refused to take this letter back (too large with its attributes, say): it stays in the DLQ."""
+
+
+# SQS's refusals of one message, not of the request: the next letter may well be taken.
+_REFUSALS_OF_THE_MESSAGE = frozenset({"InvalidParameterValue", "InvalidMessageContents", "InvalidAttributeValue"})
+
+
+def copies_by_order(copies: list[DeadLetter]) -> dict[tuple[str, str, str | None, str], list[DeadLetter]]:
+    grouped: dict[tuple[str, str, str | None, str], list[DeadLetter]] = {}
+    for copy in copies:
+        grouped.setdefault(copy.order_key, []).append(copy)
+    return grouped
+
+
 def redrive(target: Target, letter: DeadLetter) -> None:
-    """Send it back to its source queue with its attributes (rejectionClass=Ambiguous tells the placer a person
-    checked ePROM Admin), and delete it from the DLQ only once the send succeeded."""
+    """Send it back to its source queue with its attributes (upstream's own; rejectionClass=Ambiguous and
+    ambiguousAttemptId tell the placer a person checked ePROM Admin), but not rejectionReason (up to 2 KB the source
+    queue has no use for: a body that fitted there must fit again), and delete it from the DLQ only once the send
+    succeeded. NotSent when SQS refuses this message."""
     sqs = target.client("sqs")
     dead_letter_url, source_url = queues(target, letter.queue)[letter.queue]
     attributes = {
         name: {key: value for key, value in attribute.items() if key in ("DataType", "StringValue", "BinaryValue")}
         for name, attribute in letter.attributes.items()
+        if name != "rejectionReason"
     }
-    sqs.send_message(QueueUrl=source_url, MessageBody=letter.body, MessageAttributes=attributes)
+    try:
+        sqs.send_message(QueueUrl=source_url, MessageBody=letter.body, MessageAttributes=attributes)
+    except ClientError as error:
+        detail = error.response.get("Error", {})
+        if detail.get("Code") not in _REFUSALS_OF_THE_MESSAGE:
+            raise
+        raise NotSent(f"{detail.get('Code')}: {detail.get('Message', '')}") from None
     sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=letter.receipt_handle)
 
 

@@ -26,7 +26,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from eprom_cli import orders, preflight, verify
+from eprom_cli import dead_letters, orders, preflight, verify
 
 # Off a terminal nothing is wrapped: a row is never cut into lines a script would read as two.
 _UNBOUNDED_WIDTH = 1_000_000
@@ -179,6 +179,11 @@ def print_dead_letters(summaries: list[dict[str, Any]]) -> None:
     for (name, rejection_class), count in sorted(Counter((s["queue"], s["rejectionClass"]) for s in summaries).items()):
         per_class.add_row(name, shown(rejection_class), str(count))
     console.print(per_class)
+
+
+def dead_letter(letter: dead_letters.DeadLetter) -> str:
+    """A dead letter in one line: its queue, message id, reference (masked) and class."""
+    return f"{letter.queue} {letter.message_id} {shown(letter.reference)} ({shown(letter.rejection_class)})"
 
 
 def print_step(step: verify.Step) -> None:

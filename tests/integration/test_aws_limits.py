@@ -16,7 +16,7 @@ import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from conftest import CapturedOutput
+from conftest import CapturedOutput, DeadLetters
 from eprom.order_store import ORDER_REFERENCE_INDEX
 from eprom.queues import MAX_RETRY_DELAY_SECONDS, RECEIVE_MARGIN_SECONDS, backoff_seconds
 from fetch_signed_document.settings import FetcherSettings
@@ -167,6 +167,18 @@ def test_sqs_counts_bytes_and_attributes_in_a_message_size(aws) -> None:
     assert error_code(multibyte.value) == error_code(with_attribute.value) == "InvalidParameterValue"
     sqs.send_message(QueueUrl=url, MessageBody="x" * (largest - 20), MessageAttributes=attribute)
     sqs.purge_queue(QueueUrl=url)
+
+
+def test_sqs_refuses_more_than_10_message_attributes(aws) -> None:
+    """https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html"""
+    sqs, url = boto3.client("sqs"), aws["DEAD_LETTER_QUEUE_URL"]
+    attributes = {f"a{n}": {"DataType": "String", "StringValue": "x"} for n in range(11)}
+    with pytest.raises(ClientError) as refused:
+        sqs.send_message(QueueUrl=url, MessageBody="{}", MessageAttributes=attributes)
+    assert error_code(refused.value) == "InvalidParameterValue"
+    assert "Number of message attributes [11] exceeds the allowed maximum [10]" in str(refused.value)
+    sqs.send_message(QueueUrl=url, MessageBody="{}", MessageAttributes=dict(list(attributes.items())[:10]))
+    DeadLetters(url).messages()
 
 
 # EventBridge and DynamoDB

@@ -19,6 +19,7 @@ from conftest import (
     NONEXISTENT_NATIONAL_ID,
     PAPER_FORM_ID,
     UNPUBLISHED_FORM_ID,
+    DeadLetters,
     failed_ids,
     order_message,
     sqs_event,
@@ -31,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 
 from local.aws_resources import load_template
 from local.eprom_simulator import Form
+from local.sqs_poller import lambda_record
 
 
 def items_for(table: Any, order_reference: str) -> list[dict[str, Any]]:
@@ -593,3 +595,51 @@ def test_metadata_nested_too_deep_is_an_invalid_message(placer, eprom, dead_lett
         "invalid order message: metadata: JSON in metadata is not valid: nested too deep"
     )
     assert eprom.order_requests == []
+
+
+# --- upstream's own message attributes stay with the message -------------------------------------------------------
+
+UPSTREAM_ATTRIBUTES = {
+    "traceId": {"DataType": "String", "StringValue": "trace-1"},
+    "priority": {"DataType": "Number", "StringValue": "3"},
+    "signature": {"DataType": "Binary", "BinaryValue": b"\x00\xffsig"},
+    "source": {"DataType": "String.system", "StringValue": "registry-a"},
+}
+
+
+def received_order(aws: dict[str, str], body: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """The message sent to OrderQueue with `attributes` and received as Lambda's event source receives it."""
+    sqs, url = boto3.client("sqs"), aws["ORDER_QUEUE_URL"]
+    DeadLetters(url).messages()  # drained of what earlier tests left
+    sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+    [message] = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], MessageAttributeNames=["All"],
+                                    WaitTimeSeconds=1)["Messages"]  # fmt: skip
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return {"Records": [lambda_record(message, arn)]}
+
+
+def test_a_refused_message_keeps_upstreams_own_attributes(placer, eprom, aws, dead_letters, lambda_context) -> None:
+    """A trace id upstream sent with the order was dropped when the message was dead-lettered."""
+    event = received_order(aws, json.dumps(order_message(formId=UNPUBLISHED_FORM_ID)), UPSTREAM_ATTRIBUTES)
+    assert placer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    [dead] = dead_letters.messages()
+    attributes = dead["MessageAttributes"]
+    assert {name: attributes[name] for name in UPSTREAM_ATTRIBUTES} == UPSTREAM_ATTRIBUTES
+    assert attributes["rejectionClass"]["StringValue"] == "RefusedByEprom"
+
+
+def test_a_message_with_ten_attributes_of_its_own_is_dead_lettered_with_ours(
+    placer, eprom, aws, dead_letters, lambda_context
+) -> None:
+    """SQS takes 10 attributes: ours (the reason and class) go first, upstream's fill the rest, and the reason says
+    how many were left out (never their names: key names are input)."""
+    own = {f"upstream{n:02d}": {"DataType": "String", "StringValue": str(n)} for n in range(10)}
+    event = received_order(aws, "{not json", own)
+    assert placer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    [dead] = dead_letters.messages()
+    attributes = dead["MessageAttributes"]
+    assert len(attributes) == 10 and attributes["rejectionClass"]["StringValue"] == "InvalidMessage"
+    assert sorted(attributes.keys() - {"rejectionClass", "rejectionReason"}) == sorted(own)[:8]
+    assert attributes["rejectionReason"]["StringValue"].endswith(
+        " (2 of the message's own 10 attributes left out: SQS takes 10)"
+    )

@@ -214,13 +214,15 @@ DIGIT_SCRIPTS = (
 
 def _digits_left_standing(text: str) -> list[str]:
     """Every eleven digits (of any script) joined by at most one of SEPARATORS between each two, INVISIBLE
-    characters skipped, outside a GUID standing alone."""
+    characters skipped; a GUID standing alone ends them (its digits are a thing's id)."""
+    in_guids = {index for start in range(len(text)) if _in_a_guid_standing_alone(text, start, start + 36)
+                for index in range(start, start + 36)}  # fmt: skip
     found = []
     for start, char in enumerate(text):
         if unicodedata.digit(char, None) is None or (start and unicodedata.digit(text[start - 1], None) is not None):
             continue
         digits, index, separators = [], start, 0
-        while index < len(text) and len(digits) < 11:
+        while index < len(text) and len(digits) < 11 and index not in in_guids:
             char = text[index]
             if unicodedata.digit(char, None) is not None:
                 digits.append(index)
@@ -230,7 +232,7 @@ def _digits_left_standing(text: str) -> list[str]:
             elif char not in INVISIBLE:
                 break
             index += 1
-        if len(digits) == 11 and not _in_a_guid_standing_alone(text, digits[0], digits[-1] + 1):
+        if len(digits) == 11:
             found.append(text[digits[0] : digits[-1] + 1])
     return found
 

@@ -144,7 +144,7 @@ class SignedDocumentFetcher:
             case AlreadyStored():
                 logger.info("signed document already stored")
             case GivenUp(reason, rejection_class):
-                self.dead_letters.send(record.body, reason, rejection_class)
+                self.dead_letters.send(record.body, reason, rejection_class, attributes=record.message_attributes)
                 logger.error("signed document given up", rejection_reason=reason, rejection_class=rejection_class)
                 metrics.add_metric(name="SignedDocumentsGivenUp", unit=MetricUnit.Count, value=1)
             case FetchLater():

@@ -82,7 +82,8 @@ class Refusals:
                 )
             ]
         )
-        self.dead_letters.send(record.body, reason, rejection_class, ambiguous_attempt_id=attempt_id)
+        self.dead_letters.send(record.body, reason, rejection_class, ambiguous_attempt_id=attempt_id,
+                               attributes=record.message_attributes)  # fmt: skip
         logger.warning("order refused", rejection_reason=reason, rejection_class=rejection_class)
         with single_metric(name="OrdersRefused", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
             m.add_dimension(name="ReasonClass", value=rejection_class)
