@@ -573,6 +573,25 @@ def test_control_characters_from_data_are_escaped_in_every_output(
     assert json.loads(outputs["list --json"].stdout)[0]["reference"].startswith(unique_reference("cli")[:4])
 
 
+def test_show_finds_an_order_right_after_a_callback(
+    session_stack: dict[str, Any], callback_app: Any, lambda_context: Any
+) -> None:
+    """A callback leaves the item's orderReference as it was, so DynamoDB keeps it in the index: the local stack
+    hid it for a second after any write, and `orders show` said there was no such order."""
+    form_order_id, reference = str(uuid.uuid4()), unique_reference("cli")
+    OrderStore(session_stack["table"]).record_placed(
+        form_order_id, order_reference=reference, order_fingerprint="f", form_id=FORM_ID,
+        response=EpromOrderResponse(id=uuid.UUID(form_order_id)), order_expiry=datetime.now(UTC) + timedelta(days=1),
+    )  # fmt: skip
+    wait_until_indexed(reference, session_stack["table"])  # placed a while ago
+    event = json.loads((ROOT / "events" / "callback-ordered.json").read_text())
+    event["body"] = json.dumps({"apiKey": API_KEY, "formOrderId": form_order_id, "formOrderStatus": "Ordered"})
+    assert callback_app.lambda_handler(event, lambda_context)["statusCode"] == 200
+    shown_now = eprom("--local", "orders", "show", reference, "--json")
+    assert shown_now.exit_code == 0, shown_now.output
+    assert json.loads(shown_now.stdout)[0]["status"] == "Ordered"
+
+
 def test_tables_never_wrap_off_a_terminal(parked: Callable[..., None]) -> None:
     """Piped, `dead-letters list` wrapped at 80 columns (`InvalidMessag|e`, references split over lines)."""
     reference = unique_reference("cli") + "-" + "r" * 200

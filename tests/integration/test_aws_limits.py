@@ -226,6 +226,43 @@ def test_a_gsi_query_does_not_see_a_write_of_the_last_lag_seconds(aws) -> None:
         lagging.stop()
 
 
+def test_only_a_new_or_changed_index_key_lags_an_update_of_other_attributes_keeps_the_item_in_the_index(aws) -> None:
+    """DynamoDB propagates an item to a GSI when its index key is written; an update of its other attributes leaves
+    it where it is (the projected values catch up). The local stack hid the item for a second after any write:
+    `eprom orders show` right after a callback said "no order with orderReference"."""
+    lagging = MotoServer().start()  # the same moto backends, behind limits of its own
+    lagging.limits.gsi_lag_seconds = 3600.0  # nothing written through it shows before the test ends
+    try:
+        dynamodb, table = boto3.client("dynamodb", endpoint_url=lagging.url), aws["FORM_ORDERS_TABLE"]
+        form_order_id, reference = str(uuid.uuid4()), f"ref-{uuid.uuid4()}"
+        key = {"formOrderId": {"S": form_order_id}}
+        boto3.client("dynamodb").put_item(TableName=table, Item=key | {"orderReference": {"S": reference}})
+
+        def indexed(order_reference: str) -> list[str]:
+            answer = dynamodb.query(TableName=table, IndexName=ORDER_REFERENCE_INDEX,
+                                    KeyConditionExpression="orderReference = :r",
+                                    ExpressionAttributeValues={":r": {"S": order_reference}})  # fmt: skip
+            return [item["formOrderId"]["S"] for item in answer["Items"]]
+
+        assert indexed(reference) == [form_order_id]  # written long ago (not through the lagging server)
+        dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET #s = :s",
+                             ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues={":s": {"S": "Ordered"}})  # fmt: skip
+        assert indexed(reference) == [form_order_id]  # a callback's write: still there
+        dynamodb.put_item(TableName=table, Item=key | {"orderReference": {"S": reference}, "status": {"S": "x"}})
+        assert indexed(reference) == [form_order_id]  # written again with the same index key
+
+        moved = f"ref-{uuid.uuid4()}"
+        dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET orderReference = :r",
+                             ExpressionAttributeValues={":r": {"S": moved}})  # fmt: skip
+        assert indexed(moved) == []  # a changed index key lags
+        other = str(uuid.uuid4())
+        dynamodb.put_item(TableName=table, Item={"formOrderId": {"S": other}, "orderReference": {"S": reference}})
+        assert indexed(reference) == []  # a new item lags
+    finally:
+        lagging.stop()
+
+
 # API Gateway and Lambda (local/callback_front.py)
 
 
