@@ -24,6 +24,7 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 from eprom.models import EpromCallback
+from eprom.order_item import ResultPointer
 from eprom.order_store import OrderStore
 from eprom_cli.target import LocalState
 from hypothesis import settings
@@ -149,9 +150,10 @@ def eprom(simulator_session: EpromSimulator) -> Iterator[EpromSimulator]:
 def signed_order(aws: dict[str, str], eprom: EpromSimulator) -> dict[str, str]:
     """An order whose form came back signed: its item exists, and ePROM has the PDF."""
     form_order_id, signed_form_id = str(uuid.uuid4()), str(uuid.uuid4())
-    OrderStore(aws["FORM_ORDERS_TABLE"]).apply_callback(
-        EpromCallback.model_validate({"formOrderId": form_order_id, "formOrderStatus": "Ordered"})
-    )
+    form_return = {"formOrderId": form_order_id, "formOrderStatus": "Completed", "formData": "{}",
+                   "signedFormId": signed_form_id}  # fmt: skip
+    answers = ResultPointer(key=f"answers/{form_order_id}.json", version_id="v1", sha256="0" * 64, bytes=2)
+    OrderStore(aws["FORM_ORDERS_TABLE"]).apply_callback(EpromCallback.model_validate(form_return), answers=answers)
     eprom.documents[signed_form_id] = (time.monotonic(), signed_pdf(signed_form_id, 50_000))
     return {"formOrderId": form_order_id, "signedFormId": signed_form_id}
 

@@ -4,6 +4,7 @@ import hashlib
 import json
 import threading
 import time
+import uuid
 from typing import Any
 
 import boto3
@@ -137,16 +138,33 @@ def test_a_failure_that_repeats_past_the_retry_window_is_given_up_not_dropped(
     assert "signedDocument" not in item(orders_table, signed_order["formOrderId"])
 
 
-def test_a_document_whose_item_is_gone_is_stored_and_the_job_ends(
-    fetcher, signed_order, orders_table, aws, document_dead_letters, lambda_context
+def test_a_job_whose_item_is_gone_is_not_downloaded_and_ends(
+    fetcher, eprom, signed_order, orders_table, aws, document_dead_letters, lambda_context
 ) -> None:
-    """The item's retention (TTL) ended first: the PDF is kept (the bucket's lifecycle removes it), no item is
-    made again."""
+    """The item's retention (TTL) ended first: nothing to store the document for (it was downloaded and kept as an
+    orphan past the retention); no item is made again."""
     orders_table.delete_item(Key={"formOrderId": signed_order["formOrderId"]})
     assert fetcher.lambda_handler(sqs_event(signed_order), lambda_context) == {"batchItemFailures": []}
+    assert eprom.document_requests[signed_order["signedFormId"]] == 0
+    assert stored_pdf(aws, signed_order["formOrderId"]) is None
     assert "Item" not in orders_table.get_item(Key={"formOrderId": signed_order["formOrderId"]}, ConsistentRead=True)
-    assert stored_pdf(aws, signed_order["formOrderId"])
     assert document_dead_letters.messages() == []
+
+
+def test_a_job_for_a_signed_form_id_its_order_never_had_is_given_up(
+    fetcher, eprom, signed_order, orders_table, aws, document_dead_letters, lambda_context
+) -> None:
+    """One person's document must not be stored under another's order: the job's signedFormId must be one the
+    order's own form returns carried."""
+    other = str(uuid.uuid4())
+    eprom.documents[other] = (0.0, signed_pdf(other, 20_000))
+    job = signed_order | {"signedFormId": other}
+    assert fetcher.lambda_handler(sqs_event(job), lambda_context) == {"batchItemFailures": []}
+    assert eprom.document_requests[other] == 0
+    assert stored_pdf(aws, signed_order["formOrderId"]) is None
+    [dead] = document_dead_letters.messages()
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "InvalidJob"
+    assert "signedFormId" in dead["MessageAttributes"]["rejectionReason"]["StringValue"]
 
 
 def stored_pdf(aws: dict[str, str], form_order_id: str) -> bytes | None:

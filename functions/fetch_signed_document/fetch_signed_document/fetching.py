@@ -1,6 +1,9 @@
 """One signed-document job: download the PDF from ePROM, store it beside the answers, point the item at it.
 
-Idempotent: a document already stored is not downloaded again. A failure is fetched again later with backoff (the
+The item decides first: a job whose item is gone is not downloaded (the document would outlive the order's
+retention), and one whose signedFormId none of its order's form returns carried is given up (InvalidJob): one
+person's document is never stored under another's order. Idempotent: a document already stored is not downloaded
+again. A failure is fetched again later with backoff (the
 message's next delivery is set); a 404 for longer than the not-found window, or any failure for longer than the
 retry window, gives the job up to SignedDocumentDeadLetterQueue with a reason. A document above the size limit is
 given up at once (DocumentTooLarge): its size will not change, only the limit can. One that is cut short, not a
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from eprom.eprom_client import Document, EpromClient, NotFound, Refused, TooLarge, Transient
-from eprom.order_item import ResultPointer
+from eprom.order_item import ResultPointer, SignedDocumentPointer, as_guid
 from eprom.order_store import OrderStore
 from eprom.queues import DeadLetterQueue, QueueVisibility, SignedDocumentJob, SqsRecord, backoff_seconds
 from eprom.results_store import ResultsStore
@@ -35,6 +38,11 @@ class AlreadyStored:
 
 
 @dataclass(frozen=True)
+class NotNeeded:
+    """Nothing to fetch the document for: the item is gone (its retention ended)."""
+
+
+@dataclass(frozen=True)
 class GivenUp:
     reason: str
     rejection_class: str
@@ -46,7 +54,7 @@ class FetchLater:
     retry_after_seconds: float | None = None  # ePROM's Retry-After, when it sent one
 
 
-Outcome = DocumentStored | AlreadyStored | GivenUp | FetchLater
+Outcome = DocumentStored | AlreadyStored | NotNeeded | GivenUp | FetchLater
 
 
 @dataclass(frozen=True)
@@ -109,15 +117,23 @@ class SignedDocumentFetcher:
         # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). A PDF stored by a job that failed
         # before it set the item is found by ResultsStore's conditional write: downloaded again, stored once.
         item = self.store.item(form_order_id)
-        if item is not None and item.signed_document is not None:
+        if item is None:  # not downloaded: it would be kept past the order's retention
+            return NotNeeded()
+        signed_form_id = str(job.signed_form_id)
+        if signed_form_id not in item.signed_form_ids():  # another order's document must not be stored under this one
+            return GivenUp("the job's signedFormId is none its order's form returns carried", "InvalidJob")
+        if item.signed_document_of(signed_form_id) is not None:
             return AlreadyStored()
         age_seconds = record.age_seconds()
         policy = self.policy
         with tempfile.TemporaryFile() as pdf:  # in /tmp; gone when closed
-            match self.eprom.fetch_document(str(job.signed_form_id), pdf, read_timeout=policy.read_timeout_seconds,
+            match self.eprom.fetch_document(signed_form_id, pdf, read_timeout=policy.read_timeout_seconds,
                                             max_bytes=policy.max_bytes, deadline=deadline):  # fmt: skip
                 case Document(sha256, size):
                     document = self.results.put_signed_document(form_order_id, pdf, sha256=sha256, size=size)
+                    if signed_form_id in item.signed_form_ids() - {as_guid(item.signed_form_id)}:  # a later return's
+                        later = SignedDocumentPointer(signed_form_id=signed_form_id, **document.model_dump())
+                        return DocumentStored(document, self.store.record_later_signed_document(form_order_id, later))
                     return DocumentStored(document, self.store.record_signed_document(form_order_id, document))
                 case Refused(reason):
                     return GivenUp(reason, "RefusedByEprom")
@@ -143,6 +159,8 @@ class SignedDocumentFetcher:
                 logger.warning("signed document stored, but its order item is gone (retention ended)")
             case AlreadyStored():
                 logger.info("signed document already stored")
+            case NotNeeded():
+                logger.info("signed document not fetched: its order item is gone (retention ended)")
             case GivenUp(reason, rejection_class):
                 self.dead_letters.send(record.body, reason, rejection_class, attributes=record.message_attributes)
                 logger.error("signed document given up", rejection_reason=reason, rejection_class=rejection_class)
