@@ -177,7 +177,9 @@ def stored_pdf(aws: dict[str, str], form_order_id: str) -> bytes | None:
     return answer["Body"].read()
 
 
-@pytest.mark.parametrize("fault", ["truncated", "cut", "pdf_header_only", "not_pdf"])
+@pytest.mark.parametrize(
+    "fault", ["truncated", "cut", "pdf_header_only", "not_pdf", "cut_at_revision", "chunked_cut", "trailing_eof"]
+)
 def test_only_a_whole_pdf_is_stored_and_anything_else_is_fetched_again(
     fault, fetcher, eprom, signed_order, orders_table, aws, document_dead_letters, lambda_context
 ) -> None:
@@ -193,6 +195,18 @@ def test_only_a_whole_pdf_is_stored_and_anything_else_is_fetched_again(
     assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     assert stored_pdf(aws, signed_order["formOrderId"]) == eprom.documents[signed_order["signedFormId"]][1]
     assert item(orders_table, signed_order["formOrderId"])["signedDocument"]
+
+
+@pytest.mark.parametrize("fault", ["unannounced", "chunked"])
+def test_a_whole_pdf_without_content_length_is_stored_when_its_framing_or_structure_proves_it(
+    fault, fetcher, eprom, signed_order, aws, lambda_context
+) -> None:
+    """Chunked framing ends with its last chunk; a body that ends where the connection does must prove itself by its
+    structure: its last startxref points at a cross-reference, and its signature covers it to its end."""
+    eprom.config.document_fault = fault
+    assert fetcher.lambda_handler(sqs_event(signed_order), lambda_context) == {"batchItemFailures": []}
+    assert eprom.faults[f"document_{fault}"] == 1
+    assert stored_pdf(aws, signed_order["formOrderId"]) == eprom.documents[signed_order["signedFormId"]][1]
 
 
 def test_a_document_never_whole_is_given_up_after_the_retry_window(
