@@ -16,7 +16,7 @@ import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from conftest import CapturedOutput, DeadLetters
+from conftest import API_KEY, CapturedOutput, DeadLetters
 from eprom.order_store import ORDER_REFERENCE_INDEX
 from eprom.queues import MAX_RETRY_DELAY_SECONDS, RECEIVE_MARGIN_SECONDS, backoff_seconds
 from fetch_signed_document.settings import FetcherSettings
@@ -288,6 +288,43 @@ def test_api_gateway_answers_504_when_the_integration_outlasts_its_timeout() -> 
         answer = requests.put(f"{front.base_url}/api/PromsFormOrder", data="{}", timeout=30)
         release.set()
     assert (answer.status_code, answer.json()) == (504, {"message": "Endpoint request timed out"})
+
+
+def test_an_event_over_lambdas_6_mb_never_reaches_the_function_and_api_gateway_answers_413() -> None:
+    """API Gateway takes 10 MB of body, but the proxy event carries it escaped once more, and Lambda takes at most
+    6,291,456 bytes of request (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html; the exact
+    figure from Lambda's error, "Request must be smaller than 6291456 bytes"). Judged here by the event's size as the
+    function receives it, counted by the test's own arithmetic: each further character of the body is one byte more."""
+    sizes: list[int] = []
+
+    def recording(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        sizes.append(len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()))
+        return {"statusCode": 200, "body": "{}"}
+
+    def put(letters: int) -> requests.Response:
+        body = json.dumps({"formOrderId": str(uuid.uuid4()), "formData": "a" * letters})
+        return requests.put(f"{front.base_url}/api/PromsFormOrder", data=body, timeout=60)
+
+    with CallbackFront(recording) as front:
+        assert put(4_000_000).status_code == 200  # as many digits in Content-Length as the ones below
+        largest = 4_000_000 + 6_291_456 - sizes[-1]
+        assert put(largest).status_code == 200 and sizes[-1] == 6_291_456
+        refused = put(largest + 1)
+    assert (refused.status_code, refused.json()) == (413, {"message": "Request Too Long"})
+    assert len(sizes) == 2  # never invoked
+
+
+def test_a_quote_heavy_form_return_of_4_mb_is_refused_413_and_nothing_is_stored(callback_app, orders_table) -> None:
+    """4 MB of answers whose quotes the event escapes again make an 8 MB event: stored locally, lost on AWS."""
+    form_order_id = str(uuid.uuid4())
+    form_data = json.dumps({f"q{n}": '"svar"' for n in range(200_000)})
+    body = json.dumps({"apiKey": API_KEY, "formOrderId": form_order_id, "formOrderStatus": "Completed",
+                       "formData": form_data})  # fmt: skip
+    assert 4_000_000 < len(body) < 10 * 1024 * 1024
+    with CallbackFront(callback_app.lambda_handler) as front:
+        answer = requests.put(f"{front.base_url}/api/PromsFormOrder", data=body, timeout=60)
+    assert (answer.status_code, answer.json()) == (413, {"message": "Request Too Long"})
+    assert "Item" not in orders_table.get_item(Key={"formOrderId": form_order_id}, ConsistentRead=True)
 
 
 def test_a_function_response_over_6_mb_is_a_502() -> None:
