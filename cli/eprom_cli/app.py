@@ -433,7 +433,7 @@ def verify_integration(
     written = report.write(verification, report_dir)
     state_file.unlink(missing_ok=True)
     for path in written:
-        console.print(f"wrote {rendering.shown(path)}")
+        console.print(f"wrote {path}")
     if verification.outcome != "passed":
         fail(f"verification failed at step {verification.steps[-1].name!r}: {verification.steps[-1].observed}")
     console.print(f"verification passed: {len(verification.steps)} steps", style="green")
