@@ -349,6 +349,7 @@ NOT_REHEARSED = {
     "AWS::ApiGateway::BasePathMapping": "moto",
     "AWS::Lambda::Alias": "moto",
     "AWS::CloudWatch::Alarm": "moto",
+    "AWS::Logs::MetricFilter": "moto",
     "AWS::CloudFormation::WaitConditionHandle": "moto",
     "AWS::SecretsManager::Secret": "moto",
     "AWS::SQS::QueuePolicy": "moto",
