@@ -48,6 +48,10 @@ def main() -> None:
     parser.add_argument("--code-root", type=Path, default=ROOT, help="a checkout whose layers/ and functions/ run")
     args = parser.parse_args()
 
+    from eprom.models import EpromCallback
+    from eprom.order_item import ResultPointer
+    from eprom.order_store import OrderStore
+
     from local.eprom_simulator import EpromSimulator, SimulatorConfig, signed_pdf
     from local.stack import functions_environment, start_aws
 
@@ -58,6 +62,11 @@ def main() -> None:
             form_order_id, signed_form_id = str(uuid.uuid4()), str(uuid.uuid4())
             eprom.documents[signed_form_id] = (0.0, signed_pdf(signed_form_id, size))
             body = json.dumps({"formOrderId": form_order_id, "signedFormId": signed_form_id})
+            answers = ResultPointer(key=f"answers/{form_order_id}.json", sha256="0" * 64, bytes=2)
+            OrderStore(aws.resources["FORM_ORDERS_TABLE"]).apply_callback(  # the fetcher fetches only for its order
+                EpromCallback.model_validate(json.loads(body) | {"formOrderStatus": 0, "formData": "{}"}),
+                answers=answers,
+            )
             jobs.append(sqs_event(body))
         child_env = os.environ | functions_environment(
             aws,

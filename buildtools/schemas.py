@@ -58,9 +58,10 @@ def _wire_enum(enum_cls: type[IntEnum]) -> dict[str, Any]:
 ORDER_NOTES: dict[str, dict[str, Any]] = {
     "orderReference": {
         "description": "Your own unique id of the order: the idempotency key. The same orderReference never produces "
-        "a second ePROM order. Must not contain a national id (it is logged and appears in events): refused when any "
-        "eleven consecutive digits of it, or six and five with a separator between, make a valid one, except inside a "
-        "GUID. A GUID never is; a long number (an epoch in milliseconds, a timestamp) now and then is."
+        "a second ePROM order. Must not contain a national id (it is logged and appears in events): refused when a "
+        "valid one stands alone in it, eleven digits or written with one separator between some of them "
+        "(260739-41651, 26.07.39.41651), with no digit right before or after. A longer number (an epoch in "
+        "milliseconds, a database id, a date and a counter) and a GUID never are."
     },
     "formId": {"description": "The ePROM form (GUID); it must exist and be Published."},
     "nationalId": NATIONAL_ID

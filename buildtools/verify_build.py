@@ -92,6 +92,11 @@ def main(build_dir: str) -> int:
 
             form_order_id, signed_form_id = items[0].form_order_id, str(uuid.uuid4())
             eprom.documents[signed_form_id] = (0.0, signed_pdf(signed_form_id, 10_000))
+            returned = json.loads((EVENTS / "callback-completed.json").read_text())  # signed: the job's signedFormId
+            returned["body"] = json.dumps(json.loads(returned["body"]) | {"formOrderId": form_order_id,
+                                                                          "signedFormId": signed_form_id})  # fmt: skip
+            replied = invoke(built, "StatusCallbackFunction", build_dir, below_code, returned, env)
+            checks.append((replied.get("statusCode") == 200, f"StatusCallbackFunction answered {replied}"))
             job = json.loads((EVENTS / "signed-document-job-sqs.json").read_text())
             job["Records"][0]["body"] = json.dumps({"formOrderId": form_order_id, "signedFormId": signed_form_id})
             job["Records"][0]["attributes"]["SentTimestamp"] = str(int(time.time() * 1000))

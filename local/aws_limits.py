@@ -3,15 +3,19 @@ refuses, with AWS's error codes, so that a design needing more fails here first 
 
 - SQS: a ChangeMessageVisibility whose timeout would end more than 12 h after the message's receive (the receive
   time of each receipt handle is taken from the ReceiveMessage answers; moto 5.2 itself measures from the send,
-  as AWS does not: stricter for a message received long after it was sent), and a message whose body plus
-  attributes exceeds the queue's MaximumMessageSize (moto counts characters of the body alone).
+  as AWS does not: stricter for a message received long after it was sent), a message whose body plus
+  attributes exceeds the queue's MaximumMessageSize (moto counts characters of the body alone), and a message
+  with more than 10 attributes.
 - EventBridge: a PutEvents request whose entries add up to more than 256 KiB.
 - S3: a read (GetObject, HeadObject) of a missing key answers 403 AccessDenied, not 404, as S3 answers a caller
   without s3:ListBucket on the bucket, which no function role has.
-- DynamoDB: a query on a global secondary index does not see items written in the last `gsi_lag_seconds`
-  (GSI reads are eventually consistent; moto's are immediate), so nothing that must be exact can rest on one.
-  A new item is missing from the index for that long, as on AWS; a changed item is missing too (AWS would show
-  its old version). moto itself refuses items over DynamoDB's 400 KB.
+- DynamoDB: a query on a global secondary index does not see an item whose key in that index was written in the
+  last `gsi_lag_seconds` (GSI reads are eventually consistent; moto's are immediate), so nothing that must be exact
+  can rest on one: a new item is missing from the index for that long, as on AWS, and an item whose index key
+  changed is missing too (AWS would show it under its old key). A write that leaves the index key as it was
+  (an update of other attributes, a callback's) keeps the item in the index, as DynamoDB does: only its projected
+  values would lag there (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Writes).
+  moto itself refuses items over DynamoDB's 400 KB.
 
 API Gateway's and Lambda's limits are in local/callback_front.py and local/lambda_runtime.py.
 """
@@ -31,6 +35,8 @@ SQS_MAX_VISIBILITY_SECONDS = 43200
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html: 1 MiB since August
 # 2025, body and message attributes (names, types and values) together.
 SQS_MAX_MESSAGE_BYTES = 1_048_576
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html
+SQS_MAX_MESSAGE_ATTRIBUTES = 10
 # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
 EVENTBRIDGE_MAX_REQUEST_BYTES = 262_144
 # The lag of GSI reads behind writes in the local stack: real, and small. LOCAL_GSI_LAG_SECONDS overrides it.
@@ -46,7 +52,8 @@ class AwsLimits:
         self.missing_key_reads_denied = True
         self._lock = threading.Lock()
         self._received_at: dict[str, float] = {}  # receipt handle -> when ReceiveMessage returned it
-        self._written_at: dict[tuple[str, str], float] = {}  # (table, item key) -> when last written
+        # (table, item key, index) -> when the item's key in that index was last written (new or changed)
+        self._indexed_at: dict[tuple[str, str, str], float] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         service, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
@@ -64,9 +71,13 @@ class AwsLimits:
         if refusal:
             error_type, message = refusal
             return _error(start_response, 400, error_type, message)
+        writes = operation in _DYNAMODB_WRITES and service.startswith("DynamoDB_")
+        before = _index_keys(operation, request) if writes else {}  # DynamoDB requests come one at a time (ports.py)
         status, headers, answer = _call(self.app, environ)
         if status.startswith("200"):
             self._observe(service, operation, request, answer)
+            if writes:
+                self._observe_index_keys(before, _index_keys(operation, request))
         start_response(status, headers)
         return [self._lagged(operation, request, answer) if service.startswith("DynamoDB_") else answer]
 
@@ -82,6 +93,11 @@ class AwsLimits:
                     f"for the message is beyond the limit [{SQS_MAX_VISIBILITY_SECONDS} seconds]"
                 )
         if service == "AmazonSQS" and operation == "SendMessage":
+            if (count := len(request.get("MessageAttributes") or {})) > SQS_MAX_MESSAGE_ATTRIBUTES:
+                maximum = SQS_MAX_MESSAGE_ATTRIBUTES
+                return "com.amazonaws.sqs#InvalidParameterValue", (
+                    f"Number of message attributes [{count}] exceeds the allowed maximum [{maximum}]."
+                )
             limit = min(SQS_MAX_MESSAGE_BYTES, _queue_max_message_size(request["QueueUrl"], environ))
             if sqs_message_bytes(request) > limit:
                 return "com.amazonaws.sqs#InvalidParameterValue", (
@@ -98,24 +114,29 @@ class AwsLimits:
             if service == "AmazonSQS" and operation == "ReceiveMessage":
                 for message in json.loads(answer).get("Messages", []):
                     self._received_at[message["ReceiptHandle"]] = now
-            elif service.startswith("DynamoDB_") and operation in _DYNAMODB_WRITES:
-                for table, key_or_item in _written(operation, request):
-                    self._written_at[(table, _key_of(table, key_or_item))] = now
+
+    def _observe_index_keys(self, before: dict[tuple[str, str, str], str | None],
+                            after: dict[tuple[str, str, str], str | None]) -> None:  # fmt: skip
+        """An item lags in an index when this write gave it a key there it did not have before."""
+        now = time.monotonic()
+        with self._lock:
+            for where, index_key in after.items():
+                if index_key is not None and index_key != before.get(where):
+                    self._indexed_at[where] = now
 
     def _lagged(self, operation: str, request: dict[str, Any], answer: bytes) -> bytes:
-        """A Query of a GSI without the items written in the last gsi_lag_seconds."""
+        """A Query of a GSI without the items whose key in it was written in the last gsi_lag_seconds."""
         if operation != "Query" or "IndexName" not in request or self.gsi_lag_seconds <= 0:
             return answer
         result = json.loads(answer)
         if "Items" not in result:
             return answer
-        table, fresh_after = request["TableName"], time.monotonic() - self.gsi_lag_seconds
+        table, index, fresh_after = request["TableName"], request["IndexName"], time.monotonic() - self.gsi_lag_seconds
         with self._lock:
-            visible = [
-                item
-                for item in result["Items"]
-                if self._written_at.get((table, _key_of(table, item)), 0.0) <= fresh_after
-            ]
+            indexed_at = [self._indexed_at.get((table, _key_of(table, item), index)) for item in result["Items"]]
+        visible = [
+            item for item, at in zip(result["Items"], indexed_at, strict=True) if at is None or at <= fresh_after
+        ]
         result["Items"], result["Count"] = visible, len(visible)
         return json.dumps(result).encode()
 
@@ -212,6 +233,31 @@ def _written(operation: str, request: dict[str, Any]) -> Iterable[tuple[str, dic
             for kind in ("Put", "Update", "Delete"):
                 if kind in action:
                     yield action[kind]["TableName"], action[kind].get("Item") or action[kind]["Key"]
+
+
+def _index_keys(operation: str, request: dict[str, Any]) -> dict[tuple[str, str, str], str | None]:
+    """For each item the write request names: its key in each global secondary index of its table, as moto holds the
+    item now ((table, item key, index) -> the index key as text; None when the item is not in that index)."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    keys: dict[tuple[str, str, str], str | None] = {}
+    for table_name, key_or_item in _written(operation, request):
+        table = next((backend.tables[table_name] for backend in dynamodb_backends[DEFAULT_ACCOUNT_ID].values()
+                      if table_name in backend.tables), None)  # fmt: skip
+        if table is None:
+            continue
+        hash_key, range_key = key_or_item.get(table.hash_key_attr), key_or_item.get(table.range_key_attr or "")
+        item = None
+        if hash_key is not None:
+            item = table.get_item(DynamoType(hash_key), DynamoType(range_key) if range_key is not None else None)
+        for index in table.global_indexes:
+            values = [item.attrs.get(name) for name in index.schema_key_attrs] if item else [None]
+            in_index = all(value is not None for value in values)
+            keys[(table_name, _key_of(table_name, key_or_item), index.name)] = (
+                json.dumps([value.to_json() for value in values], sort_keys=True) if in_index else None
+            )
+    return keys
 
 
 def _key_of(table_name: str, item: dict[str, Any]) -> str:

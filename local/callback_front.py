@@ -3,7 +3,15 @@
 ePROM's simulator, curl and schemathesis talk to it as they would to the deployed CallbackApi, within API
 Gateway's limits (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html): a body over 10 MB is
 refused with 413, an integration taking over 29 s answers 504 (the function runs on), and a function response
-over Lambda's 6 MB answers 502.
+over Lambda's 6 MB answers 502. Lambda takes at most 6 MB of request too
+(https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): the proxy event carries the body as a JSON
+string, escaped once more (a form return's formData, JSON in a string, has its quotes escaped twice), and an event
+above the limit never reaches the function; API Gateway answers 413 `{"message": "Request Too Long"}`, as observed
+on AWS (https://github.com/koki-develop/lgtm-generator/issues/10), and a 413 cannot be given another reply
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html).
+
+`python -m local.callback_front` prints the largest callback body of each kind that reaches the function
+(docs/architecture.md, "Callback endpoint").
 """
 
 import json
@@ -16,7 +24,16 @@ from local.lambda_runtime import LambdaContext, ResponseTooLarge, checked_respon
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# Lambda's refusal says "Request must be smaller than 6291456 bytes for the InvokeFunction operation" (6 MiB; its
+# responses may have 100 bytes more: lambda_runtime.MAX_RESPONSE_BYTES).
+MAX_REQUEST_BYTES = 6_291_456
 INTEGRATION_TIMEOUT_SECONDS = 29.0
+
+
+def event_bytes(event: dict[str, Any]) -> int:
+    """An invocation's request as Lambda counts it: the event as JSON, in UTF-8."""
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", errors="surrogatepass"))
 
 
 def gateway_error(status: int, message: str) -> dict[str, Any]:
@@ -57,9 +74,13 @@ class CallbackFront:
     def invoke(self, method: str, path: str, headers: dict[str, str], body: str | None) -> dict[str, Any]:
         outcome: dict[str, Any] = {}
 
+        event = rest_api_event(method, path, headers, body)
+        if event_bytes(event) > MAX_REQUEST_BYTES:  # Lambda refuses the invocation: the function never runs
+            return gateway_error(413, "Request Too Long")
+
         def run() -> None:
             with self._invoke_lock:
-                event, context = rest_api_event(method, path, headers, body), LambdaContext("StatusCallbackFunction")
+                context = LambdaContext("StatusCallbackFunction")
                 try:
                     outcome["response"] = checked_response(self._handler(event, context))
                 except ResponseTooLarge:
@@ -107,3 +128,40 @@ class CallbackFront:
                 pass
 
         return RequestHandler
+
+
+def largest_delivered_body(body_of: Callable[[int], str]) -> int:
+    """The largest body `body_of(n)` makes (its UTF-8 bytes) whose event still reaches the function: n grows with
+    the body; found by bisection on the event this front builds for a PUT of it."""
+
+    def event_of(n: int) -> int:
+        body = body_of(n)
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(body.encode()))}
+        return event_bytes(rest_api_event("PUT", "/api/PromsFormOrder", headers, body))
+
+    low, high = 0, MAX_REQUEST_BYTES
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if event_of(middle) <= MAX_REQUEST_BYTES else (low, middle - 1)
+    return len(body_of(low).encode())
+
+
+def _form_return(form_data: str) -> str:
+    return json.dumps({"apiKey": "k" * 40, "formOrderId": "184738d0-3c39-e611-9c2a-34e6d72e03c7",
+                       "formOrderStatus": "Completed", "formData": form_data}, ensure_ascii=False)  # fmt: skip
+
+
+# What a form return's answers can be made of: formData is JSON in a string, so its quotes are escaped in the body
+# and again in the event.
+BODY_KINDS: dict[str, Callable[[int], str]] = {
+    "only quotes in formData (each escaped twice: the worst case)": lambda n: _form_return('"' * n),
+    "answers as ePROM sends them (short fields, Norwegian text)": lambda n: _form_return(
+        json.dumps({f"spørsmål{i}": f"svar på spørsmål {i}: ja, æøå" for i in range(n // 30)}, ensure_ascii=False)
+    ),
+    "formData without quotes or backslashes (the best case)": lambda n: _form_return("a" * n),
+}
+
+
+if __name__ == "__main__":
+    for kind, body_of in BODY_KINDS.items():
+        print(f"{kind}: {largest_delivered_body(body_of):,} bytes")

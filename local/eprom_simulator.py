@@ -96,9 +96,13 @@ class SimulatorConfig:
     document_bytes: int = 20_000  # the size of each signed PDF
     every_document_exists: bool = False  # benchmarks: any signedFormId is a ready PDF of document_bytes
     # What can go wrong with a 200 for a ready document: "truncated" (half the PDF, then the connection closes; no
-    # Content-Length), "cut" (the same with the whole PDF's Content-Length), "pdf_header_only" (`%PDF-` alone),
-    # "not_pdf" (a proxy's HTML page), "drip" (one byte every document_drip_seconds), "huge" / "huge_unannounced"
-    # (a whole PDF of document_huge_bytes, made as it is sent, with / without Content-Length).
+    # Content-Length), "cut" (the same with the whole PDF's Content-Length), "cut_at_revision" (the PDF up to its
+    # first revision's %%EOF, the signature's update lost, no Content-Length), "trailing_eof" (half the PDF and a
+    # %%EOF, no Content-Length), "chunked_cut" (chunked, the connection closed before the last chunk),
+    # "pdf_header_only" (`%PDF-` alone), "not_pdf" (a proxy's HTML page), "drip" (one byte every
+    # document_drip_seconds), "huge" / "huge_unannounced" (a whole PDF of document_huge_bytes, made as it is sent,
+    # with / without Content-Length). And the whole PDF framed otherwise: "unannounced" (no Content-Length, the
+    # connection closes at its end), "chunked" (Transfer-Encoding: chunked).
     document_fault: str | None = None
     document_drip_seconds: float = 1.0
     document_huge_bytes: int = 150_000_000
@@ -523,9 +527,19 @@ class EpromSimulator:
                     simulator.faults[f"document_{fault}"] += 1
                 chunks: Iterable[bytes] = [pdf]
                 length: int | None = len(pdf)
+                chunked = fault in ("chunked", "chunked_cut")
                 if fault in ("truncated", "cut"):
                     chunks, length = [pdf[: len(pdf) // 2]], None if fault == "truncated" else len(pdf)
                     self.close_connection = True
+                elif fault == "cut_at_revision":
+                    chunks, length = [pdf[: pdf.index(b"%%EOF") + len(b"%%EOF\n")]], None
+                elif fault == "trailing_eof":
+                    chunks, length = [pdf[: len(pdf) // 2] + b"\n%%EOF\n"], None
+                elif fault == "unannounced":
+                    length = None
+                elif chunked:
+                    pieces = [pdf[start : start + 4096] for start in range(0, len(pdf), 4096)]
+                    chunks = pieces[: len(pieces) // 2] if fault == "chunked_cut" else pieces
                 elif fault == "pdf_header_only":
                     chunks, length = [b"%PDF-"], 5
                 elif fault == "not_pdf":
@@ -538,7 +552,10 @@ class EpromSimulator:
                     chunks = _drip(pdf, config.document_drip_seconds, lambda: simulator._stopping)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html" if fault == "not_pdf" else "application/pdf")
-                if length is None:  # the body ends where the connection does
+                if chunked:  # each chunk framed; the last (empty) one ends the body, unless cut before it
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.close_connection = fault == "chunked_cut"
+                elif length is None:  # the body ends where the connection does
                     self.send_header("Connection", "close")
                     self.close_connection = True
                 else:
@@ -546,7 +563,9 @@ class EpromSimulator:
                 self.end_headers()
                 try:
                     for chunk in chunks:
-                        self.wfile.write(chunk)
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    if fault == "chunked":
+                        self.wfile.write(b"0\r\n\r\n")
                 except OSError:  # the client gave up
                     self.close_connection = True
 
@@ -567,24 +586,54 @@ class EpromSimulator:
 
 
 def signed_pdf(signed_form_id: str, size: int) -> bytes:
-    """A small, valid PDF (one empty page) padded with a comment to `size` bytes."""
+    """A small, valid signed PDF (one empty page, then the signature as an incremental update), padded with a comment
+    in its first revision to `size` bytes."""
     return b"".join(signed_pdf_chunks(signed_form_id, size))
 
 
 def signed_pdf_chunks(signed_form_id: str, size: int, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
-    """signed_pdf in pieces of at most about `chunk_bytes`, made as they are asked for (a huge one is never whole)."""
-    head = b"%PDF-1.4\n"
-    body = (
-        b"1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
-    )
-    tail = b"trailer<</Root 1 0 R>>\n%%EOF\n"
+    """signed_pdf in pieces of at most about `chunk_bytes`, made as they are asked for (a huge one is never whole).
+
+    As a signature is added to a PDF (ISO 32000-1, 7.5.6 and 12.8.1): the unsigned document ends with its own
+    cross-reference section, startxref and %%EOF, and the signature is appended after it as an update with a
+    cross-reference section of its own (/Prev: the first) and a /ByteRange that covers the whole file but /Contents.
+    """
+    head = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+    objects = [
+        b"1 0 obj\n<</Type/Catalog/Pages 2 0 R>>\nendobj\n",
+        b"2 0 obj\n<</Type/Pages/Kids[3 0 R]/Count 1>>\nendobj\n",
+        b"3 0 obj\n<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>\nendobj\n",
+    ]
+    offsets = [len(head) + sum(map(len, objects[:n])) for n in range(len(objects))]
     padding = b"% signed form " + signed_form_id.encode() + b" "
-    filler = max(0, size - len(head) - len(body) - len(tail) - len(padding) - 1)
-    yield head + body + padding
+    contents = b"0" * 512  # the signature's value (hex), which /ByteRange leaves out
+
+    def revisions(filler: int) -> tuple[bytes, bytes]:
+        first_xref = len(head) + sum(map(len, objects)) + len(padding) + filler + 1
+        first = b"xref\n0 4\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+        first += b"trailer\n<</Size 4/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % first_xref
+        signature_at = first_xref + len(first)
+        sig = b"4 0 obj\n<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/ByteRange[0 %s %s %s]/Contents"
+        numbers = [b" " * 10] * 3  # fixed width: the numbers are known once the layout is
+        before_contents = len(sig % tuple(numbers))
+        update = lambda nums: (sig % tuple(nums)) + b"<" + contents + b">>>\nendobj\n"  # noqa: E731
+        second_xref = signature_at + len(update(numbers))
+        tail = b"xref\n0 1\n0000000000 65535 f \n4 1\n%010d 00000 n \n" % signature_at
+        tail += b"trailer\n<</Size 5/Root 1 0 R/Prev %d>>\nstartxref\n%d\n%%%%EOF\n" % (first_xref, second_xref)
+        end = second_xref + len(tail)
+        contents_at = signature_at + before_contents
+        after_contents = contents_at + 1 + len(contents) + 1
+        numbers = [b"%-10d" % n for n in (contents_at, after_contents, end - after_contents)]
+        return first, update(numbers) + tail
+
+    fixed = len(head) + sum(map(len, objects)) + len(padding) + 1
+    filler = max(0, size - fixed - sum(map(len, revisions(0))))
+    filler = max(0, size - fixed - sum(map(len, revisions(filler))))  # the offsets' digits may have grown
+    first, second = revisions(filler)
+    yield head + b"".join(objects) + padding
     for start in range(0, filler, chunk_bytes):
         yield b"x" * min(chunk_bytes, filler - start)
-    yield b"\n" + tail
+    yield b"\n" + first + second
 
 
 def _drip(content: bytes, seconds_per_byte: float, stopping: Callable[[], bool]) -> Iterator[bytes]:

@@ -4,6 +4,7 @@ visibility timeout ends, the one the function set (its backoff) or else the queu
 moves a message to the DLQ after maxReceiveCount receives).
 """
 
+import base64
 import threading
 import time
 from collections.abc import Callable
@@ -93,6 +94,7 @@ def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
         "messageAttributes": {
             name: {
                 "stringValue": value.get("StringValue"),
+                "binaryValue": base64.b64encode(value["BinaryValue"]).decode() if "BinaryValue" in value else None,
                 "dataType": value["DataType"],
                 "stringListValues": [],
                 "binaryListValues": [],

@@ -24,10 +24,12 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 from eprom.models import EpromCallback
+from eprom.order_item import ResultPointer
 from eprom.order_store import OrderStore
 from eprom.pacer import PACE_KEY
 from eprom_cli.target import LocalState
 from hypothesis import settings
+from hypothesis import strategies as st
 
 from buildtools.schemas import outcome_event_errors
 from local.eprom_simulator import EpromSimulator, Form, signed_pdf
@@ -161,9 +163,10 @@ def reset_pace(aws: dict[str, str]) -> None:
 def signed_order(aws: dict[str, str], eprom: EpromSimulator) -> dict[str, str]:
     """An order whose form came back signed: its item exists, and ePROM has the PDF."""
     form_order_id, signed_form_id = str(uuid.uuid4()), str(uuid.uuid4())
-    OrderStore(aws["FORM_ORDERS_TABLE"]).apply_callback(
-        EpromCallback.model_validate({"formOrderId": form_order_id, "formOrderStatus": "Ordered"})
-    )
+    form_return = {"formOrderId": form_order_id, "formOrderStatus": "Completed", "formData": "{}",
+                   "signedFormId": signed_form_id}  # fmt: skip
+    answers = ResultPointer(key=f"answers/{form_order_id}.json", version_id="v1", sha256="0" * 64, bytes=2)
+    OrderStore(aws["FORM_ORDERS_TABLE"]).apply_callback(EpromCallback.model_validate(form_return), answers=answers)
     eprom.documents[signed_form_id] = (time.monotonic(), signed_pdf(signed_form_id, 50_000))
     return {"formOrderId": form_order_id, "signedFormId": signed_form_id}
 
@@ -262,6 +265,33 @@ def order_message(**overrides: Any) -> dict[str, Any]:
         "distributionRule": "Basic",
     } | overrides
     return {key: value for key, value in body.items() if value is not None}
+
+
+# Anything upstream could put on OrderQueue (or an operator into a file for `eprom orders send`): any JSON, nesting
+# deeper than any parser recurses, an order whose fields hold anything.
+DEEP = 50_000
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+DEPTHS = st.sampled_from([2, 2_000, DEEP]) | st.integers(1, DEEP)  # hypothesis favours small numbers: deep ones too
+NESTED = st.builds(lambda depth, pair: pair[0] * depth + pair[1] * depth, DEPTHS, st.sampled_from(["[]", "{}"]))
+ANY_INPUT = st.one_of(
+    JSON_VALUES.map(json.dumps),
+    NESTED,
+    st.builds(lambda depth: '{"a": ' * depth + "1" + "}" * depth, DEPTHS),
+    st.builds(
+        lambda metadata, other: json.dumps(order_message(metadata=metadata, **other)),
+        JSON_VALUES | NESTED,
+        st.dictionaries(
+            st.sampled_from(["formId", "nationalId", "expiryDate", "distributionRule", "physicalAddress"]),
+            JSON_VALUES,
+            max_size=2,
+        ),
+    ),
+    st.text(),
+)
 
 
 def sqs_event(*bodies: str | dict[str, Any], sent_seconds_ago: float = 0, receive_count: int = 1) -> dict[str, Any]:

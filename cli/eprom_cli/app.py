@@ -165,7 +165,8 @@ def send_orders(
     for order in checked:
         if not order.problem:
             message_id = orders.send(target, order)
-            console.print(f"sent {order.path} (orderReference {order.order_reference}) as message {message_id}")
+            reference = rendering.masked(order.order_reference)
+            console.print(f"sent {rendering.shown(order.path)} (orderReference {reference}) as message {message_id}")
     if invalid:
         console.print(f"skipped {len(invalid)} invalid file(s)")
     if invalid and len(invalid) == len(checked):
@@ -184,7 +185,8 @@ def show_order(
     target = _target(ctx)
     items = orders.items_of(target, order_reference)
     if not items:
-        fail(f"no order with orderReference {order_reference} in {target.name} (placed orders only; see the DLQs)")
+        fail(f"no order with orderReference {rendering.masked(order_reference)} in {target.name} (placed orders only; "
+             "see the DLQs)")  # fmt: skip
     if reveal:
         warn_personal_data("single-use codes, login URLs and form answers")
     shown = items if reveal else [item.without_personal_data() for item in items]
@@ -221,11 +223,11 @@ def download_answers(
     target = _target(ctx)
     items = orders.items_of(target, order_reference)
     if not items:
-        fail(f"no order with orderReference {order_reference} in {target.name}")
+        fail(f"no order with orderReference {rendering.masked(order_reference)} in {target.name}")
     warn_personal_data("form answers and signed documents")
     written = [path for item in items for path in orders.download_results(target, item, out)]
     if not written:
-        fail(f"order {order_reference} has no answers or signed document yet")
+        fail(f"order {rendering.masked(order_reference)} has no answers or signed document yet")
     for path in written:
         console.print(f"wrote {path}")
 
@@ -315,7 +317,11 @@ def list_dead_letters(
     now = datetime.now(UTC)
     with dead_letters.held(target, queue.value) as letters:
         summaries = [letter.summary(now) for letter in letters]
+        others = dead_letters.held_elsewhere(target, queue.value, letters)
     rendering.print_listing(summaries, as_json=as_json, empty="no dead letters", table=rendering.print_dead_letters)
+    if others:
+        rendering.errors.print(f"and {others} held by another run (a list, redrive or export running now, or one that "
+                               f"stopped in the last {dead_letters.HOLD_SECONDS} s): not listed")  # fmt: skip
 
 
 @dead_letters_app.command("redrive")
@@ -333,22 +339,32 @@ def redrive_dead_letters(
     with dead_letters.held(target, queue.value) as letters:
         picked, copies = dead_letters.newest_per_order(dead_letters.chosen(letters, rejection_class, reference))
         if not picked:
-            fail("no dead letters match" if letters else "the dead-letter queue is empty")
+            fail(dead_letters.nothing_found(target, queue.value, letters))
         if dry_run:
             for letter in picked:
-                console.print(f"would redrive {letter.queue} {letter.message_id} {letter.reference} "
-                              f"({letter.rejection_class})")  # fmt: skip
+                console.print(f"would redrive {rendering.dead_letter(letter)}")
             console.print(f"{len(picked)} would be sent back and {len(copies)} older copies of them deleted; "
                           "nothing changed (--dry-run)")  # fmt: skip
             return
-        with rendering.counter("redriving", len(picked) + len(copies)) as count:
-            for letter in picked:
-                dead_letters.redrive(target, letter)
-                count()
-            for copy in copies:  # only after every letter was sent back
-                dead_letters.delete(target, copy)
-                count()
-    console.print(f"sent {len(picked)} dead letter(s) back to their queue; deleted {len(copies)} older copies of them")
+        copies_of, not_sent, deleted = dead_letters.copies_by_order(copies), [], 0
+        with rendering.counter("redriving", len(picked)) as count:
+            for letter in picked:  # one SQS refuses stops no other: it is named and stays in the DLQ
+                try:
+                    dead_letters.redrive(target, letter)
+                except dead_letters.NotSent as why:
+                    not_sent.append(letter)
+                    line = f"{rendering.dead_letter(letter)}: {rendering.shown(why)}"
+                    rendering.errors.print(f"not sent, stays in the dead-letter queue: {line}")
+                    continue
+                finally:
+                    count()
+                for copy in copies_of.get(letter.order_key, []):  # only after it was sent back
+                    dead_letters.delete(target, copy)
+                    deleted += 1
+    console.print(f"sent {len(picked) - len(not_sent)} dead letter(s) back to their queue; deleted {deleted} older "
+                  "copies of them")  # fmt: skip
+    if not_sent:
+        fail(f"{len(not_sent)} of {len(picked)} not sent (named above): they stay in the dead-letter queue")
 
 
 @dead_letters_app.command("export")
@@ -364,18 +380,27 @@ def export_dead_letters(
     target = _target(ctx)
     warn_personal_data("order messages with national ids")
     directory_for_files(out)
+    refused = []
     with dead_letters.held(target, queue.value) as letters:
         picked = dead_letters.chosen(letters, rejection_class, reference)
         if not picked:
-            fail("no dead letters match" if letters else "the dead-letter queue is empty")
-        for letter in picked:
+            fail(dead_letters.nothing_found(target, queue.value, letters))
+        for letter in picked:  # one file refused stops no other: that letter stays in the DLQ
             path = out / dead_letters.export_file_name(letter)
-            write_private(path, letter.body.encode())
-            console.print(f"wrote {path} ({letter.rejection_class}: {letter.reason})")
+            try:
+                write_private(path, letter.body.encode(errors="surrogatepass"))
+            except FileRefused as why:
+                refused.append(letter)
+                rendering.errors.print(f"not written, stays in the dead-letter queue: {rendering.shown(why)}")
+                continue
+            console.print(f"wrote {rendering.shown(path)} ({rendering.shown(letter.rejection_class)}: "
+                          f"{rendering.shown(letter.reason)})")  # fmt: skip
             if delete:
                 dead_letters.delete(target, letter)
     if delete:
-        console.print(f"deleted {len(picked)} from the dead-letter queue")
+        console.print(f"deleted {len(picked) - len(refused)} from the dead-letter queue")
+    if refused:
+        fail(f"{len(refused)} of {len(picked)} not written (named above); they stay in the dead-letter queue")
 
 
 @dead_letters_app.command("delete")

@@ -1,7 +1,9 @@
 """The two dead-letter queues: read every message (and let go of them again), move chosen ones back to their source
 queue, write their bodies out for fixing."""
 
+import hashlib
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -9,12 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from eprom.national_id import redact
 
 from eprom_cli.target import Target
 
 # How long the messages read stay hidden from others (the placer never reads a DLQ; another operator might).
 HOLD_SECONDS = 60
+_NOT_IN_FILE_NAMES = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_REFERENCE_IN_FILE_NAME = 80
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,11 @@ class DeadLetter:
         if (value := self.unmasked_reference) is None:
             return "(none)"
         return redact(value, mask="*" * 11)
+
+    @property
+    def order_key(self) -> tuple[str, str, str | None, str]:
+        """What makes letters copies of one order: the same queue, class, reference and body."""
+        return (self.queue, self.rejection_class, self.unmasked_reference, self.body)
 
     def age_hours(self, now: datetime) -> float:
         return (now - self.sent_at).total_seconds() / 3600
@@ -99,6 +109,27 @@ def held(target: Target, which: str) -> Iterator[list[DeadLetter]]:
                 sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)  # deleted ones simply fail
 
 
+def held_elsewhere(target: Target, which: str, letters: list[DeadLetter]) -> int:
+    """How many messages of the chosen DLQs another run holds now (received and not yet let go: a list, redrive or
+    export running, or one that stopped less than HOLD_SECONDS ago). Call it while holding `letters`, which are in
+    flight too; SQS's count is approximate."""
+    sqs = target.client("sqs")
+    others = 0
+    for name, (url, _) in queues(target, which).items():
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+        in_flight = int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+        others += max(0, in_flight - sum(letter.queue == name for letter in letters))
+    return others
+
+
+def nothing_found(target: Target, which: str, letters: list[DeadLetter]) -> str:
+    """Why a run found no dead letter to work on: none match, none are there, or another run holds them now."""
+    if others := held_elsewhere(target, which, letters):
+        return (f"{others} held by another run (a list, redrive or export running now, or one that stopped in the "
+                f"last {HOLD_SECONDS} s): try again in a minute")  # fmt: skip
+    return "no dead letters match" if letters else "the dead-letter queue is empty"
+
+
 def _receive_all(sqs: Any, name: str, url: str) -> list[DeadLetter]:
     letters, seen = [], set()
     while batch := sqs.receive_message(
@@ -142,29 +173,60 @@ def newest_per_order(letters: list[DeadLetter]) -> tuple[list[DeadLetter], list[
     one order; the newest carries the newest attempt (ambiguousAttemptId) the placer may take over."""
     newest: dict[tuple[str, str, str | None, str], DeadLetter] = {}
     for letter in sorted(letters, key=lambda letter: letter.sent_at, reverse=True):
-        newest.setdefault((letter.queue, letter.rejection_class, letter.unmasked_reference, letter.body), letter)
+        newest.setdefault(letter.order_key, letter)
     chosen_ids = {letter.message_id for letter in newest.values()}
     send = [letter for letter in letters if letter.message_id in chosen_ids]
     return send, [letter for letter in letters if letter.message_id not in chosen_ids]
 
 
 def export_file_name(letter: DeadLetter) -> str:
-    """One file per message, as several letters can share a reference: {orderReference}.{messageId}.json, or
-    {messageId}.json when the reference is not a plain name (or was masked)."""
-    plain = letter.reference.replace("-", "").replace("_", "").isalnum()
-    return f"{letter.reference}.{letter.message_id}.json" if plain else f"{letter.message_id}.json"
+    """One file per message, as several letters can share a reference: {orderReference}.{messageId}.json, with the
+    reference as shown (masked) in ASCII letters, digits, `.`, `_` and `-` only (anything else, superscript digits
+    too, becomes `_`), and one longer than 80 characters cut there with a digest of the whole after it (`~` and ten
+    hex digits): no name comes near a file system's limit of 255 bytes. {messageId}.json without a reference."""
+    if letter.unmasked_reference is None:
+        return f"{letter.message_id}.json"
+    reference = _NOT_IN_FILE_NAMES.sub("_", letter.reference).lstrip(".-")
+    if len(reference) > _MAX_REFERENCE_IN_FILE_NAME:
+        digest = hashlib.sha256(letter.reference.encode(errors="surrogatepass")).hexdigest()[:10]
+        reference = f"{reference[:_MAX_REFERENCE_IN_FILE_NAME]}~{digest}"
+    return f"{reference}.{letter.message_id}.json" if reference else f"{letter.message_id}.json"
+
+
+class NotSent(Exception):
+    """SQS refused to take this letter back (too large with its attributes, say): it stays in the DLQ."""
+
+
+# SQS's refusals of one message, not of the request: the next letter may well be taken.
+_REFUSALS_OF_THE_MESSAGE = frozenset({"InvalidParameterValue", "InvalidMessageContents", "InvalidAttributeValue"})
+
+
+def copies_by_order(copies: list[DeadLetter]) -> dict[tuple[str, str, str | None, str], list[DeadLetter]]:
+    grouped: dict[tuple[str, str, str | None, str], list[DeadLetter]] = {}
+    for copy in copies:
+        grouped.setdefault(copy.order_key, []).append(copy)
+    return grouped
 
 
 def redrive(target: Target, letter: DeadLetter) -> None:
-    """Send it back to its source queue with its attributes (rejectionClass=Ambiguous tells the placer a person
-    checked ePROM Admin), and delete it from the DLQ only once the send succeeded."""
+    """Send it back to its source queue with its attributes (upstream's own; rejectionClass=Ambiguous and
+    ambiguousAttemptId tell the placer a person checked ePROM Admin), but not rejectionReason (up to 2 KB the source
+    queue has no use for: a body that fitted there must fit again), and delete it from the DLQ only once the send
+    succeeded. NotSent when SQS refuses this message."""
     sqs = target.client("sqs")
     dead_letter_url, source_url = queues(target, letter.queue)[letter.queue]
     attributes = {
         name: {key: value for key, value in attribute.items() if key in ("DataType", "StringValue", "BinaryValue")}
         for name, attribute in letter.attributes.items()
+        if name != "rejectionReason"
     }
-    sqs.send_message(QueueUrl=source_url, MessageBody=letter.body, MessageAttributes=attributes)
+    try:
+        sqs.send_message(QueueUrl=source_url, MessageBody=letter.body, MessageAttributes=attributes)
+    except ClientError as error:
+        detail = error.response.get("Error", {})
+        if detail.get("Code") not in _REFUSALS_OF_THE_MESSAGE:
+            raise
+        raise NotSent(f"{detail.get('Code')}: {detail.get('Message', '')}") from None
     sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=letter.receipt_handle)
 
 

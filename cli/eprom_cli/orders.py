@@ -40,6 +40,8 @@ def check_body(body: str, target: Target, path: Path = Path("-")) -> CheckedOrde
         order = OrderMessage.model_validate_json(body, context=context)
     except ValidationError as error:
         return CheckedOrder(path, body, None, describe_validation_error(error))
+    except Exception as error:  # as the placer: anything that fails reading it makes it invalid (no traceback)
+        return CheckedOrder(path, body, None, f"unreadable ({type(error).__name__})")
     return CheckedOrder(path, body, order.order_reference, None)
 
 

@@ -1,11 +1,17 @@
-"""What the command prints: tables, JSON for scripts, progress, warnings and one-line errors.
+r"""What the command prints: tables, JSON for scripts, progress, warnings and one-line errors.
 
 Data is never markup (a "[/]" in a callback or a dead letter would crash the command, "[bold red]" would be
-rendered): markup is off, styles are set by `style=`. Lines are not wrapped (a script or `2>file` reads one line
-per message); tables still fit the terminal.
+rendered), nor an emoji code: markup and emoji are off, styles are set by `style=`. Data never controls the terminal:
+every control and format character in what is printed is shown escaped (`\x1b`, `\u202e`), so an orderReference of
+`x\x1b]0;pwned\x07` cannot set the window's title, clear the screen or reorder the text; in a table cell or a line
+about one thing, line breaks are escaped too. Lines are not wrapped: off a terminal (a pipe, a file, `2>file`) a
+table is as wide as its widest row, whatever COLUMNS says; on a terminal tables still fit it. Every orderReference
+shown is masked as national_id.redact masks text for display.
 """
 
 import json
+import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,16 +19,56 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import typer
+from eprom.national_id import redact
 from eprom.order_item import HistoryEntry, OrderItem
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from eprom_cli import orders, preflight, verify
+from eprom_cli import dead_letters, orders, preflight, verify
 
-console = Console(highlight=False, markup=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+# Off a terminal nothing is wrapped: a row is never cut into lines a script would read as two.
+_UNBOUNDED_WIDTH = 1_000_000
+# Characters that are not printable ASCII or a line break: checked one by one (most are letters such as ø).
+_UNUSUAL = re.compile(r"[^\x20-\x7e\n]")
+# Control (C0, C1, DEL), format (direction overrides, zero-width, soft hyphen), line and paragraph separators,
+# surrogates (which a terminal's encoding cannot even write), private use and unassigned.
+_NOT_SHOWN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return char.encode("unicode_escape").decode() if unicodedata.category(char) in _NOT_SHOWN else char
+
+
+def shown(value: object, *, one_line: bool = True) -> str:
+    r"""`value` as text the terminal shows as it is: its control and format characters escaped (`\x1b`, `\u202e`);
+    line breaks too unless `one_line` is False."""
+    text = _UNUSUAL.sub(_escaped, str(value))
+    return text.replace("\n", "\\n") if one_line else text
+
+
+def masked(reference: object) -> str:
+    """An orderReference (or anything an operator typed as one) for display: what looks like a national id masked."""
+    return shown(redact(str(reference), mask="*" * 11))
+
+
+class _Console(Console):
+    """rich's Console, escaping what it is given to print and never wrapping off a terminal."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(shown(text, one_line=False), **options)
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        # rich takes the width from COLUMNS, or from whichever standard stream is a terminal: `eprom ... | less`
+        # would wrap at the terminal's width although this output is a pipe.
+        return super().size if self.is_terminal else ConsoleDimensions(_UNBOUNDED_WIDTH, 25)
+
+
+console = _Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+errors = _Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 PERSONAL_DATA_WARNING = (
     "This shows personal health data ({what}). Use it only for the work you are doing now; this access to the "
@@ -39,7 +85,7 @@ _DEAD_LETTER_COLUMNS = ("queue", "class", "reference", "age (h)", "receives", "r
 
 
 def fail(message: str) -> NoReturn:
-    errors.print(Text.assemble(("error:", "red"), f" {message}"))
+    errors.print(Text.assemble(("error:", "red"), f" {shown(message)}"))
     raise typer.Exit(1)
 
 
@@ -48,12 +94,17 @@ def warn_personal_data(what: str) -> None:
 
 
 def print_json(value: Any) -> None:
-    console.print_json(json.dumps(value, default=_json_default))
+    """As JSON, every character outside printable ASCII written as its escape (valid JSON, no control reaches the
+    terminal); an item's orderReference masked."""
+    console.print(json.dumps(value, default=_json_default, indent=2, ensure_ascii=True))
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, OrderItem):
-        return value.as_attributes()
+        attributes = value.as_attributes()
+        if "orderReference" in attributes:
+            attributes["orderReference"] = redact(attributes["orderReference"], mask="*" * 11)
+        return attributes
     return sorted(value) if isinstance(value, set) else str(value)
 
 
@@ -62,7 +113,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]
     for column in columns:
         table.add_column(column, overflow="fold" if fold else "ellipsis")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(shown(cell) for cell in row))
     console.print(table)
 
 
@@ -77,9 +128,9 @@ def print_listing(rows: list[Any], *, as_json: bool, empty: str, table: Callable
 
 
 def print_invalid_order(order: orders.CheckedOrder) -> None:
-    errors.print(Text.assemble((str(order.path), "red"), " is not a valid order:"))
+    errors.print(Text.assemble((shown(order.path), "red"), " is not a valid order:"))
     for problem in (order.problem or "").split("; "):
-        errors.print(f"  {problem}")
+        errors.print(f"  {shown(problem)}")
 
 
 def print_item(item: OrderItem) -> None:
@@ -87,12 +138,12 @@ def print_item(item: OrderItem) -> None:
     callbacks."""
     summary = Table(show_header=False, box=None)
     for field in _SHOWN_FIELDS:
-        if getattr(item, field) is not None:
-            summary.add_row(_attribute_name(field), str(getattr(item, field)))
+        if (value := getattr(item, field)) is not None:
+            summary.add_row(_attribute_name(field), masked(value) if field == "order_reference" else shown(value))
     for field in ("answers", "signed_document"):
         pointer = getattr(item, field)
-        summary.add_row(_attribute_name(field),
-                        f"s3 key {pointer.key} (version {pointer.version_id})" if pointer else "none")  # fmt: skip
+        where = f"s3 key {pointer.key} (version {pointer.version_id})" if pointer else "none"
+        summary.add_row(_attribute_name(field), shown(where))
     if item.expires_at is not None:
         summary.add_row(_attribute_name("expires_at"), datetime.fromtimestamp(item.expires_at, UTC).isoformat())
     console.print(summary)
@@ -126,24 +177,29 @@ def print_dead_letters(summaries: list[dict[str, Any]]) -> None:
     per_class.add_column("class")
     per_class.add_column("messages", justify="right")
     for (name, rejection_class), count in sorted(Counter((s["queue"], s["rejectionClass"]) for s in summaries).items()):
-        per_class.add_row(name, rejection_class, str(count))
+        per_class.add_row(name, shown(rejection_class), str(count))
     console.print(per_class)
+
+
+def dead_letter(letter: dead_letters.DeadLetter) -> str:
+    """A dead letter in one line: its queue, message id, reference (masked) and class."""
+    return f"{letter.queue} {letter.message_id} {shown(letter.reference)} ({shown(letter.rejection_class)})"
 
 
 def print_step(step: verify.Step) -> None:
     mark = ("PASS", "green") if step.passed else ("FAIL", "red")
-    console.print(Text.assemble(mark, f" {step.name}: {step.observed}"))
+    console.print(Text.assemble(mark, f" {shown(step.name)}: {shown(step.observed)}"))
     if step.next:
-        console.print(f"     next: {step.next}")
+        console.print(f"     next: {shown(step.next)}")
 
 
 def print_preflight(report: preflight.Report) -> None:
     for line in report.passed:
-        console.print(Text.assemble(("ok", "green"), f"       {line}"))
+        console.print(Text.assemble(("ok", "green"), f"       {shown(line)}"))
     for line in report.notes:
-        console.print(Text.assemble(("note", "yellow"), f"     {line}"))
+        console.print(Text.assemble(("note", "yellow"), f"     {shown(line)}"))
     for line in report.problems:
-        console.print(Text.assemble(("problem", "red"), f"  {line}"))
+        console.print(Text.assemble(("problem", "red"), f"  {shown(line)}"))
 
 
 @contextmanager
@@ -151,13 +207,13 @@ def spinner(first: str, *, transient: bool = False) -> Iterator[Callable[[str], 
     """A spinner with the time elapsed on standard error; yields the function that changes its text."""
     with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
                   console=errors, transient=transient) as bar:  # fmt: skip
-        task = bar.add_task(first, total=None)
-        yield lambda text: bar.update(task, description=text)
+        task = bar.add_task(shown(first), total=None)
+        yield lambda text: bar.update(task, description=shown(text))
 
 
 @contextmanager
 def counter(description: str, total: int) -> Iterator[Callable[[], None]]:
     """A progress bar of `total` steps on standard error; yields the function that counts one."""
     with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), console=errors) as bar:
-        task = bar.add_task(description, total=total)
+        task = bar.add_task(shown(description), total=total)
         yield lambda: bar.advance(task)

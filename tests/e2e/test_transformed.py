@@ -375,6 +375,7 @@ NOT_REHEARSED = {
     "AWS::ApiGateway::BasePathMapping": "moto",
     "AWS::Lambda::Alias": "moto",
     "AWS::CloudWatch::Alarm": "moto",
+    "AWS::Logs::MetricFilter": "moto",
     "AWS::SecretsManager::Secret": "moto",
     "AWS::SQS::QueuePolicy": "moto",
     "AWS::S3::BucketPolicy": "moto",

@@ -12,6 +12,8 @@ import pytest
 import requests
 from conftest import API_KEY, FORM_ID, NONEXISTENT_NATIONAL_ID, PAPER_FORM_ID, UNPUBLISHED_FORM_ID
 
+from local.eprom_simulator import signed_pdf
+
 ROOT = Path(__file__).resolve().parents[2]
 NOT_SUPPORTED = "is not supported as national ID. The national ID must be either Norsk fødselsnummer or D-nummer."
 # national-id.md's test vectors
@@ -160,3 +162,19 @@ def test_the_simulator_imports_nothing_of_the_product() -> None:
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads(run.stdout) == []
+
+
+def test_its_signed_pdf_is_signed_as_pdfs_are_an_incremental_update_after_the_first_revision() -> None:
+    """So a body cut at the first revision's %%EOF looks whole by its last bytes (what the fetcher must not trust)."""
+    pdf = signed_pdf(str(uuid.uuid4()), 30_000)
+    assert len(pdf) == 30_000 and pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    first_end = pdf.index(b"%%EOF") + len(b"%%EOF\n")
+    assert first_end < len(pdf) and b"/ByteRange" not in pdf[:first_end]  # the signature is in the update
+    for part in (pdf[:first_end], pdf):  # each revision's last startxref points at its cross-reference section
+        offset = int(part.rsplit(b"startxref", 1)[1].split()[0])
+        assert part[offset:].startswith(b"xref")
+    start, first_length, second_start, second_length = map(int, pdf.split(b"/ByteRange[")[1].split(b"]")[0].split())
+    assert (start, second_start + second_length) == (0, len(pdf))  # the signature covers the whole file...
+    assert (
+        pdf[first_length : first_length + 1] == b"<" and pdf[second_start - 1 : second_start] == b">"
+    )  # ...but /Contents

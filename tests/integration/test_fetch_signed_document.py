@@ -4,6 +4,7 @@ import hashlib
 import json
 import threading
 import time
+import uuid
 from typing import Any
 
 import boto3
@@ -137,16 +138,33 @@ def test_a_failure_that_repeats_past_the_retry_window_is_given_up_not_dropped(
     assert "signedDocument" not in item(orders_table, signed_order["formOrderId"])
 
 
-def test_a_document_whose_item_is_gone_is_stored_and_the_job_ends(
-    fetcher, signed_order, orders_table, aws, document_dead_letters, lambda_context
+def test_a_job_whose_item_is_gone_is_not_downloaded_and_ends(
+    fetcher, eprom, signed_order, orders_table, aws, document_dead_letters, lambda_context
 ) -> None:
-    """The item's retention (TTL) ended first: the PDF is kept (the bucket's lifecycle removes it), no item is
-    made again."""
+    """The item's retention (TTL) ended first: nothing to store the document for (it was downloaded and kept as an
+    orphan past the retention); no item is made again."""
     orders_table.delete_item(Key={"formOrderId": signed_order["formOrderId"]})
     assert fetcher.lambda_handler(sqs_event(signed_order), lambda_context) == {"batchItemFailures": []}
+    assert eprom.document_requests[signed_order["signedFormId"]] == 0
+    assert stored_pdf(aws, signed_order["formOrderId"]) is None
     assert "Item" not in orders_table.get_item(Key={"formOrderId": signed_order["formOrderId"]}, ConsistentRead=True)
-    assert stored_pdf(aws, signed_order["formOrderId"])
     assert document_dead_letters.messages() == []
+
+
+def test_a_job_for_a_signed_form_id_its_order_never_had_is_given_up(
+    fetcher, eprom, signed_order, orders_table, aws, document_dead_letters, lambda_context
+) -> None:
+    """One person's document must not be stored under another's order: the job's signedFormId must be one the
+    order's own form returns carried."""
+    other = str(uuid.uuid4())
+    eprom.documents[other] = (0.0, signed_pdf(other, 20_000))
+    job = signed_order | {"signedFormId": other}
+    assert fetcher.lambda_handler(sqs_event(job), lambda_context) == {"batchItemFailures": []}
+    assert eprom.document_requests[other] == 0
+    assert stored_pdf(aws, signed_order["formOrderId"]) is None
+    [dead] = document_dead_letters.messages()
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "InvalidJob"
+    assert "signedFormId" in dead["MessageAttributes"]["rejectionReason"]["StringValue"]
 
 
 def stored_pdf(aws: dict[str, str], form_order_id: str) -> bytes | None:
@@ -159,7 +177,9 @@ def stored_pdf(aws: dict[str, str], form_order_id: str) -> bytes | None:
     return answer["Body"].read()
 
 
-@pytest.mark.parametrize("fault", ["truncated", "cut", "pdf_header_only", "not_pdf"])
+@pytest.mark.parametrize(
+    "fault", ["truncated", "cut", "pdf_header_only", "not_pdf", "cut_at_revision", "chunked_cut", "trailing_eof"]
+)
 def test_only_a_whole_pdf_is_stored_and_anything_else_is_fetched_again(
     fault, fetcher, eprom, signed_order, orders_table, aws, document_dead_letters, lambda_context
 ) -> None:
@@ -175,6 +195,18 @@ def test_only_a_whole_pdf_is_stored_and_anything_else_is_fetched_again(
     assert fetcher.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     assert stored_pdf(aws, signed_order["formOrderId"]) == eprom.documents[signed_order["signedFormId"]][1]
     assert item(orders_table, signed_order["formOrderId"])["signedDocument"]
+
+
+@pytest.mark.parametrize("fault", ["unannounced", "chunked"])
+def test_a_whole_pdf_without_content_length_is_stored_when_its_framing_or_structure_proves_it(
+    fault, fetcher, eprom, signed_order, aws, lambda_context
+) -> None:
+    """Chunked framing ends with its last chunk; a body that ends where the connection does must prove itself by its
+    structure: its last startxref points at a cross-reference, and its signature covers it to its end."""
+    eprom.config.document_fault = fault
+    assert fetcher.lambda_handler(sqs_event(signed_order), lambda_context) == {"batchItemFailures": []}
+    assert eprom.faults[f"document_{fault}"] == 1
+    assert stored_pdf(aws, signed_order["formOrderId"]) == eprom.documents[signed_order["signedFormId"]][1]
 
 
 def test_a_document_never_whole_is_given_up_after_the_retry_window(

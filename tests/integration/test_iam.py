@@ -111,17 +111,21 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
     job = _receive(aws["SIGNED_DOCUMENT_QUEUE_URL"], form_order_id)
     assert fetcher.lambda_handler(job, LambdaContext()) == {"batchItemFailures": []}
     _delete(aws["SIGNED_DOCUMENT_QUEUE_URL"], job)
-    gone = sqs_event({"formOrderId": str(uuid.uuid4()), "signedFormId": str(uuid.uuid4())}, sent_seconds_ago=30 * 86400)
-    gone["Records"][0]["eventSourceARN"] = _queue_arn(aws["SIGNED_DOCUMENT_QUEUE_URL"])
-    assert fetcher.lambda_handler(gone, LambdaContext()) == {"batchItemFailures": []}  # given up: a dead letter
+    # another order's signedFormId: given up (a dead letter); a job whose item is gone: ended, not downloaded
+    invalid = sqs_event({"formOrderId": form_order_id, "signedFormId": str(uuid.uuid4())},
+                        {"formOrderId": str(uuid.uuid4()), "signedFormId": str(uuid.uuid4())})  # fmt: skip
+    assert fetcher.lambda_handler(invalid, LambdaContext()) == {"batchItemFailures": []}
     # A job run again after it stored the PDF but before it updated the item: the conditional write finds the PDF
     stored_first, pdf = str(uuid.uuid4()), signed_pdf(signed_form_id, 1000)
-    assert _callback(callback_app, "callback-ordered.json", formOrderId=stored_first) == 200
+    assert (
+        _callback(callback_app, "callback-completed.json", formOrderId=stored_first, signedFormId=signed_form_id) == 200
+    )
     boto3.client("s3").put_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=f"signed/{stored_first}.pdf", Body=pdf,
                                   Metadata={"sha256": hashlib.sha256(pdf).hexdigest()})  # fmt: skip
     again = sqs_event({"formOrderId": stored_first, "signedFormId": signed_form_id})
     assert fetcher.lambda_handler(again, LambdaContext()) == {"batchItemFailures": []}
     early = {"formOrderId": str(uuid.uuid4()), "signedFormId": str(uuid.uuid4())}  # not signed yet: retried
+    assert _callback(callback_app, "callback-completed.json", **early) == 200
     sqs.send_message(QueueUrl=aws["SIGNED_DOCUMENT_QUEUE_URL"], MessageBody=json.dumps(early))
     not_signed_yet = _receive(aws["SIGNED_DOCUMENT_QUEUE_URL"], early["formOrderId"])
     fetcher.lambda_handler(not_signed_yet, LambdaContext())

@@ -158,6 +158,8 @@ def test_the_final_status_sets_when_the_item_expires(store, orders_table) -> Non
 
 @pytest.mark.slow
 def test_history_is_bounded_but_status_and_answers_still_land(store, orders_table) -> None:
+    """Status callbacks stop at the cap; a form return new to the item is noted beyond it (the publisher announces a
+    later return by its entry), a replay of one is not."""
     form_order_id = str(uuid.uuid4())
     for minute in range(MAX_HISTORY_ENTRIES + 5):
         store.apply_callback(callback(form_order_id, "Ordered", timestampUtc=f"2026-01-01T10:{minute % 60:02d}:00Z",
@@ -166,7 +168,13 @@ def test_history_is_bounded_but_status_and_answers_still_land(store, orders_tabl
     assert store.apply_callback(callback(form_order_id, "Completed", formData="{}"), answers=answers())
     item = get(orders_table, form_order_id)
     assert (item["status"], item["answers"]["versionId"]) == ("Completed", "v1")
-    assert len(item["statusHistory"]) == MAX_HISTORY_ENTRIES
+    assert len(item["statusHistory"]) == MAX_HISTORY_ENTRIES + 1
+    later = ResultPointer(key="answers/x.json", version_id="v2", sha256="b" * 64, bytes=3)
+    for timestamp in ("2026-01-02T10:00:00Z", "2026-01-02T11:00:00Z"):  # a different return, then sent again
+        store.apply_callback(callback(form_order_id, "Completed", formData="{}", timestampUtc=timestamp), answers=later)
+    store.apply_callback(callback(form_order_id, "Expired", timestampUtc="2026-01-03T10:00:00Z"))
+    history = get(orders_table, form_order_id)["statusHistory"]
+    assert len(history) == MAX_HISTORY_ENTRIES + 2 and history[-1]["answersVersionId"] == "v2"
 
 
 def test_wire_text_is_short_and_storable(store, orders_table) -> None:

@@ -12,12 +12,15 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Attr
 from conftest import (
+    ANY_INPUT,
     API_KEY,
+    DEEP,
     EVENTS,
     FORM_ID,
     NONEXISTENT_NATIONAL_ID,
     PAPER_FORM_ID,
     UNPUBLISHED_FORM_ID,
+    DeadLetters,
     failed_ids,
     order_message,
     sqs_event,
@@ -27,9 +30,11 @@ from conftest import (
 from eprom.eprom_client import NO_ORDER_CREATED
 from eprom.models import MUST_BE_SIGNED_NO_DISTRIBUTION, MUST_BE_SIGNED_ON_BEHALF
 from eprom.pacer import PACE_KEY
+from hypothesis import HealthCheck, given, settings
 
 from local.aws_resources import load_template
 from local.eprom_simulator import Form
+from local.sqs_poller import lambda_record
 
 
 def items_for(table: Any, order_reference: str) -> list[dict[str, Any]]:
@@ -110,8 +115,8 @@ REFUSALS = {
         order_message(orderReference="registry:pasient-26073941651"),
         "orderReference: must not contain a national id",
     ),
-    "national id with a sequence number in orderReference": (
-        order_message(orderReference="registry:2607394165101"),
+    "national id written with a separator elsewhere in orderReference": (
+        order_message(orderReference="registry:2607-3941651"),
         "orderReference: must not contain a national id",
     ),
     "national id with a separator in orderReference": (
@@ -578,3 +583,83 @@ def test_an_unkeyed_fingerprint_of_an_older_version_is_unknown_never_a_reuse(
     assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}
     assert eprom.order_requests == []
     assert dead_letters.messages() == []
+
+
+# --- anything that fails while reading our input is an invalid message, at once ------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")  # the repr of a 100 kB body
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=ANY_INPUT)
+def test_any_input_is_placed_or_refused_as_invalid_never_retried(
+    body: str, placer, eprom, dead_letters, lambda_context
+) -> None:
+    """A failure while reading the message is the message's: `"[" * 50000` in metadata raised RecursionError, which
+    was retried for a day as if ePROM were down (OrdersFailingAlarm), then parked as RetriesExhausted."""
+    response = placer.lambda_handler(sqs_event(body), lambda_context)
+    assert response == {"batchItemFailures": []}  # never left on the queue for a retry
+    letters = dead_letters.messages()
+    if letters:  # refused: as invalid, unless it was an order ePROM itself judged
+        [dead] = letters
+        assert dead["Body"] == body
+        assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] in ("InvalidMessage", "RefusedByEprom")
+
+
+def test_metadata_nested_too_deep_is_an_invalid_message(placer, eprom, dead_letters, lambda_context) -> None:
+    body = json.dumps(order_message(metadata="[" * DEEP + "]" * DEEP))
+    assert placer.lambda_handler(sqs_event(body), lambda_context) == {"batchItemFailures": []}
+    [dead] = dead_letters.messages()
+    assert dead["MessageAttributes"]["rejectionClass"]["StringValue"] == "InvalidMessage"
+    assert dead["MessageAttributes"]["rejectionReason"]["StringValue"] == (
+        "invalid order message: metadata: JSON in metadata is not valid: nested too deep"
+    )
+    assert eprom.order_requests == []
+
+
+# --- upstream's own message attributes stay with the message -------------------------------------------------------
+
+UPSTREAM_ATTRIBUTES = {
+    "traceId": {"DataType": "String", "StringValue": "trace-1"},
+    "priority": {"DataType": "Number", "StringValue": "3"},
+    "signature": {"DataType": "Binary", "BinaryValue": b"\x00\xffsig"},
+    "source": {"DataType": "String.system", "StringValue": "registry-a"},
+}
+
+
+def received_order(aws: dict[str, str], body: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """The message sent to OrderQueue with `attributes` and received as Lambda's event source receives it."""
+    sqs, url = boto3.client("sqs"), aws["ORDER_QUEUE_URL"]
+    DeadLetters(url).messages()  # drained of what earlier tests left
+    sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+    [message] = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], MessageAttributeNames=["All"],
+                                    WaitTimeSeconds=1)["Messages"]  # fmt: skip
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return {"Records": [lambda_record(message, arn)]}
+
+
+def test_a_refused_message_keeps_upstreams_own_attributes(placer, eprom, aws, dead_letters, lambda_context) -> None:
+    """A trace id upstream sent with the order was dropped when the message was dead-lettered."""
+    event = received_order(aws, json.dumps(order_message(formId=UNPUBLISHED_FORM_ID)), UPSTREAM_ATTRIBUTES)
+    assert placer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    [dead] = dead_letters.messages()
+    attributes = dead["MessageAttributes"]
+    assert {name: attributes[name] for name in UPSTREAM_ATTRIBUTES} == UPSTREAM_ATTRIBUTES
+    assert attributes["rejectionClass"]["StringValue"] == "RefusedByEprom"
+
+
+def test_a_message_with_ten_attributes_of_its_own_is_dead_lettered_with_ours(
+    placer, eprom, aws, dead_letters, lambda_context
+) -> None:
+    """SQS takes 10 attributes: ours (the reason and class) go first, upstream's fill the rest, and the reason says
+    how many were left out (never their names: key names are input)."""
+    own = {f"upstream{n:02d}": {"DataType": "String", "StringValue": str(n)} for n in range(10)}
+    event = received_order(aws, "{not json", own)
+    assert placer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    [dead] = dead_letters.messages()
+    attributes = dead["MessageAttributes"]
+    assert len(attributes) == 10 and attributes["rejectionClass"]["StringValue"] == "InvalidMessage"
+    assert sorted(attributes.keys() - {"rejectionClass", "rejectionReason"}) == sorted(own)[:8]
+    assert attributes["rejectionReason"]["StringValue"].endswith(
+        " (2 of the message's own 10 attributes left out: SQS takes 10)"
+    )

@@ -13,10 +13,11 @@ import boto3
 import pytest
 from conftest import EVENTS, failed_ids, order_message, sqs_event
 from eprom.models import EpromCallback, EpromOrderResponse
-from eprom.order_store import OrderStore
+from eprom.order_store import MAX_HISTORY_ENTRIES, OrderStore
 from eprom.results_store import ResultsStore
 
 from local.aws_resources import create_outcome_bus
+from local.eprom_simulator import signed_pdf
 from local.stream_poller import lambda_record
 
 SIGNED_FORM_ID = "5b1c3d2e-7f8a-4b9c-8d0e-1f2a3b4c5d6e"
@@ -259,3 +260,64 @@ def test_a_repeated_refusal_is_the_same_event_with_the_same_content(
     assert first == again
     sent_at = datetime.fromtimestamp(int(event["Records"][0]["attributes"]["SentTimestamp"]) / 1000, UTC)
     assert datetime.fromisoformat(first["occurredAt"]) == sent_at
+
+
+@pytest.mark.slow
+def test_a_different_return_is_announced_however_full_the_history_is(
+    callback_app, publisher, aws, outcome_events, lambda_context
+) -> None:
+    """After 49 Ordered callbacks, returns A and then B: B was stored and acknowledged, but the history (50 entries at
+    most) had no room for the entry the publisher announces a later return by, and no FormReturned came for it."""
+    form_order_id = str(uuid.uuid4())
+    for second in range(MAX_HISTORY_ENTRIES - 1):
+        ordered = form_return(form_order_id, "callback-ordered.json",
+                              timestampUtc=f"2026-01-01T10:00:{second:02d}Z")  # fmt: skip
+        assert callback_app.lambda_handler(ordered, lambda_context)["statusCode"] == 200
+    for answer in ("A", "B"):
+        event = form_return(form_order_id, formData=json.dumps({"q": answer}))
+        assert callback_app.lambda_handler(event, lambda_context)["statusCode"] == 200
+    assert publisher.lambda_handler({"Records": stream_records(aws, form_order_id)}, lambda_context) == {
+        "batchItemFailures": []
+    }
+    versions = boto3.client("s3").list_object_versions(Bucket=aws["FORM_RESULTS_BUCKET"],
+                                                       Prefix=f"answers/{form_order_id}.json")["Versions"]  # fmt: skip
+    returned = returned_events(outcome_events.received())
+    assert sorted(event["answers"]["versionId"] for event in returned) == sorted(v["VersionId"] for v in versions)
+    assert len(returned) == 2
+
+
+@pytest.mark.slow
+def test_a_later_return_with_another_signed_form_id_gets_its_document(
+    callback_app, publisher, fetcher, eprom, aws, outcome_events, lambda_context
+) -> None:
+    """Its FormReturned said signedDocumentExpected, but its job asked for the first return's document again (already
+    stored): the later one was never fetched."""
+    form_order_id, first_signed, later_signed = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    for signed_form_id, answer in ((first_signed, "A"), (later_signed, "B")):
+        eprom.documents[signed_form_id] = (0.0, signed_pdf(signed_form_id, 30_000))
+        event = form_return(form_order_id, formData=json.dumps({"q": answer}), signedFormId=signed_form_id)
+        assert callback_app.lambda_handler(event, lambda_context)["statusCode"] == 200
+    assert publisher.lambda_handler({"Records": stream_records(aws, form_order_id)}, lambda_context) == {
+        "batchItemFailures": []
+    }
+    returned = returned_events(outcome_events.received())
+    assert [event["signedDocumentExpected"] for event in returned] == [True, True]
+    jobs = [job for job in (m["Body"] for m in _drain(aws["SIGNED_DOCUMENT_QUEUE_URL"])) if form_order_id in job]
+    assert sorted(json.loads(job)["signedFormId"] for job in jobs) == sorted([first_signed, later_signed])
+
+    assert fetcher.lambda_handler(sqs_event(*jobs), lambda_context) == {"batchItemFailures": []}
+    assert eprom.document_requests[first_signed] == eprom.document_requests[later_signed] == 1
+    item = boto3.resource("dynamodb").Table(aws["FORM_ORDERS_TABLE"]).get_item(Key={"formOrderId": form_order_id},
+                                                                              ConsistentRead=True)["Item"]  # fmt: skip
+    documents = [item["signedDocument"], *item["laterSignedDocuments"]]
+    s3 = boto3.client("s3")
+    stored = {s3.get_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=document["key"],
+                            VersionId=document["versionId"])["Body"].read() for document in documents}  # fmt: skip
+    assert stored == {eprom.documents[first_signed][1], eprom.documents[later_signed][1]}
+
+    records = stream_records(aws, form_order_id)
+    assert publisher.lambda_handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
+    stored_events = [event for event in outcome_events.received() if event["detailType"] == "SignedDocumentStored"]
+    assert sorted(event["document"]["versionId"] for event in stored_events) == sorted(
+        document["versionId"] for document in documents
+    )

@@ -1,5 +1,6 @@
-"""The orderReferences our own tools make are never refused for holding a national id, whatever their dated and
-random parts draw (national_id.redact reads eleven digits in a row, or six and five with a separator between)."""
+"""The orderReferences our own tools make, whatever their dated and random parts draw, are never refused for holding a
+national id (national_id.contains_national_id) and are shown as they are (national_id.redact masks every run of
+eleven digits or more, however separated)."""
 
 from datetime import UTC, date, datetime
 

@@ -1,11 +1,14 @@
 """One signed-document job: download the PDF from ePROM, store it beside the answers, point the item at it; and
 what becomes of the job (a Verdict, carried out by eprom.retrying_consumer).
 
-Idempotent: a document already stored is not downloaded again. A failure is fetched again later with backoff; a 404
-for longer than the not-found window, or any failure for longer than the retry window, gives the job up to
-SignedDocumentDeadLetterQueue with a reason. A document above the size limit is given up at once
-(DocumentTooLarge): its size will not change, only the limit can. One that is cut short, not a PDF, or too slow for
-the invocation's time is fetched again: a broken connection or a proxy's page passes.
+The item decides first: a job whose item is gone is not downloaded (the document would outlive the order's
+retention), and one whose signedFormId none of its order's form returns carried is given up (InvalidJob): one
+person's document is never stored under another's order. Idempotent: a document already stored is not downloaded
+again. A failure is fetched again later with backoff; a 404 for longer than the not-found window, or any failure for
+longer than the retry window, gives the job up to SignedDocumentDeadLetterQueue with a reason. A document above the
+size limit is given up at once (DocumentTooLarge): its size will not change, only the limit can. One that is cut
+short, not a PDF, or too slow for the invocation's time is fetched again: a broken connection or a proxy's page
+passes.
 """
 
 import tempfile
@@ -13,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from eprom.eprom_client import Document, EpromClient, NotFound, Refused, TooLarge, Transient
+from eprom.order_item import SignedDocumentPointer, as_guid
 from eprom.order_store import OrderStore
 from eprom.queues import SignedDocumentJob, SqsRecord
 from eprom.results_store import ResultsStore
@@ -43,25 +47,35 @@ class SignedDocumentFetcher:
         except ValidationError:
             return Refuse("not a signed-document job (formOrderId and signedFormId GUIDs)", "InvalidJob")
         form_order_id = str(job.form_order_id)
+        keys = {"form_order_id": form_order_id}
         # Done before? The item says so (a strongly consistent read). Not a HeadObject of the key: S3 answers a read
         # of a missing key with 403, not 404, to a role without s3:ListBucket on the bucket, as ours is
         # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). A PDF stored by a job that failed
         # before it set the item is found by ResultsStore's conditional write: downloaded again, stored once.
         item = self.store.item(form_order_id)
-        if item is not None and item.signed_document is not None:
-            return Done("signed document already stored", log_keys={"form_order_id": form_order_id})
+        if item is None:  # not downloaded: it would be kept past the order's retention
+            return Done("signed document not fetched: its order item is gone (retention ended)", log_keys=keys)
+        signed_form_id = str(job.signed_form_id)
+        if signed_form_id not in item.signed_form_ids():  # another order's document must not be stored under this one
+            return Refuse("the job's signedFormId is none its order's form returns carried", "InvalidJob")
+        if item.signed_document_of(signed_form_id) is not None:
+            return Done("signed document already stored", log_keys=keys)
         policy = self.policy
         deadline = time.monotonic() + (ends_at - time.time()) - policy.time_reserve_seconds
         with tempfile.TemporaryFile() as pdf:  # in /tmp; gone when closed
-            match self.eprom.fetch_document(str(job.signed_form_id), pdf, read_timeout=policy.read_timeout_seconds,
+            match self.eprom.fetch_document(signed_form_id, pdf, read_timeout=policy.read_timeout_seconds,
                                             max_bytes=policy.max_bytes, deadline=deadline):  # fmt: skip
                 case Document(sha256, size):
                     document = self.results.put_signed_document(form_order_id, pdf, sha256=sha256, size=size)
-                    if self.store.record_signed_document(form_order_id, document):
+                    if signed_form_id in item.signed_form_ids() - {as_guid(item.signed_form_id)}:  # a later return's
+                        later = SignedDocumentPointer(signed_form_id=signed_form_id, **document.model_dump())
+                        recorded = self.store.record_later_signed_document(form_order_id, later)
+                    else:
+                        recorded = self.store.record_signed_document(form_order_id, document)
+                    if recorded:
                         return Done("signed document stored", count="SignedDocumentsStored",
-                                    log_keys={"form_order_id": form_order_id, "bytes": str(size)})  # fmt: skip
-                    return Done("signed document stored, but its order item is gone (retention ended)",
-                                log_keys={"form_order_id": form_order_id})  # fmt: skip
+                                    log_keys=keys | {"bytes": str(size)})  # fmt: skip
+                    return Done("signed document stored, but its order item is gone (retention ended)", log_keys=keys)
                 case Refused(reason):
                     return Refuse(reason, "RefusedByEprom")
                 case TooLarge(reason):

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Literal
 
+from aws_lambda_powertools import Logger
 from eprom.aws_clients import AWS_CALL_MAX_SECONDS
 from eprom.eprom_client import Ambiguous, Deferred, EpromClient, Placed, Refused, Transient
 from eprom.models import EpromOrderResponse, OrderMessage, OrderReference, describe_validation_error
@@ -31,6 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from place_order.claims import AMBIGUOUS, PLACED, Claim, OrderClaims
 
+logger = Logger(child=True)
 REUSED_ORDER_REFERENCE = "orderReference was already used for an order with other content"
 BEING_PLACED = "an order with this orderReference is being placed right now"
 FINGERPRINT_VERSION = "hmac-sha256:"
@@ -67,6 +69,9 @@ class OrderPlacer:
             order = OrderMessage.model_validate_json(record.body, context=self.validation_context)
         except ValidationError as error:
             return Refuse(f"invalid order message: {describe_validation_error(error)}", "InvalidMessage")
+        except Exception as error:  # anything else reading our input is the message's fault too: never retried
+            return Refuse(f"invalid order message: unreadable ({type(error).__name__})", "InvalidMessage")
+        logger.thread_safe_append_keys(order_reference=order.order_reference, form_id=str(order.form_id))
         return self.place(order, _attempt(record, ends_at))
 
     def announce_refusal(self, record: SqsRecord, refusal: Refuse) -> None:
@@ -234,7 +239,7 @@ def _order_reference_of(body: str) -> str | None:
     message's could hold anything, a national id too)."""
     try:
         return _order_reference_adapter().validate_python(json.loads(body).get("orderReference"))
-    except (ValueError, AttributeError):  # not JSON, not an object, or not a valid orderReference
+    except Exception:  # not JSON (or nested too deep to read), not an object, or not a valid orderReference
         return None
 
 

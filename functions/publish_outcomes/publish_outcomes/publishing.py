@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from eprom.order_item import OrderItem
 from eprom.outcome_bus import OutcomeBus
-from eprom.outcomes import FormReturned, item_outcomes
+from eprom.outcomes import documents_to_fetch, item_outcomes
 from eprom.queues import SignedDocumentJob, SignedDocumentQueue
 
 logger = Logger(child=True)
@@ -26,13 +26,11 @@ def publish(
     if not details:
         return
     bus.put(details)
-    for detail in details:
-        if isinstance(detail, FormReturned) and detail.signed_document_expected and new and new.signed_form_id:
-            jobs.request(
-                SignedDocumentJob(
-                    form_order_id=uuid.UUID(new.form_order_id), signed_form_id=uuid.UUID(new.signed_form_id)
-                )
-            )
+    for signed_form_id in documents_to_fetch(old, new):  # the returns just announced that expect a document
+        assert new is not None  # an item that is gone announces nothing
+        jobs.request(
+            SignedDocumentJob(form_order_id=uuid.UUID(new.form_order_id), signed_form_id=uuid.UUID(signed_form_id))
+        )
     for detail in details:
         logger.info("outcome published", detail_type=type(detail).__name__, event_id=detail.event_id,
                     form_order_id=detail.form_order_id, order_reference=detail.order_reference)  # fmt: skip

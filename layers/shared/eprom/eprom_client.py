@@ -19,6 +19,7 @@ TooLarge (above our limit) or Transient (including a body that is cut short, not
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,6 +118,10 @@ PDF_END = b"%%EOF"
 PDF_WHITESPACE = b"\x00\t\n\x0c\r "
 _TAIL_BYTES = 1024  # readers look for %%EOF in the last 1024 bytes
 _READ_BYTES = 64 * 1024
+_LAST_STARTXREF = re.compile(rb"startxref\s+(\d{1,15})\s+%%EOF[\x00\t\n\x0c\r ]*\Z")
+_OBJECT = re.compile(rb"\d+\s+\d+\s+obj\b")
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d{1,15})\s+(\d{1,15})\s+(\d{1,15})\s+(\d{1,15})\s*\]")
+_BYTE_RANGE_BYTES = 200  # longer than any match: a piece's end carried into the next
 
 
 class EpromClient:
@@ -342,7 +347,49 @@ def _read_pdf(
         return Transient("ePROM answered 200 for the signed document with something that is not a PDF")
     if not tail.rstrip(PDF_WHITESPACE).endswith(PDF_END):
         return Transient(f"the signed document is not whole: {size} bytes that do not end with %%EOF")
+    # Content-Length, or chunked framing (http.client raises IncompleteRead when the last chunk never came), proves
+    # the length. A body that ends where the connection does cannot prove it by its last bytes: a signed PDF has an
+    # earlier %%EOF, its unsigned revision's, and a body cut there ends as a whole one would.
+    if length is None and not answer.raw.chunked and not _structure_covers(into, size, tail):
+        return Transient(f"the signed document cannot be proven whole: {size} bytes without Content-Length or "
+                         "chunked framing, whose last startxref and signature do not cover them")  # fmt: skip
     return Document(sha256=digest.hexdigest(), bytes=size)
+
+
+def _structure_covers(pdf: BinaryIO, size: int, tail: bytes) -> bool:
+    """Whether the PDF proves by its own structure that it is whole: its last startxref points at a cross-reference
+    section (`xref`) or stream (`N G obj`, /XRef) in it, and its last signature's /ByteRange [0 a b c] ends at its end
+    (b + c: ISO 32000-1, 12.8.1, a signature covers the whole file but its /Contents). A body cut at an earlier
+    revision's %%EOF is a whole unsigned PDF, and only the signature shows what is missing."""
+    found = _LAST_STARTXREF.search(tail)
+    if found is None or int(found.group(1)) >= size:
+        return False
+    pdf.seek(int(found.group(1)))
+    section = pdf.read(_TAIL_BYTES)
+    if not (section.startswith(b"xref") or (_OBJECT.match(section) and b"/XRef" in section)):
+        return False
+    byte_range = _last_byte_range(pdf, size)
+    if byte_range is None:
+        return False
+    start, _, second_start, second_length = byte_range
+    end = second_start + second_length
+    return start == 0 and size - len(tail) + len(tail.rstrip(PDF_WHITESPACE)) <= end <= size
+
+
+def _last_byte_range(pdf: BinaryIO, size: int) -> tuple[int, int, int, int] | None:
+    """The four numbers of the file's last /ByteRange, read through in pieces (never the whole file in memory)."""
+    last: tuple[int, int, int, int] | None = None
+    carry = b""
+    pdf.seek(0)
+    while piece := pdf.read(_READ_BYTES * 16):
+        window = carry + piece
+        for found in _BYTE_RANGE.finditer(window):
+            first, first_length, second, second_length = (int(number) for number in found.groups())
+            last = (first, first_length, second, second_length)
+        # the next piece starts with this one's end: a /ByteRange across the border is found whole there (one
+        # found twice is the same)
+        carry = window[-_BYTE_RANGE_BYTES:]
+    return last
 
 
 def _limit_next_read(answer: requests.Response, seconds: float) -> None:

@@ -175,6 +175,9 @@ def _refuse_non_json_number(_: str) -> None:
     raise ValueError(_NOT_JSON_NUMBERS)
 
 
+_NESTED_TOO_DEEP = "JSON in metadata is not valid: nested too deep"
+
+
 def _metadata_as_json_text(value: object) -> object:
     """ePROM wants metadata as a string holding JSON; upstream may send the object itself."""
     if isinstance(value, dict | list):
@@ -182,9 +185,13 @@ def _metadata_as_json_text(value: object) -> object:
             return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         except ValueError:
             raise PydanticCustomError("metadata", f"JSON in metadata is not valid: {_NOT_JSON_NUMBERS}") from None
+        except RecursionError:
+            raise PydanticCustomError("metadata", _NESTED_TOO_DEEP) from None
     if isinstance(value, str):
         try:
             json.loads(value, parse_constant=_refuse_non_json_number)
+        except RecursionError:  # the parser recurses per level: "[" * 50000 exhausts Python's stack
+            raise PydanticCustomError("metadata", _NESTED_TOO_DEEP) from None
         except ValueError as error:
             # ePROM's wording; the parser's message names a position, never the content
             detail = _NOT_JSON_NUMBERS if str(error) == _NOT_JSON_NUMBERS else str(error)

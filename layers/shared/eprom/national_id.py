@@ -3,12 +3,16 @@
 `national_id_problem` returns why an id is refused, or None when it is accepted. It never raises and never
 puts the id itself into the reason, so reasons are safe for logs and the dead-letter queue.
 
-What "looks like a national id" in other text (ePROM's error messages, orderReferences) is decided here once:
-`redact` masks it, `contains_national_id` tells whether one of those runs is a real id.
+What "looks like a national id" in other text (ePROM's error messages, orderReferences) is decided here once, on
+one reading of the text into groups of digits (docs/national-id.md, "National ids in other text"): `redact` masks
+for display every run of eleven digits or more, however they are written; `contains_national_id` tells whether a
+valid id stands alone in the text, which is what refuses an orderReference.
 """
 
 import re
+import unicodedata
 from calendar import isleap
+from dataclasses import dataclass
 
 _K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _K2_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
@@ -20,11 +24,20 @@ H_NUMMER_REFUSED = f"H-nummer {_NOT_SUPPORTED}"
 FH_NUMMER_REFUSED = f"FH-nummer {_NOT_SUPPORTED}"
 SYNTHETIC_REFUSED = "synthetic test ids (Tenor or SyntPop) are not allowed in this stage"
 
-_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-# A GUID standing alone is matched whole and kept (its last group may hold eleven digits); otherwise any run of
-# eleven digits or more, whatever stands around it ("pasient-26073941651", "fnr26073941651", "2607394165101": an
-# id with a sequence number appended), and an id written with a separator after its date ("260739 41651").
-_NATIONAL_ID_LIKE = re.compile(rf"(?<![0-9A-Fa-f]){_GUID}(?![0-9A-Fa-f])|(\d{{11,}}|\d{{6}}[ ._:-]\d{{5}})")
+_HEX = "[0-9A-Fa-f]"
+# A GUID standing alone (no hex character beside it) is an id of a thing, never read as a person's: its last group
+# may hold eleven digits by chance. Written with hyphens it is kept by both readings; as 32 hex characters (.NET's
+# "N" format, Python's uuid.hex) only refusal skips it, display masks digits inside it as anywhere else.
+_GUID = re.compile(rf"(?<!{_HEX}){_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}(?!{_HEX})")
+_BARE_GUID = re.compile(rf"(?<!{_HEX}){_HEX}{{32}}(?!{_HEX})")
+_GUIDS_OF_EITHER_FORM = re.compile(f"{_GUID.pattern}|{_BARE_GUID.pattern}")
+# What people write between an id's digits ("260739 41651", "26.07.39 41651", "2607-3941651", "26/07/39 41651"):
+# white space, dashes, and these marks. Format characters (the soft hyphen, zero-width space, direction marks) and
+# combining marks are invisible and skipped; any other character ends a group of digits.
+_SEPARATOR_MARKS = frozenset("._:/'\u2019\u00b7")  # and the right single quotation mark, the middle dot
+# Display joins groups of digits across up to this many separators ("26.07.39 - 41651"); refusal across exactly one.
+_DISPLAY_SEPARATORS = 3
+_ID_DIGITS = 11
 
 
 def national_id_problem(value: object, *, allow_synthetic: bool) -> str | None:
@@ -67,15 +80,81 @@ def _is_calendar_day(day: int, month: int, two_digit_year: int) -> bool:
     return day <= days_in_month[month - 1]
 
 
+@dataclass
+class _Group:
+    """Digits in a row (invisible characters between them skipped), as their values 0-9."""
+
+    start: int  # index of the first digit in the text
+    end: int  # index after the last digit
+    digits: str
+    separators_before: int | None  # separators between the group before and this one; None: not joined to it
+
+
+def _digit_groups(text: str, *, skip: re.Pattern[str] | None = None) -> list[_Group]:
+    """The groups of digits of `text`, each knowing how it is joined to the one before. A digit is any character with
+    a digit value: of any script, full-width, superscript, circled. `skip`: spans (GUIDs) read as neither digits nor
+    separators."""
+    skipped = {index for match in (skip.finditer(text) if skip else ()) for index in range(*match.span())}
+    groups: list[_Group] = []
+    gap: int | None = None  # separators since the last digit (0: right after it); None: something else came
+    for index, char in enumerate(text):
+        value = None if index in skipped else unicodedata.digit(char, None)
+        if value is not None:
+            if gap == 0:
+                groups[-1].digits += str(value)
+                groups[-1].end = index + 1
+            else:
+                groups.append(_Group(index, index + 1, str(value), gap))
+            gap = 0
+        elif index in skipped:
+            gap = None
+        elif unicodedata.category(char) in ("Cf", "Mn", "Me"):
+            continue
+        elif char.isspace() or char in _SEPARATOR_MARKS or unicodedata.category(char) == "Pd":
+            gap = None if gap is None else gap + 1
+        else:
+            gap = None
+    return groups
+
+
+def _chains(groups: list[_Group], *, most_separators: int) -> list[list[_Group]]:
+    """The groups joined into runs: each group to the one before when at most `most_separators` stand between."""
+    chains: list[list[_Group]] = []
+    for group in groups:
+        joined = group.separators_before is not None and group.separators_before <= most_separators
+        if joined and chains:
+            chains[-1].append(group)
+        else:
+            chains.append([group])
+    return chains
+
+
 def redact(text: str, *, mask: str = "[redacted]") -> str:
-    """`text` with every run of eleven digits or more, and every six digits and five with a separator between, replaced
-    by `mask` (a GUID standing alone is kept): whether it holds a valid id or not, it may hold one mistyped."""
-    return _NATIONAL_ID_LIKE.sub(lambda match: mask if match.group(1) else match.group(0), text)
+    """`text` for display, with every run of eleven digits or more replaced by `mask`, however the digits are written
+    (any script, superscripts, separators between them, invisible characters inside) and whatever stands around
+    them; a GUID written with hyphens standing alone is kept. Valid or not: a mistyped id is still personal data."""
+    spans = [
+        (chain[0].start, chain[-1].end)
+        for chain in _chains(_digit_groups(text, skip=_GUID), most_separators=_DISPLAY_SEPARATORS)
+        if sum(len(group.digits) for group in chain) >= _ID_DIGITS
+    ]
+    for start, end in reversed(spans):
+        text = text[:start] + mask + text[end:]
+    return text
 
 
 def contains_national_id(text: str) -> bool:
-    """Whether one of the runs `redact` would mask holds a national id (a synthetic test id included) in any of its
-    windows of eleven digits (a separator left out)."""
-    runs = (re.sub(r"\D", "", match.group(1)) for match in _NATIONAL_ID_LIKE.finditer(text) if match.group(1))
-    windows = (run[start : start + 11] for run in runs for start in range(len(run) - 10))
-    return any(national_id_problem(window, allow_synthetic=True) is None for window in windows)
+    """Whether a valid national id (a synthetic test id included) stands alone in `text`: eleven digits in a row, or
+    written with one separator between some of them ("260739 41651", "26.07.39-41651", "2607-3941651"), with no
+    digit right before or after. Eleven digits inside a longer run of digits are an upstream's number (an epoch in
+    milliseconds, a database id, a date and a counter), never read as an id; nor is anything inside a GUID."""
+    for chain in _chains(_digit_groups(text, skip=_GUIDS_OF_EITHER_FORM), most_separators=1):
+        for first in range(len(chain)):
+            digits = ""
+            for group in chain[first:]:
+                digits += group.digits
+                if len(digits) >= _ID_DIGITS:
+                    break
+            if len(digits) == _ID_DIGITS and national_id_problem(digits, allow_synthetic=True) is None:
+                return True
+    return False

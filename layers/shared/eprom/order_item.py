@@ -7,6 +7,7 @@ is always there: an item ePROM called back about before (or without) our write h
 orderReference index projects only the key, `orderReference` and `orderFingerprint`.
 """
 
+import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +52,13 @@ class ResultPointer(_ItemModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
+class SignedDocumentPointer(ResultPointer):
+    """A signed document of a later form return that carried another signedFormId than the item's first
+    (`laterSignedDocuments`): another version of the same key."""
+
+    signed_form_id: str
+
+
 class HistoryEntry(_ItemModel):
     """One distinct callback in `statusHistory`, as the wire had it (text cut short). A form return notes which
     answers it brought, never the answers themselves (entries written before `answersBytes` existed lack it)."""
@@ -62,6 +70,7 @@ class HistoryEntry(_ItemModel):
     answers_sha256: str | None = None
     answers_version_id: str | None = None
     answers_bytes: int | None = None
+    signed_form_id: str | None = None  # of a form return (entries written before it existed lack it)
     unreadable_fields: list[str] | None = None  # names of our documented fields, kept as received in the answers
     received_at: str
 
@@ -89,7 +98,8 @@ class OrderItem(_ItemModel):
     answers: ResultPointer | None = None
     signed_form_id: str | None = None
     is_patient_initiated: bool | None = None
-    signed_document: ResultPointer | None = None
+    signed_document: ResultPointer | None = None  # the document of `signedFormId`
+    later_signed_documents: list[SignedDocumentPointer] = []  # those of later returns' other signedFormIds
     created_at: str | None = None
     updated_at: str | None = None
     expires_at: int | None = None
@@ -98,7 +108,27 @@ class OrderItem(_ItemModel):
         """The item as DynamoDB holds it: attribute names, and only the attributes it has."""
         return self.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
 
+    def signed_form_ids(self) -> set[str]:
+        """Every non-zero signedFormId the item's form returns carried (GUIDs as Python writes them)."""
+        carried = [self.signed_form_id, *(entry.signed_form_id for entry in self.status_history)]
+        return {guid for guid in map(as_guid, carried) if guid is not None and guid != str(uuid.UUID(int=0))}
+
+    def signed_document_of(self, signed_form_id: str) -> ResultPointer | None:
+        """The stored document of this signedFormId, if any."""
+        if as_guid(signed_form_id) == as_guid(self.signed_form_id):
+            return self.signed_document
+        return next((document for document in self.later_signed_documents
+                     if as_guid(document.signed_form_id) == as_guid(signed_form_id)), None)  # fmt: skip
+
     def without_personal_data(self) -> "OrderItem":
         """Without what lets someone reach the patient's form (the single-use code, the login URL) and the order's
         fingerprint (of its content, the national id included)."""
         return self.model_copy(update={"single_use_code": None, "login_url": None, "order_fingerprint": None})
+
+
+def as_guid(value: object) -> str | None:
+    """A GUID as Python writes it (lower case, hyphens), whatever way ePROM wrote it; None when it is not one."""
+    try:
+        return str(uuid.UUID(str(value))) if value is not None else None
+    except ValueError:
+        return None

@@ -17,11 +17,12 @@ from botocore.exceptions import ClientError
 
 from eprom.aws_clients import aws_client
 from eprom.models import EpromCallback, EpromOrderResponse
-from eprom.order_item import FINAL_STATUSES, PLACED, STATUS_RANK, OrderItem, ResultPointer
+from eprom.order_item import FINAL_STATUSES, PLACED, STATUS_RANK, OrderItem, ResultPointer, SignedDocumentPointer
 
 ORDER_REFERENCE_INDEX = "orderReference-index"
 # statusHistory stays far below DynamoDB's 400 KB item: ePROM sends a handful of callbacks per order, and text
-# of ours from the wire is cut (a status name ePROM adds later is short; anything longer is not a status).
+# of ours from the wire is cut (a status name ePROM adds later is short; anything longer is not a status). A form
+# return new to the item is noted beyond the cap: its announcement rests on its entry.
 MAX_HISTORY_ENTRIES = 50
 MAX_WIRE_TEXT = 64
 
@@ -105,11 +106,11 @@ class OrderStore:
         write is conditional too, so a concurrent change is never overwritten.
         """
         change = _CallbackChange(callback, answers, now=datetime.now(UTC), retention=self._retention)
-        move_status, append = change.rank is not None, True
+        move_status, append, history_size = change.rank is not None, True, None
         for _ in range(3):
             try:
                 self.client.update_item(
-                    **change.request(self._table, move_status=move_status, append=append),
+                    **change.request(self._table, move_status=move_status, append=append, history_size=history_size),
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
                 return True
@@ -119,9 +120,44 @@ class OrderStore:
                 found = error.response.get("Item")
                 old = parse_item(found) if found else OrderItem(form_order_id=str(callback.form_order_id))
             move_status, append = change.can_move_status(old), change.can_append(old)
+            # beyond the cap (a return new to the item): only onto the history as it was read
+            history_size = len(old.status_history) if len(old.status_history) >= MAX_HISTORY_ENTRIES else None
             if not (move_status or append or (answers is not None and old.answers is None)):
                 return False
         raise ConcurrentChanges(f"item {callback.form_order_id} changed under three conditional writes")
+
+    def record_later_signed_document(self, form_order_id: str, document: SignedDocumentPointer) -> bool:
+        """Add the document of a later return's other signedFormId to `laterSignedDocuments` (once). False when the
+        item is gone (its retention ended)."""
+        for _ in range(3):
+            item = self.item(form_order_id)
+            if item is None:
+                return False
+            if item.signed_document_of(document.signed_form_id) is not None:
+                return True  # recorded by another delivery of the job
+            values = {":none": [], ":document": [document.as_attribute()], ":now": _now(),
+                      ":known": len(item.later_signed_documents)}  # fmt: skip
+            try:
+                self.client.update_item(
+                    TableName=self._table,
+                    Key={"formOrderId": {"S": form_order_id}},
+                    UpdateExpression="SET #documents = list_append(if_not_exists(#documents, :none), :document), "
+                    "#updatedAt = :now",
+                    # onto the list as it was read: a document added meanwhile is seen on the next read
+                    ConditionExpression="attribute_exists(#formOrderId) AND "
+                    "(attribute_not_exists(#documents) OR size(#documents) = :known)",
+                    ExpressionAttributeNames={
+                        "#documents": "laterSignedDocuments",
+                        "#updatedAt": "updatedAt",
+                        "#formOrderId": "formOrderId",
+                    },
+                    ExpressionAttributeValues={key: _serialize(value) for key, value in values.items()},
+                )
+                return True
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+        raise ConcurrentChanges(f"item {form_order_id} changed under three conditional writes")
 
     def record_signed_document(self, form_order_id: str, document: ResultPointer) -> bool:
         """Point the item at its signed document (once). False when the item is gone (its retention ended)."""
@@ -224,6 +260,8 @@ class _CallbackChange:
             # a version first noted here that is not the item's `answers` (a later, different return)
             self.entry |= {"answersSha256": answers.sha256, "answersVersionId": answers.version_id,
                            "answersBytes": answers.bytes}  # fmt: skip
+            if callback.signed_form_id is not None:  # its document may differ from the first return's
+                self.entry["signedFormId"] = _short(callback.signed_form_id)
         if callback.unreadable_fields:  # names of our documented fields, kept as received in the answers object
             self.entry["unreadableFields"] = list(callback.unreadable_fields)
         self.entry_key = hashlib.sha256(json.dumps(self.entry, sort_keys=True).encode()).hexdigest()[:32]
@@ -233,9 +271,20 @@ class _CallbackChange:
         return self.rank is not None and self.rank > STATUS_RANK.get(old.status or "", -1)
 
     def can_append(self, old: OrderItem) -> bool:
-        return self.entry_key not in old.history_keys and len(old.status_history) < MAX_HISTORY_ENTRIES
+        """A new entry, while the history has room; a form return new to the item always (its announcement rests on
+        its entry, and returns are few: each one's content is new)."""
+        if self.entry_key in old.history_keys:
+            return False
+        return len(old.status_history) < MAX_HISTORY_ENTRIES or self._is_new_return(old)
 
-    def request(self, table: str, *, move_status: bool, append: bool) -> dict[str, Any]:
+    def _is_new_return(self, old: OrderItem) -> bool:
+        known = {old.answers.sha256 if old.answers else None} | {entry.answers_sha256 for entry in old.status_history}
+        return self.answers is not None and self.answers.sha256 not in known
+
+    def request(
+        self, table: str, *, move_status: bool, append: bool, history_size: int | None = None
+    ) -> dict[str, Any]:
+        """`history_size`: append beyond the cap, onto a history of exactly this many entries (as it was read)."""
         sets = {"updatedAt": ":now", "createdAt": "if_not_exists(#createdAt, :now)"}
         values: dict[str, Any] = {":now": self.now}
         conditions = []
@@ -253,14 +302,17 @@ class _CallbackChange:
                 sets["expiresAt"] = ":expiresAt"
                 values[":expiresAt"] = self.expires_at
         if append:
+            room = (
+                "size(#statusHistory) < :maxHistory" if history_size is None else "size(#statusHistory) = :maxHistory"
+            )
             conditions.append(
                 "(attribute_not_exists(#historyKeys) OR NOT contains(#historyKeys, :entryKey))"
-                " AND (attribute_not_exists(#statusHistory) OR size(#statusHistory) < :maxHistory)"
+                f" AND (attribute_not_exists(#statusHistory) OR {room})"
             )
             sets["statusHistory"] = "list_append(if_not_exists(#statusHistory, :noHistory), :entries)"
             entry = {name: value for name, value in self.entry.items() if value is not None} | {"receivedAt": self.now}
-            values |= {":entryKey": self.entry_key, ":maxHistory": MAX_HISTORY_ENTRIES, ":noHistory": [],
-                       ":entries": [entry], ":entryKeys": {self.entry_key}}  # fmt: skip
+            values |= {":entryKey": self.entry_key, ":maxHistory": history_size or MAX_HISTORY_ENTRIES,
+                       ":noHistory": [], ":entries": [entry], ":entryKeys": {self.entry_key}}  # fmt: skip
             adds.append("#historyKeys :entryKeys")
         if self.answers is not None:
             if not (move_status or append):

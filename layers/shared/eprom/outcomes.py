@@ -143,22 +143,36 @@ def item_outcomes(old: OrderItem | None, new: OrderItem | None, *, bucket: str) 
             event_id=event_id("FormReturned", form_order_id, answers.sha256, answers.version_id),
             occurred_at=entry.received_at,
             answers=StoredObjectRef.of(answers, bucket),
-            signed_document_expected=signed_document_expected(new),
+            signed_document_expected=_expects_a_document(entry.signed_form_id or new.signed_form_id),
             is_patient_initiated=bool(new.is_patient_initiated),
             **common,
         )
         for entry, answers in later_returns(old, new)
     ]
-    if new.signed_document and not old.signed_document:
-        details.append(
-            SignedDocumentStored(
-                event_id=event_id("SignedDocumentStored", form_order_id, new.signed_document.sha256),
-                occurred_at=str(new.updated_at),
-                document=StoredObjectRef.of(new.signed_document, bucket),
-                **common,
-            )
+    stored_before = {document.sha256 for document in old.later_signed_documents}
+    documents = [new.signed_document] if new.signed_document and not old.signed_document else []
+    documents += [document for document in new.later_signed_documents if document.sha256 not in stored_before]
+    details += [
+        SignedDocumentStored(
+            event_id=event_id("SignedDocumentStored", form_order_id, document.sha256),
+            occurred_at=str(new.updated_at),
+            document=StoredObjectRef.of(document, bucket),
+            **common,
         )
+        for document in documents
+    ]
     return details
+
+
+def documents_to_fetch(old: OrderItem | None, new: OrderItem | None) -> list[str]:
+    """The signedFormIds whose documents the form returns this change announces expect: the first return's, and
+    those later returns carried (another signedFormId is another document)."""
+    if new is None:
+        return []
+    old = old or OrderItem(form_order_id=new.form_order_id)
+    carried = [new.signed_form_id] if new.answers and not old.answers else []
+    carried += [entry.signed_form_id or new.signed_form_id for entry, _ in later_returns(old, new)]
+    return list(dict.fromkeys(str(signed_form_id) for signed_form_id in carried if _expects_a_document(signed_form_id)))
 
 
 def later_returns(old: OrderItem, new: OrderItem) -> list[tuple[HistoryEntry, ResultPointer]]:
@@ -197,8 +211,13 @@ def refused_outcome(
 
 
 def signed_document_expected(item: OrderItem) -> bool:
+    """Whether the item's first form return expects a signed document."""
+    return _expects_a_document(item.signed_form_id)
+
+
+def _expects_a_document(signed_form_id: str | None) -> bool:
     """ePROM sends the all-zero GUID as signedFormId for an unsigned form."""
     try:
-        return bool(item.signed_form_id) and uuid.UUID(str(item.signed_form_id)).int != 0
+        return bool(signed_form_id) and uuid.UUID(str(signed_form_id)).int != 0
     except ValueError:
         return False

@@ -4,9 +4,10 @@ SignedDocumentQueue's jobs (what is done with a record: retrying_consumer.py).
 Every dead letter carries the original body with `rejectionReason` (text, no personal data) and `rejectionClass`.
 """
 
+import base64
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -32,6 +33,10 @@ DEAD_LETTER_ATTRIBUTES_MAX_BYTES = 4096
 _MAX_REASON_BYTES = 2048
 # The message attribute of a parked (Ambiguous) order that names the attempt it was parked for.
 AMBIGUOUS_ATTEMPT_ID = "ambiguousAttemptId"
+_OURS = frozenset({"rejectionReason", "rejectionClass", AMBIGUOUS_ATTEMPT_ID})
+# A message carries at most 10 attributes
+# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html).
+MAX_MESSAGE_ATTRIBUTES = 10
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,13 @@ class SqsRecord:
     sent_at: datetime
     receive_count: int
     string_attributes: dict[str, str]  # the message attributes of type String, by name
+    # every message attribute as SendMessage takes it (upstream's own go with the message to the DLQ)
+    message_attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> "SqsRecord":
         attributes = record["attributes"]
+        message_attributes = record.get("messageAttributes") or {}
         return cls(
             message_id=record["messageId"],
             body=record["body"],
@@ -59,9 +67,10 @@ class SqsRecord:
             receive_count=int(attributes["ApproximateReceiveCount"]),
             string_attributes={
                 name: attribute["stringValue"]
-                for name, attribute in (record.get("messageAttributes") or {}).items()
+                for name, attribute in message_attributes.items()
                 if attribute.get("stringValue") is not None
             },
+            message_attributes={name: _as_sent(attribute) for name, attribute in message_attributes.items()},
         )
 
     def age_seconds(self) -> float:
@@ -75,13 +84,28 @@ class DeadLetterQueue:
     def __init__(self, queue_url: str) -> None:
         self._queue_url = queue_url
 
-    def send(self, body: str, reason: str, rejection_class: str, extra: Mapping[str, str] | None = None) -> None:
-        """`extra`: more String attributes (for a parked order, the attempt it was parked for)."""
-        attributes = {
-            "rejectionReason": {"DataType": "String", "StringValue": _truncate(reason, _MAX_REASON_BYTES)},
-            "rejectionClass": {"DataType": "String", "StringValue": rejection_class},
-        } | {name: {"DataType": "String", "StringValue": value} for name, value in (extra or {}).items()}
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes)
+    def send(
+        self,
+        body: str,
+        reason: str,
+        rejection_class: str,
+        extra: Mapping[str, str] | None = None,
+        *,
+        attributes: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """`extra`: more String attributes of ours (for a parked order, the attempt it was parked for).
+        `attributes`: the message's own (SqsRecord.message_attributes), kept beside ours (a trace id, say): as many as
+        SQS takes with ours (10 in all), by name; the reason says how many were left out, never which (names are
+        input too)."""
+        ours = {"rejectionClass": {"DataType": "String", "StringValue": rejection_class}}
+        ours |= {name: {"DataType": "String", "StringValue": value} for name, value in (extra or {}).items()}
+        own = sorted((name, value) for name, value in (attributes or {}).items() if name not in _OURS)
+        room = MAX_MESSAGE_ATTRIBUTES - len(ours) - 1  # and rejectionReason
+        note = f" ({len(own) - room} of the message's own {len(own)} attributes left out: SQS takes 10)"
+        reason = _truncate(reason, _MAX_REASON_BYTES - len(note)) + note if len(own) > room else reason
+        ours["rejectionReason"] = {"DataType": "String", "StringValue": _truncate(reason, _MAX_REASON_BYTES)}
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body,
+                                  MessageAttributes=dict(own[:room]) | ours)  # fmt: skip
 
 
 class QueueVisibility:
@@ -121,6 +145,13 @@ class SignedDocumentQueue:
 
     def request(self, job: SignedDocumentJob) -> None:
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=job.model_dump_json(by_alias=True))
+
+
+def _as_sent(attribute: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute of Lambda's SQS record (stringValue, or binaryValue in base64) as SendMessage takes it."""
+    if attribute.get("binaryValue") is not None:
+        return {"DataType": attribute["dataType"], "BinaryValue": base64.b64decode(attribute["binaryValue"])}
+    return {"DataType": attribute["dataType"], "StringValue": attribute.get("stringValue") or ""}
 
 
 def _truncate(text: str, max_bytes: int) -> str:

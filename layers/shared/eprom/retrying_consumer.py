@@ -156,7 +156,8 @@ class RetryingConsumer:
 
     def _refuse(self, record: SqsRecord, refusal: Refuse) -> None:
         self.announce_refusal(record, refusal)
-        self.dead_letters.send(record.body, refusal.reason, refusal.rejection_class, refusal.attributes)
+        self.dead_letters.send(record.body, refusal.reason, refusal.rejection_class, refusal.attributes,
+                               attributes=record.message_attributes)  # fmt: skip
         logger.warning("message refused", rejection_reason=refusal.reason, rejection_class=refusal.rejection_class)
         refused = f"{self.name}Refused"
         with single_metric(name=refused, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
