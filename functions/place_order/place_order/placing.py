@@ -1,7 +1,7 @@
 """One record of OrderQueue: validate the order, place it with ePROM at most once per orderReference, record it,
 and say what becomes of the message (a Verdict, carried out by eprom.retrying_consumer).
 
-Only the attempt that holds the orderReference's claim (claims.py: a conditional write, strongly consistent) sends
+Only the attempt that holds the orderReference's claim (eprom.claims: a conditional write, strongly consistent) sends
 it to ePROM, and ePROM's answer goes into the claim before the order's item: the claim is the one mechanism
 exactly-once rests on. An attempt that ePROM may have carried out (Ambiguous) is parked in the DLQ for a person,
 unless AMBIGUOUS_ORDER_POLICY=retry; its claim stays, so every other message of the reference is parked too instead
@@ -20,6 +20,7 @@ from functools import cache
 from typing import Literal
 
 from eprom.aws_clients import AWS_CALL_MAX_SECONDS
+from eprom.claims import AMBIGUOUS, Claim
 from eprom.eprom_client import Ambiguous, Deferred, EpromClient, Placed, Refused, Transient
 from eprom.models import EpromOrderResponse, OrderMessage, OrderReference, describe_validation_error
 from eprom.order_store import OrderStore
@@ -29,7 +30,7 @@ from eprom.queues import AMBIGUOUS_ATTEMPT_ID, SqsRecord
 from eprom.retrying_consumer import Done, Refuse, RetryLater, Verdict
 from pydantic import TypeAdapter, ValidationError
 
-from place_order.claims import AMBIGUOUS, PLACED, Claim, OrderClaims
+from place_order.claims import OrderClaims, placed_answer, placed_form_order_id
 
 REUSED_ORDER_REFERENCE = "orderReference was already used for an order with other content"
 BEING_PLACED = "an order with this orderReference is being placed right now"
@@ -165,10 +166,10 @@ class OrderPlacer:
         """Another attempt holds the orderReference: its outcome is this message's."""
         if holder.fingerprint != fingerprint:
             return Refuse(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
-        if holder.state == PLACED and holder.form_order_id:
-            if holder.answer is not None:  # its invocation may have stopped before the item was written
-                self._record(order, holder.answer, fingerprint)
-            return _placed_before(holder.form_order_id)
+        if form_order_id := placed_form_order_id(holder):
+            if (answer := placed_answer(holder)) is not None:  # its invocation may have stopped before the item
+                self._record(order, answer, fingerprint)
+            return _placed_before(form_order_id)
         if holder.state == AMBIGUOUS:
             return _parked(holder.ambiguous_reason or "ePROM may have created this order", holder.attempt_id)
         if not holder.holder_gone():
