@@ -9,10 +9,7 @@ of being sent, until a person redrives a parked message (it keeps its rejectionC
 say "checked in ePROM Admin: place it").
 """
 
-import hashlib
-import hmac
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,29 +17,26 @@ from functools import cache
 from typing import Literal
 
 from eprom.aws_clients import AWS_CALL_MAX_SECONDS
-from eprom.claims import AMBIGUOUS, Claim
+from eprom.claims import AMBIGUOUS, FINGERPRINT_VERSION, Claim, fingerprint
 from eprom.eprom_client import Ambiguous, Deferred, EpromClient, Placed, Refused, Transient
 from eprom.models import EpromOrderResponse, OrderMessage, OrderReference, describe_validation_error
 from eprom.order_store import OrderStore
 from eprom.outcome_bus import OutcomeBus
 from eprom.outcomes import refused_outcome
-from eprom.queues import AMBIGUOUS_ATTEMPT_ID, SqsRecord
-from eprom.retrying_consumer import Done, Refuse, RetryLater, Verdict
+from eprom.queues import SqsRecord
+from eprom.retrying_consumer import Attempt, Done, Refuse, RetryLater, Verdict, parked
 from pydantic import TypeAdapter, ValidationError
 
 from place_order.claims import OrderClaims, placed_answer, placed_form_order_id
 
 REUSED_ORDER_REFERENCE = "orderReference was already used for an order with other content"
 BEING_PLACED = "an order with this orderReference is being placed right now"
-FINGERPRINT_VERSION = "hmac-sha256:"
 
 
 def order_fingerprint(order: OrderMessage, key: bytes) -> str:
-    """Tells "the same order again" from "the reference reused with other content", however late it comes. Keyed
-    (OrderFingerprintSecret): a plain hash of an order could be reversed to its national id by trying every
-    candidate of a birth date."""
-    digest = hmac.new(key, order.model_dump_json(by_alias=True).encode(), hashlib.sha256).hexdigest()
-    return FINGERPRINT_VERSION + digest
+    """Tells "the same order again" from "the reference reused with other content", however late it comes
+    (eprom.claims.fingerprint, keyed with OrderFingerprintSecret)."""
+    return fingerprint(order.model_dump_json(by_alias=True).encode(), key)
 
 
 def _other_content(stored: str | None, fingerprint: str) -> bool:
@@ -68,7 +62,7 @@ class OrderPlacer:
             order = OrderMessage.model_validate_json(record.body, context=self.validation_context)
         except ValidationError as error:
             return Refuse(f"invalid order message: {describe_validation_error(error)}", "InvalidMessage")
-        return self.place(order, _attempt(record, ends_at))
+        return self.place(order, Attempt.of(record, ends_at))
 
     def announce_refusal(self, record: SqsRecord, refusal: Refuse) -> None:
         """FormOrderRefused on OutcomeBus, before the message goes to the DLQ: a repeat has the same eventId."""
@@ -87,7 +81,7 @@ class OrderPlacer:
     def fingerprint(self, order: OrderMessage) -> str:
         return order_fingerprint(order, self.fingerprint_key())
 
-    def place(self, order: OrderMessage, attempt: "Attempt") -> Verdict:
+    def place(self, order: OrderMessage, attempt: Attempt) -> Verdict:
         reference, fingerprint = order.order_reference, self.fingerprint(order)
         holder = self.claims.take(
             reference,
@@ -193,32 +187,13 @@ class OrderPlacer:
         return _parked(reason, holder.attempt_id)
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One message's try at placing its order."""
-
-    id: str
-    sending_until: float  # epoch seconds: the invocation ends by then
-    replacing: str | None = None  # a redriven parked message: the Ambiguous attempt a person found no order of
-
-
-def _attempt(record: SqsRecord, ends_at: float) -> Attempt:
-    # A parked message a person redrove keeps its attributes: the attempt it was parked for is theirs to replace.
-    redriven = record.string_attributes.get("rejectionClass") == "Ambiguous"
-    return Attempt(
-        id=str(uuid.uuid4()),
-        sending_until=ends_at,
-        replacing=record.string_attributes.get(AMBIGUOUS_ATTEMPT_ID) if redriven else None,
-    )
-
-
 def _placed_before(form_order_id: str) -> Done:
     return Done("order was placed before; nothing to do", log_keys={"form_order_id": form_order_id})
 
 
 def _parked(reason: str, attempt_id: str) -> Refuse:
     """ePROM may have created the order in `attempt_id`: to the DLQ for a person to check."""
-    return Refuse(reason, "Ambiguous", attributes={AMBIGUOUS_ATTEMPT_ID: attempt_id}, count="OrdersAmbiguous")
+    return parked(reason, attempt_id, count="OrdersAmbiguous")
 
 
 def _ambiguous_reason(detail: str, order: OrderMessage, attempted_at: datetime) -> str:

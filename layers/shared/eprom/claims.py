@@ -11,14 +11,22 @@ claim whose invocation has ended (crashed or timed out, perhaps after the reques
 afresh.
 
 A person who found nothing in ePROM Admin redrives a parked message. It carries the id of the attempt it was parked
-for, and takes the claim over only while that attempt is the one on record: of any number of redriven copies one
-takes over, and a copy parked for an older attempt is parked again for the newer one.
+for (message attribute ambiguousAttemptId), and takes the claim over only while that attempt is the one on record:
+of any number of redriven copies one takes over, and a copy parked for an older attempt is parked again for the
+newer one.
+
+The claim keeps a fingerprint of the content it was taken for, so that a later message of the reference can tell
+"the same again" (its outcome is the claim's) from "the reference reused with other content" (refused): an
+HMAC-SHA256 keyed with a secret of the stack, as a plain hash of an order or a message could be reversed to its
+national id by trying every candidate of a birth date.
 
 Claims expire by the table's TTL attribute at the time their user gives. (TTL deletes an expired item within days,
 not at once; a claim read meanwhile still holds, which errs on the safe side:
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html)
 """
 
+import hashlib
+import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +36,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 SENDING, AMBIGUOUS = "Sending", "Ambiguous"
+FINGERPRINT_VERSION = "hmac-sha256:"
 # The attributes the mechanism itself keeps on a claim; the rest of the item is its user's.
 _OWN = frozenset({"attemptId", "state", "fingerprint", "takenAt", "sendingUntil", "ambiguousReason"})
 
@@ -47,6 +56,11 @@ class Claim:
 
     def holder_gone(self) -> bool:
         return self.state == SENDING and time.time() > self.sending_until
+
+
+def fingerprint(content: bytes, key: bytes) -> str:
+    """The claim's fingerprint of `content`, keyed with `key` (the stack's fingerprint secret)."""
+    return FINGERPRINT_VERSION + hmac.new(key, content, hashlib.sha256).hexdigest()
 
 
 class Claims:
