@@ -543,6 +543,12 @@ class EpromSimulator:
                     reference = urllib.parse.unquote(self.path.partition("=")[2])
                     self._reply(200, simulator.orders_for(reference))
                     return
+                if self.path.startswith("/_simulator/messages?title="):  # no national ids
+                    title = urllib.parse.unquote_plus(self.path.partition("=")[2])
+                    self._reply(200, [{"kind": message.kind, "messageToCitizenId": message.message_to_citizen_id,
+                                       "documents": list(message.documents)}
+                                      for message in simulator.messages_titled(title)])  # fmt: skip
+                    return
                 prefix = "/api/ExternalDocument/"
                 if not self.path.startswith(prefix):
                     self._reply(404, {"message": "Not found"})

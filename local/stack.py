@@ -54,6 +54,10 @@ STATE_VARIABLES = {
     "bucket": "FORM_RESULTS_BUCKET",
     "secret_id": "EPROM_API_KEY_SECRET_ID",
     "outcome_bus_name": "OUTCOME_BUS_NAME",
+    "message_queue_url": "MESSAGE_QUEUE_URL",
+    "message_dead_letter_queue_url": "MESSAGE_DEAD_LETTER_QUEUE_URL",
+    "messages_table": "MESSAGES_TABLE",
+    "message_documents_bucket": "MESSAGE_DOCUMENTS_BUCKET",
 }
 
 

@@ -15,7 +15,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from eprom.api_key import ApiKeyConfigurationError
 from typer.core import TyperGroup
 
-from eprom_cli import api_key_rotation, dead_letters, onboarding, orders, preflight, rendering, report, smoke, verify
+from eprom_cli import (
+    api_key_rotation,
+    dead_letters,
+    messages,
+    onboarding,
+    orders,
+    preflight,
+    rendering,
+    report,
+    smoke,
+    verify,
+)
 from eprom_cli.files import FileRefused, directory_for_files, write_private
 from eprom_cli.rendering import console, fail, warn_personal_data
 from eprom_cli.target import Target, TargetError, deployed_stack, local_stack
@@ -79,6 +90,8 @@ api_key_app = _app("The ePROM ApiKey in Secrets Manager.", cls=_NoEchoOfArgument
 app.add_typer(orders_app, name="orders")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_key_app, name="api-key")
+messages_app = _app("Letters, SMS and e-mail to citizens: send them, look them up by messageReference.")
+app.add_typer(messages_app, name="messages")
 
 
 @dataclass(frozen=True)
@@ -200,10 +213,12 @@ def download_answers(
 class Queue(StrEnum):
     orders = "orders"  # OrderDeadLetterQueue
     documents = "documents"  # SignedDocumentDeadLetterQueue
+    messages = "messages"  # MessageDeadLetterQueue
     all = "all"
 
 
-QueueChoice = Annotated[Queue, typer.Option(help="orders: the order DLQ; documents: the signed-document DLQ.")]
+_QUEUES_HELP = "orders: the order DLQ; documents: the signed-document DLQ; messages: the letters', SMS' and e-mails'."
+QueueChoice = Annotated[Queue, typer.Option(help=_QUEUES_HELP)]
 ClassChoice = Annotated[str | None, typer.Option("--class", help="Only this rejectionClass, e.g. RefusedByEprom.")]
 ReferenceChoice = Annotated[str | None, typer.Option("--reference", help="Only this orderReference (or formOrderId).")]
 
@@ -283,6 +298,61 @@ def export_dead_letters(
         console.print(f"deleted {len(picked)} from the dead-letter queue")
 
 
+# --- messages to citizens: letters, SMS, e-mail ---------------------------------------------------------------------
+
+
+@messages_app.command("send")
+def send_messages(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Messages: JSON files shaped like events/messages/*.json.")],
+    document: Annotated[
+        list[str] | None,
+        typer.Option("--document", help="KEY=PDF: upload the file PDF as the letter's document KEY (repeatable)."),
+    ] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Send the valid ones even if some are invalid.")] = False,
+) -> None:
+    """Check each message with the sender's own model and the stage's settings, upload the PDFs given, then send
+    them to MessageQueue. Nothing is sent if any is invalid, unless --skip-invalid."""
+    target = _target(ctx)
+    uploads = [(key, Path(path)) for key, _, path in (pair.partition("=") for pair in document or [])]
+    if any(not key.startswith("documents/") or not path.name for key, path in uploads):
+        fail("--document takes KEY=PDF with KEY under documents/, e.g. documents/letter-1.pdf=./letter-1.pdf")
+    checked = [messages.check(path, target) for path in files]
+    invalid = [message for message in checked if message.problem]
+    for message in invalid:
+        rendering.print_invalid_order(message)
+    if invalid and not skip_invalid:
+        fail(f"{len(invalid)} of {len(checked)} files invalid: nothing sent (--skip-invalid sends the others)")
+    for key, path in uploads:
+        messages.upload(target, key, path)
+        console.print(f"uploaded {path} as {key}")
+    for message in checked:
+        if not message.problem:
+            message_id = messages.send(target, message)
+            console.print(f"sent {message.path} ({message.kind}, messageReference {message.message_reference}) as "
+                          f"message {message_id}")  # fmt: skip
+    if invalid and len(invalid) == len(checked):
+        fail(f"all {len(checked)} files invalid: nothing sent")
+
+
+@messages_app.command("show")
+def show_message(
+    ctx: typer.Context,
+    reference: Annotated[str, typer.Argument(help="The messageReference upstream gave it, or a letter's ePROM id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The item as JSON, for scripts.")] = False,
+) -> None:
+    """A message's kind, status (a letter's after ePROM's callback), channel, messageToCitizenId and callbacks. The
+    item holds no national id, phone number, address or text."""
+    target = _target(ctx)
+    item = messages.find(target, reference)
+    if item is None or item.is_link:
+        fail(f"no message {reference} in {target.name} (refused ones are in `dead-letters list --queue messages`)")
+    if as_json:
+        rendering.print_json(item.as_attributes())
+        return
+    rendering.print_message(item)
+
+
 # --- ApiKey ---------------------------------------------------------------------------------------------------------
 
 
@@ -359,6 +429,9 @@ def smoke_test(
 # --- Hemit's verification and onboarding ----------------------------------------------------------------------------
 
 
+_LETTER_HELP = "A PDF: also send it as a letter to the person (its callback Sent shows ePROM takes our documents)."
+
+
 @app.command("verify")
 def verify_integration(
     ctx: typer.Context,
@@ -378,6 +451,9 @@ def verify_integration(
     timeout: Annotated[int, typer.Option(help="Seconds to wait for the orders to reach Ordered.")] = 300,
     wait_hours: Annotated[float, typer.Option(help="Hours to wait for the person before pausing (exit 3).")] = 2.0,
     simulated_person: Annotated[bool, typer.Option(help="--local: the simulator fills and signs the forms.")] = True,
+    letter: Annotated[Path | None, typer.Option(help=_LETTER_HELP, exists=True, dir_okay=False)] = None,
+    organisation_name: Annotated[str, typer.Option(help="--letter: the sender the person sees.")] = "Testregisteret",
+    organisation_nr: Annotated[str, typer.Option(help="--letter: the sender's organisation number.")] = "000000000",
 ) -> None:
     """Hemit's go-live verification as steps: orders placed once and Ordered on the expected channel; the person
     fills (and signs) them on Helsenorge (test); answers stored, FormReturned delivered, the signed PDF stored,
@@ -388,11 +464,14 @@ def verify_integration(
     if resume:
         verification = verify.resume(state_file)
     else:
+        letter_to_send = (verify.LetterToSend(pdf=letter, organisation_name=organisation_name,
+                                              organisation_nr=organisation_nr) if letter else None)  # fmt: skip
         verification = verify.start(target, state_file, form_id=form_id, signed_form_id=signed_form_id,
                                     on_behalf_of=on_behalf_of, person=national_id,
-                                    expected_channel=expected_channel)  # fmt: skip
+                                    expected_channel=expected_channel, letter=letter_to_send)  # fmt: skip
         console.print(f"verification {verification.run_id} against {target.name} "
-                      f"({verification.environment.name}): sent {len(verification.cases)} order(s)")  # fmt: skip
+                      f"({verification.environment.name}): sent {len(verification.cases)} order(s)"
+                      + (" and a letter" if verification.letter else ""))  # fmt: skip
     checks = verify.Checks(target, verification, record=rendering.print_step)
     resume_hint = f"the state is kept in {state_file}: continue with `eprom ... verify --resume`"
     with rendering.spinner("waiting for the orders to be placed", transient=True) as progress:

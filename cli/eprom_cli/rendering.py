@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import typer
+from eprom.message_item import MessageItem
 from eprom.order_item import HistoryEntry, OrderItem
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from eprom_cli import orders, preflight, verify
+from eprom_cli import messages, orders, preflight, verify
 
 console = Console(highlight=False, markup=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
@@ -76,8 +77,9 @@ def print_listing(rows: list[Any], *, as_json: bool, empty: str, table: Callable
         table(rows)
 
 
-def print_invalid_order(order: orders.CheckedOrder) -> None:
-    errors.print(Text.assemble((str(order.path), "red"), " is not a valid order:"))
+def print_invalid_order(order: orders.CheckedOrder | messages.CheckedMessage) -> None:
+    what = "message" if isinstance(order, messages.CheckedMessage) else "order"
+    errors.print(Text.assemble((str(order.path), "red"), f" is not a valid {what}:"))
     for problem in (order.problem or "").split("; "):
         errors.print(f"  {problem}")
 
@@ -106,6 +108,18 @@ def _attribute_name(field: str) -> str:
 
 def _callback_row(entry: HistoryEntry) -> tuple[str, ...]:
     return (*(str(getattr(entry, field) or "") for field in _HISTORY_FIELDS), "yes" if entry.answers_sha256 else "")
+
+
+def print_message(item: MessageItem) -> None:
+    """A message's attributes (by their names in the item) and ePROM's callbacks about it."""
+    summary = Table(show_header=False, box=None)
+    for name, value in item.as_attributes().items():
+        if name not in ("statusHistory", "historyKeys"):
+            summary.add_row(name, str(value))
+    console.print(summary)
+    rows = [(entry.received_at, entry.sent_status or "", entry.notification_channel or "")
+            for entry in item.status_history]  # fmt: skip
+    print_table("callbacks (statusHistory)", ("received", "sentStatus", "channel"), rows)
 
 
 def print_orphans(items: list[OrderItem]) -> None:

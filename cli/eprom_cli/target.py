@@ -39,6 +39,11 @@ class StackResources(BaseModel):
     outcome_bus_name: str | None = None  # `eprom verify` taps it (a stack from before the output: None)
     eprom_api_base_url: str | None = None  # which ePROM environment the stack orders from
     eprom_simulator_url: str | None = None  # the local stack only: the simulator answers what ePROM received
+    # Messages to citizens (a stack from before them: None)
+    message_queue_url: str | None = None
+    message_dead_letter_queue_url: str | None = None
+    messages_table: str | None = None
+    message_documents_bucket: str | None = None
 
 
 class Target(StackResources):
@@ -100,6 +105,13 @@ _OUTPUTS = {
     "EpromApiKeySecretArn": "secret_id",
     "ApiBaseUrl": "api_base_url",
 }
+# Outputs a stack from before messages to citizens lacks: the commands that need them say so.
+_MESSAGE_OUTPUTS = {
+    "MessageQueueUrl": "message_queue_url",
+    "MessageDeadLetterQueueUrl": "message_dead_letter_queue_url",
+    "MessagesTableName": "messages_table",
+    "MessageDocumentsBucketName": "message_documents_bucket",
+}
 
 
 def deployed_stack(name: str, *, region: str | None = None, profile: str | None = None) -> Target:
@@ -132,6 +144,7 @@ def deployed_stack(name: str, *, region: str | None = None, profile: str | None 
         outcome_bus_name=outputs.get("OutcomeBusName"),
         eprom_api_base_url=parameters.get("EpromApiBaseUrl"),
         **{field: outputs[output] for output, field in _OUTPUTS.items()},
+        **{field: outputs[output] for output, field in _MESSAGE_OUTPUTS.items() if output in outputs},
     )
 
 
