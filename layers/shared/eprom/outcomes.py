@@ -24,7 +24,8 @@ _EVENT_IDS = uuid.UUID("6f1d3c3e-8f0a-4f5e-9d43-2c8a1b7e5a10")  # namespace of o
 
 
 class _Detail(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    # built on first use: the placer and the sender build only the refusal they put
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     event_id: str
     occurred_at: str
@@ -212,7 +213,7 @@ def signed_document_expected(item: OrderItem) -> bool:
 
 
 class _MessageDetail(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     event_id: str
     occurred_at: str
