@@ -108,14 +108,15 @@ def main(build_dir: str) -> int:
             boto3.client("s3").put_object(Bucket=resources["MESSAGE_DOCUMENTS_BUCKET"], Key=key,
                                           Body=signed_pdf(key, 10_000))  # fmt: skip
             letter = json.loads((EVENTS / "messages" / "letter.json").read_text())
-            letter["messageReference"], letter["documents"][0]["key"] = str(uuid.uuid4()), key
+            letter["messageReference"], letter["documents"] = str(uuid.uuid4()), [letter["documents"][0] | {"key": key}]
             sqs["Records"][0]["body"] = json.dumps(letter)
             sent = invoke(built, "SendMessageFunction", build_dir, below_code, sqs, env)
             checks.append((sent == {"batchItemFailures": []}, f"SendMessageFunction answered {sent}"))
             message = MessageStore(resources["MESSAGES_TABLE"], client=boto3.client("dynamodb")).item(
                 letter["messageReference"]
             )
-            checks.append((message is not None and message.status == ACCEPTED, "no Accepted item after the letter"))
+            status = message.status if message else None
+            checks.append((status == ACCEPTED, f"the letter's item is {status}, not {ACCEPTED}"))
             callback = json.loads((EVENTS / "callback-message-to-citizen.json").read_text())
             letter_id = message.message_to_citizen_id if message else ""
             callback["body"] = json.dumps(json.loads(callback["body"]) | {"messageToCitizenId": letter_id})

@@ -22,6 +22,7 @@ from eprom.retrying_consumer import RetryingConsumer, RetryPolicy
 from send_message.sending import MessageSender
 from send_message.settings import SenderSettings
 
+MESSAGE_BATCH_SIZE = 5  # the SQS event's BatchSize in template.yaml
 settings = SenderSettings.from_environment()
 logger = Logger()
 metrics = Metrics()
@@ -58,7 +59,8 @@ consumer = RetryingConsumer(
         max_delay_seconds=settings.retry_max_delay_seconds,
         window_seconds=settings.message_retry_window_hours * 3600,
     ),
-    flow_control_spread_seconds=1 / settings.eprom_requests_per_second,
+    # a batch's messages that ePROM's pace held back come back spread over the slots they would have taken
+    flow_control_spread_seconds=MESSAGE_BATCH_SIZE / settings.eprom_requests_per_second,
 )
 
 
