@@ -31,7 +31,7 @@ from eprom.aws_clients import aws_client
 from eprom.claims import Claim, Claims
 from eprom.message_item import DELIVERED, LINK_PREFIX, NOT_DELIVERED, SENT, STATUS_RANK, MessageItem
 from eprom.messages import MessageToCitizenCallback, SentStatus
-from eprom.order_store import _wire_text
+from eprom.order_store import _wire_text, update_request
 
 MESSAGE_TO_CITIZEN_ID_INDEX = "messageToCitizenId-index"
 MAX_HISTORY_ENTRIES = 50
@@ -185,19 +185,7 @@ class _Change:
             values |= {":entryKey": self.key, ":maxHistory": MAX_HISTORY_ENTRIES, ":noHistory": [],
                        ":entries": [self.entry], ":entryKeys": {self.key}}  # fmt: skip
             adds.append("#keys :entryKeys")
-        expression = "SET " + ", ".join(f"{name} = {value}" for name, value in sets.items())
-        if adds:
-            expression += " ADD " + ", ".join(adds)
-        request: dict[str, Any] = {
-            "TableName": table,
-            "Key": _key(key),
-            "UpdateExpression": expression,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {name: _serialize(value) for name, value in values.items()},
-        }
-        if conditions:
-            request["ConditionExpression"] = " AND ".join(conditions)
-        return request
+        return update_request(table, _key(key), sets=sets, adds=adds, names=names, values=values, conditions=conditions)
 
 
 def parse_item(attribute_values: dict[str, Any]) -> MessageItem:
