@@ -12,35 +12,15 @@ held whole once, the peak would grow by its size, twice by twice that (and base6
 import argparse
 import json
 import os
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import boto3
 
+from bench.document_memory import peak_rss_runs, sqs_event
+
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "memory-api-key"
-
-HANDLER_RUN = """
-import json, sys, time
-sys.path[:0] = sys.argv[2:]
-from local.lambda_runtime import LambdaContext
-from send_message.app import lambda_handler
-
-def peak_mb():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
-
-runs = []
-for event in json.loads(sys.argv[1]):
-    started = time.perf_counter()
-    outcome = lambda_handler(event, LambdaContext("sender", timeout_seconds=600))
-    runs.append({"peak_rss_mb": round(peak_mb(), 1), "seconds": round(time.perf_counter() - started, 2),
-                 "failed": len(outcome["batchItemFailures"])})
-print(json.dumps(runs))
-"""
 
 
 def main() -> None:
@@ -71,13 +51,8 @@ def main() -> None:
             },
         )
         code = args.code_root.resolve()
-        paths = [str(code / "layers" / "shared"), str(code / "functions" / "send_message"), str(ROOT)]
-        run = subprocess.run(  # noqa: S603 - our own interpreter and code
-            [sys.executable, "-I", "-c", HANDLER_RUN, json.dumps(letters), *paths],
-            env=child_env, capture_output=True, text=True, check=True, cwd="/",
-        )  # fmt: skip
+        small, large = peak_rss_runs(code, "send_message", letters, child_env)
         received = [list(message.documents) for message in eprom.messages]
-    small, large = json.loads(run.stdout.splitlines()[-1])
     print(json.dumps({
         "code": str(code), "document_bytes": args.bytes, "after_small_letter": small, "after_large_letter": large,
         "peak_rss_growth_mb": round(large["peak_rss_mb"] - small["peak_rss_mb"], 1),
@@ -96,13 +71,6 @@ def letter(key: str) -> dict[str, object]:
         "documents": [{"key": key, "title": "Brev", "main": True}],
         "notificationPriorityList": ["Helsenorge"],
     }
-
-
-def sqs_event(body: str) -> dict[str, object]:
-    record = json.loads((ROOT / "events" / "place-order-sqs.json").read_text())["Records"][0]
-    record |= {"messageId": str(uuid.uuid4()), "body": body}
-    record["attributes"] |= {"SentTimestamp": str(int(time.time() * 1000)), "ApproximateReceiveCount": "1"}
-    return {"Records": [record]}
 
 
 if __name__ == "__main__":
