@@ -15,7 +15,7 @@ CFN_LINT := $(TOOLS)/sam/bin/cfn-lint
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 REGION ?= eu-north-1
 # The local stack, benchmarks and build check import the layer and function packages as Lambda would find them.
-APP_PYTHON := PYTHONPATH=layers/shared:functions/place_order:functions/status_callback:functions/publish_outcomes:functions/fetch_signed_document $(VENV)/bin/python
+APP_PYTHON := PYTHONPATH=layers/shared:functions/place_order:functions/status_callback:functions/publish_outcomes:functions/fetch_signed_document:functions/send_message $(VENV)/bin/python
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -51,7 +51,7 @@ $(TOOLS)/checkov/.installed: requirements/checkov.txt | $(UV)
 	@$(UV) pip install --quiet --compile-bytecode --python $(TOOLS)/checkov -r requirements/checkov.txt
 	@touch $@
 
-run: $(VENV)/.synced  ## the whole flow locally: moto + ePROM simulator + all four functions, sample orders, final table
+run: $(VENV)/.synced  ## the whole flow locally: moto + ePROM simulator + every function, sample orders and messages, final tables
 	@$(APP_PYTHON) -m local.run $(ARGS)
 
 serve: $(VENV)/.synced  ## the local stack kept running, for `.venv/bin/eprom --local ...` and curl
@@ -103,7 +103,8 @@ template-checks: transformed $(TOOLS)/checkov/.installed  ## cfn-lint (before an
 # Lambda cannot write __pycache__ into /opt or /var/task, and sam build ships no bytecode: without this step every
 # cold start compiles boto3, pydantic and Powertools from source (measured: about 2.5 x slower, see docs/performance.md).
 # unchecked-hash: the .pyc stay valid whatever mtimes the zip round trip leaves.
-BUILT := SharedLayer PlaceOrderFunction StatusCallbackFunction PublishOutcomesFunction FetchSignedDocumentFunction
+BUILT := SharedLayer PlaceOrderFunction StatusCallbackFunction PublishOutcomesFunction FetchSignedDocumentFunction \
+	SendMessageFunction
 COMPILE_BUILD = $(PYTHON_EXE) -m compileall -q -j 0 --invalidation-mode unchecked-hash
 
 # PARAMETER_OVERRIDES: the stage's parameters (make deploy gives them), so the layer is built for its Architecture.

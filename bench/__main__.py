@@ -49,6 +49,7 @@ def cold_import(build_dir: Path, runs: int) -> dict[str, Any]:
         "status_callback.app": [str(build_dir / "StatusCallbackFunction"), layer],
         "publish_outcomes.app": [str(build_dir / "PublishOutcomesFunction"), layer],
         "fetch_signed_document.app": [str(build_dir / "FetchSignedDocumentFunction"), layer],
+        "send_message.app": [str(build_dir / "SendMessageFunction"), layer],
     }
     env = {
         "PATH": os.environ["PATH"],
@@ -68,6 +69,9 @@ def cold_import(build_dir: Path, runs: int) -> dict[str, Any]:
         "FORM_RESULTS_BUCKET": "results",
         "SIGNED_DOCUMENT_QUEUE_URL": "https://sqs.eu-north-1.amazonaws.com/123456789012/jobs",
         "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL": "https://sqs.eu-north-1.amazonaws.com/123456789012/jobs-dlq",
+        "MESSAGES_TABLE": "m",
+        "MESSAGE_DOCUMENTS_BUCKET": "documents",
+        "MESSAGE_DEAD_LETTER_QUEUE_URL": "https://sqs.eu-north-1.amazonaws.com/123456789012/messages-dlq",
         "POWERTOOLS_SERVICE_NAME": "eprom-integration",
         "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
         "PYDANTIC_DISABLE_PLUGINS": "true",  # as template.yaml's Globals
@@ -473,7 +477,7 @@ def package_sizes(build_dir: Path) -> dict[str, Any]:
             "unzipped_bytes": sum(path.stat().st_size for path in (build_dir / name).rglob("*") if path.is_file()),
         }
         for name in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",
-                     "FetchSignedDocumentFunction")
+                     "FetchSignedDocumentFunction", "SendMessageFunction")
     }  # fmt: skip
 
 
@@ -528,6 +532,8 @@ def table(r: dict[str, Any]) -> str:
          f"{cold['ratio']['publish_outcomes.app']:.2f}", "<= 1.5"),
         ("cold import: FetchSignedDocumentFunction", f"{cold['median_ms']['fetch_signed_document.app']} ms",
          f"{cold['ratio']['fetch_signed_document.app']:.2f}", "<= 1.5"),
+        ("cold import: SendMessageFunction", f"{cold['median_ms']['send_message.app']} ms",
+         f"{cold['ratio']['send_message.app']:.2f}", "<= 1.5"),
         ("one order, ePROM at 200 ms (baseline)", f"{batch['median_ms']['single']} ms", "1.00", ""),
         ("batch of 10 orders", f"{batch['median_ms']['batch_of_10']} ms", f"{batch['ratio']:.2f}", ""),
         ("  the same batch's requests alone, on 10 threads (rig baseline)",

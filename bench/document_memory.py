@@ -22,20 +22,21 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "memory-api-key"
 
+# argv: the handler's module, the events (JSON), then the paths to import from
 HANDLER_RUN = """
-import json, sys, time
-sys.path[:0] = sys.argv[2:]
+import importlib, json, sys, time
+sys.path[:0] = sys.argv[3:]
 from local.lambda_runtime import LambdaContext
-from fetch_signed_document.app import lambda_handler
+lambda_handler = importlib.import_module(sys.argv[1]).lambda_handler
 
 def peak_mb():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 
 runs = []
-for event in json.loads(sys.argv[1]):
+for event in json.loads(sys.argv[2]):
     started = time.perf_counter()
-    outcome = lambda_handler(event, LambdaContext("fetcher", timeout_seconds=600))
+    outcome = lambda_handler(event, LambdaContext("memory", timeout_seconds=600))
     runs.append({"peak_rss_mb": round(peak_mb(), 1), "seconds": round(time.perf_counter() - started, 2),
                  "failed": len(outcome["batchItemFailures"])})
 print(json.dumps(runs))
@@ -79,12 +80,7 @@ def main() -> None:
             },
         )
         code = args.code_root.resolve()
-        paths = [str(code / "layers" / "shared"), str(code / "functions" / "fetch_signed_document"), str(ROOT)]
-        run = subprocess.run(  # noqa: S603 - our own interpreter and code
-            [sys.executable, "-I", "-c", HANDLER_RUN, json.dumps(jobs), *paths],
-            env=child_env, capture_output=True, text=True, check=True, cwd="/",
-        )  # fmt: skip
-    small, large = json.loads(run.stdout.splitlines()[-1])
+        small, large = peak_rss_runs(code, "fetch_signed_document", jobs, child_env)
     bucket = aws.resources["FORM_RESULTS_BUCKET"]
     stored = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="signed/")["Contents"]
     print(json.dumps({
@@ -93,6 +89,18 @@ def main() -> None:
         "stored_sizes": sorted(item["Size"] for item in stored),
     }, indent=1))  # fmt: skip
     aws.stop()
+
+
+def peak_rss_runs(code: Path, function: str, events: list[dict], env: dict[str, str]) -> list[dict]:
+    """Each event through the function's handler (functions/<function>/, from the checkout at code) in one fresh
+    interpreter, with its peak RSS after each."""
+    paths = [str(code / "layers" / "shared"), str(code / "functions" / function), str(ROOT)]
+    run = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-I", "-c", HANDLER_RUN, f"{function}.app", json.dumps(events), *paths],
+        env=env, capture_output=True, text=True, check=True, cwd="/",
+    )  # fmt: skip
+    runs: list[dict] = json.loads(run.stdout.splitlines()[-1])
+    return runs
 
 
 def sqs_event(body: str) -> dict:

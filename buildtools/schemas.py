@@ -2,6 +2,7 @@
 
 Writes, under schemas/:
 - `order-message.schema.json`: JSON Schema (2020-12) of what upstream puts on OrderQueue (OrderMessage);
+- `message-to-citizen.schema.json`: the same of what upstream puts on MessageQueue (a letter, an SMS or an e-mail);
 - `events/<DetailType>.schema.json`: JSON Schema of each outcome event's `detail`;
 - `eventbridge/<DetailType>.openapi.json`: the same event as EventBridge's schema registry holds it (OpenAPI 3 with
   the `AWSEvent` envelope, the form code bindings are generated from), embedded in template.yaml by this command.
@@ -19,8 +20,10 @@ import re
 import sys
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from eprom.message_item import STATUS_RANK as MESSAGE_STATUS_RANK
+from eprom.messages import LETTER, Email, Letter, Sms
 from eprom.models import DistributionRule, NotificationChannel, OrderMessage
 from eprom.order_item import STATUS_RANK
 from eprom.outcomes import (
@@ -30,10 +33,14 @@ from eprom.outcomes import (
     FormOrderRefused,
     FormOrderStatusChanged,
     FormReturned,
+    MessageAccepted,
+    MessageDelivered,
+    MessageNotDelivered,
+    MessageRefused,
     SignedDocumentStored,
 )
 from jsonschema import Draft202012Validator
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, TypeAdapter
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
@@ -42,7 +49,12 @@ EVENTS: dict[str, type[BaseModel]] = {
     model.__name__: model
     for model in (FormOrderPlaced, FormOrderRefused, FormOrderStatusChanged, FormReturned, SignedDocumentStored)
 }
+MESSAGE_EVENTS: dict[str, type[BaseModel]] = {
+    model.__name__: model for model in (MessageAccepted, MessageRefused, MessageDelivered, MessageNotDelivered)
+}
 REJECTION_CLASSES = ["InvalidMessage", "RefusedByEprom", "ReusedOrderReference", "RetriesExhausted", "Ambiguous"]
+MESSAGE_REJECTION_CLASSES = ["InvalidMessage", "RefusedByEprom", "ReusedMessageReference", "RetriesExhausted",
+                             "Ambiguous"]  # fmt: skip
 NATIONAL_ID = {"type": "string", "pattern": "^[0-9]{11}$"}
 
 
@@ -102,6 +114,48 @@ EVENT_NOTES: dict[str, dict[str, Any]] = {
 }
 
 
+_MESSAGE_STATUS_NAMES = [REFUSED, *MESSAGE_STATUS_RANK]
+MESSAGE_EVENT_NOTES: dict[str, dict[str, Any]] = EVENT_NOTES | {
+    "messageReference": {
+        "description": "Your messageReference; null only for a refusal of a message without a valid one."
+    },
+    "kind": {
+        "anyOf": [{"enum": ["letter", "sms", "email"]}, {"type": "null"}],
+        "description": "letter, sms or email; null only for a refusal of a message without a valid one.",
+    },
+    "messageToCitizenId": {"description": "ePROM's id of a letter (null for SMS, e-mail and refusals)."},
+    "status": {"enum": _MESSAGE_STATUS_NAMES, "description": "The message's status after this event."},
+    "notificationChannel": EVENT_NOTES["notificationChannel"]
+    | {
+        "description": "The channel ePROM chose (MessageAccepted) or used (MessageDelivered): a NotificationChannel "
+        "name; None when it could reach the person on no channel. null for SMS and e-mail."
+    },
+    "rejectionClass": {"enum": MESSAGE_REJECTION_CLASSES},
+}
+MESSAGE_NOTES: dict[str, dict[str, Any]] = {
+    "messageReference": {
+        "description": "Your own unique id of the message: the idempotency key, with the rules of an orderReference. "
+        "The same messageReference never sends a second letter, SMS or e-mail."
+    },
+    "nationalId": NATIONAL_ID | {"description": "The person's fødselsnummer or D-nummer (H- and FH-nummer refused)."},
+    "text": {"description": "Sent unprotected: non-sensitive content only; refused when it holds a national id."},
+    "title": {"description": "Sent unprotected: non-sensitive content only; refused when it holds a national id."},
+    "phoneNumber": {"description": "Instead of (or beside) nationalId: the number the SMS goes to."},
+    "emailAddress": {"description": "Instead of (or beside) nationalId: the address the e-mail goes to."},
+    "documents": {
+        "description": "The letter's PDFs in MessageDocumentsBucket (under documents/): whole PDFs of at "
+        "most 30 MiB, exactly one of them the main document."
+    },
+    "notificationPriorityList": {
+        "type": "array",
+        "minItems": 1,
+        "items": _wire_enum(NotificationChannel),
+        "description": "The channels ePROM tries, in order: names or numbers.",
+    },
+    "testMode": {"description": "Only in test stages; ePROM returns no status of a testMode letter."},
+}
+
+
 def _without_titles(schema: Any) -> Any:
     """pydantic titles every property after its Python name ('Formorderid'): noise for a reader of the contract."""
     if isinstance(schema, list):
@@ -135,11 +189,31 @@ def order_message_schema() -> dict[str, Any]:
     )
 
 
+def message_schema() -> dict[str, Any]:
+    union = TypeAdapter(Annotated[Letter | Sms | Email, Field(discriminator="kind")])
+    schema = _without_titles(union.json_schema(by_alias=True))
+    _with_notes(schema["$defs"][Letter.__name__], MESSAGE_NOTES)
+    to_person_or_address = MESSAGE_NOTES | {
+        "nationalId": {"anyOf": [NATIONAL_ID, {"type": "null"}], "description": "The person's fødselsnummer or "
+                       "D-nummer; or give the phone number or address instead (one of them at least)."}
+    }  # fmt: skip
+    for model in (Sms, Email):
+        _with_notes(schema["$defs"][model.__name__], to_person_or_address)
+    schema["$defs"].pop("NotificationChannel", None)
+    schema["description"] = (
+        f"A message to a citizen: the body of an SQS message on MessageQueue, by its kind ({LETTER}, sms, email). "
+        "Unknown fields are refused."
+    )
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "MessageToCitizen"} | schema
+
+
 def event_detail_schema(detail_type: str) -> dict[str, Any]:
-    schema = _without_titles(EVENTS[detail_type].model_json_schema(by_alias=True, mode="serialization"))
+    model = (EVENTS | MESSAGE_EVENTS)[detail_type]
+    schema = _without_titles(model.model_json_schema(by_alias=True, mode="serialization"))
     schema["description"] = f"The detail of a {detail_type} event (source {SOURCE}) on OutcomeBus and OutcomeQueue."
+    notes = MESSAGE_EVENT_NOTES if detail_type in MESSAGE_EVENTS else EVENT_NOTES
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": detail_type} | _with_notes(
-        schema, EVENT_NOTES
+        schema, notes
     )
 
 
@@ -197,8 +271,9 @@ def _text(document: dict[str, Any]) -> str:
 
 
 def expected_files() -> dict[Path, str]:
-    files = {SCHEMAS / "order-message.schema.json": _text(order_message_schema())}
-    for detail_type in EVENTS:
+    files = {SCHEMAS / "order-message.schema.json": _text(order_message_schema()),
+             SCHEMAS / "message-to-citizen.schema.json": _text(message_schema())}  # fmt: skip
+    for detail_type in EVENTS | MESSAGE_EVENTS:
         files[SCHEMAS / "events" / f"{detail_type}.schema.json"] = _text(event_detail_schema(detail_type))
         files[SCHEMAS / "eventbridge" / f"{detail_type}.openapi.json"] = _text(eventbridge_schema(detail_type))
     files[TEMPLATE] = template_with_schemas(TEMPLATE.read_text())
@@ -214,9 +289,14 @@ def order_message_errors(order: object) -> list[str]:
     return [error.message for error in _validator(SCHEMAS / "order-message.schema.json").iter_errors(order)]
 
 
+def message_errors(message: object) -> list[str]:
+    """Where a message to a citizen departs from the published schema (the committed file, as upstream has it)."""
+    return [error.message for error in _validator(SCHEMAS / "message-to-citizen.schema.json").iter_errors(message)]
+
+
 def outcome_event_errors(envelope: dict[str, Any]) -> list[str]:
     """Where an EventBridge envelope from OutcomeQueue departs from the published schema of its detail-type."""
-    if envelope.get("source") != SOURCE or envelope.get("detail-type") not in EVENTS:
+    if envelope.get("source") != SOURCE or envelope.get("detail-type") not in EVENTS | MESSAGE_EVENTS:
         return [f"not a published event: source {envelope.get('source')}, detail-type {envelope.get('detail-type')}"]
     schema = SCHEMAS / "events" / f"{envelope['detail-type']}.schema.json"
     return [

@@ -18,6 +18,8 @@ import zipfile
 from pathlib import Path
 
 import boto3
+from eprom.message_item import ACCEPTED
+from eprom.message_store import MessageStore
 from eprom.order_item import PLACED
 from eprom.order_store import OrderStore
 
@@ -105,10 +107,30 @@ def main(build_dir: str) -> int:
             item = store.item(form_order_id)
             checks.append((item is not None and item.signed_document is not None,
                            "no signedDocument on the item after the job"))  # fmt: skip
+
+            # A letter (its PDF streamed from MessageDocumentsBucket), and ePROM's callback about it
+            key = f"documents/{uuid.uuid4()}.pdf"
+            boto3.client("s3").put_object(Bucket=resources["MESSAGE_DOCUMENTS_BUCKET"], Key=key,
+                                          Body=signed_pdf(key, 10_000))  # fmt: skip
+            letter = json.loads((EVENTS / "messages" / "letter.json").read_text())
+            letter["messageReference"], letter["documents"] = str(uuid.uuid4()), [letter["documents"][0] | {"key": key}]
+            sqs["Records"][0]["body"] = json.dumps(letter)
+            sent = invoke(built, "SendMessageFunction", build_dir, below_code, sqs, env)
+            checks.append((sent == {"batchItemFailures": []}, f"SendMessageFunction answered {sent}"))
+            message = MessageStore(resources["MESSAGES_TABLE"], client=boto3.client("dynamodb")).item(
+                letter["messageReference"]
+            )
+            status = message.status if message else None
+            checks.append((status == ACCEPTED, f"the letter's item is {status}, not {ACCEPTED}"))
+            callback = json.loads((EVENTS / "callback-message-to-citizen.json").read_text())
+            letter_id = message.message_to_citizen_id if message else ""
+            callback["body"] = json.dumps(json.loads(callback["body"]) | {"messageToCitizenId": letter_id})
+            replied = invoke(built, "StatusCallbackFunction", build_dir, below_code, callback, env)
+            checks.append((replied.get("statusCode") == 200, f"StatusCallbackFunction answered {replied} (letter)"))
     finally:
         aws.stop()
     for logical_id in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",
-                       "FetchSignedDocumentFunction"):  # fmt: skip
+                       "FetchSignedDocumentFunction", "SendMessageFunction"):  # fmt: skip
         missing = uncompiled(Path(build_dir, logical_id))
         checks.append((not missing, f"{logical_id}: {len(missing)} modules without bytecode, e.g. {missing[:3]}"))
     failures = [message for passed, message in checks if not passed]

@@ -176,6 +176,8 @@ def _call(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]]
     started: list[Any] = []
     answer = b"".join(app(environ, lambda status, headers, *_: started.extend((status, headers))))
     status, headers = started
+    if environ["REQUEST_METHOD"] == "HEAD":  # no body: its Content-Length is the object's, as the app said
+        return status, headers, answer
     return (
         status,
         [(name, value) for name, value in headers if name.lower() != "content-length"]

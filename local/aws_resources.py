@@ -77,13 +77,15 @@ def create_resources(
     prefix = prefix or f"local-{uuid.uuid4().hex[:8]}"
     sqs, secrets, s3 = (boto3.client(name) for name in ("sqs", "secretsmanager", "s3"))
 
-    names = {logical_id: f"{prefix}-{logical_id}" for logical_id in ("FormOrdersTable", "IdempotencyTable")}
+    tables = ("FormOrdersTable", "IdempotencyTable", "MessagesTable")
+    names = {logical_id: f"{prefix}-{logical_id}" for logical_id in tables}
     for logical_id, name in names.items():
         create_table(logical_id, name)
 
     queues: dict[str, tuple[str, str]] = {}  # logical id -> (URL, ARN)
     for logical_id in ("OrderDeadLetterQueue", "OrderQueue", "SignedDocumentDeadLetterQueue", "SignedDocumentQueue",
-                       "PublishOutcomesFailureQueue", "OutcomeQueue", "OutcomeDeliveryDeadLetterQueue"):  # fmt: skip
+                       "PublishOutcomesFailureQueue", "OutcomeQueue", "OutcomeDeliveryDeadLetterQueue",
+                       "MessageDeadLetterQueue", "MessageQueue"):  # fmt: skip
         properties = resources[logical_id]["Properties"]
         attributes = {
             name: str(properties[name])
@@ -113,6 +115,9 @@ def create_resources(
         VersioningConfiguration=resources["FormResultsBucket"]["Properties"]["VersioningConfiguration"],
     )
 
+    documents_bucket = f"{prefix}-messagedocumentsbucket".lower()  # not versioned, as template.yaml's
+    s3.create_bucket(Bucket=documents_bucket, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+
     secret_arn = secrets.create_secret(
         Name=f"{prefix}-EpromApiKeySecret",
         SecretString=secret_string(api_key, previous_api_keys),
@@ -131,6 +136,9 @@ def create_resources(
         "FORM_RESULTS_BUCKET": results_bucket,
         "OUTCOME_BUS_NAME": bus,
         "SIGNED_DOCUMENT_QUEUE_URL": queues["SignedDocumentQueue"][0],
+        "MESSAGES_TABLE": names["MessagesTable"],
+        "MESSAGE_DOCUMENTS_BUCKET": documents_bucket,
+        "MESSAGE_DEAD_LETTER_QUEUE_URL": queues["MessageDeadLetterQueue"][0],
         # not read by the functions: the local pollers and the stand-in for upstream read them
         "ORDER_QUEUE_URL": queues["OrderQueue"][0],
         "SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL": queues["SignedDocumentDeadLetterQueue"][0],
@@ -138,4 +146,5 @@ def create_resources(
         "OUTCOME_QUEUE_URL": queues["OutcomeQueue"][0],
         # moto's EventBridge never fails a delivery: it stays empty unless a test puts an event there
         "OUTCOME_DELIVERY_DEAD_LETTER_QUEUE_URL": queues["OutcomeDeliveryDeadLetterQueue"][0],
+        "MESSAGE_QUEUE_URL": queues["MessageQueue"][0],
     }

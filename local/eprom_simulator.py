@@ -1,15 +1,21 @@
-"""A stand-in for Hemit's ePROM: the v2 order API and the callbacks it sends, with faults on demand.
+"""A stand-in for Hemit's ePROM: the v2 order API, messages to citizens (letters, SMS, e-mail) and the callbacks it
+sends, with faults on demand.
 
 It speaks the real contract (docs/eprom-contract.md): `Authorization: Basic <raw key>`, ePROM's documented 400
 messages, the all-zero id for national ids that "do not exist", singleUseCode for NoDistribution, and callbacks
 (status, then optionally a form return) to `PUT {callback_base_url}/api/PromsFormOrder`, re-sent until they are
 acknowledged with {"success": true}. Both wire dialects ePROM has documented can be chosen.
 
-It judges orders by ePROM's documented rules, written here on their own (`judge_order`), and imports nothing of the
-product (layers/): were the product's model wrong, a simulator built on it would agree with it.
+It judges requests by ePROM's documented rules, written here on their own (`judge_order`, `judge_letter`,
+`judge_unsecure_message`), and imports nothing of the product (layers/): were the product's model wrong, a simulator
+built on it would agree with it. One thing it cannot read from ePROM's pages: the shape of a letter's
+`documentCollection`, which ePROM does not publish. The simulator reads the shape this project assumes
+(docs/eprom-contract.md §7), so only `eprom verify --letter` against ePROM's test environment checks that shape.
 """
 
 import argparse
+import base64
+import binascii
 import contextlib
 import hashlib
 import heapq
@@ -25,7 +31,7 @@ import uuid
 from calendar import monthrange
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import IntEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -119,7 +125,10 @@ class SimulatorConfig:
     rate_out_of_order_callback: float = 0.0
     callback_retry_seconds: float = 0.2
     callback_max_attempts: int = 20
-    next_form_order_ids: list[str] = field(default_factory=list)  # ids to hand out first (tests know them ahead)
+    next_form_order_ids: list[str] = field(default_factory=list)  # ids to hand out first, orders' and letters'
+    # Letters to these persons are taken, then called back Error (the person could not be notified). A letter to one
+    # of unreachable_national_ids is answered notificationChannel "0" (nothing sent) and never called back.
+    undeliverable_letter_national_ids: set[str] = field(default_factory=set)
     seed: int = 1
 
 
@@ -135,10 +144,24 @@ class Order:
 
 @dataclass
 class Callback:
-    form_order_id: str
+    form_order_id: str  # or a letter's messageToCitizenId
     payload: dict[str, Any]
     attempts: int = 0
     acknowledged: bool = False
+    path: str = "/api/PromsFormOrder"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A letter, SMS or e-mail the simulator took. `to`: the national id, phone number or address; `title`: the
+    letter's or e-mail's title, or the SMS's text (tests recognise their messages by it)."""
+
+    kind: str
+    to: str
+    title: str
+    channel: int | None = None  # a letter's: the first of its notificationPriorityList (0: nothing sent)
+    message_to_citizen_id: str | None = None
+    documents: tuple[int, ...] = ()  # a letter's PDFs' sizes, the main document first
 
 
 class EpromSimulator:
@@ -159,6 +182,9 @@ class EpromSimulator:
         self._tokens = 0.0
         self._tokens_at = 0.0
         self.callbacks: list[Callback] = []
+        self.message_headers: list[dict[str, str]] = []  # headers of every POST of a letter, SMS or e-mail
+        self.message_requests: list[Any] = []  # every such POST's body that reached the message logic
+        self.messages: list[Message] = []  # every message taken (none for a refusal or a fault)
         self._due: list[tuple[float, int, Callback]] = []
         self._sequence = itertools.count()
         self._wake = threading.Condition(self._lock)
@@ -203,6 +229,9 @@ class EpromSimulator:
             self._random.seed(config.seed)
             self.order_headers.clear()
             self.order_requests.clear()
+            self.message_headers.clear()
+            self.message_requests.clear()
+            self.messages.clear()
             self.faults.clear()
             self._faults_per_order.clear()
             self._begin_outage_and_rate_limit()
@@ -349,9 +378,7 @@ class EpromSimulator:
         with self._lock:
             callback.attempts += 1
         try:
-            reply = requests.put(
-                f"{self.config.callback_base_url}/api/PromsFormOrder", json=callback.payload, timeout=10
-            )
+            reply = requests.put(f"{self.config.callback_base_url}{callback.path}", json=callback.payload, timeout=10)
             acknowledged = reply.status_code == 200 and reply.json().get("success") is True
         except (requests.RequestException, ValueError):
             acknowledged = False
@@ -409,6 +436,58 @@ class EpromSimulator:
 
     def _status(self, name: str) -> str:
         return str(STATUS_NUMBERS[name]) if self.config.dialect == "numbers" else name
+
+    # --- messages to citizens: letters, SMS and e-mail (eprom-contract.md §7) ------------------------------------
+
+    def _handle_message(self, path: str, authorization: str | None, raw_body: bytes) -> tuple[int, Any]:
+        try:
+            body = json.loads(raw_body)
+        except ValueError:
+            return 400, {"message": "The request body is not valid JSON"}
+        with self._lock:
+            self.message_requests.append(body)
+        if path == LETTER_PATH:
+            if authorization != f"Basic {self.config.api_key}":
+                return 401, {"message": "Authorization has been denied for this request."}
+            return self._take_letter(body)
+        api_key = body.get("apiKey") if isinstance(body, dict) else None
+        if api_key != self.config.api_key:  # ePROM's own words, the key echoed back (a pitfall for logs)
+            return 400, {"message": f"apiKey '{api_key}' doesn't exists"}
+        message = judge_unsecure_message("sms" if path == SMS_PATH else "email", body)
+        if isinstance(message, str):
+            return 400, {"message": message}
+        with self._lock:
+            self.messages.append(message)
+        return 200, {"success": True} if self.config.dialect == "names" else {"Success": True}
+
+    def _take_letter(self, body: Any) -> tuple[int, Any]:
+        letter = judge_letter(body)
+        if isinstance(letter, str):
+            return 400, {"message": letter}
+        if letter.to in self.config.unreachable_national_ids:  # nothing sent: documented as the string "0"
+            with self._lock:
+                self.messages.append(replace(letter, channel=0))
+            return 200, {"notificationChannel": "0", "messageToCitizenId": str(uuid.UUID(int=0))}
+        with self._lock:
+            given = self.config.next_form_order_ids
+            message_to_citizen_id = given.pop(0) if given else str(uuid.uuid4())
+            self.messages.append(replace(letter, message_to_citizen_id=message_to_citizen_id))
+        channel = letter.channel or 1
+        if self.config.callback_base_url:  # the letter's fate, later (letters come last in ePROM's queue)
+            sent_status = 1 if letter.to in self.config.undeliverable_letter_national_ids else 0
+            payload = {"apiKey": self.config.api_key, "messageToCitizenId": message_to_citizen_id,
+                       "notificationChannel": channel, "sentStatus": sent_status}  # fmt: skip
+            callback = Callback(message_to_citizen_id, payload, path="/api/MessageToCitizen")
+            with self._lock:
+                self.callbacks.append(callback)
+            self._enqueue(callback, self.config.callback_delay_seconds)
+        return 200, {"notificationChannel": self._enum(CHANNEL_NAMES, channel),
+                     "messageToCitizenId": message_to_citizen_id}  # fmt: skip
+
+    def messages_titled(self, title: str) -> list[Message]:
+        """The messages taken with this title (a letter's or e-mail's title, an SMS's text)."""
+        with self._lock:
+            return [message for message in self.messages if message.title == title]
 
     # --- the verification's view (`eprom --local verify`): what ePROM received, and the person's part -------------
 
@@ -468,6 +547,12 @@ class EpromSimulator:
                     reference = urllib.parse.unquote(self.path.partition("=")[2])
                     self._reply(200, simulator.orders_for(reference))
                     return
+                if self.path.startswith("/_simulator/messages?title="):  # no national ids
+                    title = urllib.parse.unquote_plus(self.path.partition("=")[2])
+                    self._reply(200, [{"kind": message.kind, "messageToCitizenId": message.message_to_citizen_id,
+                                       "documents": list(message.documents)}
+                                      for message in simulator.messages_titled(title)])  # fmt: skip
+                    return
                 prefix = "/api/ExternalDocument/"
                 if not self.path.startswith(prefix):
                     self._reply(404, {"message": "Not found"})
@@ -487,15 +572,24 @@ class EpromSimulator:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = self.path.rstrip("/").lower()
                 with simulator._lock:
-                    simulator.order_headers.append(dict(self.headers.items()))
+                    headers = simulator.message_headers if path in MESSAGE_PATHS else simulator.order_headers
+                    headers.append(dict(self.headers.items()))
                 if self.path.startswith("/_simulator/fill/"):
                     filled = simulator.fill_form(self.path.removeprefix("/_simulator/fill/"))
                     self._reply(200 if filled else 404, {"filled": filled})
                     return
-                if self.path.rstrip("/") != "/api/v2/formorder":
+                authorization = self.headers.get("Authorization")
+                if path == "/api/v2/formorder":
+                    self._answer_with_faults(body, lambda: simulator._handle_order(authorization, body))
+                elif path in MESSAGE_PATHS:
+                    self._answer_with_faults(body, lambda: simulator._handle_message(path, authorization, body))
+                else:
                     self._reply(404, {"message": "Not found"})
-                    return
+
+            def _answer_with_faults(self, body: bytes, handle: Callable[[], tuple[int, Any]]) -> None:
+                """The request's answer, or the fault drawn for it (faults and outage apply to every POST alike)."""
                 unavailable = simulator._unavailable()
                 if unavailable:
                     status, headers = unavailable
@@ -505,7 +599,7 @@ class EpromSimulator:
                     time.sleep(simulator.config.latency_seconds)
                 fault = simulator._draw_fault(body)
                 if fault == "lost_answer":
-                    simulator._handle_order(self.headers.get("Authorization"), body)
+                    handle()
                     self._reply(504, {"message": "Gateway Timeout"})
                 elif fault == "500":
                     self._reply(500, {"message": "An error has occurred."})
@@ -513,13 +607,13 @@ class EpromSimulator:
                     self._reply(429, {"message": "Too many requests"})
                 elif fault in ("timeout", "drop", "late_answer"):
                     if fault == "late_answer":
-                        simulator._handle_order(self.headers.get("Authorization"), body)
+                        handle()
                     if fault in ("timeout", "late_answer"):
                         time.sleep(simulator.config.timeout_seconds)
                     self.close_connection = True
                     self.connection.close()
                 else:
-                    self._reply(*simulator._handle_order(self.headers.get("Authorization"), body))
+                    self._reply(*handle())
 
             def _send_faulty_document(self, fault: str, signed_form_id: str, pdf: bytes) -> None:
                 config = simulator.config
@@ -714,6 +808,87 @@ def judge_order(body: Any, forms: dict[str, Form]) -> Order | str:
     if rule in PAPER_RULES and not form.paper_enabled:
         return f"Form with id='{form_id}' is not paper enabled"
     return Order(body["nationalId"], rule, must_be_signed, metadata)
+
+
+# --- ePROM's judgement of a letter, an SMS or an e-mail (eprom-contract.md 7) ---------------------------------------
+
+LETTER_PATH, SMS_PATH, EMAIL_PATH = "/api/v2/messagetocitizen", "/api/unsecuremessagesms", "/api/unsecuremessageemail"
+MESSAGE_PATHS = (LETTER_PATH, SMS_PATH, EMAIL_PATH)
+MAIN_DOCUMENT_MISSING = "Main document in MessageToCitizen is missing"
+MAX_PDF_BYTES = 30 * 1024 * 1024  # "PDF-filer på opp til 30MB"
+CHANNEL_NUMBERS = {name.lower(): number for number, name in CHANNEL_NAMES.items()}
+
+
+def judge_letter(body: Any) -> Message | str:
+    """ePROM's verdict on a letter: the message it takes (the first channel of its list as `channel`), or its 400's
+    message. documentCollection is read in the shape this project assumes (the module's docstring): `mainDocument`
+    and `attachments`, each with `content` the PDF in base64."""
+    if not isinstance(body, dict):
+        return "The request body must be a JSON object"
+    problem = national_id_problem(body.get("nationalId"))
+    if problem:
+        return f"nationalId: {problem}"
+    for part, members in (("senderInfo", ("organisationName", "organisationNr")), ("messageInfo", ("title",))):
+        if not (isinstance(body.get(part), dict) and all(isinstance(body[part].get(m), str) for m in members)):
+            return f"{part}: {', '.join(members)} are required strings"
+    collection = body.get("documentCollection")
+    if not isinstance(collection, dict) or not isinstance(collection.get("mainDocument"), dict):
+        return MAIN_DOCUMENT_MISSING
+    main, others = collection["mainDocument"], collection.get("attachments") or []
+    if not isinstance(others, list):
+        return "documentCollection.attachments: must be a list"
+    sizes = []
+    for document in [main, *others]:
+        pdf = _pdf(document)
+        if isinstance(pdf, str):
+            return pdf
+        sizes.append(len(pdf))
+    channels = [_channel(value) for value in body.get("notificationPriorityList") or []]
+    if not channels or None in channels:
+        return "notificationPriorityList: a list of None, Helsenorge, DigitalMailbox, PhysicalMailbox, Unsecure"
+    for key in ("testMode", "paperColorPrint"):
+        if not isinstance(body.get(key, False), bool):
+            return f"{key}: must be true or false"
+    first = next((channel for channel in channels if channel), None)
+    return Message("letter", body["nationalId"], body["messageInfo"]["title"], channel=first, documents=tuple(sizes))
+
+
+def judge_unsecure_message(kind: str, body: dict[str, Any]) -> Message | str:
+    """ePROM's verdict on an SMS (`smsText`, `nationalId` or `phoneNumber`) or an e-mail (`emailTitle`, `emailText`,
+    `nationalId` or `emailAddress`)."""
+    address = "phoneNumber" if kind == "sms" else "emailAddress"
+    person, to = body.get("nationalId"), body.get(address)
+    if not person and not to:
+        return f"Either nationalId or {address} must be specified"
+    if person and national_id_problem(person):
+        return f"nationalId: {national_id_problem(person)}"
+    texts = ("smsText",) if kind == "sms" else ("emailTitle", "emailText")
+    if not all(isinstance(body.get(text), str) and body[text] for text in texts):
+        return f"{' and '.join(texts)} must be given"
+    return Message(kind, str(person or to), body[texts[0]])
+
+
+def _pdf(document: Any) -> bytes | str:
+    """A document's PDF, decoded from its base64 `content`, or why it is refused."""
+    content = document.get("content") if isinstance(document, dict) else None
+    if not isinstance(content, str):
+        return MAIN_DOCUMENT_MISSING
+    try:
+        pdf = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        return "documentCollection: content is not base64"
+    if len(pdf) > MAX_PDF_BYTES:
+        return "documentCollection: a document is larger than 30MB"
+    if not pdf.startswith(b"%PDF-") or b"%%EOF" not in pdf[-1024:]:
+        return "documentCollection: a document is not a PDF"
+    return pdf
+
+
+def _channel(value: object) -> int | None:
+    """A NotificationChannel by name (any case), number, or number in a string."""
+    if isinstance(value, str):
+        value = CHANNEL_NUMBERS.get(value.lower(), int(value) if value.isascii() and value.isdigit() else None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value in CHANNEL_NAMES else None
 
 
 def national_id_problem(value: object) -> str | None:

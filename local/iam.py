@@ -105,18 +105,22 @@ def local_stack(resources: dict[str, str], region: str, endpoint_url: str, name:
         attributes["OrderQueue", "Arn"] = arn.format("sqs", queue)
     if "EPROM_API_KEY_SECRET_ID" in resources:  # a test may give the stack a secret of its own
         refs["EpromApiKeySecret"] = resources["EPROM_API_KEY_SECRET_ID"]
-    for logical_id, variable in (("FormOrdersTable", "FORM_ORDERS_TABLE"), ("IdempotencyTable", "IDEMPOTENCY_TABLE")):
+    tables = (("FormOrdersTable", "FORM_ORDERS_TABLE"), ("IdempotencyTable", "IDEMPOTENCY_TABLE"),
+              ("MessagesTable", "MESSAGES_TABLE"))  # fmt: skip
+    for logical_id, variable in tables:
         if variable in resources:
             refs[logical_id] = resources[variable]
             attributes[logical_id, "Arn"] = arn.format("dynamodb", f"table/{resources[variable]}")
-    if "FORM_ORDERS_TABLE" in resources:
-        dynamodb = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url,
-                                aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106  # fmt: skip
-        description = dynamodb.describe_table(TableName=resources["FORM_ORDERS_TABLE"])["Table"]
-        attributes["FormOrdersTable", "StreamArn"] = description["LatestStreamArn"]
-    if "FORM_RESULTS_BUCKET" in resources:
-        refs["FormResultsBucket"] = resources["FORM_RESULTS_BUCKET"]
-        attributes["FormResultsBucket", "Arn"] = f"arn:aws:s3:::{resources['FORM_RESULTS_BUCKET']}"
+            dynamodb = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url,
+                                    aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106  # fmt: skip
+            description = dynamodb.describe_table(TableName=resources[variable])["Table"]
+            if "LatestStreamArn" in description:
+                attributes[logical_id, "StreamArn"] = description["LatestStreamArn"]
+    for logical_id, variable in (("FormResultsBucket", "FORM_RESULTS_BUCKET"),
+                                 ("MessageDocumentsBucket", "MESSAGE_DOCUMENTS_BUCKET")):  # fmt: skip
+        if variable in resources:
+            refs[logical_id] = resources[variable]
+            attributes[logical_id, "Arn"] = f"arn:aws:s3:::{resources[variable]}"
     if "OUTCOME_BUS_NAME" in resources:
         refs["OutcomeBus"] = resources["OUTCOME_BUS_NAME"]
         attributes["OutcomeBus", "Arn"] = arn.format("events", f"event-bus/{resources['OUTCOME_BUS_NAME']}")
@@ -423,7 +427,9 @@ def _needed(
             )
             needed.append((action, f"arn:aws:s3:::{bucket}/{params['Key']}", {}))
             for stack in iam.stacks:
-                if stack.refs.get("FormResultsBucket") == bucket and (read or operation == "PutObject"):
+                resolver = _Resolver(iam.template, stack)
+                encrypted_buckets = _encrypted(iam.template, resolver, "AWS::S3::Bucket", "BucketEncryption")
+                if bucket in encrypted_buckets and (read or operation == "PutObject"):
                     key_arn = stack.attributes["EncryptionKey", "Arn"]
                     needed.append(("kms:Decrypt" if read else "kms:GenerateDataKey", key_arn, {}))
         elif operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):

@@ -2,10 +2,12 @@
 
 A moto server (SQS, DynamoDB, S3, EventBridge, Secrets Manager) with template.yaml's resources, the ePROM
 simulator, an HTTP front that turns requests into REST API proxy events for StatusCallbackFunction, pollers that
-feed PlaceOrderFunction and FetchSignedDocumentFunction from their queues and PublishOutcomesFunction from the
-table's stream like Lambda's event sources, and a stand-in for upstream reading OutcomeQueue. It sends the sample
-orders from events/orders (and --orders N generated ones), shows progress, prints every order's final status,
-what was stored and the events upstream got, every refusal with its reason, and stops everything (Ctrl-C too).
+feed PlaceOrderFunction, FetchSignedDocumentFunction and SendMessageFunction from their queues and
+PublishOutcomesFunction from the tables' streams like Lambda's event sources, and a stand-in for upstream reading
+OutcomeQueue. It sends the sample orders from events/orders (and --orders N generated ones) and the sample letters,
+SMS and e-mails from events/messages (their PDFs uploaded first), shows progress, prints every order's and message's
+final status, what was stored and the events upstream got, every refusal with its reason, and stops everything
+(Ctrl-C too).
 Each order's form is returned and its signed PDF stored unless --form-return says otherwise.
 --serve keeps it running for your own orders and callbacks.
 """
@@ -31,13 +33,15 @@ from types import NoneType
 from typing import Any, get_args
 
 import boto3
+from eprom.message_item import MessageItem
+from eprom.message_store import MessageStore
 from eprom.order_item import OrderItem, ResultPointer
 from eprom.order_store import OrderStore
 from eprom_cli.target import LOCAL_STATE, LocalState, LocalTarget
 
 from local import iam
 from local.callback_front import CallbackFront
-from local.eprom_simulator import EpromSimulator, SimulatorConfig
+from local.eprom_simulator import EpromSimulator, SimulatorConfig, signed_pdf
 from local.sqs_poller import SqsPoller
 from local.stack import (
     API_KEY,
@@ -76,6 +80,14 @@ class SentOrder:
 
 # events/orders/*.json: what each sample is meant to show (a file not named here ends as the form return says)
 SAMPLE_INTENDED = {"patient-unreachable.json": "Error"}
+
+
+@dataclass
+class SentMessage:
+    message_reference: str
+    kind: str
+    body: str
+    expect: str  # "sent" or "refused"
 
 
 def option(
@@ -172,6 +184,7 @@ class RunOptions:
 class LocalStack:
     options: RunOptions
     sent: list[SentOrder] = field(default_factory=list)
+    sent_messages: list[SentMessage] = field(default_factory=list)
     first_sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __enter__(self) -> "LocalStack":
@@ -212,6 +225,18 @@ class LocalStack:
             function="FetchSignedDocumentFunction",
         ).start()
         self._stack.append(self.document_poller)
+        self.message_poller = SqsPoller(
+            self.resources["MESSAGE_QUEUE_URL"], handlers.send_message, function="SendMessageFunction"
+        ).start()
+        self._stack.append(self.message_poller)
+        self.messages_stream_poller = StreamPoller(
+            self.resources["MESSAGES_TABLE"],
+            handlers.publish_outcomes,
+            function="PublishOutcomesFunction",
+            on_failure_queue_url=self.resources["PUBLISH_OUTCOMES_FAILURE_QUEUE_URL"],
+            event="MessagesStream",
+        ).start()
+        self._stack.append(self.messages_stream_poller)
         self.upstream = Upstream(self.resources["OUTCOME_QUEUE_URL"]).start()
         self._stack.append(self.upstream)
         self.sqs, self.dynamodb, self.s3 = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("s3")
@@ -233,6 +258,15 @@ class LocalStack:
                 self.sqs.send_message(QueueUrl=self.resources["ORDER_QUEUE_URL"], MessageBody=order.body)
         self.sent.append(order)
 
+    def send_message(self, message: SentMessage, upload: bool) -> None:
+        """As upstream sends one: a letter's PDFs into MessageDocumentsBucket (`upload`), then the message."""
+        with iam.as_upstream("MessageProducerPolicy"):
+            for document in json.loads(message.body).get("documents", []) if upload else []:
+                self.s3.put_object(Bucket=self.resources["MESSAGE_DOCUMENTS_BUCKET"], Key=document["key"],
+                                   Body=signed_pdf(document["key"], 40_000))  # fmt: skip
+            self.sqs.send_message(QueueUrl=self.resources["MESSAGE_QUEUE_URL"], MessageBody=message.body)
+        self.sent_messages.append(message)
+
     def queue_depth(self, url_key: str) -> int:
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=self.resources[url_key],
@@ -250,6 +284,11 @@ class LocalStack:
             and self.queue_depth("SIGNED_DOCUMENT_QUEUE_URL") == 0
             and not self.document_poller.busy
             and self.simulator.pending_callbacks() == 0
+            and self.queue_depth("MESSAGE_QUEUE_URL") == 0
+            and not self.message_poller.busy
+            and time.monotonic() - self.message_poller.last_activity > 1.5
+            and not self.messages_stream_poller.busy
+            and time.monotonic() - self.messages_stream_poller.last_activity > 1.5
         )
 
     def items(self) -> list[OrderItem]:
@@ -264,10 +303,10 @@ class LocalStack:
             raise AssertionError(f"{pointer.key}: content differs from the sha256 in the item")
         return content
 
-    def dead_letters(self) -> list[dict[str, Any]]:
+    def dead_letters(self, url_key: str = "DEAD_LETTER_QUEUE_URL") -> list[dict[str, Any]]:
         found = []
         while batch := self.sqs.receive_message(
-            QueueUrl=self.resources["DEAD_LETTER_QUEUE_URL"],
+            QueueUrl=self.resources[url_key],
             MaxNumberOfMessages=10,
             MessageAttributeNames=["All"],
             AttributeNames=["All"],
@@ -301,6 +340,8 @@ class LocalStack:
 
     def report(self, elapsed: float) -> dict[str, Any]:
         items = self.items()
+        events = self.upstream.events()  # what upstream keeps: one per eventId
+        messages = MessageStore(self.resources["MESSAGES_TABLE"], client=self.dynamodb)
         last_write = max(
             (datetime.fromisoformat(item.updated_at) for item in items if item.updated_at), default=self.first_sent_at
         )
@@ -321,7 +362,11 @@ class LocalStack:
             "dead_letters": self.dead_letters(),
             "signed_document_dead_letters": self.queue_depth("SIGNED_DOCUMENT_DEAD_LETTER_QUEUE_URL"),
             "order_queue_depth": self.queue_depth("ORDER_QUEUE_URL"),
-            "events": self.upstream.events(),  # what upstream keeps: one per eventId
+            "events": [event for event in events if not event["detailType"].startswith("Message")],
+            "messages": [item.as_attributes() for item in messages.all_items() if not item.is_link],
+            "message_dead_letters": self.dead_letters("MESSAGE_DEAD_LETTER_QUEUE_URL"),
+            "message_events": [event for event in events if event["detailType"].startswith("Message")],
+            "sent_messages": [message.__dict__ for message in self.sent_messages],
             "events_received": self.upstream.received,  # every delivery, repeats included
             "publish_failures": self.queue_depth("PUBLISH_OUTCOMES_FAILURE_QUEUE_URL"),
             "denied_calls": [call.__dict__ for call in self.iam.calls if not call.allowed],
@@ -346,6 +391,15 @@ def sample_orders(form_return: str = "Completed") -> list[SentOrder]:
         intended = "refused" if expect == "refused" else SAMPLE_INTENDED.get(path.name, form_return)
         orders.append(SentOrder(body["orderReference"], json.dumps(body), expect, intended=intended))
     return orders
+
+
+def sample_messages() -> list[SentMessage]:
+    messages = []
+    for path in sorted((ROOT / "events" / "messages").glob("*.json")):
+        body = json.loads(path.read_text())
+        expect = "refused" if path.name.startswith("refused-") else "sent"
+        messages.append(SentMessage(body["messageReference"], body["kind"], json.dumps(body), expect))
+    return messages
 
 
 def generated_orders(count: int, options: RunOptions) -> list[SentOrder]:
@@ -424,8 +478,43 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
     placed = sum(1 for order in sent if order.order_reference in items)
     lines.append(
         f"\n{placed} placed, {len(refused)} refused, of {len(sent)} orders; upstream received "
-        f"{len(report['events_received'])} events ({len(report['events'])} distinct eventIds)"
+        f"{len(report['events_received'])} events ({len(report['events']) + len(report['message_events'])} "
+        "distinct eventIds)"
     )
+    return "\n".join(lines)
+
+
+_MESSAGE_EVENT_LABELS = {"MessageAccepted": "accepted", "MessageDelivered": "delivered",
+                         "MessageNotDelivered": "not delivered", "MessageRefused": "refused"}  # fmt: skip
+
+
+def messages_table(sent: list[SentMessage], report: dict[str, Any]) -> str:
+    """Each letter, SMS and e-mail: its status (a letter's after ePROM's callback) or why it was refused."""
+    items = {item.message_reference: item for item in map(MessageItem.model_validate, report["messages"])}
+    refused = {}
+    for dead in report["message_dead_letters"]:
+        try:
+            reference = json.loads(dead["body"]).get("messageReference")
+        except (ValueError, AttributeError):
+            reference = None
+        refused[reference] = f"{dead['rejection_class']}: {dead['reason']}"
+    events: dict[str, list[str]] = {}
+    for event in sorted(report["message_events"], key=lambda event: (event["statusRank"], event["occurredAt"])):
+        events.setdefault(event["messageReference"], []).append(_MESSAGE_EVENT_LABELS[event["detailType"]])
+    width = max((len(message.message_reference) for message in sent), default=16)
+    lines = [f"{'messageReference':<{width}}  {'kind':<6}  status / reason", "-" * (width + 60)]
+    for message in sent:
+        item = items.get(message.message_reference)
+        if item and item.status:
+            detail = f"{item.status:<12} channel {item.notification_channel or '-'}"
+            detail += f"  messageToCitizenId {item.message_to_citizen_id}" if item.message_to_citizen_id else ""
+        elif message.message_reference in refused:
+            detail = f"refused: {refused[message.message_reference]}"
+        else:
+            detail = f"{item.state if item else 'pending'} (still on the queue, in flight or parked)"
+        lines.append(f"{message.message_reference:<{width}}  {message.kind:<6}  {detail}")
+        received = " > ".join(events.get(message.message_reference, ["-"]))
+        lines.append(f"{'':<{width}}  {'':<6}  events upstream got: {received}")
     return "\n".join(lines)
 
 
@@ -495,6 +584,8 @@ def _run(options: RunOptions, function_log: Path, say: Callable[..., None]) -> i
             samples = sample_orders(options.simulator().form_return or "Ordered") if options.samples else []
             for order in samples + generated_orders(options.orders, options):
                 stack.send(order)
+            for message in sample_messages() if options.samples else []:
+                stack.send_message(message, upload=message.expect == "sent")
             if options.serve:
                 local_state(stack).write(options.state_file)
                 say(serve_instructions(stack))
@@ -507,6 +598,8 @@ def _run(options: RunOptions, function_log: Path, say: Callable[..., None]) -> i
         settled = stack.settled()
         report = stack.report(time.monotonic() - started) | {"function_log": str(function_log)}
         say(final_table(stack.sent, report))
+        if stack.sent_messages:
+            say("\n" + messages_table(stack.sent_messages, report))
         if options.report:
             options.report.write_text(json.dumps(report, default=str, indent=1))
     say(f"stopped after {time.monotonic() - started:.1f} s; everything the stack started is shut down")

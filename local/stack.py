@@ -39,6 +39,7 @@ HANDLER_MODULES = {
     "StatusCallbackFunction": "status_callback.app",
     "PublishOutcomesFunction": "publish_outcomes.app",
     "FetchSignedDocumentFunction": "fetch_signed_document.app",
+    "SendMessageFunction": "send_message.app",
 }
 # What template.yaml's Globals give every function besides the resources.
 LAMBDA_GLOBALS = {"POWERTOOLS_SERVICE_NAME": "eprom-integration", "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration"}
@@ -56,6 +57,10 @@ STATE_VARIABLES = {
     "outcome_queue_url": "OUTCOME_QUEUE_URL",
     "outcome_delivery_dead_letter_queue_url": "OUTCOME_DELIVERY_DEAD_LETTER_QUEUE_URL",
     "idempotency_table": "IDEMPOTENCY_TABLE",
+    "message_queue_url": "MESSAGE_QUEUE_URL",
+    "message_dead_letter_queue_url": "MESSAGE_DEAD_LETTER_QUEUE_URL",
+    "messages_table": "MESSAGES_TABLE",
+    "message_documents_bucket": "MESSAGE_DOCUMENTS_BUCKET",
 }
 
 
@@ -170,9 +175,10 @@ class Handlers:
     status_callback: Handler
     publish_outcomes: Handler
     fetch_signed_document: Handler
+    send_message: Handler
 
 
 def import_handlers(environment: Mapping[str, str]) -> Handlers:
-    """Set `environment` in this process and import the four handlers with it."""
+    """Set `environment` in this process and import the handlers with it."""
     os.environ.update(environment)
     return Handlers(*(handler_module(function).lambda_handler for function in HANDLER_MODULES))

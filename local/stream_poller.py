@@ -1,5 +1,5 @@
-"""Feeds a function from FormOrdersTable's stream the way Lambda's DynamoDB event source does (with the settings
-of its `Stream` event in template.yaml): records of a shard in order, in batches; `batchItemFailures` retried from
+"""Feeds a function from a table's stream the way Lambda's DynamoDB event source does (with the settings of its
+`Stream` event in template.yaml): records of a shard in order, in batches; `batchItemFailures` retried from
 the first failed record (the records before it are done); a batch whose invocation fails as a whole is split in
 two (BisectBatchOnFunctionError); after MaximumRetryAttempts a batch goes, as a pointer, to the on-failure queue.
 """
@@ -20,9 +20,13 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 class StreamPoller:
-    def __init__(self, table_name: str, handler: Handler, *, function: str, on_failure_queue_url: str) -> None:
+    def __init__(
+        self, table_name: str, handler: Handler, *, function: str, on_failure_queue_url: str, event: str | None = None
+    ) -> None:
+        """`event`: the name of the function's stream event in template.yaml (its first one when not given)."""
         function_properties = load_template()["Resources"][function]["Properties"]
-        source = next(event for event in function_properties["Events"].values() if event["Type"] == "DynamoDB")
+        events = function_properties["Events"]
+        source = events[event] if event else next(e for e in events.values() if e["Type"] == "DynamoDB")
         self._settings = source["Properties"]
         self._function = function
         self._timeout = function_properties["Timeout"]

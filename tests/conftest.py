@@ -364,3 +364,60 @@ def captured_output(placer: Any, callback_app: Any, capfd: pytest.CaptureFixture
     captured = CapturedOutput(capfd)
     yield captured
     captured.restore()
+
+
+# --- messages to citizens: letters, SMS and e-mail (SendMessageFunction) --------------------------------------------
+
+
+@pytest.fixture
+def sender(aws: dict[str, str]) -> Any:
+    return handler_module("SendMessageFunction")
+
+
+@pytest.fixture
+def message_dead_letters(aws: dict[str, str]) -> DeadLetters:
+    queue = DeadLetters(aws["MESSAGE_DEAD_LETTER_QUEUE_URL"])
+    queue.messages()  # drain what earlier tests left
+    return queue
+
+
+@pytest.fixture
+def messages_table(aws: dict[str, str]) -> Any:
+    return boto3.resource("dynamodb").Table(aws["MESSAGES_TABLE"])
+
+
+def put_document(aws: dict[str, str], *, size: int = 20_000, content: bytes | None = None) -> str:
+    """A PDF (or `content`) in MessageDocumentsBucket under a fresh key of documents/."""
+    key = f"documents/{uuid.uuid4()}.pdf"
+    body = content if content is not None else signed_pdf(key, size)
+    boto3.client("s3").put_object(Bucket=aws["MESSAGE_DOCUMENTS_BUCKET"], Key=key, Body=body)
+    return key
+
+
+def letter_message(aws: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    """A valid letter with a fresh messageReference, its title the reference (the simulator finds it by its title),
+    and one PDF just put into the bucket; overrides replace fields (None removes one)."""
+    reference = overrides.pop("messageReference", unique_reference("letter"))
+    body = {
+        "messageReference": reference,
+        "kind": "letter",
+        "nationalId": "26073941651",
+        "senderInfo": {"organisationName": "Testregisteret", "organisationNr": "987654321"},
+        "messageInfo": {"title": reference, "description": "Resultater fra undersøkelsen", "merknad": "Testregisteret"},
+        "documents": [{"key": put_document(aws), "title": "Brev", "main": True}],
+        "notificationPriorityList": ["Helsenorge", "DigitalMailbox", "PhysicalMailbox"],
+    } | overrides
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def sms_message(**overrides: Any) -> dict[str, Any]:
+    reference = overrides.pop("messageReference", unique_reference("sms"))
+    body = {"messageReference": reference, "kind": "sms", "text": reference, "phoneNumber": "+4791234567"} | overrides
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def email_message(**overrides: Any) -> dict[str, Any]:
+    reference = overrides.pop("messageReference", unique_reference("email"))
+    body = {"messageReference": reference, "kind": "email", "title": reference, "text": "Husk skjemaet",
+            "emailAddress": "ola.nordmann@example.no"} | overrides  # fmt: skip
+    return {key: value for key, value in body.items() if value is not None}

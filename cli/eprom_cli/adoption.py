@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from place_order.claims import AMBIGUOUS, OrderClaims
+from eprom.claims import AMBIGUOUS
+from place_order.claims import OrderClaims, placed_form_order_id
 
 from eprom_cli import dead_letters, orders, outcomes
 from eprom_cli.target import Target
@@ -49,7 +50,7 @@ def adopt(target: Target, order_reference: str, form_order_id: str) -> Adopted:
     if claim.state != AMBIGUOUS and not claim.holder_gone():
         raise AdoptionRefused(
             f"the claim on {order_reference} is {claim.state}"
-            + (f" as {claim.form_order_id}" if claim.form_order_id else "")
+            + (f" as {placed_form_order_id(claim)}" if placed_form_order_id(claim) else "")
             + ": not Ambiguous"
         )
     with dead_letters.held(target, "orders") as letters:

@@ -20,6 +20,7 @@ from eprom_cli import (
     adoption,
     api_key_rotation,
     dead_letters,
+    messages,
     onboarding,
     orders,
     outcomes,
@@ -96,6 +97,8 @@ app.add_typer(orders_app, name="orders")
 app.add_typer(outcomes_app, name="outcomes")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_key_app, name="api-key")
+messages_app = _app("Letters, SMS and e-mail to citizens: send them, look them up by messageReference.")
+app.add_typer(messages_app, name="messages")
 
 
 @dataclass(frozen=True)
@@ -297,10 +300,12 @@ def _utc(moment: datetime) -> datetime:
 class Queue(StrEnum):
     orders = "orders"  # OrderDeadLetterQueue
     documents = "documents"  # SignedDocumentDeadLetterQueue
+    messages = "messages"  # MessageDeadLetterQueue
     all = "all"
 
 
-QueueChoice = Annotated[Queue, typer.Option(help="orders: the order DLQ; documents: the signed-document DLQ.")]
+_QUEUES_HELP = "orders: the order DLQ; documents: the signed-document DLQ; messages: the letters', SMS' and e-mails'."
+QueueChoice = Annotated[Queue, typer.Option(help=_QUEUES_HELP)]
 ClassChoice = Annotated[str | None, typer.Option("--class", help="Only this rejectionClass, e.g. RefusedByEprom.")]
 ReferenceChoice = Annotated[str | None, typer.Option("--reference", help="Only this orderReference (or formOrderId).")]
 
@@ -435,6 +440,61 @@ def delete_dead_letters(
         fail(f"{len(kept)} not exported to {exported_to}: kept (export them, or --force)")
 
 
+# --- messages to citizens: letters, SMS, e-mail ---------------------------------------------------------------------
+
+
+@messages_app.command("send")
+def send_messages(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Messages: JSON files shaped like events/messages/*.json.")],
+    document: Annotated[
+        list[str] | None,
+        typer.Option("--document", help="KEY=PDF: upload the file PDF as the letter's document KEY (repeatable)."),
+    ] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Send the valid ones even if some are invalid.")] = False,
+) -> None:
+    """Check each message with the sender's own model and the stage's settings, upload the PDFs given, then send
+    them to MessageQueue. Nothing is sent if any is invalid, unless --skip-invalid."""
+    target = _target(ctx)
+    uploads = [(key, Path(path)) for key, _, path in (pair.partition("=") for pair in document or [])]
+    if any(not key.startswith("documents/") or not path.name for key, path in uploads):
+        fail("--document takes KEY=PDF with KEY under documents/, e.g. documents/letter-1.pdf=./letter-1.pdf")
+    checked = [messages.check(path, target) for path in files]
+    invalid = [message for message in checked if message.problem]
+    for message in invalid:
+        rendering.print_invalid_order(message)
+    if invalid and not skip_invalid:
+        fail(f"{len(invalid)} of {len(checked)} files invalid: nothing sent (--skip-invalid sends the others)")
+    for key, path in uploads:
+        messages.upload(target, key, path)
+        console.print(f"uploaded {path} as {key}")
+    for message in checked:
+        if not message.problem:
+            message_id = messages.send(target, message)
+            console.print(f"sent {message.path} ({message.kind}, messageReference {message.message_reference}) as "
+                          f"message {message_id}")  # fmt: skip
+    if invalid and len(invalid) == len(checked):
+        fail(f"all {len(checked)} files invalid: nothing sent")
+
+
+@messages_app.command("show")
+def show_message(
+    ctx: typer.Context,
+    reference: Annotated[str, typer.Argument(help="The messageReference upstream gave it, or a letter's ePROM id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The item as JSON, for scripts.")] = False,
+) -> None:
+    """A message's kind, status (a letter's after ePROM's callback), channel, messageToCitizenId and callbacks. The
+    item holds no national id, phone number, address or text."""
+    target = _target(ctx)
+    item = messages.find(target, reference)
+    if item is None or item.is_link:
+        fail(f"no message {reference} in {target.name} (refused ones are in `dead-letters list --queue messages`)")
+    if as_json:
+        rendering.print_json(item.as_attributes())
+        return
+    rendering.print_message(item)
+
+
 # --- ApiKey ---------------------------------------------------------------------------------------------------------
 
 
@@ -514,6 +574,7 @@ def smoke_test(
 _CONFIRM_KEYS = ", ".join(item.key for item in verify.CONFIRMATIONS)
 # Exit codes of `eprom verify`
 _WAITING, _INCOMPLETE = 3, 4
+_LETTER_HELP = "A PDF: also send it as a letter to the person (its callback Sent shows ePROM takes our documents)."
 
 
 @app.command("verify")
@@ -544,6 +605,9 @@ def verify_integration(
     simulated_person: Annotated[
         bool | None, typer.Option(help="--local: the simulator fills and signs the forms (default with --local).")
     ] = None,
+    letter: Annotated[Path | None, typer.Option(help=_LETTER_HELP, exists=True, dir_okay=False)] = None,
+    organisation_name: Annotated[str, typer.Option(help="--letter: the sender the person sees.")] = "Testregisteret",
+    organisation_nr: Annotated[str, typer.Option(help="--letter: the sender's organisation number.")] = "000000000",
 ) -> None:
     """Hemit's go-live verification as steps, arranged by Hemit's checklist: orders placed once and Ordered on the
     expected channel; the person fills (and signs) them on Helsenorge (test) and confirms what only they can see;
@@ -572,12 +636,16 @@ def verify_integration(
     else:
         waivers = {kind: reason for kind, reason in (("signed", waive_signed), ("on-behalf-of", waive_on_behalf_of))
                    if reason}  # fmt: skip
+        letter_to_send = (verify.LetterToSend(pdf=letter, organisation_name=organisation_name,
+                                              organisation_nr=organisation_nr) if letter else None)  # fmt: skip
         verification = verify.start(target, state_file, form_id=form_id, signed_form_id=signed_form_id,
                                     on_behalf_of=on_behalf_of, person=national_id, expected_channel=expected_channel,
                                     system_name=system_name, simulated_person=bool(target.eprom_simulator_url)
-                                    if simulated_person is None else simulated_person, waivers=waivers)  # fmt: skip
+                                    if simulated_person is None else simulated_person, waivers=waivers,
+                                    letter=letter_to_send)  # fmt: skip
         console.print(f"verification {verification.run_id} against {target.name} "
-                      f"({verification.environment.name}): sent {len(verification.cases)} order(s)")  # fmt: skip
+                      f"({verification.environment.name}): sent {len(verification.cases)} order(s)"
+                      + (" and a letter" if verification.letter else ""))  # fmt: skip
     checks = verify.Checks(target, verification, record=rendering.print_step)
     ask = (lambda item: typer.confirm(f"{item.question}?")) if sys.stdin.isatty() else (lambda item: None)
     with rendering.spinner("waiting for the orders to be placed", transient=True) as progress:

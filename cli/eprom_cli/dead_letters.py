@@ -1,5 +1,5 @@
-"""The two dead-letter queues: read every message (and let go of them again), move chosen ones back to their source
-queue, write their bodies out for fixing."""
+"""The dead-letter queues (orders, signed documents, messages to citizens): read every message (and let go of them
+again), move chosen ones back to their source queue, write their bodies out for fixing."""
 
 import hashlib
 import json
@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from eprom.national_id import redact
 
-from eprom_cli.target import Target
+from eprom_cli.target import Target, TargetError
 
 # How long the messages read stay hidden from others (the placer never reads a DLQ; another operator might).
 HOLD_SECONDS = 60
@@ -24,7 +24,7 @@ _MAX_REFERENCE_IN_FILE_NAME = 80
 
 @dataclass(frozen=True)
 class DeadLetter:
-    queue: str  # "orders" or "documents"
+    queue: str  # "orders", "documents" or "messages"
     message_id: str
     receipt_handle: str
     body: str
@@ -42,12 +42,14 @@ class DeadLetter:
 
     @property
     def unmasked_reference(self) -> str | None:
-        """The orderReference (orders) or formOrderId (documents) as sent: what `--reference` is compared with."""
+        """The orderReference (orders), formOrderId (documents) or messageReference (messages) as sent: what
+        `--reference` is compared with."""
         try:
             body = json.loads(self.body)
         except ValueError:
             return None
-        value = body.get("orderReference") or body.get("formOrderId") if isinstance(body, dict) else None
+        names = ("orderReference", "formOrderId", "messageReference")
+        value = next((body[name] for name in names if body.get(name)), None) if isinstance(body, dict) else None
         return str(value) if value else None
 
     @property
@@ -87,7 +89,13 @@ def queues(target: Target, which: str) -> dict[str, tuple[str, str]]:
         "orders": (target.dead_letter_queue_url, target.order_queue_url),
         "documents": (target.signed_document_dead_letter_queue_url, target.signed_document_queue_url),
     }
-    return known if which == "all" else {which: known[which]}
+    if target.message_dead_letter_queue_url and target.message_queue_url:  # a stack from before them has none
+        known["messages"] = (target.message_dead_letter_queue_url, target.message_queue_url)
+    if which == "all":
+        return known
+    if which not in known:
+        raise TargetError(f"stack {target.name} has no {which} dead-letter queue: deploy the current template")
+    return {which: known[which]}
 
 
 @contextmanager

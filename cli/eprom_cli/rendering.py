@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import typer
+from eprom.message_item import MessageItem
 from eprom.national_id import redact
 from eprom.order_item import HistoryEntry, OrderItem
 from rich.console import Console, ConsoleDimensions
@@ -26,7 +27,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from eprom_cli import dead_letters, orders, preflight, verify
+from eprom_cli import dead_letters, messages, orders, preflight, verify
 
 # Off a terminal nothing is wrapped: a row is never cut into lines a script would read as two.
 _UNBOUNDED_WIDTH = 1_000_000
@@ -127,8 +128,9 @@ def print_listing(rows: list[Any], *, as_json: bool, empty: str, table: Callable
         table(rows)
 
 
-def print_invalid_order(order: orders.CheckedOrder) -> None:
-    errors.print(Text.assemble((shown(order.path), "red"), " is not a valid order:"))
+def print_invalid_order(order: orders.CheckedOrder | messages.CheckedMessage) -> None:
+    what = "message" if isinstance(order, messages.CheckedMessage) else "order"
+    errors.print(Text.assemble((shown(order.path), "red"), f" is not a valid {what}:"))
     for problem in (order.problem or "").split("; "):
         errors.print(f"  {shown(problem)}")
 
@@ -157,6 +159,18 @@ def _attribute_name(field: str) -> str:
 
 def _callback_row(entry: HistoryEntry) -> tuple[str, ...]:
     return (*(str(getattr(entry, field) or "") for field in _HISTORY_FIELDS), "yes" if entry.answers_sha256 else "")
+
+
+def print_message(item: MessageItem) -> None:
+    """A message's attributes (by their names in the item) and ePROM's callbacks about it."""
+    summary = Table(show_header=False, box=None)
+    for name, value in item.as_attributes().items():
+        if name not in ("statusHistory", "historyKeys"):
+            summary.add_row(name, str(value))
+    console.print(summary)
+    rows = [(entry.received_at, entry.sent_status or "", entry.notification_channel or "")
+            for entry in item.status_history]  # fmt: skip
+    print_table("callbacks (statusHistory)", ("received", "sentStatus", "channel"), rows)
 
 
 def print_orphans(items: list[OrderItem]) -> None:

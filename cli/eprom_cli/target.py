@@ -44,6 +44,11 @@ class StackResources(BaseModel):
     encryption_key_arn: str | None = None  # the stack's key: `eprom verify`'s tap queue is encrypted with it
     eprom_api_base_url: str | None = None  # which ePROM environment the stack orders from
     eprom_simulator_url: str | None = None  # the local stack only: the simulator answers what ePROM received
+    # Messages to citizens (a stack from before them: None)
+    message_queue_url: str | None = None
+    message_dead_letter_queue_url: str | None = None
+    messages_table: str | None = None
+    message_documents_bucket: str | None = None
 
 
 class Target(StackResources):
@@ -111,6 +116,11 @@ _OPTIONAL_OUTPUTS = {
     "OutcomeDeliveryDeadLetterQueueUrl": "outcome_delivery_dead_letter_queue_url",
     "IdempotencyTableName": "idempotency_table",
     "EncryptionKeyArn": "encryption_key_arn",
+    # messages to citizens
+    "MessageQueueUrl": "message_queue_url",
+    "MessageDeadLetterQueueUrl": "message_dead_letter_queue_url",
+    "MessagesTableName": "messages_table",
+    "MessageDocumentsBucketName": "message_documents_bucket",
 }
 
 

@@ -25,11 +25,12 @@ from typing import Any, Literal
 
 import requests
 from botocore.exceptions import ClientError
+from eprom.message_item import DELIVERED, NOT_DELIVERED, MessageItem
 from eprom.models import FormOrderStatus
 from eprom.order_item import PLACED, HistoryEntry, OrderItem, ResultPointer
 from pydantic import BaseModel
 
-from eprom_cli import dead_letters, orders, outcomes
+from eprom_cli import dead_letters, messages, orders, outcomes
 from eprom_cli.target import Target
 
 VERIFICATION_PERSON = "26670271527"  # Hemit's verification person since 2026-06-08 (synthetic, TestID "nivå høyt")
@@ -178,6 +179,7 @@ class Verification(BaseModel):
     tap_rule: str | None = None
     tap_bus: str | None = None
     taps_opened: int = 0
+    letter: "LetterCase | None" = None  # --letter
 
     @property
     def references(self) -> list[str]:
@@ -252,10 +254,10 @@ def integration_version() -> str:
     return described
 
 
-def new_verification(target: Target, form_id: str, signed_form_id: str | None, on_behalf_of: bool,
+def new_verification(target: Target, form_id: str | None, signed_form_id: str | None, on_behalf_of: bool,
                      expected_channel: str) -> Verification:  # fmt: skip
     run_id = new_run_id(datetime.now(UTC), uuid.uuid4().hex[:6])
-    cases = [Case(kind="basic", order_reference=f"verify-{run_id}-basic", form_id=form_id)]
+    cases = [Case(kind="basic", order_reference=f"verify-{run_id}-basic", form_id=form_id)] if form_id else []
     if signed_form_id:
         cases.append(Case(kind="signed", order_reference=f"verify-{run_id}-signed", form_id=signed_form_id,
                           must_be_signed=True))  # fmt: skip
@@ -641,13 +643,14 @@ def state_file_for(target: Target, report_dir: Path) -> Path:
 
 def start(target: Target, state_file: Path, *, form_id: str | None, signed_form_id: str | None,
           on_behalf_of: str | None, person: str, expected_channel: str, system_name: str | None,
-          simulated_person: bool, waivers: dict[str, str]) -> Verification:  # fmt: skip
-    """A new verification, its orders sent and its state saved in `state_file`."""
+          simulated_person: bool, waivers: dict[str, str],
+          letter: "LetterToSend | None" = None) -> Verification:  # fmt: skip
+    """A new verification, its orders (and --letter's letter) sent and its state saved in `state_file`."""
     if state_file.exists():
         raise VerificationRefused(f"a verification is waiting in {state_file}: continue it with --resume, or give it "
                                   "up with --abandon")  # fmt: skip
-    if not form_id:
-        raise VerificationRefused("give --form-id (a published form of your ordering system)")
+    if not form_id and letter is None:
+        raise VerificationRefused("give --form-id (a published form of your ordering system), or --letter")
     if simulated_person and not target.eprom_simulator_url:
         raise VerificationRefused("--simulated-person needs the local simulator (--local): on a deployed stack a "
                                   "person fills the forms")  # fmt: skip
@@ -655,6 +658,8 @@ def start(target: Target, state_file: Path, *, form_id: str | None, signed_form_
     verification.system_name, verification.simulated_person = system_name, simulated_person
     verification.waivers = {kind: reason for kind, reason in waivers.items() if kind not in verification.kinds}
     send_orders(target, verification, person, on_behalf_of)
+    if letter is not None:
+        send_letter(target, verification, letter, person)
     save(verification, state_file)
     return verification
 
@@ -683,6 +688,8 @@ EVENTS_GRACE_SECONDS = 60  # EventBridge delivers within seconds; the tap is rea
 
 def send_orders(target: Target, verification: Verification, person: str, on_behalf_of: str | None) -> None:
     """Check every order with the placer's own model first, then open the tap, then send them."""
+    if not verification.cases:  # a letter alone
+        return
     bodies = {}
     for case in verification.cases:
         checked = orders.check_body(order_body(case, person, on_behalf_of), target)
@@ -826,6 +833,8 @@ def run(checks: Checks, state_file: Path, *, person: str, timeout: float, wait: 
             reopen_tap(target, verification, say)
         if verification.outcome == "ordering":
             wait_until_ordered(checks, timeout, progress, sleep, clock)
+            if verification.letter is not None:
+                wait_for_letter(checks, timeout, progress, sleep, clock)
             verification.outcome = "waiting"
             save(verification, state_file)
         if verification.outcome == "waiting":
@@ -864,3 +873,111 @@ def abandon(target: Target, state_file: Path) -> Verification:
     close_tap(target, verification)
     state_file.unlink()
     return verification
+
+
+# --- the letter (--letter): sent to the person, accepted by ePROM, called back Sent --------------------------------
+# ePROM publishes no shape of a letter's documentCollection (eprom.document_collection says what is assumed): a letter
+# ePROM's test environment takes and reports Sent is what shows the assumption right.
+
+
+class LetterToSend(BaseModel):
+    """What `--letter` sends: the PDF, and the sender the person sees."""
+
+    pdf: Path
+    organisation_name: str
+    organisation_nr: str
+
+
+class LetterCase(BaseModel):
+    """The letter of the verification. No national id: the person is the verification's."""
+
+    message_reference: str
+    title: str
+    document_key: str
+    document_bytes: int
+    sent_at: datetime | None = None
+    message_to_citizen_id: str | None = None
+    channel: str | None = None
+    status: str | None = None
+
+
+def send_letter(target: Target, verification: Verification, letter: LetterToSend, person: str) -> None:
+    """The PDF into MessageDocumentsBucket, and a letter to the person on MessageQueue (checked with the sender's own
+    model first)."""
+    reference = f"verify-{verification.run_id}-letter"
+    case = LetterCase(message_reference=reference, title=f"Verifisering av brev {verification.run_id}",
+                      document_key=f"documents/{reference}.pdf", document_bytes=letter.pdf.stat().st_size)  # fmt: skip
+    body = {
+        "messageReference": reference,
+        "kind": "letter",
+        "nationalId": person,
+        "senderInfo": {"organisationName": letter.organisation_name, "organisationNr": letter.organisation_nr},
+        "messageInfo": {"title": case.title, "description": "Verifisering av integrasjonen med ePROM"},
+        "documents": [{"key": case.document_key, "title": "Verifisering", "main": True}],
+        "notificationPriorityList": ["Helsenorge", "DigitalMailbox"],
+    }
+    checked = messages.check_body(json.dumps(body), target)
+    if checked.problem:
+        raise VerificationRefused(f"the letter would be refused: {checked.problem}")
+    messages.upload(target, case.document_key, letter.pdf)
+    messages.send(target, checked)
+    case.sent_at = datetime.now(UTC)
+    verification.letter = case
+
+
+def wait_for_letter(checks: Checks, timeout: float, progress: Callable[[str], None], sleep: Callable[[float], None],
+                    clock: Callable[[], float]) -> None:  # fmt: skip
+    """The letter accepted by ePROM (sent once), then its callback Sent."""
+    case, target = checks.verification.letter, checks.target
+    assert case is not None
+    accepted, deadline = False, clock() + timeout
+    while True:
+        item = messages.find(target, case.message_reference)
+        if item is not None:
+            case.message_to_citizen_id, case.channel, case.status = (
+                item.message_to_citizen_id, item.notification_channel, item.status)  # fmt: skip
+        if not accepted and item is not None and item.status is not None:
+            if item.status == NOT_DELIVERED:
+                raise StepFailed("letter: accepted by ePROM", "ePROM reaches the person on no channel of the list "
+                                 f"(notificationChannel {item.notification_channel}): nothing was sent")  # fmt: skip
+            checks.passed("letter: accepted by ePROM", _letter_taken(checks, case, item))
+            accepted = True
+        if accepted and case.status == DELIVERED:
+            checks.passed("letter: ePROM called back Sent", f"messageToCitizenId {case.message_to_citizen_id}: "
+                          f"Sent on channel {case.channel}")  # fmt: skip
+            return
+        if accepted and case.status == NOT_DELIVERED:
+            raise StepFailed("letter: ePROM called back Sent", "ePROM called back Error: the person could not be "
+                             "notified")  # fmt: skip
+        if not accepted:
+            with dead_letters.held(target, "messages") as letters:
+                if found := dead_letters.chosen(letters, None, case.message_reference):
+                    raise StepFailed("letter: accepted by ePROM",
+                                     f"in the message DLQ ({found[0].rejection_class}): {found[0].reason}")  # fmt: skip
+        if clock() > deadline:
+            step = "letter: ePROM called back Sent" if accepted else "letter: accepted by ePROM"
+            why = (f"no callback within {timeout:.0f} s (letters come last in ePROM's queue: a longer --timeout); is "
+                   "the ApiBaseUrl registered with Hemit?" if accepted
+                   else f"not sent within {timeout:.0f} s: see SendMessageFunction's log")  # fmt: skip
+            raise StepFailed(step, why)
+        progress("waiting for the letter's callback" if accepted else "waiting for the letter to be sent")
+        sleep(POLL_SECONDS)
+
+
+def _letter_taken(checks: Checks, case: LetterCase, item: MessageItem) -> str:
+    observed = (f"messageToCitizenId {item.message_to_citizen_id}, notificationChannel {item.notification_channel}; "
+                f"the PDF ({case.document_bytes} bytes) in documentCollection.mainDocument")  # fmt: skip
+    if checks.target.eprom_simulator_url:
+        try:
+            answer = requests.get(f"{checks.target.eprom_simulator_url}/_simulator/messages",
+                                  params={"title": case.title}, timeout=5)  # fmt: skip
+            answer.raise_for_status()
+        except requests.RequestException:
+            return observed
+        if len(answer.json()) != 1:
+            raise StepFailed("letter: accepted by ePROM", f"ePROM received {len(answer.json())} letters")
+        observed += ", ePROM (simulator) received one letter"
+    return observed
+
+
+Verification.model_rebuild()  # its `letter` is a LetterCase, defined above it

@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 
 from local import iam
 from local.aws_resources import load_template
+from local.eprom_simulator import signed_pdf
 from local.stack import API_KEY, FORM_ID, PAPER_FORM_ID
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +107,8 @@ def test_every_command_and_option_explains_itself() -> None:
     commands = dict(walk(root, "eprom"))
     assert {"eprom orders send", "eprom orders show", "eprom orders orphans", "eprom orders answers",
             "eprom dead-letters list", "eprom dead-letters redrive", "eprom dead-letters export",
-            "eprom api-key rotate", "eprom smoke"} <= set(commands)  # fmt: skip
+            "eprom api-key rotate", "eprom smoke", "eprom messages send",
+            "eprom messages show"} <= set(commands)  # fmt: skip
     for path, command in commands.items():
         assert command.help, f"{path} has no help"
         for parameter in command.params:
@@ -221,6 +223,52 @@ def test_dead_letters_list_redrive_and_export(stack: LocalStack, tmp_path: Path)
     nothing = eprom("--local", "dead-letters", "redrive", "--reference", reference)
     assert nothing.exit_code == 1
     assert "no dead letters match" in nothing.output or "empty" in nothing.output
+
+
+def test_messages_send_uploads_the_pdf_and_show_finds_the_letter_by_reference_and_by_its_id(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    body = json.loads((ROOT / "events" / "messages" / "letter.json").read_text())
+    reference = unique_reference("cli-letter")
+    body |= {"messageReference": reference, "documents": [{"key": f"documents/{reference}.pdf", "title": "A",
+                                                             "main": True}]}  # fmt: skip
+    path, pdf = tmp_path / "letter.json", tmp_path / "brev.pdf"
+    path.write_text(json.dumps(body))
+    pdf.write_bytes(signed_pdf(reference, 5_000))
+    result = eprom("--local", "messages", "send", str(path), "--document", f"documents/{reference}.pdf={pdf}")
+    assert result.exit_code == 0, result.output
+    assert f"uploaded {pdf} as documents/{reference}.pdf" in result.output
+
+    def delivered() -> dict[str, Any] | None:
+        shown = eprom("--local", "messages", "show", reference, "--json")
+        item = json.loads(shown.stdout) if shown.exit_code == 0 else None
+        return item if item and item.get("status") == "Delivered" else None
+
+    item = until(delivered)
+    assert (item["kind"], item["notificationChannel"]) == ("letter", "Helsenorge")
+    assert body["nationalId"] not in json.dumps(item)
+    by_id = until(lambda: (r := eprom("--local", "messages", "show", item["messageToCitizenId"])).exit_code == 0 and r)
+    assert reference in by_id.output and "Sent" in by_id.output
+
+
+def test_a_refused_message_is_in_dead_letters_of_the_messages_queue(stack: LocalStack, tmp_path: Path) -> None:
+    path = tmp_path / "sms.json"
+    reference = unique_reference("cli-sms")
+    path.write_text(json.dumps({"messageReference": reference, "kind": "sms", "text": "Hei",
+                                "phoneNumber": "+4791234567", "typo": 1}))  # fmt: skip
+    refused = eprom("--local", "messages", "send", str(path))
+    assert refused.exit_code == 1 and "is not a valid message" in refused.output
+    assert "an unknown field" in refused.output
+    assert "+4791234567" not in refused.output
+    stack.sqs.send_message(QueueUrl=stack.state["message_queue_url"], MessageBody=path.read_text())  # as upstream
+    [letter] = until(lambda: [d for d in dead_letters("messages") if d["reference"] == reference])
+    assert letter["rejectionClass"] == "InvalidMessage" and letter["queue"] == "messages"
+    assert reference not in {d["reference"] for d in dead_letters("orders")}
+    out = tmp_path / "dead"
+    exported = eprom("--local", "dead-letters", "export", "--queue", "messages", "--reference", reference,
+                     "--out", str(out), "--delete")  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    assert reference not in {d["reference"] for d in dead_letters("messages")}
 
 
 def test_export_delete_keeps_every_letter_that_shares_a_reference(stack: LocalStack, tmp_path: Path) -> None:

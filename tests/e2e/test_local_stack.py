@@ -135,7 +135,7 @@ def assert_results_reached_upstream(report: dict[str, Any], function_log: str) -
     assert report["publish_failures"] == 0 and report["signed_document_dead_letters"] == 0
     assert report["denied_calls"] == []  # each function under its own role (local/iam.py)
     functions = ["PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",
-                 "FetchSignedDocumentFunction"]  # fmt: skip
+                 "FetchSignedDocumentFunction", "SendMessageFunction"]  # fmt: skip
     assert set(functions) <= set(report["callers"])  # and upstream's policies, once the template has them
 
     assert [error for envelope in report["events_received"] for error in outcome_event_errors(envelope)] == []
@@ -144,7 +144,8 @@ def assert_results_reached_upstream(report: dict[str, Any], function_log: str) -
         by_id.setdefault(envelope["detail"]["eventId"], []).append(envelope["detail"])
     assert all(all(detail == details[0] for detail in details) for details in by_id.values())
 
-    personal = [API_KEY, "Ingen plager", *VALID_IDS, UNREACHABLE_NATIONAL_ID]
+    messages = ["+4791234567", "Husk å svare", "venter på svar", "Svar for"]  # the sample messages' recipients, texts
+    personal = [API_KEY, "Ingen plager", *VALID_IDS, UNREACHABLE_NATIONAL_ID, *messages]
     everything_shared = json.dumps(report["events_received"], ensure_ascii=False)
     for secret in personal:
         assert secret not in everything_shared, "personal data in an event"
@@ -161,6 +162,24 @@ def test_make_run_shows_the_whole_loop_by_default(tmp_path: Path) -> None:
     assert "Completed" in signed_row and "stored: answers, signed PDF" in signed_row
     assert "events upstream got: placed > Ordered > Completed > answers > signed PDF" in printed
     assert f"function logs and metrics: {Path(report['function_log']).relative_to(ROOT)}" in printed
+
+    # The sample letters, SMS and e-mail (events/messages): a letter delivered (its callback), the SMS and e-mail
+    # accepted, a letter ePROM could send on no channel, and two refused before ePROM
+    messages = {item["messageReference"]: item for item in report["messages"]}
+    assert messages["sample-letter-1"]["status"] == "Delivered" and messages["sample-letter-1"]["messageToCitizenId"]
+    assert messages["sample-sms-1"]["status"] == messages["sample-email-1"]["status"] == "Accepted"
+    assert messages["sample-letter-unreachable"]["status"] == "NotDelivered"
+    refused = {json.loads(dead["body"])["messageReference"]: dead for dead in report["message_dead_letters"]}
+    assert {reference: dead["rejection_class"] for reference, dead in refused.items()} == {
+        "sample-sms-refused": "InvalidMessage", "sample-letter-missing-document": "InvalidMessage",
+    }  # fmt: skip
+    [letter_row] = [line for line in printed.splitlines() if line.startswith("sample-letter-1 ")]
+    assert "Delivered" in letter_row and "channel Helsenorge" in letter_row
+    assert "events upstream got: accepted > delivered" in printed
+    received = {(event["messageReference"], event["detailType"]) for event in report["message_events"]}
+    assert {("sample-sms-1", "MessageAccepted"), ("sample-email-1", "MessageAccepted"),
+            ("sample-letter-1", "MessageDelivered"), ("sample-letter-unreachable", "MessageNotDelivered"),
+            ("sample-sms-refused", "MessageRefused")} <= received  # fmt: skip
 
 
 def test_form_return_none_stops_each_order_at_ordered(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from eprom_cli.app import app
 from typer.testing import CliRunner
 
 from local import iam
-from local.eprom_simulator import SAMPLE_ANSWERS
+from local.eprom_simulator import SAMPLE_ANSWERS, signed_pdf
 from local.stack import API_KEY, FORM_ID, PAPER_FORM_ID
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,6 +132,32 @@ def test_verify_local_passes_every_step_with_signing_and_on_behalf_of(stack: Sta
     rules = stack.events.list_rules(EventBusName=stack.state["outcome_bus_name"])["Rules"]
     assert [rule["Name"] for rule in rules if "verify" in rule["Name"]] == []
     assert [url for url in stack.sqs.list_queues().get("QueueUrls", []) if "eprom-verify" in url] == []
+
+
+def test_verify_letter_sends_a_pdf_that_eprom_takes_and_calls_back_sent(stack: Stack, tmp_path: Path) -> None:
+    pdf = tmp_path / "verifisering.pdf"
+    pdf.write_bytes(signed_pdf("verifisering", 250_000))
+    reports = tmp_path / "reports"
+    result = eprom("--local", "verify", "--letter", str(pdf), "--report-dir", str(reports), "--timeout", "60")
+    assert result.exit_code == 0, result.output
+    assert "PASS letter: accepted by ePROM" in result.output and "PASS letter: ePROM called back Sent" in result.output
+    record, texts = report_of(reports)
+    assert record["outcome"] == "passed" and record["cases"] == []
+    letter = record["letter"]
+    assert letter["status"] == "Delivered" and letter["message_to_citizen_id"]
+    [received] = requests.get(f"{stack.state['eprom_simulator_url']}/_simulator/messages",
+                              params={"title": letter["title"]}, timeout=5).json()  # fmt: skip
+    assert received["documents"] == [250_000] and received["messageToCitizenId"] == letter["message_to_citizen_id"]
+    assert all(VERIFICATION_PERSON not in text and API_KEY not in text for text in texts.values())
+
+
+def test_a_letter_ePROM_refuses_fails_its_step_and_says_why(stack: Stack, tmp_path: Path) -> None:
+    not_a_pdf = tmp_path / "brev.pdf"
+    not_a_pdf.write_bytes(b"<html>not a pdf</html>")
+    result = eprom("--local", "verify", "--letter", str(not_a_pdf), "--report-dir", str(tmp_path), "--timeout", "60")
+    assert result.exit_code == 1
+    assert ("FAIL letter: accepted by ePROM: in the message DLQ (InvalidMessage): documents[0]: not a PDF"
+            in result.output)  # fmt: skip
 
 
 def test_an_order_refused_into_the_dlq_fails_the_step_and_says_why(stack: Stack, tmp_path: Path) -> None:

@@ -12,8 +12,17 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import DEFAULT_SIMULATOR, EVENTS, failed_ids, order_message, sqs_event
+from conftest import (
+    DEFAULT_SIMULATOR,
+    EVENTS,
+    failed_ids,
+    letter_message,
+    order_message,
+    sms_message,
+    sqs_event,
+)
 from eprom_cli.target import LocalState, LocalTarget
+from test_message_callback import stream_records as message_stream_records
 from test_publish_outcomes import stream_records
 
 from local import iam
@@ -62,10 +71,12 @@ def _callback(callback_app: Any, name: str, **changes: Any) -> int:
 @pytest.fixture(scope="module")
 def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list[iam.Call]:
     """An order placed, one refused, one retried; its callbacks (one replayed); its outcomes published; its signed
-    document fetched. Returns the AWS calls the functions made, each as decided."""
+    document fetched. A letter sent, one refused, one retried; its callback; its events published. Returns the AWS
+    calls the functions made, each as decided."""
     import fetch_signed_document.app as fetcher
     import place_order.app as placer
     import publish_outcomes.app as publisher
+    import send_message.app as sender
     import status_callback.app as callback_app
     from eprom.api_key import _secrets
     from eprom.queues import QueueVisibility
@@ -74,6 +85,7 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
         _secrets.cache_clear()
         QueueVisibility._url.cache_clear()
         placer.fingerprint_key.cache_clear()
+        sender.fingerprint_key.cache_clear()
 
     evaluator = iam.current()
     first = len(evaluator.calls)
@@ -130,6 +142,27 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
     not_signed_yet = _receive(aws["SIGNED_DOCUMENT_QUEUE_URL"], early["formOrderId"])
     fetcher.lambda_handler(not_signed_yet, LambdaContext())
     _delete(aws["SIGNED_DOCUMENT_QUEUE_URL"], not_signed_yet)
+
+    cold_start()  # messages to citizens: a letter sent and called back, one refused, one retried; their events
+    letter = letter_message(aws)
+    sqs.send_message(QueueUrl=aws["MESSAGE_QUEUE_URL"], MessageBody=json.dumps(letter))
+    delivery = _receive(aws["MESSAGE_QUEUE_URL"], letter["messageReference"])
+    assert sender.lambda_handler(delivery, LambdaContext()) == {"batchItemFailures": []}
+    _delete(aws["MESSAGE_QUEUE_URL"], delivery)
+    [taken] = simulator_session.messages_titled(letter["messageReference"])
+    assert _callback(callback_app, "callback-message-to-citizen.json",
+                     messageToCitizenId=taken.message_to_citizen_id) == 200  # fmt: skip
+    missing = letter_message(aws, documents=[{"key": f"documents/{uuid.uuid4()}.pdf", "title": "A", "main": True}])
+    assert sender.lambda_handler(sqs_event(missing), LambdaContext()) == {"batchItemFailures": []}  # refused
+    simulator_session.config.rate_500 = 1.0
+    failing = sms_message()
+    sqs.send_message(QueueUrl=aws["MESSAGE_QUEUE_URL"], MessageBody=json.dumps(failing))
+    retried = _receive(aws["MESSAGE_QUEUE_URL"], failing["messageReference"])
+    assert failed_ids(sender.lambda_handler(retried, LambdaContext())) == {retried["Records"][0]["messageId"]}
+    _delete(aws["MESSAGE_QUEUE_URL"], retried)
+    simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
+    records = message_stream_records(aws, letter["messageReference"])
+    assert publisher.lambda_handler({"Records": records}, LambdaContext()) == {"batchItemFailures": []}
     return [call for call in evaluator.calls[first:] if call.principal in FUNCTIONS]
 
 
@@ -259,6 +292,54 @@ def test_a_producer_sends_an_order_under_order_producer_policy(aws: dict[str, st
     delivery = _receive(aws["ORDER_QUEUE_URL"], order["orderReference"])
     _delete(aws["ORDER_QUEUE_URL"], delivery)
     assert json.loads(delivery["Records"][0]["body"]) == order
+
+
+# Upstream's producers: what each does under its managed policy, each permission of it needed.
+PRODUCERS = ["MessageProducerPolicy"]
+
+
+@pytest.fixture(scope="module")
+def producer_flows(aws: dict[str, str]) -> dict[str, list[iam.Call]]:
+    """A letter's PDF uploaded and the letter sent, as an upstream system does under MessageProducerPolicy."""
+    evaluator = iam.current()
+    first = len(evaluator.calls)
+    with iam.acting_as("MessageProducerPolicy"):
+        key = f"documents/{uuid.uuid4()}.pdf"
+        boto3.client("s3").put_object(Bucket=aws["MESSAGE_DOCUMENTS_BUCKET"], Key=key, Body=signed_pdf(key, 1000))
+        letter = letter_message(aws, documents=[{"key": key, "title": "Brev", "main": True}])
+        boto3.client("sqs").send_message(QueueUrl=aws["MESSAGE_QUEUE_URL"], MessageBody=json.dumps(letter))
+    _delete(aws["MESSAGE_QUEUE_URL"], _receive(aws["MESSAGE_QUEUE_URL"], letter["messageReference"]))
+    calls = [call for call in evaluator.calls[first:] if call.principal == "MessageProducerPolicy"]
+    return {"MessageProducerPolicy": calls}
+
+
+def test_a_producer_sends_a_letter_under_message_producer_policy_and_nothing_else(aws, producer_flows) -> None:
+    assert producer_flows["MessageProducerPolicy"] and all(
+        call.allowed for call in producer_flows["MessageProducerPolicy"]
+    )
+    with iam.acting_as(_policy("MessageProducerPolicy")):
+        with pytest.raises(ClientError):  # not the dead letters
+            boto3.client("sqs").send_message(QueueUrl=aws["MESSAGE_DEAD_LETTER_QUEUE_URL"], MessageBody="{}")
+        with pytest.raises(ClientError):  # not outside documents/
+            boto3.client("s3").put_object(Bucket=aws["MESSAGE_DOCUMENTS_BUCKET"], Key="elsewhere/x.pdf", Body=b"x")
+
+
+def _granted_by_policy(policy: str) -> list[tuple[str, str]]:
+    statements = TEMPLATE["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
+    return [(statement["Sid"], action) for statement in statements for action in iam.as_list(statement["Action"])]
+
+
+@pytest.mark.parametrize(
+    ("policy", "sid", "action"), [(policy, *granted) for policy in PRODUCERS for granted in _granted_by_policy(policy)]
+)
+def test_each_permission_of_each_producer_policy_is_needed(producer_flows, policy: str, sid: str, action: str) -> None:
+    """Removed from the policy, the permission denies a call of the producer's flow."""
+    evaluator = iam.current()
+    needs = [(call.action, call.resource, dict(call.context)) for call in producer_flows[policy]]
+    with evaluator.without(policy, action, sid):
+        statements = evaluator.statements(policy)
+        denied = [need for need in needs if not iam.is_allowed(statements, *need)]
+    assert denied, f"{policy} {sid}: nothing needs {action}"
 
 
 def test_a_consumer_reads_an_outcome_and_its_answers_by_version(aws: dict[str, str], outcome_events) -> None:

@@ -28,10 +28,13 @@ def store(aws: dict[str, str]) -> OrderStore:
     return OrderStore(aws["FORM_ORDERS_TABLE"])
 
 
-def stream_records(aws: dict[str, str], form_order_id: str) -> list[dict[str, Any]]:
-    """This item's records of the table's stream, as Lambda's event source hands them to the function."""
+def stream_records(
+    aws: dict[str, str], form_order_id: str, *, table: str = "FORM_ORDERS_TABLE", key: str = "formOrderId"
+) -> list[dict[str, Any]]:
+    """This item's records of the table's stream (FormOrdersTable's, or `table`'s item whose `key` is `form_order_id`),
+    as Lambda's event source hands them to the function."""
     streams = boto3.client("dynamodbstreams")
-    arn = boto3.client("dynamodb").describe_table(TableName=aws["FORM_ORDERS_TABLE"])["Table"]["LatestStreamArn"]
+    arn = boto3.client("dynamodb").describe_table(TableName=aws[table])["Table"]["LatestStreamArn"]
     records = []
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
         iterator = streams.get_shard_iterator(
@@ -41,11 +44,7 @@ def stream_records(aws: dict[str, str], form_order_id: str) -> list[dict[str, An
             answer = streams.get_records(ShardIterator=iterator, Limit=1000)
             records += answer["Records"]
             iterator = answer.get("NextShardIterator") if answer["Records"] else None
-    return [
-        lambda_record(record, arn)
-        for record in records
-        if record["dynamodb"]["Keys"]["formOrderId"]["S"] == form_order_id
-    ]
+    return [lambda_record(record, arn) for record in records if record["dynamodb"]["Keys"][key]["S"] == form_order_id]
 
 
 def a_whole_order(store: OrderStore, results: ResultsStore, *, signed: bool = False) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from eprom.models import OrderMessage
 
-from buildtools.schemas import EVENTS, SCHEMAS, eventbridge_schema, expected_files, order_message_errors
+from buildtools.schemas import EVENTS, MESSAGE_EVENTS, SCHEMAS, eventbridge_schema, expected_files, order_message_errors
 from local.aws_resources import load_template
 
 SAMPLE_ORDERS = sorted((Path(__file__).resolve().parents[2] / "events" / "orders").glob("*.json"))
@@ -26,7 +26,7 @@ def test_the_stack_registers_every_event_schema_in_its_registry() -> None:
         for resource in resources.values()
         if resource["Type"] == "AWS::EventSchemas::Schema"
     }
-    assert registered == {f"eprom.integration@{name}": eventbridge_schema(name) for name in EVENTS}
+    assert registered == {f"eprom.integration@{name}": eventbridge_schema(name) for name in EVENTS | MESSAGE_EVENTS}
     for resource in resources.values():
         if resource["Type"] == "AWS::EventSchemas::Schema":
             assert resource["Properties"]["Type"] == "OpenApi3"

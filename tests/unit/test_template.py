@@ -6,7 +6,10 @@ from typing import Any
 import pytest
 
 from buildtools.network_modes import MODES, render
+from local.aws_resources import TEMPLATE as TEMPLATE_PATH
 from local.aws_resources import load_template
+
+ROOT = TEMPLATE_PATH.parent
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -230,9 +233,10 @@ def actions(statement: dict[str, Any]) -> list[str]:
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
-@pytest.mark.parametrize(
-    "role", ["PlaceOrderRole", "StatusCallbackRole", "PublishOutcomesRole", "FetchSignedDocumentRole"]
-)
+ROLES = ("PlaceOrderRole", "StatusCallbackRole", "PublishOutcomesRole", "FetchSignedDocumentRole", "SendMessageRole")
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_no_wildcard_resources_except_where_aws_offers_no_scoping(role: str) -> None:
     for statement in statements(role):
         if statement["Resource"] == "*":
@@ -250,17 +254,17 @@ def test_the_callback_role_only_updates_the_orders_table_and_reads_the_key() -> 
     assert RESOURCES["PlaceOrderFunction"]["Properties"]["Role"] == {"Fn::GetAtt": "PlaceOrderRole.Arn"}
 
 
-def test_only_the_placer_reads_the_fingerprint_key() -> None:
-    """The fingerprints' HMAC key (OrderFingerprintSecret) reaches the placer, and no other function."""
+def test_only_the_placer_and_the_sender_read_the_fingerprint_key() -> None:
+    """The fingerprints' HMAC key (OrderFingerprintSecret) reaches the placer and the sender, and no other function."""
     variables = RESOURCES["PlaceOrderFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["ORDER_FINGERPRINT_SECRET_ID"] == {"Ref": "OrderFingerprintSecret"}
     readers = {
         role
-        for role in ("PlaceOrderRole", "StatusCallbackRole", "PublishOutcomesRole", "FetchSignedDocumentRole")
+        for role in ROLES
         for statement in statements(role)
         if statement["Resource"] == {"Ref": "OrderFingerprintSecret"}
     }
-    assert readers == {"PlaceOrderRole"}
+    assert readers == {"PlaceOrderRole", "SendMessageRole"}  # the sender keys its messages' fingerprints with it
     assert RESOURCES["OrderFingerprintSecret"]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
 
 
@@ -500,7 +504,11 @@ _NOT_FROM_THE_FUNCTION = {"kms", "logs", "xray"}
 
 @pytest.mark.parametrize(
     ("function", "role"),
-    [("PlaceOrderFunction", "PlaceOrderRole"), ("FetchSignedDocumentFunction", "FetchSignedDocumentRole")],
+    [
+        ("PlaceOrderFunction", "PlaceOrderRole"),
+        ("FetchSignedDocumentFunction", "FetchSignedDocumentRole"),
+        ("SendMessageFunction", "SendMessageRole"),
+    ],
 )
 def test_the_functions_that_call_eprom_run_in_the_vpc_with_an_endpoint_for_every_service_they_call(
     function: str, role: str
@@ -564,3 +572,95 @@ def test_each_network_mode_renders_with_its_parameters_as_defaults() -> None:
         assert rendered["Resources"]["PlaceOrderFunction"]["Properties"]["Role"] == {
             "Fn::GetAtt": ["PlaceOrderRole", "Arn"]
         }
+
+
+# --- messages to citizens (architecture.md, "Messages to citizens") ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "kind"),
+    [
+        ("MessageQueue", "AWS::SQS::Queue"),
+        ("MessageDeadLetterQueue", "AWS::SQS::Queue"),
+        ("SendMessageFunction", "AWS::Serverless::Function"),
+        ("MessagesTable", "AWS::DynamoDB::Table"),
+        ("MessageDocumentsBucket", "AWS::S3::Bucket"),
+        ("MessageProducerPolicy", "AWS::IAM::ManagedPolicy"),
+    ],
+)
+def test_every_logical_id_of_the_messages_contract_exists(logical_id: str, kind: str) -> None:
+    assert RESOURCES[logical_id]["Type"] == kind
+
+
+def test_the_sender_has_the_contracts_variables_and_the_shared_pace() -> None:
+    variables = RESOURCES["SendMessageFunction"]["Properties"]["Environment"]["Variables"]
+    contract = {"MESSAGES_TABLE", "MESSAGE_DOCUMENTS_BUCKET", "MESSAGE_DEAD_LETTER_QUEUE_URL", "OUTCOME_BUS_NAME",
+                "EPROM_API_BASE_URL", "ALLOW_SYNTHETIC_NATIONAL_IDS", "ALLOW_TEST_MODE_ORDERS"}  # fmt: skip
+    assert contract <= set(variables)  # EPROM_API_KEY_SECRET_ID comes from Globals
+    assert variables["IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}  # the pace's item is there
+    [pace] = [s for s in statements("SendMessageRole") if s["Resource"] == {"Fn::GetAtt": "IdempotencyTable.Arn"}]
+    assert actions(pace) == ["dynamodb:UpdateItem"]  # the pace only: the sender's claims are in MessagesTable
+    assert (
+        variables["EPROM_REQUESTS_PER_SECOND"]
+        == RESOURCES["PlaceOrderFunction"]["Properties"]["Environment"]["Variables"]["EPROM_REQUESTS_PER_SECOND"]
+    )
+
+
+def test_the_messages_table_has_the_keys_index_stream_and_ttl_the_code_uses() -> None:
+    table = RESOURCES["MessagesTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "messageReference", "KeyType": "HASH"}]
+    [index] = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "messageToCitizenId-index" and index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert table["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "EncryptionKey"}
+    publisher = RESOURCES["PublishOutcomesFunction"]["Properties"]["Events"]["MessagesStream"]["Properties"]
+    assert publisher["Stream"] == {"Fn::GetAtt": "MessagesTable.StreamArn"}
+
+
+def test_the_documents_bucket_is_private_encrypted_tls_only_and_forgets() -> None:
+    bucket = RESOURCES["MessageDocumentsBucket"]["Properties"]
+    [rule] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": "EncryptionKey.Arn"}
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    [retention] = bucket["LifecycleConfiguration"]["Rules"]
+    assert retention["ExpirationInDays"] == {"Ref": "MessageDocumentRetentionDays"}
+    tls = RESOURCES["MessageDocumentsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    reads = [s for s in statements("SendMessageRole") if any(a.startswith("s3:") for a in actions(s))]
+    assert [(actions(s), s["Resource"]) for s in reads] == [
+        (["s3:GetObject"], {"Fn::Sub": "${MessageDocumentsBucket.Arn}/documents/*"})  # no ListBucket: 403 if missing
+    ]
+
+
+def test_the_letters_callback_route_and_its_table() -> None:
+    function = RESOURCES["StatusCallbackFunction"]["Properties"]
+    event = function["Events"]["MessageCallback"]
+    assert (event["Properties"]["Path"], event["Properties"]["Method"]) == ("/api/MessageToCitizen", "PUT")
+    assert event["Properties"]["RestApiId"] == {"Ref": "CallbackApi"}
+    assert function["Environment"]["Variables"]["MESSAGES_TABLE"] == {"Ref": "MessagesTable"}
+
+
+@pytest.mark.parametrize("logical_id", ["MessageQueue", "MessageDeadLetterQueue", "MessagesTable",
+                                        "MessageDocumentsBucket"])  # fmt: skip
+def test_messages_survive_a_stack_deletion(logical_id: str) -> None:
+    assert RESOURCES[logical_id]["DeletionPolicy"] == "Retain"
+    assert RESOURCES[logical_id]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_message_queues_are_encrypted_sized_and_alarmed_as_the_orders() -> None:
+    queue, dead_letters = RESOURCES["MessageQueue"]["Properties"], RESOURCES["MessageDeadLetterQueue"]["Properties"]
+    assert queue["KmsMasterKeyId"] == dead_letters["KmsMasterKeyId"] == {"Ref": "EncryptionKey"}
+    timeout = RESOURCES["SendMessageFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] == 6 * timeout  # AWS's advice for an SQS event source
+    assert dead_letters["MaximumMessageSize"] - queue["MaximumMessageSize"] == 4096  # room for the reason
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": "MessageDeadLetterQueue.Arn"}
+    alarm = RESOURCES["MessageDeadLetterQueueAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": "MessageDeadLetterQueue.QueueName"}}]
+    metrics = {RESOURCES[name]["Properties"]["MetricName"] for name in
+               ("MessagesFailingAlarm", "MessageRetriesExhaustedAlarm", "AmbiguousMessagesAlarm")}  # fmt: skip
+    assert metrics == {"MessagesRetryAgeSeconds", "MessagesRefused", "MessagesAmbiguous"}  # RetryingConsumer "Messages"
+    event = RESOURCES["SendMessageFunction"]["Properties"]["Events"]["Messages"]["Properties"]
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "MESSAGE_BATCH_SIZE = 5" in (ROOT / "functions/send_message/send_message/app.py").read_text()
+    assert event["BatchSize"] == 5

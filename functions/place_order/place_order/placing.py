@@ -1,7 +1,7 @@
 """One record of OrderQueue: validate the order, place it with ePROM at most once per orderReference, record it,
 and say what becomes of the message (a Verdict, carried out by eprom.retrying_consumer).
 
-Only the attempt that holds the orderReference's claim (claims.py: a conditional write, strongly consistent) sends
+Only the attempt that holds the orderReference's claim (eprom.claims: a conditional write, strongly consistent) sends
 it to ePROM, and ePROM's answer goes into the claim before the order's item: the claim is the one mechanism
 exactly-once rests on. An attempt that ePROM may have carried out (Ambiguous) is parked in the DLQ for a person,
 unless AMBIGUOUS_ORDER_POLICY=retry; its claim stays, so every other message of the reference is parked too instead
@@ -9,10 +9,7 @@ of being sent, until a person redrives a parked message (it keeps its rejectionC
 say "checked in ePROM Admin: place it").
 """
 
-import hashlib
-import hmac
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,29 +18,27 @@ from typing import Literal
 
 from aws_lambda_powertools import Logger
 from eprom.aws_clients import AWS_CALL_MAX_SECONDS
+from eprom.claims import AMBIGUOUS, FINGERPRINT_VERSION, Claim, fingerprint
 from eprom.eprom_client import Ambiguous, Deferred, EpromClient, Placed, Refused, Transient
 from eprom.models import EpromOrderResponse, OrderMessage, OrderReference, describe_validation_error
 from eprom.order_store import OrderStore
 from eprom.outcome_bus import OutcomeBus
 from eprom.outcomes import refused_outcome
-from eprom.queues import AMBIGUOUS_ATTEMPT_ID, SqsRecord
-from eprom.retrying_consumer import Done, Refuse, RetryLater, Verdict
+from eprom.queues import SqsRecord
+from eprom.retrying_consumer import Attempt, Done, Refuse, RetryLater, Verdict, parked
 from pydantic import TypeAdapter, ValidationError
 
-from place_order.claims import AMBIGUOUS, PLACED, Claim, OrderClaims
+from place_order.claims import OrderClaims, placed_answer, placed_form_order_id
 
 logger = Logger(child=True)
 REUSED_ORDER_REFERENCE = "orderReference was already used for an order with other content"
 BEING_PLACED = "an order with this orderReference is being placed right now"
-FINGERPRINT_VERSION = "hmac-sha256:"
 
 
 def order_fingerprint(order: OrderMessage, key: bytes) -> str:
-    """Tells "the same order again" from "the reference reused with other content", however late it comes. Keyed
-    (OrderFingerprintSecret): a plain hash of an order could be reversed to its national id by trying every
-    candidate of a birth date."""
-    digest = hmac.new(key, order.model_dump_json(by_alias=True).encode(), hashlib.sha256).hexdigest()
-    return FINGERPRINT_VERSION + digest
+    """Tells "the same order again" from "the reference reused with other content", however late it comes
+    (eprom.claims.fingerprint, keyed with OrderFingerprintSecret)."""
+    return fingerprint(order.model_dump_json(by_alias=True).encode(), key)
 
 
 def _other_content(stored: str | None, fingerprint: str) -> bool:
@@ -72,7 +67,7 @@ class OrderPlacer:
         except Exception as error:  # anything else reading our input is the message's fault too: never retried
             return Refuse(f"invalid order message: unreadable ({type(error).__name__})", "InvalidMessage")
         logger.thread_safe_append_keys(order_reference=order.order_reference, form_id=str(order.form_id))
-        return self.place(order, _attempt(record, ends_at))
+        return self.place(order, Attempt.of(record, ends_at))
 
     def announce_refusal(self, record: SqsRecord, refusal: Refuse) -> None:
         """FormOrderRefused on OutcomeBus, before the message goes to the DLQ: a repeat has the same eventId."""
@@ -91,7 +86,7 @@ class OrderPlacer:
     def fingerprint(self, order: OrderMessage) -> str:
         return order_fingerprint(order, self.fingerprint_key())
 
-    def place(self, order: OrderMessage, attempt: "Attempt") -> Verdict:
+    def place(self, order: OrderMessage, attempt: Attempt) -> Verdict:
         reference, fingerprint = order.order_reference, self.fingerprint(order)
         holder = self.claims.take(
             reference,
@@ -170,10 +165,10 @@ class OrderPlacer:
         """Another attempt holds the orderReference: its outcome is this message's."""
         if holder.fingerprint != fingerprint:
             return Refuse(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
-        if holder.state == PLACED and holder.form_order_id:
-            if holder.answer is not None:  # its invocation may have stopped before the item was written
-                self._record(order, holder.answer, fingerprint)
-            return _placed_before(holder.form_order_id)
+        if form_order_id := placed_form_order_id(holder):
+            if (answer := placed_answer(holder)) is not None:  # its invocation may have stopped before the item
+                self._record(order, answer, fingerprint)
+            return _placed_before(form_order_id)
         if holder.state == AMBIGUOUS:
             return _parked(holder.ambiguous_reason or "ePROM may have created this order", holder.attempt_id)
         if not holder.holder_gone():
@@ -197,32 +192,13 @@ class OrderPlacer:
         return _parked(reason, holder.attempt_id)
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One message's try at placing its order."""
-
-    id: str
-    sending_until: float  # epoch seconds: the invocation ends by then
-    replacing: str | None = None  # a redriven parked message: the Ambiguous attempt a person found no order of
-
-
-def _attempt(record: SqsRecord, ends_at: float) -> Attempt:
-    # A parked message a person redrove keeps its attributes: the attempt it was parked for is theirs to replace.
-    redriven = record.string_attributes.get("rejectionClass") == "Ambiguous"
-    return Attempt(
-        id=str(uuid.uuid4()),
-        sending_until=ends_at,
-        replacing=record.string_attributes.get(AMBIGUOUS_ATTEMPT_ID) if redriven else None,
-    )
-
-
 def _placed_before(form_order_id: str) -> Done:
     return Done("order was placed before; nothing to do", log_keys={"form_order_id": form_order_id})
 
 
 def _parked(reason: str, attempt_id: str) -> Refuse:
     """ePROM may have created the order in `attempt_id`: to the DLQ for a person to check."""
-    return Refuse(reason, "Ambiguous", attributes={AMBIGUOUS_ATTEMPT_ID: attempt_id}, count="OrdersAmbiguous")
+    return parked(reason, attempt_id, count="OrdersAmbiguous")
 
 
 def _ambiguous_reason(detail: str, order: OrderMessage, attempted_at: datetime) -> str:

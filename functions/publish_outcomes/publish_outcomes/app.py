@@ -1,4 +1,5 @@
-"""PublishOutcomesFunction: FormOrdersTable's stream -> outcome events on OutcomeBus (+ signed-document jobs).
+"""PublishOutcomesFunction: FormOrdersTable's and MessagesTable's streams -> outcome events on OutcomeBus
+(+ signed-document jobs).
 
 Partial batch failures: only the records that failed are retried (the event source bisects a failing batch and,
 after its retries, sends what is left to its on-failure destination).
@@ -11,11 +12,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from eprom.message_item import MessageItem
 from eprom.order_item import OrderItem
 from eprom.outcome_bus import OutcomeBus
 from eprom.queues import SignedDocumentQueue
 
-from publish_outcomes.publishing import publish
+from publish_outcomes.publishing import publish, publish_message
 from publish_outcomes.settings import PublisherSettings
 
 settings = PublisherSettings.from_environment()
@@ -30,6 +32,10 @@ def publish_record(record: DynamoDBRecord) -> None:
     stream = record.dynamodb
     # Powertools reads the images' typed values ({"S": ...}) as TypeDeserializer does
     old, new = (stream.old_image, stream.new_image) if stream else ({}, {})
+    if stream and "messageReference" in stream.keys:  # MessagesTable's
+        new_item = MessageItem.model_validate(new) if new else None
+        publish_message(MessageItem.model_validate(old) if old else None, new_item, bus=bus)
+        return
     publish(
         OrderItem.model_validate(old) if old else None,
         OrderItem.model_validate(new) if new else None,

@@ -1,5 +1,5 @@
 """StatusCallbackFunction: ePROM's PUT /api/PromsFormOrder (order status and form returns) -> FormResultsBucket
-(answers) and FormOrdersTable.
+(answers) and FormOrdersTable; PUT /api/MessageToCitizen (a letter's fate) -> MessagesTable.
 
 Replies as architecture.md fixes them: 200 stored, 401 bad key, 400 unreadable, 5xx not stored (ePROM retries).
 """
@@ -16,11 +16,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from eprom.api_key import ApiKeySource
+from eprom.message_store import MessageStore
+from eprom.messages import MessageToCitizenCallback
 from eprom.models import CallbackReply, EpromCallback, describe_errors
 from eprom.order_store import OrderStore
 from eprom.results_store import ResultsStore
 
 from status_callback.callbacks import Unauthorized, receive_callback
+from status_callback.message_callbacks import receive_message_callback
 from status_callback.settings import CallbackSettings
 
 settings = CallbackSettings.from_environment()
@@ -68,11 +71,25 @@ def put_proms_form_order(callback: EpromCallback) -> Response[CallbackReply]:
     return _reply(HTTPStatus.OK)
 
 
+# --- Messages to citizens: a letter's fate ---------------------------------------------------------------------------
+MESSAGE_CALLBACK_PATH = "/api/MessageToCitizen"  # with a trailing slash too, as CALLBACK_PATH
+messages = MessageStore(settings.messages_table, client=store.client, retention_days=settings.result_retention_days)
+
+
+@app.put(MESSAGE_CALLBACK_PATH, summary="A letter's fate from ePROM (sentStatus 0 Sent, 1 Error)", responses=_REPLIES)
+def put_message_to_citizen(callback: MessageToCitizenCallback) -> Response[CallbackReply]:
+    receive_message_callback(callback, api_keys=api_keys, store=messages)
+    return _reply(HTTPStatus.OK)
+
+
+# --- Replies to everything else --------------------------------------------------------------------------------------
+
+
 @app.not_found
 def _no_such_route(_: Exception) -> Response[CallbackReply]:
-    if app.current_event.path.rstrip("/") == CALLBACK_PATH:
+    if app.current_event.path.rstrip("/") in (CALLBACK_PATH, MESSAGE_CALLBACK_PATH):
         return _reply(HTTPStatus.METHOD_NOT_ALLOWED, "only PUT is served here", headers={"Allow": "PUT"})
-    return _reply(HTTPStatus.NOT_FOUND, f"only PUT {CALLBACK_PATH} is served here")
+    return _reply(HTTPStatus.NOT_FOUND, f"only PUT {CALLBACK_PATH} or {MESSAGE_CALLBACK_PATH} is served here")
 
 
 @app.exception_handler(Unauthorized)

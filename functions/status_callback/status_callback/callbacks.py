@@ -62,13 +62,13 @@ def receive_callback(
     logger.info(
         "callback stored" if changed else "callback acknowledged without change (replay or out of date)",
         form_order_id=form_order_id,
-        form_order_status=_loggable(callback.form_order_status),
+        form_order_status=loggable(callback.form_order_status),
         answers_bytes=answers.bytes if answers else None,
         unreadable_fields=list(callback.unreadable_fields) or None,  # our field names, never input key names
     )
 
 
-def _loggable(status: object) -> str | None:
+def loggable(status: object) -> str | None:
     """A known status by name; anything else ePROM sent only as its length (it is free text from outside)."""
     if status is None:
         return None

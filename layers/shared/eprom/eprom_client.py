@@ -12,6 +12,11 @@ ePROM has no idempotency key, so what matters is whether ePROM may have created 
   mid-answer, 502/504 from a proxy in front of ePROM, 200 with a body we cannot read): ePROM may have created
   the order, and a retry could create a second one.
 
+Messages to citizens (POST {base}/api/v2/messagetocitizen, api/unsecuremessagesms, api/unsecuremessageemail) are
+classified the same way: Accepted (with ePROM's answer), Refused, Transient, Deferred or Ambiguous. A letter's body
+streams its PDFs (document_collection.LetterBody); a body that cannot be read to its end cuts the request short, so
+ePROM took nothing (Transient). The SMS and e-mail API take the ApiKey in the body, not in a header.
+
 Signed documents (GET {base}/api/ExternalDocument/{signedFormId}) change nothing at ePROM, so every failure there
 is safe to retry: Document (a whole PDF, streamed into a file), NotFound (404: maybe not ready yet), Refused (400),
 TooLarge (above our limit) or Transient (including a body that is cut short, not a PDF, or too slow).
@@ -21,12 +26,12 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import requests
 from pydantic import ValidationError
@@ -34,6 +39,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, ApiKeySource, is_sendable
+from eprom.messages import EpromEmailRequest, EpromLetterAnswer, EpromSmsRequest, EpromUnsecureAnswer
 from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
 from eprom.national_id import redact
 from eprom.pacer import Pacer
@@ -83,6 +89,30 @@ class Deferred(Failed):
 type PlacementResult = Placed | Refused | Transient | Ambiguous | Deferred
 
 
+@dataclass(frozen=True)
+class Accepted[A]:
+    """ePROM took the message: its answer."""
+
+    answer: A
+
+
+type LetterResult = Accepted[EpromLetterAnswer] | Refused | Transient | Ambiguous | Deferred
+type UnsecureMessageResult = Accepted[EpromUnsecureAnswer] | Refused | Transient | Ambiguous | Deferred
+
+
+class SizedBody(Protocol):
+    """A request body streamed as it is sent: its length in bytes, and its bytes from the start each iteration."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+
+# A body that is a function of the ApiKey carries the key itself (ePROM's SMS and e-mail API); any other goes with
+# the key in the Authorization header.
+type Body = bytes | SizedBody | Callable[[str], bytes]
+
+
 class NotSent(Failed):
     """The request never reached ePROM (connection refused, DNS, TLS, connect timeout, a key no header can carry)."""
 
@@ -93,6 +123,11 @@ class AnswerLost(Failed):
 
 
 type PostFailed = NotSent | AnswerLost
+
+
+class BodyUnreadable(Exception):
+    """A streamed body failed while it was sent: the request was cut short of its Content-Length, so ePROM took
+    nothing."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +176,9 @@ class EpromClient:
         self._refresh_api_key = refresh_api_key
         self._base_url = base_url.rstrip("/")
         self._url = self._base_url + "/api/v2/formorder"
+        self._letter_url = self._base_url + "/api/v2/messagetocitizen"
+        self._sms_url = self._base_url + "/api/unsecuremessagesms"
+        self._email_url = self._base_url + "/api/unsecuremessageemail"
         self._api_key = api_key
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -194,17 +232,35 @@ class EpromClient:
     def place(self, order: EpromOrderRequest, *, answer_by: float) -> PlacementResult:
         """Send the order once ePROM's pace allows, and classify the answer. `answer_by`: epoch seconds by which the
         answer must be in (the caller keeps the time it needs after that)."""
-        match self.post_paced(self._url, order.model_dump_json(by_alias=True).encode(), answer_by=answer_by):
+        body = order.model_dump_json(by_alias=True).encode()
+        return self._call(self._url, body, answer_by=answer_by, what="order", accept=_placed)
+
+    def send_letter(self, body: SizedBody, *, answer_by: float) -> LetterResult:
+        """POST a letter (its PDFs streamed in `body`) as place() does an order."""
+        return self._call(self._letter_url, body, answer_by=answer_by, what="letter", accept=_letter_accepted)
+
+    def send_sms(self, request: EpromSmsRequest, *, answer_by: float) -> UnsecureMessageResult:
+        return self._call(self._sms_url, request.with_key, answer_by=answer_by, what="SMS", accept=_unsecure_accepted)
+
+    def send_email(self, request: EpromEmailRequest, *, answer_by: float) -> UnsecureMessageResult:
+        return self._call(self._email_url, request.with_key, answer_by=answer_by, what="e-mail",
+                          accept=_unsecure_accepted)  # fmt: skip
+
+    def _call[R](
+        self, url: str, body: Body, *, answer_by: float, what: str, accept: Callable[[bytes], R | Refused]
+    ) -> R | Refused | Transient | Ambiguous | Deferred:
+        """POST once ePROM's pace allows and classify what came of it; `accept` reads a 200's body."""
+        match self.post_paced(url, body, answer_by=answer_by):
             case requests.Response() as answer:
-                return _placement_result(answer)
+                return _answer_result(answer, what, accept)
             case NotSent(reason):
-                return Transient(f"{reason} (the order was not sent)")
+                return Transient(f"{reason} (the {what} was not sent)")
             case AnswerLost(reason):
-                return Ambiguous(f"{reason} after the order was sent")
+                return Ambiguous(f"{reason} after the {what} was sent")
             case Deferred() as deferred:
                 return deferred
 
-    def post_paced(self, url: str, body: bytes, *, answer_by: float) -> "requests.Response | PostFailed | Deferred":
+    def post_paced(self, url: str, body: Body, *, answer_by: float) -> "requests.Response | PostFailed | Deferred":
         """POST `body` (JSON) to `url` with the ApiKey, each attempt in a slot of ePROM's pace: ePROM's answer, or
         why there is none. A 429 (or a 503 with Retry-After) took nothing: sent again once Retry-After has passed,
         while `answer_by` (epoch seconds by which the answer must be in) allows; else Deferred until then."""
@@ -215,11 +271,17 @@ class EpromClient:
             timeout = (self._connect_timeout, read_timeout)
 
             def post(key: str, timeout: tuple[float, float] = timeout) -> requests.Response:
-                headers = self._headers(key, "application/json") | {"Content-Type": "application/json;charset=utf-8"}
-                return self._session.post(url, data=body, headers=headers, timeout=timeout)
+                headers = {"Accept": "application/json", "Content-Type": "application/json;charset=utf-8"}
+                if callable(body):  # the key goes in the body
+                    return self._session.post(url, data=body(key), headers=headers, timeout=timeout)
+                headers |= self._headers(key, "application/json")
+                data = body if isinstance(body, bytes) else _ReadOrCut(body)
+                return self._session.post(url, data=data, headers=headers, timeout=timeout)
 
             try:
                 answer = self._send(post)
+            except BodyUnreadable as error:
+                return NotSent(f"the request was cut short: its body could not be read ({error})")
             except requests.ConnectTimeout:
                 return NotSent("could not connect to ePROM in time")
             except requests.ReadTimeout:
@@ -271,20 +333,52 @@ def _held_back_seconds(answer: requests.Response) -> float | None:
     return retry_after
 
 
-def _placement_result(answer: requests.Response) -> Placed | Refused | Transient | Ambiguous:
+class _ReadOrCut:
+    """A streamed body whose failure while it is sent (an S3 read, a document that changed) is BodyUnreadable: the
+    request stops short of its Content-Length, and ePROM never reads a request it did not get whole."""
+
+    def __init__(self, body: SizedBody) -> None:
+        self._body = body
+
+    def __len__(self) -> int:
+        return len(self._body)
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._body
+        except Exception as error:  # the type only: a message could quote what it read
+            raise BodyUnreadable(type(error).__name__) from error
+
+
+def _answer_result[R](
+    answer: requests.Response, what: str, accept: Callable[[bytes], R | Refused]
+) -> R | Refused | Transient | Ambiguous:
     if answer.status_code == 400:
-        return Refused(f"ePROM refused the order: {_error_message(answer)}")
+        return Refused(f"ePROM refused the {what}: {_error_message(answer)}")
     if answer.status_code in _AMBIGUOUS_STATUS:
-        return Ambiguous(f"ePROM's gateway answered HTTP {answer.status_code} after the order was sent")
+        return Ambiguous(f"ePROM's gateway answered HTTP {answer.status_code} after the {what} was sent")
     if answer.status_code != 200:
         return Transient(f"ePROM answered HTTP {answer.status_code}")
     try:
-        response = EpromOrderResponse.model_validate_json(answer.content)
+        return accept(answer.content)
     except ValidationError as error:
         return Ambiguous(f"ePROM answered 200 with a body we cannot read ({describe_validation_error(error)})")
+
+
+def _placed(content: bytes) -> Placed | Refused:
+    response = EpromOrderResponse.model_validate_json(content)
     if response.id == NO_ORDER_ID:
         return Refused(NO_ORDER_CREATED)
     return Placed(response)
+
+
+def _letter_accepted(content: bytes) -> Accepted[EpromLetterAnswer]:
+    return Accepted(EpromLetterAnswer.model_validate_json(content))
+
+
+def _unsecure_accepted(content: bytes) -> Accepted[EpromUnsecureAnswer] | Refused:
+    answer = EpromUnsecureAnswer.model_validate_json(content)
+    return Accepted(answer) if answer.success else Refused("ePROM answered success: false (it sent nothing)")
 
 
 def eprom_client_from(
@@ -439,5 +533,9 @@ def _error_message(answer: requests.Response) -> str:
             content = "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in errors.items())
         else:
             content = content.get("message") or content.get("Message") or content.get("title") or json.dumps(content)
-    text = redact(str(content).strip()) or "(no message)"
+    text = redact(_ECHOED_API_KEY.sub(r"\1'(hidden)'", str(content).strip())) or "(no message)"
     return text[:_MAX_REASON_LENGTH]
+
+
+# ePROM's 400 for an unknown key quotes it: "apiKey '...' doesn't exists" (eprom-contract.md §7).
+_ECHOED_API_KEY = re.compile(r"(?i)(api[ _-]?key\W{0,3})'[^']*'")

@@ -330,19 +330,35 @@ class _CallbackChange:
         names |= {"#status": "status"} if move_status else {}
         names |= {"#historyKeys": "historyKeys", "#statusHistory": "statusHistory"} if append else {}
         names |= {"#answers": "answers"} if self.answers is not None else {}
-        expression = "SET " + ", ".join(f"#{name} = {value}" for name, value in sets.items())
-        if adds:
-            expression += " ADD " + ", ".join(adds)
-        request: dict[str, Any] = {
-            "TableName": table,
-            "Key": {"formOrderId": {"S": str(self.callback.form_order_id)}},
-            "UpdateExpression": expression,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {key: _serialize(value) for key, value in values.items()},
-        }
-        if conditions:
-            request["ConditionExpression"] = " AND ".join(conditions)
-        return request
+        key = {"formOrderId": {"S": str(self.callback.form_order_id)}}
+        sets = {f"#{name}": value for name, value in sets.items()}
+        return update_request(table, key, sets=sets, adds=adds, names=names, values=values, conditions=conditions)
+
+
+def update_request(
+    table: str,
+    key: dict[str, Any],
+    *,
+    sets: dict[str, str],
+    adds: list[str],
+    names: dict[str, str],
+    values: dict[str, Any],
+    conditions: list[str],
+) -> dict[str, Any]:
+    """One UpdateItem request of SET (and ADD) clauses under all the conditions (none: unconditional)."""
+    expression = "SET " + ", ".join(f"{name} = {value}" for name, value in sets.items())
+    if adds:
+        expression += " ADD " + ", ".join(adds)
+    request: dict[str, Any] = {
+        "TableName": table,
+        "Key": key,
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {name: _serialize(value) for name, value in values.items()},
+    }
+    if conditions:
+        request["ConditionExpression"] = " AND ".join(conditions)
+    return request
 
 
 def parse_item(attribute_values: dict[str, Any]) -> OrderItem:

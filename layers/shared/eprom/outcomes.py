@@ -1,5 +1,5 @@
-"""Outcome events for upstream on OutcomeBus (architecture.md, "Results to upstream"): their models, and what
-events a change of an item means (put on the bus by outcome_bus.OutcomeBus).
+"""Outcome events for upstream on OutcomeBus (architecture.md, "Results to upstream" and "Messages to citizens"):
+their models, and what events a change of an item means (put on the bus by outcome_bus.OutcomeBus).
 
 Derived from FormOrdersTable's stream (old and new image of an item) and, for refusals, from the placer. The same
 fact always gets the same `eventId` (a UUID made from the fact), so a repeated event carries the same id and
@@ -14,6 +14,8 @@ from typing import TypedDict
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from eprom.message_item import DELIVERED, NOT_DELIVERED, MessageItem
+from eprom.message_item import STATUS_RANK as MESSAGE_STATUS_RANK
 from eprom.order_item import PLACED, STATUS_RANK, HistoryEntry, OrderItem, ResultPointer
 
 SOURCE = "eprom.integration"
@@ -22,7 +24,8 @@ _EVENT_IDS = uuid.UUID("6f1d3c3e-8f0a-4f5e-9d43-2c8a1b7e5a10")  # namespace of o
 
 
 class _Detail(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    # built on first use: the placer and the sender build only the refusal they put
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     event_id: str
     occurred_at: str
@@ -221,3 +224,97 @@ def _expects_a_document(signed_form_id: str | None) -> bool:
         return bool(signed_form_id) and uuid.UUID(str(signed_form_id)).int != 0
     except ValueError:
         return False
+
+
+# --- Messages to citizens (architecture.md, "Messages to citizens") ------------------------------------------------
+# From MessagesTable's stream, as the orders' events come from FormOrdersTable's; MessageRefused from the sender.
+# No national id, phone number, address or text is in a message's item, so none can reach its events.
+
+
+class _MessageDetail(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
+
+    event_id: str
+    occurred_at: str
+    message_reference: str | None
+    kind: str | None
+    message_to_citizen_id: str | None
+    status: str
+    status_rank: int
+
+
+class MessageAccepted(_MessageDetail):
+    notification_channel: str | None
+
+
+class MessageRefused(_MessageDetail):
+    rejection_class: str
+    rejection_reason: str
+
+
+class MessageDelivered(_MessageDetail):
+    notification_channel: str | None
+
+
+class MessageNotDelivered(_MessageDetail):
+    notification_channel: str | None
+
+
+type MessageOutcome = MessageAccepted | MessageRefused | MessageDelivered | MessageNotDelivered
+
+
+class _MessageCommon(TypedDict):
+    """What every event of one change of a message's item tells."""
+
+    message_reference: str
+    kind: str | None
+    message_to_citizen_id: str | None
+    status: str
+    status_rank: int
+    notification_channel: str | None
+
+
+def message_outcomes(old: MessageItem | None, new: MessageItem | None) -> list[MessageOutcome]:
+    """What changed between two images of a message's item, as events: MessageAccepted when ePROM's answer is
+    written (MessageNotDelivered instead for a letter it could send on no channel), then the letter's fate from
+    its callbacks. A claim being taken or let go, a link item, a removal: nothing."""
+    if new is None or new.is_link or not new.sent_at or not new.status:
+        return []
+    old = old or MessageItem(message_reference=new.message_reference)
+    status = new.status
+    common: _MessageCommon = {
+        "message_reference": new.message_reference,
+        "kind": new.kind,
+        "message_to_citizen_id": new.message_to_citizen_id,
+        "status": status,
+        "status_rank": MESSAGE_STATUS_RANK.get(status, 0),
+        "notification_channel": new.notification_channel,
+    }
+    fact = (new.message_reference, new.sent_at)  # the sent_at of a reference sent again after its item expired differs
+    detail: type[MessageAccepted | MessageDelivered | MessageNotDelivered]
+    if not old.sent_at:
+        detail, occurred_at = (MessageNotDelivered if status == NOT_DELIVERED else MessageAccepted), new.sent_at
+    elif status != old.status and status in (DELIVERED, NOT_DELIVERED):
+        detail, occurred_at = (MessageDelivered if status == DELIVERED else MessageNotDelivered), str(new.updated_at)
+    else:
+        return []
+    return [detail(event_id=event_id(detail.__name__, *fact, status), occurred_at=occurred_at, **common)]
+
+
+def message_refused_outcome(
+    *, message_id: str, sent_at: datetime, message_reference: str | None, kind: str | None, rejection_class: str,
+    rejection_reason: str,
+) -> MessageRefused:  # fmt: skip
+    """As refused_outcome: `occurredAt` is when the refused message was sent to MessageQueue."""
+    occurred_at = sent_at.astimezone(UTC).isoformat()
+    return MessageRefused(
+        event_id=event_id("MessageRefused", message_id, rejection_class, rejection_reason, occurred_at),
+        occurred_at=occurred_at,
+        message_reference=message_reference,
+        kind=kind,
+        message_to_citizen_id=None,
+        status=REFUSED,
+        status_rank=-1,
+        rejection_class=rejection_class,
+        rejection_reason=rejection_reason,
+    )

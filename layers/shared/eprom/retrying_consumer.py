@@ -10,12 +10,16 @@
 
 A handler that raises is a failure like any other (retried, and given up after the window): the type of the error
 is logged, never its message, which could quote what it failed on.
+
+For the handlers whose call to ePROM rests on a claim (eprom.claims): each record's `Attempt` at its reference, and
+`parked`, the verdict for an attempt ePROM may have carried out (a person's redrive of it takes the claim over).
 """
 
 import math
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +28,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from eprom.queues import MAX_RETRY_DELAY_SECONDS, DeadLetterQueue, QueueVisibility, SqsRecord
+from eprom.queues import AMBIGUOUS_ATTEMPT_ID, MAX_RETRY_DELAY_SECONDS, DeadLetterQueue, QueueVisibility, SqsRecord
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -63,6 +67,32 @@ class RetryLater:
 
 
 type Verdict = Done | Refuse | RetryLater
+AMBIGUOUS = "Ambiguous"  # the class of a parked message
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One record's try at its reference's claim."""
+
+    id: str
+    sending_until: float  # epoch seconds: the invocation ends by then
+    replacing: str | None = None  # a redriven parked message: the Ambiguous attempt a person found nothing of
+
+    @classmethod
+    def of(cls, record: SqsRecord, ends_at: float) -> "Attempt":
+        # A parked message a person redrove keeps its attributes: the attempt it was parked for is theirs to replace.
+        redriven = record.string_attributes.get("rejectionClass") == AMBIGUOUS
+        return cls(
+            id=str(uuid.uuid4()),
+            sending_until=ends_at,
+            replacing=record.string_attributes.get(AMBIGUOUS_ATTEMPT_ID) if redriven else None,
+        )
+
+
+def parked(reason: str, attempt_id: str, *, count: str) -> Refuse:
+    """ePROM may have carried out attempt `attempt_id`: to the dead-letter queue for a person to check (`count`: the
+    metric, e.g. OrdersAmbiguous), with the attempt a redrive takes over from."""
+    return Refuse(reason, AMBIGUOUS, attributes={AMBIGUOUS_ATTEMPT_ID: attempt_id}, count=count)
 
 
 @dataclass(frozen=True)
