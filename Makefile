@@ -15,7 +15,7 @@ CFN_LINT := $(TOOLS)/sam/bin/cfn-lint
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 REGION ?= eu-north-1
 # The local stack, benchmarks and build check import the layer and function packages as Lambda would find them.
-APP_PYTHON := PYTHONPATH=layers/shared:functions/place_order:functions/status_callback:functions/publish_outcomes:functions/fetch_signed_document $(VENV)/bin/python
+APP_PYTHON := PYTHONPATH=layers/shared:functions/place_order:functions/status_callback:functions/publish_outcomes:functions/fetch_signed_document:functions/privacy_settings $(VENV)/bin/python
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -99,6 +99,7 @@ template-checks: transformed $(TOOLS)/checkov/.installed  ## cfn-lint (before an
 # cold start compiles boto3, pydantic and Powertools from source (measured: about 2.5 x slower, see docs/performance.md).
 # unchecked-hash: the .pyc stay valid whatever mtimes the zip round trip leaves.
 BUILT := SharedLayer PlaceOrderFunction StatusCallbackFunction PublishOutcomesFunction FetchSignedDocumentFunction
+BUILT += PrivacySettingsFunction
 COMPILE_BUILD = $(PYTHON_EXE) -m compileall -q -j 0 --invalidation-mode unchecked-hash
 
 build: $(TOOLS)/sam/.installed  ## sam build (no Docker: the pyenv Python 3.13 goes first on PATH), with bytecode

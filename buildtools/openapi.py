@@ -8,6 +8,7 @@ for name, placeholder in {
     "FORM_ORDERS_TABLE": "FormOrdersTable",
     "EPROM_API_KEY_SECRET_ID": "EpromApiKeySecret",
     "FORM_RESULTS_BUCKET": "FormResultsBucket",
+    "OUTCOME_BUS_NAME": "OutcomeBus",
     "AWS_DEFAULT_REGION": "eu-north-1",
     "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
 }.items():
@@ -20,7 +21,8 @@ def callback_openapi() -> str:
     schema = app.get_openapi_json_schema(
         title="ePROM callback endpoint",
         version="1",
-        description="ePROM (Hemit) PUTs order status and form returns here; ApiBaseUrl is the stack output.",
+        description="ePROM (Hemit) PUTs order status and form returns, and privacy-setting changes, here; ApiBaseUrl "
+        "is the stack output.",
     )
     return json.dumps(json.loads(schema), indent=2, ensure_ascii=False) + "\n"
 

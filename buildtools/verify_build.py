@@ -23,7 +23,7 @@ from eprom.order_store import OrderStore
 
 from local.aws_resources import load_template
 from local.eprom_simulator import EpromSimulator, signed_pdf
-from local.stack import functions_environment, simulator_config, start_aws
+from local.stack import RESERVATION_PVK_ID, functions_environment, simulator_config, start_aws
 from local.stream_poller import lambda_record
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -100,10 +100,14 @@ def main(build_dir: str) -> int:
             item = store.item(form_order_id)
             checks.append((item is not None and item.signed_document is not None,
                            "no signedDocument on the item after the job"))  # fmt: skip
+
+            listing = {"operation": "list", "pvkId": RESERVATION_PVK_ID}  # ePROM's pace, and a multipart upload
+            listed = invoke(built, "PrivacySettingsFunction", build_dir, below_code, listing, env)
+            checks.append((listed.get("count") == 0, f"PrivacySettingsFunction answered {listed}"))
     finally:
         aws.stop()
     for logical_id in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",
-                       "FetchSignedDocumentFunction"):  # fmt: skip
+                       "FetchSignedDocumentFunction", "PrivacySettingsFunction"):  # fmt: skip
         missing = uncompiled(Path(build_dir, logical_id))
         checks.append((not missing, f"{logical_id}: {len(missing)} modules without bytecode, e.g. {missing[:3]}"))
     failures = [message for passed, message in checks if not passed]

@@ -42,6 +42,7 @@ HANDLER_MODULES = {
     "StatusCallbackFunction": "status_callback.app",
     "PublishOutcomesFunction": "publish_outcomes.app",
     "FetchSignedDocumentFunction": "fetch_signed_document.app",
+    "PrivacySettingsFunction": "privacy_settings.app",
 }
 # What template.yaml's Globals give every function besides the resources.
 LAMBDA_GLOBALS = {"POWERTOOLS_SERVICE_NAME": "eprom-integration", "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration"}
@@ -174,9 +175,10 @@ class Handlers:
     status_callback: Handler
     publish_outcomes: Handler
     fetch_signed_document: Handler
+    privacy_settings: Handler
 
 
 def import_handlers(environment: Mapping[str, str]) -> Handlers:
-    """Set `environment` in this process and import the four handlers with it."""
+    """Set `environment` in this process and import the handlers with it."""
     os.environ.update(environment)
     return Handlers(*(handler_module(function).lambda_handler for function in HANDLER_MODULES))

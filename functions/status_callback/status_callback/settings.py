@@ -8,3 +8,4 @@ class CallbackSettings(ApiKeySettings):
     form_orders_table: str = Field(min_length=1)
     form_results_bucket: str = Field(min_length=1)
     result_retention_days: int = Field(default=180, ge=1)
+    outcome_bus_name: str = Field(min_length=1)  # PrivacySettingChanged
