@@ -60,9 +60,13 @@ class InvokeFront:
         if len(payload) > MAX_REQUEST_PAYLOAD_BYTES:
             message = f"Request must be smaller than {MAX_REQUEST_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
             return _error(413, "RequestTooLargeException", message)
+        try:
+            event = json.loads(payload) if payload else None
+        except ValueError:
+            return _error(400, "InvalidRequestContentException", "Could not parse request body into json")
         context = LambdaContext(function, timeout_seconds=self._timeouts[function])
         try:
-            response = checked_response(self._handlers[function](json.loads(payload) if payload else None, context))
+            response = checked_response(self._handlers[function](event, context))
         except ResponseTooLarge as error:
             return _function_error("Function.ResponseSizeTooLarge", str(error))
         except Exception as error:  # Lambda reports what the runtime caught, as the function's error

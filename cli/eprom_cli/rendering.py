@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from eprom_cli import orders, preflight, verify
+from eprom_cli import orders, preflight, privacy, verify
 
 console = Console(highlight=False, markup=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
@@ -128,6 +128,21 @@ def print_dead_letters(summaries: list[dict[str, Any]]) -> None:
     for (name, rejection_class), count in sorted(Counter((s["queue"], s["rejectionClass"]) for s in summaries).items()):
         per_class.add_row(name, rejection_class, str(count))
     console.print(per_class)
+
+
+_SETTING_FIELDS = ("pvkId", "name", "type", "status", "sequenceNumber", "createdDateTimeOffset",
+                   "lastChangedDateTimeOffset")  # fmt: skip
+
+
+def print_privacy_setting(person: str, setting: dict[str, Any]) -> None:
+    for name, value in [("person", person), *((name, str(setting.get(name))) for name in _SETTING_FIELDS)]:
+        console.print(f" {name:<26} {value}")
+
+
+def print_residents(residents: list[dict[str, Any]], *, reveal: bool) -> None:
+    rows = [(privacy.masked(str(resident.get("nationalId")), reveal=reveal), str(resident.get("sequenceNumber")),
+             str(resident.get("lastChangedDateTimeOffset"))) for resident in residents]  # fmt: skip
+    print_table(f"the first {len(rows)}", ("nationalId", "sequenceNumber", "last changed"), rows)
 
 
 def print_step(step: verify.Step) -> None:

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict
 
 # Operators wait for answers: fail within seconds instead of the SDK's 60 s.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 3})
+# PrivacySettingsFunction answers within its timeout (900 s: a list of a whole population), and an invocation the SDK
+# gave up waiting for would go on running: one attempt, waited for as long as the function may take.
+LAMBDA_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=910, retries={"mode": "standard", "max_attempts": 1})
 
 
 class TargetError(Exception):
@@ -39,6 +42,8 @@ class StackResources(BaseModel):
     outcome_bus_name: str | None = None  # `eprom verify` taps it (a stack from before the output: None)
     eprom_api_base_url: str | None = None  # which ePROM environment the stack orders from
     eprom_simulator_url: str | None = None  # the local stack only: the simulator answers what ePROM received
+    privacy_settings_function: str | None = None  # `eprom privacy` invokes it (a stack from before it: None)
+    lambda_endpoint_url: str | None = None  # the local stack only: its Lambda Invoke front
 
 
 class Target(StackResources):
@@ -46,6 +51,8 @@ class Target(StackResources):
     session: Any  # boto3.Session
 
     def client(self, service: str) -> Any:
+        if service == "lambda":
+            return self.session.client(service, endpoint_url=self.lambda_endpoint_url, config=LAMBDA_CLIENT_CONFIG)
         return self.session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
 
     @property
@@ -131,6 +138,7 @@ def deployed_stack(name: str, *, region: str | None = None, profile: str | None 
         endpoint_url=endpoint,
         outcome_bus_name=outputs.get("OutcomeBusName"),
         eprom_api_base_url=parameters.get("EpromApiBaseUrl"),
+        privacy_settings_function=outputs.get("PrivacySettingsFunctionArn"),
         **{field: outputs[output] for output, field in _OUTPUTS.items()},
     )
 

@@ -229,6 +229,9 @@ def test_invoked_through_lambda_a_request_over_6_mb_is_refused_and_a_list_reply_
                 FunctionName="PrivacySettingsFunction", Payload=json.dumps(about("get") | {"x": "y" * 6_300_000})
             )
         assert refused.value.response["Error"]["Code"] == "RequestTooLargeException"
+        with pytest.raises(ClientError) as unreadable:
+            client.invoke(FunctionName="PrivacySettingsFunction", Payload=b'{"operation": "get", ')
+        assert unreadable.value.response["Error"]["Code"] == "InvalidRequestContentException"
         answer = client.invoke(FunctionName="PrivacySettingsFunction",
                                Payload=json.dumps({"operation": "list", "pvkId": RESERVATION_PVK_ID}))  # fmt: skip
     assert "FunctionError" not in answer
