@@ -146,7 +146,9 @@ PRIVACY_EVENT_NOTES: dict[str, dict[str, Any]] = {
         "description": "The change as ePROM sent it (its key removed), in FormResultsBucket: read it by versionId."
     },
 }
+PVK_ID = {"description": "The reservation or consent definition (its pvkId, registered on the ordering system)."}
 PRIVACY_REQUEST_NOTES: dict[str, dict[str, Any]] = {
+    "pvkId": PVK_ID,
     "nationalId": NATIONAL_ID
     | {"description": "The person's fødselsnummer or D-nummer (H-nummer and FH-nummer are refused)."},
     "type": _wire_enum(PvkType) | {"description": "Reservasjon (0) or Samtykke (1): a name or its number."},
@@ -177,16 +179,31 @@ def _names_or_null(enum_cls: type[IntEnum], description: str) -> dict[str, Any]:
     }
 
 
+_TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}
 PRIVACY_REPLY_NOTES: dict[str, dict[str, Any]] = {
     "type": _names_or_null(PvkType, "Reservasjon or Samtykke."),
     "status": _names_or_null(PvkStatus, "Aktiv: the reservation or consent is in force; IkkeAktiv: it is not."),
+    "pvkId": {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "null"}]} | PVK_ID,
+    "name": {"description": "The definition's name, e.g. Reservasjon mot registrering."},
+    "sequenceNumber": {"description": "PVK's sequence number of the setting: a later change has a higher one."},
+    "createdDateTimeOffset": _TIME | {"description": "When the setting was made (ISO 8601 with its offset)."},
+    "lastChangedDateTimeOffset": _TIME | {"description": "When it last changed (ISO 8601 with its offset)."},
+    "changed": {
+        "description": "Whether this request changed the setting. False also when an earlier attempt of it, "
+        "whose answer was lost, made the change: the setting is as requested either way."
+    },
+    "count": {"description": "How many residents (lines) the object holds."},
+    "versionId": {"description": "Read the object by this version."},
+    "reason": {"description": "Human readable; never a value of the request or personal data."},
 }
 
 
 def privacy_reply_schema() -> dict[str, Any]:
     adapter = TypeAdapter(PrivacySetting | SetReply | ListReply | ErrorReply)
     schema = _without_titles(adapter.json_schema(by_alias=True, mode="serialization"))
-    _with_notes(schema["$defs"]["PrivacySetting"], PRIVACY_REPLY_NOTES)
+    for definition in schema["$defs"].values():
+        if "properties" in definition:
+            _with_notes(definition, PRIVACY_REPLY_NOTES)
     schema["$defs"] = {name: definition for name, definition in schema["$defs"].items() if name not in _ENUM_DEFS}
     schema["description"] = (
         "PrivacySettingsFunction's reply: to get the setting, to set {changed}, to list where the list is, or an "
@@ -311,6 +328,18 @@ def _validator(path: Path) -> Draft202012Validator:
 def order_message_errors(order: object) -> list[str]:
     """Where an order message departs from the published schema (the committed file, as upstream has it)."""
     return [error.message for error in _validator(SCHEMAS / "order-message.schema.json").iter_errors(order)]
+
+
+def privacy_request_errors(request: object) -> list[str]:
+    """Where a request to PrivacySettingsFunction departs from the published schema."""
+    return [
+        error.message for error in _validator(SCHEMAS / "privacy-settings-request.schema.json").iter_errors(request)
+    ]
+
+
+def privacy_reply_errors(reply: object) -> list[str]:
+    """Where a reply of PrivacySettingsFunction departs from the published schema."""
+    return [error.message for error in _validator(SCHEMAS / "privacy-settings-reply.schema.json").iter_errors(reply)]
 
 
 def outcome_event_errors(envelope: dict[str, Any]) -> list[str]:

@@ -3,7 +3,10 @@ ePROM's answers classified, `set` safe to repeat, a list paged into one NDJSON o
 
 import hashlib
 import json
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -11,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import API_KEY, CapturedOutput, handler_module
 
+from buildtools.schemas import privacy_reply_errors
 from local.eprom_simulator import EpromSimulator
 from local.invoke_front import InvokeFront
 from local.lambda_runtime import LambdaContext
@@ -28,7 +32,10 @@ def privacy(aws: dict[str, str]) -> Any:
 
 
 def ask(privacy: Any, request: Any, timeout_seconds: float = 60) -> dict[str, Any]:
-    return privacy.lambda_handler(request, LambdaContext("PrivacySettingsFunction", timeout_seconds=timeout_seconds))
+    """The function's reply, which the published schema must describe."""
+    reply = privacy.lambda_handler(request, LambdaContext("PrivacySettingsFunction", timeout_seconds=timeout_seconds))
+    assert privacy_reply_errors(reply) == []
+    return reply
 
 
 def about(operation: str, national_id: str = PERSON, pvk_id: str = RESERVATION_PVK_ID, **fields: Any) -> dict:
@@ -255,3 +262,11 @@ def test_no_national_id_or_key_reaches_logs_metrics_or_replies(privacy, eprom, c
     assert PERSON not in text and "26073941652" not in text and API_KEY not in text
     listed = stored(replies[2]).decode()
     assert all(line.split('"')[3] not in text for line in listed.splitlines())
+
+
+def test_the_privacy_contract_imports_no_pydantic() -> None:
+    """eprom.privacy is read by hand: pydantic's import alone is about a quarter of a cold start's baseline
+    (docs/performance.md)."""
+    code = "import sys, eprom.privacy; assert 'pydantic' not in sys.modules, 'pydantic imported'"
+    layer = Path(__file__).resolve().parents[2] / "layers" / "shared"
+    subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": str(layer)})  # noqa: S603

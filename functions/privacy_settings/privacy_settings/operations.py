@@ -1,5 +1,5 @@
 """One request to PrivacySettingsFunction: get, set or list, answered with a typed reply (architecture.md,
-"Privacy settings (PVK)"). Every reply is a value of eprom.privacy: the setting, {changed}, where the list is, or
+"Privacy settings (PVK)"). Every reply is one of eprom.privacy's: the setting, {changed}, where the list is, or
 {"error": {"class", "reason"}}; never a stack trace, never a value of the request.
 
 `set` is safe to repeat: it names the state it wants, and the only repeat this code makes (after a timeout or a
@@ -20,14 +20,13 @@ from eprom.privacy import (
     ErrorReply,
     GetRequest,
     InstansEndret,
-    InvalidRequest,
     ListReply,
     ListRequest,
     PrivacyReply,
     PrivacyRequest,
     SetReply,
     SetRequest,
-    as_json_value,
+    Unreadable,
     error_reply,
     parse_request,
 )
@@ -53,7 +52,7 @@ class PrivacySettings:
         """The reply to one invocation's request. `ends_at`: epoch seconds when the invocation ends."""
         try:
             request = parse_request(payload, allow_synthetic_national_ids=self.allow_synthetic_national_ids)
-        except InvalidRequest as invalid:
+        except Unreadable as invalid:
             return self._replied(None, error_reply("InvalidRequest", str(invalid)))
         try:
             reply = self._answer(request, ends_at, request_id)
@@ -74,9 +73,7 @@ class PrivacySettings:
             return SetReply(changed=changed.instans_endret is InstansEndret.Endret)
         assert isinstance(request, GetRequest)
         setting = self.eprom.get_privacy_setting(request, answer_by=answer_by)
-        return (
-            error_reply(setting.error_class, setting.reason) if isinstance(setting, PvkFailed) else setting.as_reply()
-        )
+        return error_reply(setting.error_class, setting.reason) if isinstance(setting, PvkFailed) else setting.setting
 
     def _list(self, request: ListRequest, ends_at: float, request_id: str) -> PrivacyReply:
         """Every page until ePROM's paging reference is 0, each written on as it comes; the object only once whole."""
@@ -91,14 +88,19 @@ class PrivacySettings:
                 if isinstance(page, PvkFailed):
                     return error_reply(page.error_class, f"{page.reason} (after {count} residents in {len(asked) - 1} "
                                        "pages; nothing was stored)")  # fmt: skip
-                upload.write(b"".join(resident.ndjson_line() for resident in page.personvern_innstillinger))
-                count += len(page.personvern_innstillinger)
-                if page.paging_reference == 0:
+                try:
+                    upload.write(b"".join(page.ndjson()))
+                except Unreadable as problem:
+                    return error_reply("Transient", f"ePROM answered a page we cannot read ({problem}); nothing was "
+                                       "stored")  # fmt: skip
+                count += len(page.residents)
+                reference = page.paging_reference
+                del page  # not held while the next one is read: one page in memory at a time
+                if reference == 0:
                     break
-                if page.paging_reference in asked:
+                if reference in asked:
                     return error_reply("PvkUnavailable", "ePROM answered with a paging reference it had given before "
                                        "(the list would never end); nothing was stored")  # fmt: skip
-                reference = page.paging_reference
             stored = upload.complete()
         metrics.add_metric(name="PrivacyListResidents", unit=MetricUnit.Count, value=count)
         return ListReply(
@@ -116,4 +118,4 @@ class PrivacySettings:
         else:
             logger.info("privacy request answered", operation=operation, pvk_id=pvk_id)
             metrics.add_metric(name="PrivacyRequestsAnswered", unit=MetricUnit.Count, value=1)
-        return as_json_value(reply)
+        return reply.as_json()

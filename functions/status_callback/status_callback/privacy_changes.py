@@ -15,13 +15,11 @@ from datetime import UTC, datetime
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from eprom.api_key import ApiKeySource
-from eprom.models import describe_validation_error
 from eprom.national_id import redact
 from eprom.outcome_bus import OutcomeBus
 from eprom.outcomes import privacy_setting_changed
-from eprom.privacy import PrivacyChange
+from eprom.privacy import PrivacyChange, Unreadable
 from eprom.results_store import ResultsStore
-from pydantic import ValidationError
 
 from status_callback.callbacks import answers_document, authenticate
 
@@ -64,10 +62,10 @@ def receive_privacy_change(
         raise UnreadableChange("body: not a JSON object")
     authenticate(presented_keys(headers, body), api_keys)
     try:
-        change = PrivacyChange.model_validate(body)
-    except ValidationError as error:
-        raise UnreadableChange(describe_validation_error(error)) from None
-    pvk_id = str(change.id)
+        change = PrivacyChange.from_body(body)
+    except Unreadable as problem:
+        raise UnreadableChange(str(problem)) from None
+    pvk_id = change.pvk_id
     stored = results.put_privacy_change(pvk_id, answers_document(received), received_at=datetime.now(UTC).isoformat())
     event = privacy_setting_changed(pvk_id=pvk_id, name=redact(change.name) if change.name else None,
                                     status=change.status, change=stored.pointer, bucket=results.bucket,

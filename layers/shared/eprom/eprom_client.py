@@ -36,7 +36,7 @@ from typing import BinaryIO
 from uuid import UUID
 
 import requests
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
@@ -51,6 +51,7 @@ from eprom.privacy import (
     GetRequest,
     ResidentsPage,
     SetRequest,
+    Unreadable,
     eprom_body,
     page_request,
 )
@@ -280,23 +281,28 @@ class EpromClient:
     # --- Privacy settings (PVK) ------------------------------------------------------------------------------------
 
     def get_privacy_setting(self, request: GetRequest, *, answer_by: float) -> EpromPrivacySetting | PvkFailed:
-        return self._pvk_call("/api/v2/getpersonverninnstilling", eprom_body(request), EpromPrivacySetting, answer_by)
+        body = eprom_body(request)
+        return self._pvk_call("/api/v2/getpersonverninnstilling", body, EpromPrivacySetting.from_json, answer_by)
 
     def set_privacy_setting(self, request: SetRequest, *, answer_by: float) -> EpromSetAnswer | PvkFailed:
         """Sent again after a lost answer: the same state asked for again leaves the setting as it is (ePROM then
         answers IkkeEndret), so a retry is never a flip."""
-        return self._pvk_call("/api/v2/setpersonverninnstilling", eprom_body(request), EpromSetAnswer, answer_by)
+        return self._pvk_call(
+            "/api/v2/setpersonverninnstilling", eprom_body(request), EpromSetAnswer.from_json, answer_by
+        )
 
     def residents_page(self, pvk_id: UUID, paging_reference: int, *, answer_by: float) -> ResidentsPage | PvkFailed:
         body = page_request(pvk_id, paging_reference)
-        return self._pvk_call("/api/v2/get-residents-active-pi-for-definition", body, ResidentsPage, answer_by)
+        return self._pvk_call(
+            "/api/v2/get-residents-active-pi-for-definition", body, ResidentsPage.from_json, answer_by
+        )
 
-    def _pvk_call[M: BaseModel](self, path: str, body: bytes, model: type[M], answer_by: float) -> M | PvkFailed:
-        """ePROM's answer read as `model`, with timeouts and 5xx tried again (backoff with jitter, each attempt in a
+    def _pvk_call[T](self, path: str, body: bytes, read: Callable[[bytes], T], answer_by: float) -> T | PvkFailed:
+        """ePROM's answer as `read` reads it, with timeouts and 5xx tried again (backoff with jitter, each attempt in a
         slot of the pace) while an answer can still come by `answer_by`."""
         url, retries = self._base_url + path, 0
         while True:
-            outcome = self._pvk_attempt(url, body, model, answer_by)
+            outcome = self._pvk_attempt(url, body, read, answer_by)
             if not isinstance(outcome, _TryAgain):
                 return outcome
             delay = min(PVK_RETRY_MAX_DELAY_SECONDS, PVK_RETRY_BASE_DELAY_SECONDS * 2**retries)
@@ -306,13 +312,13 @@ class EpromClient:
             time.sleep(delay)
             retries += 1
 
-    def _pvk_attempt[M: BaseModel](
-        self, url: str, body: bytes, model: type[M], answer_by: float
-    ) -> M | PvkFailed | _TryAgain:
+    def _pvk_attempt[T](
+        self, url: str, body: bytes, read: Callable[[bytes], T], answer_by: float
+    ) -> T | PvkFailed | _TryAgain:
         match self.post_paced(url, body, answer_by=answer_by):
             case requests.Response() as answer:
                 with answer:
-                    return _pvk_answer(answer, model)
+                    return _pvk_answer(answer, read)
             case NotSent(reason):
                 return _TryAgain(PvkFailed(f"{reason} (not sent)", "Transient"))
             case AnswerLost(reason):
@@ -364,15 +370,14 @@ def _placement_result(answer: requests.Response) -> Placed | Refused | Transient
     return Placed(response)
 
 
-def _pvk_answer[M: BaseModel](answer: requests.Response, model: type[M]) -> M | PvkFailed | _TryAgain:
+def _pvk_answer[T](answer: requests.Response, read: Callable[[bytes], T]) -> T | PvkFailed | _TryAgain:
     """ePROM's PVK answers: 200 with the result; errors with the body {statusCode, status, message}."""
     status = answer.status_code
     if status == 200:
         try:
-            return model.model_validate_json(answer.content)
-        except ValidationError as error:
-            return PvkFailed(f"ePROM answered 200 with a body we cannot read ({describe_validation_error(error)})",
-                             "Transient")  # fmt: skip
+            return read(answer.content)
+        except Unreadable as problem:
+            return PvkFailed(f"ePROM answered 200 with a body we cannot read ({problem})", "Transient")
     if status == 400:
         return PvkFailed(f"ePROM refused the request: {_error_message(answer)}", "RefusedByEprom")
     if status in (401, 403):

@@ -183,7 +183,7 @@ class StreamedObject:
     def _send_part(self) -> None:
         number = len(self._parts) + 1
         answer = self._client.upload_part(
-            Bucket=self._bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=bytes(self._buffer)
+            Bucket=self._bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=self._buffer
         )
         # The SDK sends a checksum of each part (botocore's default); the completion names it for its part.
         checksums = {name: answer[name] for name in _PART_CHECKSUMS if answer.get(name)}
