@@ -46,7 +46,7 @@ $(TOOLS)/checkov/.installed: requirements/checkov.txt | $(UV)
 	$(UV) pip install --quiet --compile-bytecode --python $(TOOLS)/checkov -r requirements/checkov.txt
 	touch $@
 
-run: $(VENV)/.synced  ## the whole flow locally: moto + ePROM simulator + all four functions, sample orders, final table
+run: $(VENV)/.synced  ## the whole flow locally: moto + ePROM simulator + every function, sample orders, final table
 	$(APP_PYTHON) -m local.run $(ARGS)
 
 serve: $(VENV)/.synced  ## the local stack kept running, for `.venv/bin/eprom --local ...` and curl
