@@ -8,7 +8,6 @@ return's answers are), under a key made of its content, and only then announced 
 acknowledged: the same change sent again finds its object and is the same event (same id, same content).
 """
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -18,7 +17,7 @@ from eprom.api_key import ApiKeySource
 from eprom.national_id import redact
 from eprom.outcome_bus import OutcomeBus
 from eprom.outcomes import privacy_setting_changed
-from eprom.privacy import PrivacyChange, Unreadable
+from eprom.privacy import PrivacyChange, Unreadable, json_object
 from eprom.results_store import ResultsStore
 
 from status_callback.callbacks import answers_document, authenticate
@@ -55,11 +54,9 @@ def receive_privacy_change(
     bus: OutcomeBus,
 ) -> None:
     try:
-        body = json.loads(received)
-    except (ValueError, RecursionError):
-        raise UnreadableChange("body: not JSON") from None
-    if not isinstance(body, dict):
-        raise UnreadableChange("body: not a JSON object")
+        body = json_object(received)
+    except Unreadable as problem:
+        raise UnreadableChange(f"body: {problem}") from None
     authenticate(presented_keys(headers, body), api_keys)
     try:
         change = PrivacyChange.from_body(body)

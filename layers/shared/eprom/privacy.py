@@ -288,16 +288,21 @@ def page_request(pvk_id: uuid.UUID, paging_reference: int) -> bytes:
 # --- ePROM's answers (eprom-contract.md §8), read liberally -----------------------------------------------------------
 
 
-def _object(data: bytes | str) -> dict[str, Any]:
-    """A JSON object with its member names in lower case (ePROM's casing varies: Hemit's list example writes
-    NationalId and SequenceNumber)."""
+def json_object(data: bytes | str) -> dict[str, Any]:
+    """A JSON object (nested too deep, or a number too long to read, is not JSON either)."""
     try:
         content = json.loads(data)
     except (ValueError, RecursionError):
         raise Unreadable("not JSON") from None
     if not isinstance(content, dict):
         raise Unreadable("not a JSON object")
-    return {name.lower(): value for name, value in content.items()}
+    return content
+
+
+def _object(data: bytes | str) -> dict[str, Any]:
+    """A JSON object with its member names in lower case (ePROM's casing varies: Hemit's list example writes
+    NationalId and SequenceNumber)."""
+    return {name.lower(): value for name, value in json_object(data).items()}
 
 
 def _code_or_none[E: IntEnum](enum_cls: type[E], value: object) -> E | None:
