@@ -15,7 +15,7 @@ CFN_LINT := $(TOOLS)/sam/bin/cfn-lint
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 REGION ?= eu-north-1
 # The local stack, benchmarks and build check import the layer and function packages as Lambda would find them.
-APP_PYTHON := PYTHONPATH=layers/shared:functions/place_order:functions/status_callback:functions/publish_outcomes:functions/fetch_signed_document:functions/send_message $(VENV)/bin/python
+APP_PYTHON := PYTHONPATH=layers/shared:functions/place_order:functions/status_callback:functions/publish_outcomes:functions/fetch_signed_document:functions/send_message:functions/privacy_settings $(VENV)/bin/python
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -104,7 +104,8 @@ template-checks: transformed $(TOOLS)/checkov/.installed  ## cfn-lint (before an
 # cold start compiles boto3, pydantic and Powertools from source (measured: about 2.5 x slower, see docs/performance.md).
 # unchecked-hash: the .pyc stay valid whatever mtimes the zip round trip leaves.
 BUILT := SharedLayer PlaceOrderFunction StatusCallbackFunction PublishOutcomesFunction FetchSignedDocumentFunction \
-	SendMessageFunction
+	SendMessageFunction \
+	PrivacySettingsFunction
 COMPILE_BUILD = $(PYTHON_EXE) -m compileall -q -j 0 --invalidation-mode unchecked-hash
 
 # PARAMETER_OVERRIDES: the stage's parameters (make deploy gives them), so the layer is built for its Architecture.

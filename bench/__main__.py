@@ -50,6 +50,7 @@ def cold_import(build_dir: Path, runs: int) -> dict[str, Any]:
         "publish_outcomes.app": [str(build_dir / "PublishOutcomesFunction"), layer],
         "fetch_signed_document.app": [str(build_dir / "FetchSignedDocumentFunction"), layer],
         "send_message.app": [str(build_dir / "SendMessageFunction"), layer],
+        "privacy_settings.app": [str(build_dir / "PrivacySettingsFunction"), layer],
     }
     env = {
         "PATH": os.environ["PATH"],
@@ -477,7 +478,8 @@ def package_sizes(build_dir: Path) -> dict[str, Any]:
             "unzipped_bytes": sum(path.stat().st_size for path in (build_dir / name).rglob("*") if path.is_file()),
         }
         for name in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",
-                     "FetchSignedDocumentFunction", "SendMessageFunction")
+                     "FetchSignedDocumentFunction", "SendMessageFunction",
+                     "PrivacySettingsFunction")
     }  # fmt: skip
 
 
@@ -534,6 +536,8 @@ def table(r: dict[str, Any]) -> str:
          f"{cold['ratio']['fetch_signed_document.app']:.2f}", "<= 1.5"),
         ("cold import: SendMessageFunction", f"{cold['median_ms']['send_message.app']} ms",
          f"{cold['ratio']['send_message.app']:.2f}", "<= 1.5"),
+        ("cold import: PrivacySettingsFunction", f"{cold['median_ms']['privacy_settings.app']} ms",
+         f"{cold['ratio']['privacy_settings.app']:.2f}", "<= 1.5"),
         ("one order, ePROM at 200 ms (baseline)", f"{batch['median_ms']['single']} ms", "1.00", ""),
         ("batch of 10 orders", f"{batch['median_ms']['batch_of_10']} ms", f"{batch['ratio']:.2f}", ""),
         ("  the same batch's requests alone, on 10 threads (rig baseline)",

@@ -9,6 +9,7 @@ for name, placeholder in {
     "EPROM_API_KEY_SECRET_ID": "EpromApiKeySecret",
     "FORM_RESULTS_BUCKET": "FormResultsBucket",
     "MESSAGES_TABLE": "MessagesTable",
+    "OUTCOME_BUS_NAME": "OutcomeBus",
     "AWS_DEFAULT_REGION": "eu-north-1",
     "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration",
 }.items():
@@ -21,8 +22,8 @@ def callback_openapi() -> str:
     schema = app.get_openapi_json_schema(
         title="ePROM callback endpoint",
         version="1",
-        description="ePROM (Hemit) PUTs order status and form returns, and letters' fates, here; ApiBaseUrl is the "
-        "stack output.",
+        description="ePROM (Hemit) PUTs order status and form returns, letters' fates and privacy-setting changes "
+        "here; ApiBaseUrl is the stack output.",
     )
     return json.dumps(json.loads(schema), indent=2, ensure_ascii=False) + "\n"
 

@@ -3,6 +3,8 @@
 Writes, under schemas/:
 - `order-message.schema.json`: JSON Schema (2020-12) of what upstream puts on OrderQueue (OrderMessage);
 - `message-to-citizen.schema.json`: the same of what upstream puts on MessageQueue (a letter, an SMS or an e-mail);
+- `privacy-settings-request.schema.json` and `privacy-settings-reply.schema.json`: what upstream sends
+  PrivacySettingsFunction (Lambda Invoke) and what it answers;
 - `events/<DetailType>.schema.json`: JSON Schema of each outcome event's `detail`;
 - `eventbridge/<DetailType>.openapi.json`: the same event as EventBridge's schema registry holds it (OpenAPI 3 with
   the `AWSEvent` envelope, the form code bindings are generated from), embedded in template.yaml by this command.
@@ -37,7 +39,21 @@ from eprom.outcomes import (
     MessageDelivered,
     MessageNotDelivered,
     MessageRefused,
+    PrivacySettingChanged,
     SignedDocumentStored,
+)
+from eprom.privacy import (
+    CHANGE_STATUS_CODES,
+    CHANGE_STATUS_PATTERN,
+    ErrorReply,
+    GetRequest,
+    ListReply,
+    ListRequest,
+    PrivacySetting,
+    PvkStatus,
+    PvkType,
+    SetReply,
+    SetRequest,
 )
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, Field, TypeAdapter
@@ -47,7 +63,14 @@ SCHEMAS = ROOT / "schemas"
 TEMPLATE = ROOT / "template.yaml"
 EVENTS: dict[str, type[BaseModel]] = {
     model.__name__: model
-    for model in (FormOrderPlaced, FormOrderRefused, FormOrderStatusChanged, FormReturned, SignedDocumentStored)
+    for model in (
+        FormOrderPlaced,
+        FormOrderRefused,
+        FormOrderStatusChanged,
+        FormReturned,
+        SignedDocumentStored,
+        PrivacySettingChanged,
+    )
 }
 MESSAGE_EVENTS: dict[str, type[BaseModel]] = {
     model.__name__: model for model in (MessageAccepted, MessageRefused, MessageDelivered, MessageNotDelivered)
@@ -156,6 +179,97 @@ MESSAGE_NOTES: dict[str, dict[str, Any]] = {
 }
 
 
+# --- Privacy settings (PVK) ------------------------------------------------------------------------------------------
+
+PRIVACY_EVENT_NOTES: dict[str, dict[str, Any]] = {
+    "eventId": EVENT_NOTES["eventId"]
+    | {
+        "description": "Made from the stored change: the same change sent again by "
+        "ePROM is the same event (same id and content). De-duplicate on it."
+    },
+    "occurredAt": {"format": "date-time", "description": "When the change was first stored (UTC, ISO 8601)."},
+    "pvkId": {"description": "The reservation or consent definition the change is of."},
+    "name": {"description": "The definition's name, as ePROM sent it."},
+    "status": {
+        "type": "string",
+        "pattern": CHANGE_STATUS_PATTERN,
+        "description": "A Volven 7609 code: "
+        + ", ".join(f"{code} {meaning}" for code, meaning in CHANGE_STATUS_CODES.items())
+        + ". The person's national id is only in the stored change.",
+    },
+    "change": {
+        "description": "The change as ePROM sent it (its key removed), in FormResultsBucket: read it by versionId."
+    },
+}
+PVK_ID = {"description": "The reservation or consent definition (its pvkId, registered on the ordering system)."}
+PRIVACY_REQUEST_NOTES: dict[str, dict[str, Any]] = {
+    "pvkId": PVK_ID,
+    "nationalId": NATIONAL_ID
+    | {"description": "The person's fødselsnummer or D-nummer (H-nummer and FH-nummer are refused)."},
+    "type": _wire_enum(PvkType) | {"description": "Reservasjon (0) or Samtykke (1): a name or its number."},
+    "status": _wire_enum(PvkStatus)
+    | {
+        "description": "IkkeAktiv (0) or Aktiv (1): a name or its number. The state "
+        "to set, never a toggle: sending it again changes nothing more."
+    },
+}
+
+
+def privacy_request_schema() -> dict[str, Any]:
+    schema = _without_titles(TypeAdapter(GetRequest | SetRequest | ListRequest).json_schema(by_alias=True))
+    for name in ("GetRequest", "SetRequest", "ListRequest"):
+        _with_notes(schema["$defs"][name], PRIVACY_REQUEST_NOTES)
+    schema["$defs"] = {name: definition for name, definition in schema["$defs"].items() if name not in _ENUM_DEFS}
+    schema["description"] = (
+        "A request to PrivacySettingsFunction (Lambda Invoke, RequestResponse), told apart by `operation`. Unknown "
+        "fields are refused."
+    )
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "PrivacySettingsRequest"} | schema
+
+
+def _names_or_null(enum_cls: type[IntEnum], description: str) -> dict[str, Any]:
+    return {
+        "anyOf": [{"type": "string", "enum": [member.name for member in enum_cls]}, {"type": "null"}],
+        "description": description,
+    }
+
+
+_TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}
+PRIVACY_REPLY_NOTES: dict[str, dict[str, Any]] = {
+    "type": _names_or_null(PvkType, "Reservasjon or Samtykke."),
+    "status": _names_or_null(PvkStatus, "Aktiv: the reservation or consent is in force; IkkeAktiv: it is not."),
+    "pvkId": {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "null"}]} | PVK_ID,
+    "name": {"description": "The definition's name, e.g. Reservasjon mot registrering."},
+    "sequenceNumber": {"description": "PVK's sequence number of the setting: a later change has a higher one."},
+    "createdDateTimeOffset": _TIME | {"description": "When the setting was made (ISO 8601 with its offset)."},
+    "lastChangedDateTimeOffset": _TIME | {"description": "When it last changed (ISO 8601 with its offset)."},
+    "changed": {
+        "description": "Whether this request changed the setting. False also when an earlier attempt of it, "
+        "whose answer was lost, made the change: the setting is as requested either way."
+    },
+    "count": {"description": "How many residents (lines) the object holds."},
+    "versionId": {"description": "Read the object by this version."},
+    "reason": {"description": "Human readable; never a value of the request or personal data."},
+}
+
+
+def privacy_reply_schema() -> dict[str, Any]:
+    adapter = TypeAdapter(PrivacySetting | SetReply | ListReply | ErrorReply)
+    schema = _without_titles(adapter.json_schema(by_alias=True, mode="serialization"))
+    for definition in schema["$defs"].values():
+        if "properties" in definition:
+            _with_notes(definition, PRIVACY_REPLY_NOTES)
+    schema["$defs"] = {name: definition for name, definition in schema["$defs"].items() if name not in _ENUM_DEFS}
+    schema["description"] = (
+        "PrivacySettingsFunction's reply: to get the setting, to set {changed}, to list where the list is, or an "
+        "error {class, reason} (classes InvalidRequest, RefusedByEprom, Unauthorized, PvkUnavailable, Transient)."
+    )
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "PrivacySettingsReply"} | schema
+
+
+_ENUM_DEFS = {"PvkType", "PvkStatus"}
+
+
 def _without_titles(schema: Any) -> Any:
     """pydantic titles every property after its Python name ('Formorderid'): noise for a reader of the contract."""
     if isinstance(schema, list):
@@ -211,7 +325,8 @@ def event_detail_schema(detail_type: str) -> dict[str, Any]:
     model = (EVENTS | MESSAGE_EVENTS)[detail_type]
     schema = _without_titles(model.model_json_schema(by_alias=True, mode="serialization"))
     schema["description"] = f"The detail of a {detail_type} event (source {SOURCE}) on OutcomeBus and OutcomeQueue."
-    notes = MESSAGE_EVENT_NOTES if detail_type in MESSAGE_EVENTS else EVENT_NOTES
+    notes = (MESSAGE_EVENT_NOTES if detail_type in MESSAGE_EVENTS
+             else PRIVACY_EVENT_NOTES if detail_type == PrivacySettingChanged.__name__ else EVENT_NOTES)  # fmt: skip
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": detail_type} | _with_notes(
         schema, notes
     )
@@ -273,6 +388,8 @@ def _text(document: dict[str, Any]) -> str:
 def expected_files() -> dict[Path, str]:
     files = {SCHEMAS / "order-message.schema.json": _text(order_message_schema()),
              SCHEMAS / "message-to-citizen.schema.json": _text(message_schema())}  # fmt: skip
+    files[SCHEMAS / "privacy-settings-request.schema.json"] = _text(privacy_request_schema())
+    files[SCHEMAS / "privacy-settings-reply.schema.json"] = _text(privacy_reply_schema())
     for detail_type in EVENTS | MESSAGE_EVENTS:
         files[SCHEMAS / "events" / f"{detail_type}.schema.json"] = _text(event_detail_schema(detail_type))
         files[SCHEMAS / "eventbridge" / f"{detail_type}.openapi.json"] = _text(eventbridge_schema(detail_type))
@@ -292,6 +409,18 @@ def order_message_errors(order: object) -> list[str]:
 def message_errors(message: object) -> list[str]:
     """Where a message to a citizen departs from the published schema (the committed file, as upstream has it)."""
     return [error.message for error in _validator(SCHEMAS / "message-to-citizen.schema.json").iter_errors(message)]
+
+
+def privacy_request_errors(request: object) -> list[str]:
+    """Where a request to PrivacySettingsFunction departs from the published schema."""
+    return [
+        error.message for error in _validator(SCHEMAS / "privacy-settings-request.schema.json").iter_errors(request)
+    ]
+
+
+def privacy_reply_errors(reply: object) -> list[str]:
+    """Where a reply of PrivacySettingsFunction departs from the published schema."""
+    return [error.message for error in _validator(SCHEMAS / "privacy-settings-reply.schema.json").iter_errors(reply)]
 
 
 def outcome_event_errors(envelope: dict[str, Any]) -> list[str]:

@@ -25,7 +25,7 @@ from eprom.order_store import OrderStore
 
 from local.aws_resources import load_template
 from local.eprom_simulator import EpromSimulator, signed_pdf
-from local.stack import functions_environment, simulator_config, start_aws
+from local.stack import RESERVATION_PVK_ID, functions_environment, simulator_config, start_aws
 from local.stream_poller import lambda_record
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -127,10 +127,13 @@ def main(build_dir: str) -> int:
             callback["body"] = json.dumps(json.loads(callback["body"]) | {"messageToCitizenId": letter_id})
             replied = invoke(built, "StatusCallbackFunction", build_dir, below_code, callback, env)
             checks.append((replied.get("statusCode") == 200, f"StatusCallbackFunction answered {replied} (letter)"))
+            listing = {"operation": "list", "pvkId": RESERVATION_PVK_ID}  # ePROM's pace, and a multipart upload
+            listed = invoke(built, "PrivacySettingsFunction", build_dir, below_code, listing, env)
+            checks.append((listed.get("count") == 0, f"PrivacySettingsFunction answered {listed}"))
     finally:
         aws.stop()
     for logical_id in ("SharedLayer", "PlaceOrderFunction", "StatusCallbackFunction", "PublishOutcomesFunction",
-                       "FetchSignedDocumentFunction", "SendMessageFunction"):  # fmt: skip
+                       "FetchSignedDocumentFunction", "SendMessageFunction", "PrivacySettingsFunction"):  # fmt: skip
         missing = uncompiled(Path(build_dir, logical_id))
         checks.append((not missing, f"{logical_id}: {len(missing)} modules without bytecode, e.g. {missing[:3]}"))
     failures = [message for passed, message in checks if not passed]

@@ -1,5 +1,5 @@
-"""A stand-in for Hemit's ePROM: the v2 order API, messages to citizens (letters, SMS, e-mail) and the callbacks it
-sends, with faults on demand.
+"""A stand-in for Hemit's ePROM: the v2 order API, messages to citizens (letters, SMS, e-mail), the privacy-settings
+(PVK) calls and the callbacks it sends (with PVK's replication callback), with faults on demand.
 
 It speaks the real contract (docs/eprom-contract.md): `Authorization: Basic <raw key>`, ePROM's documented 400
 messages, the all-zero id for national ids that "do not exist", singleUseCode for NoDistribution, and callbacks
@@ -73,6 +73,24 @@ class Form:
     paper_enabled: bool = False
 
 
+@dataclass(frozen=True)
+class PvkDefinition:
+    """A reservation or consent definition registered on the ordering system; `generated_residents` synthetic
+    residents (SyntPop ids: no real person's) are active in it besides those set through the simulator."""
+
+    name: str
+    type: int = 0  # 0 Reservasjon, 1 Samtykke
+    generated_residents: int = 0
+
+
+@dataclass
+class PvkSetting:
+    status: int  # 0 IkkeAktiv, 1 Aktiv
+    sequence_number: int
+    created: str
+    changed: str
+
+
 @dataclass
 class SimulatorConfig:
     api_key: str
@@ -130,6 +148,18 @@ class SimulatorConfig:
     # of unreachable_national_ids is answered notificationChannel "0" (nothing sent) and never called back.
     undeliverable_letter_national_ids: set[str] = field(default_factory=set)
     seed: int = 1
+    # Privacy settings (PVK): the ordering system's definitions (pvkId, lower case -> definition), its part code
+    # (None: not registered, so the list answers 400), residents per list page, the share of PVK calls answered 502
+    # ("PVK failed"; the order faults above apply to PVK calls too), and where the replication callback carries the
+    # key: "authorization" (Authorization: Basic <key>), "apikey" (an ApiKey header) or "body" (apiKey member).
+    pvk_definitions: dict[str, "PvkDefinition"] = field(default_factory=dict)
+    pvk_part_code: str | None = "REGISTER"
+    pvk_page_size: int = 1000
+    rate_pvk_502: float = 0.0
+    privacy_callback_key_in: str = "authorization"
+    # A list that goes wrong on its second page: "502" (PVK failed), or "repeated_reference" (the paging reference
+    # of the first page again, so following it would never end)
+    pvk_list_fault: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +179,7 @@ class Callback:
     attempts: int = 0
     acknowledged: bool = False
     path: str = "/api/PromsFormOrder"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -185,6 +216,9 @@ class EpromSimulator:
         self.message_headers: list[dict[str, str]] = []  # headers of every POST of a letter, SMS or e-mail
         self.message_requests: list[Any] = []  # every such POST's body that reached the message logic
         self.messages: list[Message] = []  # every message taken (none for a refusal or a fault)
+        self.privacy_settings: dict[tuple[str, str, int], PvkSetting] = {}  # (nationalId, pvkId, type) -> setting
+        self.pvk_requests: list[tuple[str, Any]] = []  # (path, body) of every PVK call that reached its logic
+        self._generated_residents: dict[str, list[str]] = {}
         self._due: list[tuple[float, int, Callback]] = []
         self._sequence = itertools.count()
         self._wake = threading.Condition(self._lock)
@@ -232,6 +266,9 @@ class EpromSimulator:
             self.message_headers.clear()
             self.message_requests.clear()
             self.messages.clear()
+            self.pvk_requests.clear()
+            self.privacy_settings.clear()  # PVK as fresh as the rest
+            self._generated_residents.clear()
             self.faults.clear()
             self._faults_per_order.clear()
             self._begin_outage_and_rate_limit()
@@ -378,7 +415,12 @@ class EpromSimulator:
         with self._lock:
             callback.attempts += 1
         try:
-            reply = requests.put(f"{self.config.callback_base_url}{callback.path}", json=callback.payload, timeout=10)
+            reply = requests.put(
+                f"{self.config.callback_base_url}{callback.path}",
+                json=callback.payload,
+                headers=callback.headers,
+                timeout=10,
+            )
             acknowledged = reply.status_code == 200 and reply.json().get("success") is True
         except (requests.RequestException, ValueError):
             acknowledged = False
@@ -534,6 +576,154 @@ class EpromSimulator:
             return 404, b'{"message": "Not found"}', "application/json"
         return 200, pdf, "application/pdf"
 
+    # --- privacy settings (PVK, eprom-contract.md §8) ---------------------------------------------------------------
+
+    def _handle_pvk(self, path: str, authorization: str | None, raw_body: bytes) -> tuple[int, Any]:
+        if authorization != f"Basic {self.config.api_key}":
+            return 401, pvk_error(401, "Authorization has been denied for this request.")
+        try:
+            body = json.loads(raw_body)
+        except ValueError:
+            return 400, pvk_error(400, "The request body is not valid JSON")
+        if not isinstance(body, dict):
+            return 400, pvk_error(400, "The request body must be a JSON object")
+        with self._lock:
+            self.pvk_requests.append((path, body))
+        if path == PVK_LIST:
+            return self._residents_page(body)
+        problem = judge_pvk_request(body, with_status=path == PVK_SET)
+        if problem:
+            return 400, pvk_error(400, problem)
+        definition = self.config.pvk_definitions.get(str(body["pvkId"]).lower())
+        if definition is None:
+            return 502, pvk_error(502, "PVK failed: no such definition")
+        key = (body["nationalId"], str(body["pvkId"]).lower(), _pvk_code(PVK_TYPES, body["type"]))
+        if path == PVK_GET:
+            with self._lock:
+                setting = self.privacy_settings.get(key)
+            return 200, self._pvk_setting_answer(body, definition, key[2], setting)
+        with self._lock:
+            changed = self._set_privacy_setting(key, _pvk_code(PVK_STATUSES, body["status"]))
+        return 200, {"instansEndret": self._pvk_enum(PVK_CHANGED, 1 if changed else 0)}
+
+    def _set_privacy_setting(self, key: tuple[str, str, int], status: int) -> bool:
+        """Under the lock: the setting set to `status`; whether that changed it."""
+        setting = self.privacy_settings.get(key)
+        if setting is not None and setting.status == status:
+            return False
+        now = _oslo_now_text()
+        if setting is None:
+            setting = self.privacy_settings[key] = PvkSetting(
+                status=status, sequence_number=0, created=now, changed=now
+            )
+        setting.status, setting.changed = status, now
+        setting.sequence_number += 1
+        return True
+
+    def _pvk_setting_answer(
+        self, body: dict[str, Any], definition: "PvkDefinition", pvk_type: int, setting: "PvkSetting | None"
+    ) -> dict[str, Any]:
+        return {
+            "nationalId": body["nationalId"],
+            "type": self._pvk_enum(PVK_TYPES, pvk_type),
+            "id": str(body["pvkId"]).lower(),
+            "name": definition.name,
+            "status": self._pvk_enum(PVK_STATUSES, setting.status if setting else 0),
+            "sequenceNumber": setting.sequence_number if setting else 0,
+            "createdDateTimeOffset": setting.created if setting else None,
+            "lastChangedDateTimeOffset": setting.changed if setting else None,
+        }
+
+    def _residents_page(self, body: dict[str, Any]) -> tuple[int, Any]:
+        if not self.config.pvk_part_code:
+            return 400, pvk_error(400, '"PvkPart" is missing: no part code is registered for the ordering system')
+        pvk_id = _guid(body.get("pvkId"))
+        if pvk_id is None:
+            return 400, pvk_error(400, "pvkId is missing or not a GUID")
+        reference = body.get("pagingReference", 0)
+        if isinstance(reference, str) and reference.isascii() and reference.isdigit():
+            reference = int(reference)
+        if not isinstance(reference, int) or isinstance(reference, bool) or reference < 0:
+            return 400, pvk_error(400, "pagingReference is not a number")
+        definition = self.config.pvk_definitions.get(pvk_id)
+        if definition is None:
+            return 502, pvk_error(502, "PVK failed: no such definition")
+        if reference >= 1 and self.config.pvk_list_fault == "502":
+            return 502, pvk_error(502, "PVK failed: the privacy component did not answer")
+        size = self.config.pvk_page_size
+        page, total = self._active_residents(pvk_id, definition, reference * size, size)
+        more = (reference + 1) * size < total
+        return 200, {
+            "pagingReference": (1 if self.config.pvk_list_fault == "repeated_reference" else reference + 1)
+            if more
+            else 0,
+            "id": pvk_id,
+            "name": definition.name,
+            "partKode": self.config.pvk_part_code,
+            "type": self._pvk_enum(PVK_TYPES, definition.type),
+            "personvernInnstillinger": [
+                # Hemit's example writes these two capitalised
+                {
+                    "NationalId": national_id,
+                    "SequenceNumber": sequence,
+                    "createdDateTimeOffset": created,
+                    "lastChangedDateTimeOffset": changed,
+                }
+                for national_id, sequence, created, changed in page
+            ],
+        }
+
+    def _active_residents(
+        self, pvk_id: str, definition: "PvkDefinition", start: int, size: int
+    ) -> tuple[list[tuple[str, int, str, str]], int]:
+        """Residents `start` to `start + size` of those with an active setting of the definition (those set here,
+        then the generated ones), and how many there are."""
+        with self._lock:
+            generated = self._generated_residents.get(pvk_id)
+            if generated is None:
+                generated = self._generated_residents[pvk_id] = synthetic_national_ids(definition.generated_residents)
+            set_here = [(key[0], setting.sequence_number, setting.created, setting.changed)
+                        for key, setting in self.privacy_settings.items()
+                        if key[1] == pvk_id and setting.status == 1]  # fmt: skip
+        stamp = "2025-10-14T12:00:00+02:00"
+        first, last = max(0, start - len(set_here)), max(0, start + size - len(set_here))
+        page = set_here[start : start + size] + [
+            (national_id, 1, stamp, stamp) for national_id in generated[first:last]
+        ]
+        return page, len(set_here) + len(generated)
+
+    def helsenorge_change(self, raw_body: bytes) -> tuple[int, Any]:
+        """A person changes a setting on Helsenorge (`POST /_simulator/privacy-change {nationalId, pvkId, status}`,
+        status a Volven 7609 code): PVK's state changes and ePROM forwards it to the ordering system."""
+        try:
+            body = json.loads(raw_body)
+            national_id, pvk_id, code = body["nationalId"], str(body["pvkId"]).lower(), body["status"]
+        except (ValueError, KeyError, TypeError):
+            return 400, {"message": "expected {nationalId, pvkId, status}"}
+        definition = self.config.pvk_definitions.get(pvk_id)
+        if definition is None or code not in VOLVEN_7609:
+            return 404, {"message": "no such definition, or not a Volven 7609 code"}
+        pvk_type, status = VOLVEN_7609[code]
+        with self._lock:
+            self._set_privacy_setting((national_id, pvk_id, pvk_type), status)
+        self.send_privacy_change({"nationalId": national_id, "id": pvk_id, "name": definition.name, "status": code})
+        return 202, {"scheduled": True}
+
+    def send_privacy_change(self, change: dict[str, Any]) -> Callback:
+        """PUT {ApiBaseUrl}/api/PersonvernInnstilling, the key where config.privacy_callback_key_in says (the page
+        says only "in a header"), re-sent until acknowledged."""
+        where, key = self.config.privacy_callback_key_in, self.config.api_key
+        headers = {"authorization": {"Authorization": f"Basic {key}"}, "apikey": {"ApiKey": key}}.get(where, {})
+        payload = {"apiKey": key} | change if where == "body" else dict(change)
+        callback = Callback(str(change.get("id")), payload, path="/api/PersonvernInnstilling", headers=headers)
+        with self._lock:
+            self.callbacks.append(callback)
+        self._enqueue(callback, self.config.callback_delay_seconds)
+        return callback
+
+    def _pvk_enum(self, names: dict[int, str], number: int) -> int | str:
+        return number if self.config.dialect == "numbers" else names[number]
+
     # --- HTTP ----------------------------------------------------------------------------------------------------
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -580,6 +770,12 @@ class EpromSimulator:
                     filled = simulator.fill_form(self.path.removeprefix("/_simulator/fill/"))
                     self._reply(200 if filled else 404, {"filled": filled})
                     return
+                if path == "/_simulator/privacy-change":
+                    self._reply(*simulator.helsenorge_change(body))
+                    return
+                if path in PVK_CALLS:
+                    self._pvk_call(path, body)
+                    return
                 authorization = self.headers.get("Authorization")
                 if path == "/api/v2/formorder":
                     self._answer_with_faults(body, lambda: simulator._handle_order(authorization, body))
@@ -614,6 +810,40 @@ class EpromSimulator:
                     self.connection.close()
                 else:
                     self._reply(*handle())
+
+            def _pvk_call(self, path: str, body: bytes) -> None:
+                """The order API's faults apply alike (ePROM's load, its network); "PVK failed" is a 502."""
+                unavailable = simulator._unavailable()
+                if unavailable:
+                    status, headers = unavailable
+                    self._reply(status, pvk_error(status, "Service Unavailable"), headers)
+                    return
+                if simulator.config.latency_seconds:
+                    time.sleep(simulator.config.latency_seconds)
+                fault = simulator._draw_fault(body)
+                with simulator._lock:
+                    pvk_failed = simulator._random.random() < simulator.config.rate_pvk_502
+                authorization = self.headers.get("Authorization")
+                if fault == "lost_answer":
+                    simulator._handle_pvk(path, authorization, body)
+                    self._reply(504, {"message": "Gateway Timeout"})
+                elif fault == "500":
+                    self._reply(500, pvk_error(500, "An error has occurred."))
+                elif fault == "429":
+                    self._reply(429, {"message": "Too many requests"})
+                elif fault in ("timeout", "drop", "late_answer"):
+                    if fault == "late_answer":
+                        simulator._handle_pvk(path, authorization, body)
+                    if fault in ("timeout", "late_answer"):
+                        time.sleep(simulator.config.timeout_seconds)
+                    self.close_connection = True
+                    self.connection.close()
+                elif pvk_failed:
+                    with simulator._lock:
+                        simulator.faults["pvk_502"] += 1
+                    self._reply(502, pvk_error(502, "PVK failed: the privacy component did not answer"))
+                else:
+                    self._reply(*simulator._handle_pvk(path, authorization, body))
 
             def _send_faulty_document(self, fault: str, signed_form_id: str, pdf: bytes) -> None:
                 config = simulator.config
@@ -889,6 +1119,75 @@ def _channel(value: object) -> int | None:
     if isinstance(value, str):
         value = CHANNEL_NUMBERS.get(value.lower(), int(value) if value.isascii() and value.isdigit() else None)
     return value if isinstance(value, int) and not isinstance(value, bool) and value in CHANNEL_NAMES else None
+
+
+# --- ePROM's judgement of a PVK call (eprom-contract.md §8) -----------------------------------------------------------
+
+PVK_GET, PVK_SET = "/api/v2/getpersonverninnstilling", "/api/v2/setpersonverninnstilling"
+PVK_LIST = "/api/v2/get-residents-active-pi-for-definition"
+PVK_CALLS = {PVK_GET, PVK_SET, PVK_LIST}
+PVK_TYPES = {0: "Reservasjon", 1: "Samtykke"}
+PVK_STATUSES = {0: "IkkeAktiv", 1: "Aktiv"}
+PVK_CHANGED = {0: "IkkeEndret", 1: "Endret"}
+# The replication callback's codes (Volven 7609) -> (type, status) of the setting they leave
+VOLVEN_7609 = {"RES": (0, 1), "IRES": (0, 0), "SAM": (1, 1), "ISAM": (1, 0)}
+_HTTP_STATUS_NAMES = {400: "BadRequest", 401: "Unauthorized", 500: "InternalServerError", 502: "BadGateway",
+                      503: "ServiceUnavailable", 429: "TooManyRequests"}  # fmt: skip
+
+
+def pvk_error(status: int, message: str) -> dict[str, Any]:
+    """ePROM's PVK error body."""
+    return {"statusCode": status, "status": _HTTP_STATUS_NAMES.get(status, str(status)), "message": message}
+
+
+def judge_pvk_request(body: dict[str, Any], *, with_status: bool) -> str | None:
+    """The 400s the page lists for get and set: nationalId missing or not 11 long, type missing, status missing (set);
+    and a code or pvkId that cannot be read."""
+    national_id = body.get("nationalId")
+    if not isinstance(national_id, str) or len(national_id) != 11:
+        return "nationalId is missing or is not 11 characters long"
+    if body.get("type") is None:
+        return "type is missing"
+    if _pvk_code(PVK_TYPES, body["type"]) is None:
+        return "type is not a valid PersonvernInnstillingType"
+    if _guid(body.get("pvkId")) is None:
+        return "pvkId is missing or not a GUID"
+    if with_status and body.get("status") is None:
+        return "status is missing"
+    if with_status and _pvk_code(PVK_STATUSES, body["status"]) is None:
+        return "status is not a valid PersonvernInnstillingStatus"
+    return None
+
+
+def _pvk_code(names: dict[int, str], value: object) -> Any:
+    """A code by its number (or a number in a string) or its name in any case; None when it is neither."""
+    if isinstance(value, str):
+        by_name = {name.lower(): number for number, name in names.items()}
+        if value.lower() in by_name:
+            return by_name[value.lower()]
+        value = int(value) if value.isascii() and value.isdigit() else None
+    if isinstance(value, int) and not isinstance(value, bool) and value in names:
+        return value
+    return None
+
+
+def synthetic_national_ids(count: int) -> list[str]:
+    """`count` distinct valid national ids of NHN's SyntPop kind (month + 65): shaped like real ones, belonging to
+    no real person."""
+    found: list[str] = []
+    for day, month, year, individual in itertools.product(range(1, 29), range(1, 13), range(100), range(1000)):
+        if len(found) >= count:
+            break
+        digits = [int(c) for c in f"{day:02d}{month + 65:02d}{year:02d}{individual:03d}"]
+        k1 = (11 - sum(w * d for w, d in zip(CONTROL_WEIGHTS_1, digits, strict=True)) % 11) % 11
+        k2 = (11 - sum(w * d for w, d in zip(CONTROL_WEIGHTS_2, [*digits, k1], strict=True)) % 11) % 11
+        if k1 < 10 and k2 < 10:
+            found.append("".join(map(str, [*digits, k1, k2])))
+    return found
+
+
+def _oslo_now_text() -> str:
+    return datetime.now(OSLO).isoformat()
 
 
 def national_id_problem(value: object) -> str | None:

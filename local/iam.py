@@ -160,6 +160,8 @@ class _Resolver:
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         resource = self.template["Resources"].get(logical_id, {})
+        if resource.get("Type") == "AWS::Lambda::Function" and attribute == "Arn":  # named by its logical id here
+            return f"arn:aws:lambda:{self.stack.region}:{ACCOUNT_ID}:function:{logical_id}"
         if resource.get("Type") == "AWS::Logs::LogGroup" and attribute == "Arn":  # the Lambda service writes there
             name = self.value(resource["Properties"].get("LogGroupName", f"local-{logical_id}"))
             return f"arn:aws:logs:{self.stack.region}:{ACCOUNT_ID}:log-group:{name}:*"
@@ -239,7 +241,11 @@ _CONDITION_TESTS = {
 def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
     """Each operator of the block, each key: the call's value matches one of the listed values. An operator not
     known here never holds (an Allow under it grants nothing, a Deny under it denies nothing)."""
-    for operator, tests in conditions.items():
+    for qualified, tests in conditions.items():
+        # Every context key here has one value, for which ForAllValues:X is X; a key the request lacks satisfies
+        # ForAllValues, as in AWS: https://docs.aws.amazon.com/IAM/latest/UserGuide/
+        # reference_policies_condition-single-vs-multi-valued-context-keys.html
+        operator = qualified.removeprefix("ForAllValues:")
         negated = operator.startswith("StringNot") or operator.startswith("ArnNot")
         base = operator.removesuffix("IfExists").replace("Not", "", 1) if negated else operator.removesuffix("IfExists")
         test = _CONDITION_TESTS.get(base)
@@ -248,7 +254,7 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> boo
         for key, expected in tests.items():
             value = next((v for k, v in context.items() if k.lower() == key.lower()), None)
             if value is None:
-                if operator.endswith("IfExists"):
+                if operator.endswith("IfExists") or qualified.startswith("ForAllValues:"):
                     continue
                 return False
             matched = any(test(str(pattern), value) for pattern in as_list(expected))
@@ -412,14 +418,18 @@ def _needed(
             needed.append(("kms:Decrypt", key_arn, {}))
     elif service == "dynamodb" and "TableName" in params:
         table = arn.format("dynamodb", f"table/{params['TableName']}")
-        needed.append((action, f"{table}/index/{params['IndexName']}" if "IndexName" in params else table, {}))
+        # An item's partition key, for a statement that names the items a role may touch
+        # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html)
+        key = [next(iter(value.values())) for value in params.get("Key", {}).values()][:1]
+        leading = {"dynamodb:LeadingKeys": str(key[0])} if key else {}
+        needed.append((action, f"{table}/index/{params['IndexName']}" if "IndexName" in params else table, leading))
     elif service == "dynamodb" and "StreamArn" in params:
         needed.append((action, params["StreamArn"], {}))
     elif service == "s3" and "Bucket" in params:
         bucket = params["Bucket"]
         if "Key" in params:  # an object: HeadObject is authorised as GetObject, a version's as ...Version
             read = operation in ("GetObject", "HeadObject")
-            action = "s3:GetObject" if read else action
+            action = "s3:GetObject" if read else _S3_MULTIPART.get(operation, action)
             action += (
                 "Version"
                 if params.get("VersionId") and operation in ("GetObject", "HeadObject", "DeleteObject")
@@ -429,9 +439,9 @@ def _needed(
             for stack in iam.stacks:
                 resolver = _Resolver(iam.template, stack)
                 encrypted_buckets = _encrypted(iam.template, resolver, "AWS::S3::Bucket", "BucketEncryption")
-                if bucket in encrypted_buckets and (read or operation == "PutObject"):
-                    key_arn = stack.attributes["EncryptionKey", "Arn"]
-                    needed.append(("kms:Decrypt" if read else "kms:GenerateDataKey", key_arn, {}))
+                uses_key = _S3_KMS.get(operation, "kms:Decrypt" if read else None)
+                if bucket in encrypted_buckets and uses_key:
+                    needed.append((uses_key, stack.attributes["EncryptionKey", "Arn"], {}))
         elif operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
             needed.append(("s3:ListBucketVersions" if "Versions" in operation else "s3:ListBucket",
                            f"arn:aws:s3:::{bucket}", {"s3:prefix": params.get("Prefix", "")}))  # fmt: skip
@@ -457,6 +467,11 @@ def _needed(
     elif service == "events" and operation in ("PutRule", "PutTargets", "RemoveTargets", "DeleteRule"):
         bus, rule = params.get("EventBusName", "default"), params.get("Name") or params.get("Rule")
         needed.append((action, arn.format("events", f"rule/{bus}/{rule}" if bus != "default" else f"rule/{rule}"), {}))
+    elif service == "lambda" and operation == "Invoke":
+        name = params["FunctionName"]
+        needed.append(
+            ("lambda:InvokeFunction", name if name.startswith("arn:") else arn.format("lambda", f"function:{name}"), {})
+        )
     elif service == "events" and operation == "PutEvents":
         for bus in {entry.get("EventBusName", "default") for entry in params.get("Entries", [])}:
             needed.append((action, bus if bus.startswith("arn:") else arn.format("events", f"event-bus/{bus}"), {}))
@@ -464,6 +479,19 @@ def _needed(
         needed.append((action, "*", {}))
     via = {"kms:ViaService": f"{service}.{region}.amazonaws.com"}
     return [(a, r, via if a.startswith("kms:") else c) for a, r, c in needed]
+
+
+# A multipart upload is authorised as s3:PutObject, but its abort; with SSE-KMS it needs kms:GenerateDataKey and
+# kms:Decrypt (S3 reads the encrypted parts to complete it):
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions
+_S3_MULTIPART = {
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+}
+_S3_KMS = {"PutObject": "kms:GenerateDataKey", "CreateMultipartUpload": "kms:GenerateDataKey",
+           "UploadPart": "kms:GenerateDataKey", "CompleteMultipartUpload": "kms:Decrypt"}  # fmt: skip
 
 
 def lambda_service_needs(iam: LocalIam, function: str) -> list[tuple[str, str, dict[str, str]]]:

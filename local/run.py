@@ -33,6 +33,7 @@ from types import NoneType
 from typing import Any, get_args
 
 import boto3
+import requests
 from eprom.message_item import MessageItem
 from eprom.message_store import MessageStore
 from eprom.order_item import OrderItem, ResultPointer
@@ -42,11 +43,13 @@ from eprom_cli.target import LOCAL_STATE, LocalState, LocalTarget
 from local import iam
 from local.callback_front import CallbackFront
 from local.eprom_simulator import EpromSimulator, SimulatorConfig, signed_pdf
+from local.invoke_front import InvokeFront
 from local.sqs_poller import SqsPoller
 from local.stack import (
     API_KEY,
     FORM_ID,
     REGION,
+    RESERVATION_PVK_ID,
     STATE_VARIABLES,
     VALID_IDS,
     functions_environment,
@@ -59,6 +62,8 @@ from local.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 KEPT_FUNCTION_LOGS = 20  # besides this run's
+# make run's privacy settings: the person whose reservation the registry sets, and the one who reserves on Helsenorge
+PRIVACY_PERSON, HELSENORGE_PERSON = VALID_IDS[0], VALID_IDS[1]
 INVALID_CHANGES: list[dict[str, Any]] = [
     {"nationalId": "15499923810"},  # H-nummer
     {"nationalId": "17048522719"},  # bad control digits
@@ -186,6 +191,7 @@ class LocalStack:
     sent: list[SentOrder] = field(default_factory=list)
     sent_messages: list[SentMessage] = field(default_factory=list)
     first_sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    privacy: dict[str, Any] = field(default_factory=dict)  # what show_privacy_settings did
 
     def __enter__(self) -> "LocalStack":
         self._stack: list[Any] = []
@@ -239,6 +245,8 @@ class LocalStack:
         self._stack.append(self.messages_stream_poller)
         self.upstream = Upstream(self.resources["OUTCOME_QUEUE_URL"]).start()
         self._stack.append(self.upstream)
+        self.invoke_front = InvokeFront({"PrivacySettingsFunction": handlers.privacy_settings}).start()
+        self._stack.append(self.invoke_front)
         self.sqs, self.dynamodb, self.s3 = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("s3")
 
     def __exit__(self, *_: object) -> None:
@@ -248,7 +256,8 @@ class LocalStack:
 
     @property
     def ports(self) -> list[int]:
-        return [int(url.rsplit(":", 1)[1]) for url in (self.simulator.base_url, self.front.base_url, self.aws.url)]
+        urls = (self.simulator.base_url, self.front.base_url, self.aws.url, self.invoke_front.base_url)
+        return [int(url.rsplit(":", 1)[1]) for url in urls]
 
     def send(self, order: SentOrder) -> None:
         if not self.sent:
@@ -380,7 +389,27 @@ class LocalStack:
             },
             "ports": self.ports,
             "pid": os.getpid(),
+            "privacy": self.privacy,
         }
+
+    # --- privacy settings (PVK) -------------------------------------------------------------------------------------
+
+    def show_privacy_settings(self) -> None:
+        """A registry sets a person's reservation and reads it back, invoking PrivacySettingsFunction as upstream
+        does; another person reserves on Helsenorge, which ePROM forwards (its event is awaited with the rest)."""
+        client = boto3.client("lambda", endpoint_url=self.invoke_front.base_url)
+
+        def invoke(request: dict[str, Any]) -> Any:
+            with iam.as_upstream("PrivacySettingsClientPolicy"):
+                answer = client.invoke(FunctionName="PrivacySettingsFunction", Payload=json.dumps(request))
+            return json.loads(answer["Payload"].read())
+
+        person = {"nationalId": PRIVACY_PERSON, "type": "Reservasjon", "pvkId": RESERVATION_PVK_ID}
+        self.privacy["set"] = invoke({"operation": "set", "status": "Aktiv"} | person)
+        self.privacy["read_back"] = invoke({"operation": "get"} | person)
+        change = {"nationalId": HELSENORGE_PERSON, "pvkId": RESERVATION_PVK_ID, "status": "RES"}
+        requests.post(f"{self.simulator.base_url}/_simulator/privacy-change", json=change, timeout=10)
+        self.privacy["helsenorge_change"] = change["status"]
 
 
 def sample_orders(form_return: str = "Completed") -> list[SentOrder]:
@@ -446,7 +475,8 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
         )
     # by formOrderId, as a consumer correlates them: a status that beat the placer's write has no orderReference yet
     events: dict[str | None, list[str]] = {}
-    for event in sorted(report["events"], key=lambda event: (event["statusRank"], event["occurredAt"])):
+    order_events = [event for event in report["events"] if "statusRank" in event]
+    for event in sorted(order_events, key=lambda event: (event["statusRank"], event["occurredAt"])):
         label = _EVENT_LABELS.get(event["detailType"]) or event["status"]
         events.setdefault(event["formOrderId"] or event["orderReference"], []).append(label)
     width = max((len(order.order_reference) for order in sent), default=10)
@@ -481,7 +511,28 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
         f"{len(report['events_received'])} events ({len(report['events']) + len(report['message_events'])} "
         "distinct eventIds)"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + privacy_lines(report))
+
+
+def privacy_lines(report: dict[str, Any]) -> list[str]:
+    """What the privacy settings came to (LocalStack.show_privacy_settings), national ids masked."""
+    shown = report["privacy"]
+    if not shown:
+        return []
+    setting = shown["read_back"]
+    lines = [
+        "\nprivacy settings (PrivacySettingsFunction, invoked as upstream does; national ids masked):",
+        f"  set Reservasjon of *********** in {RESERVATION_PVK_ID}: {json.dumps(shown['set'])}",
+        f"  read back: {setting.get('name')}: {setting.get('status')} "
+        f"(sequence number {setting.get('sequenceNumber')})",
+    ]
+    changed = [event for event in report["events"] if event["detailType"] == "PrivacySettingChanged"]
+    lines += [
+        f"  a person reserved on Helsenorge ({shown['helsenorge_change']}): upstream got {event['detailType']} "
+        f"{event['eventId']} ({event['status']}), the change stored as {event['change']['key']}"
+        for event in changed
+    ] or ["  a person reserved on Helsenorge: no event reached upstream"]
+    return lines
 
 
 _MESSAGE_EVENT_LABELS = {"MessageAccepted": "accepted", "MessageDelivered": "delivered",
@@ -526,6 +577,8 @@ def local_state(stack: LocalStack) -> LocalState:
             endpoint_url=stack.aws.url,
             api_base_url=stack.front.base_url,
             eprom_simulator_url=stack.simulator.base_url,
+            lambda_endpoint_url=stack.invoke_front.base_url,
+            privacy_settings_function="PrivacySettingsFunction",
             **{name: stack.resources[variable] for name, variable in STATE_VARIABLES.items()},
         ),
     )
@@ -549,6 +602,12 @@ Operate it as you would a deployed stack (`.venv/bin/eprom --help`), e.g.:
 Call the callback endpoint as ePROM does (then `.venv/bin/eprom --local orders orphans` lists it):
   curl -s -X PUT {stack.front.base_url}/api/PromsFormOrder -H 'Content-Type: application/json' \\
       -d '{{"apiKey": "{API_KEY}", "formOrderId": "{uuid.uuid4()}", "formOrderStatus": "Ordered"}}'
+Privacy settings (PVK): a reservation set and read back, a definition's residents, a change on Helsenorge:
+  .venv/bin/eprom --local privacy set {PRIVACY_PERSON} --pvk-id {RESERVATION_PVK_ID} --status Aktiv
+  .venv/bin/eprom --local privacy get {PRIVACY_PERSON} --pvk-id {RESERVATION_PVK_ID}
+  .venv/bin/eprom --local privacy list --pvk-id {RESERVATION_PVK_ID}
+  curl -s -X POST {stack.simulator.base_url}/_simulator/privacy-change \\
+      -d '{{"nationalId": "{HELSENORGE_PERSON}", "pvkId": "{RESERVATION_PVK_ID}", "status": "RES"}}'
 """
 
 
@@ -586,6 +645,8 @@ def _run(options: RunOptions, function_log: Path, say: Callable[..., None]) -> i
                 stack.send(order)
             for message in sample_messages() if options.samples else []:
                 stack.send_message(message, upload=message.expect == "sent")
+            if options.samples and not options.serve:
+                stack.show_privacy_settings()
             if options.serve:
                 local_state(stack).write(options.state_file)
                 say(serve_instructions(stack))

@@ -22,7 +22,7 @@ import requests
 
 from local import iam
 from local.aws_resources import create_resources
-from local.eprom_simulator import Form, SimulatorConfig
+from local.eprom_simulator import Form, PvkDefinition, SimulatorConfig
 from local.ports import MotoServer, free_port
 
 API_KEY = "local-test-api-key"  # the key in events/callback-*.json
@@ -32,6 +32,9 @@ NONEXISTENT_NATIONAL_ID = "24108108017"  # ePROM answers with the all-zero id
 UNREACHABLE_NATIONAL_ID = "20076833487"  # ePROM reports Error/PatientUnreachable for it
 VALID_IDS = ["26073941651", "01039494104", "17048522718", "03116231939", "29060884348", "55019049891", "26670271527"]
 REGION = "eu-north-1"
+# Privacy settings (PVK): the definitions registered on the local ordering system
+RESERVATION_PVK_ID = "b3cda307-154c-4af4-87d3-30567c931924"  # the id in Hemit's example of the replication callback
+CONSENT_PVK_ID = "5f0e8d1c-2b3a-4c5d-8e9f-0a1b2c3d4e5f"
 
 # Each function's handler module, as template.yaml's Handler names it (the code directories are on the path).
 HANDLER_MODULES = {
@@ -40,6 +43,7 @@ HANDLER_MODULES = {
     "PublishOutcomesFunction": "publish_outcomes.app",
     "FetchSignedDocumentFunction": "fetch_signed_document.app",
     "SendMessageFunction": "send_message.app",
+    "PrivacySettingsFunction": "privacy_settings.app",
 }
 # What template.yaml's Globals give every function besides the resources.
 LAMBDA_GLOBALS = {"POWERTOOLS_SERVICE_NAME": "eprom-integration", "POWERTOOLS_METRICS_NAMESPACE": "EpromIntegration"}
@@ -149,6 +153,10 @@ def simulator_config(**changes: Any) -> SimulatorConfig:
             forms={FORM_ID: Form(), PAPER_FORM_ID: Form(paper_enabled=True)},
             nonexistent_national_ids={NONEXISTENT_NATIONAL_ID},
             unreachable_national_ids={UNREACHABLE_NATIONAL_ID},
+            pvk_definitions={
+                RESERVATION_PVK_ID: PvkDefinition("Reservasjon mot registrering", type=0),
+                CONSENT_PVK_ID: PvkDefinition("Samtykke til registrering", type=1),
+            },
         ),
         **changes,
     )
@@ -176,6 +184,7 @@ class Handlers:
     publish_outcomes: Handler
     fetch_signed_document: Handler
     send_message: Handler
+    privacy_settings: Handler
 
 
 def import_handlers(environment: Mapping[str, str]) -> Handlers:

@@ -32,7 +32,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from buildtools.schemas import outcome_event_errors
-from local.eprom_simulator import EpromSimulator, Form, signed_pdf
+from local.eprom_simulator import EpromSimulator, Form, SimulatorConfig, signed_pdf
 from local.lambda_runtime import LambdaContext
 from local.stack import (  # noqa: F401 - the tests import the stack's names from here too
     API_KEY,
@@ -73,6 +73,7 @@ TEST_SETTINGS = {
     "API_KEY_MIN_REFRESH_SECONDS": "2",  # 10 s deployed; test_key_rotation moves the clock past it
     "SIGNED_DOCUMENT_MAX_BYTES": "5000000",  # the simulator's huge documents need only be larger than this
     "EPROM_REQUESTS_PER_SECOND": "50",  # ePROM's pace (2 deployed): the tests that measure it set their own
+    "PRIVACY_CALL_SECONDS": "6",  # how long a privacy get or set keeps trying ePROM (25 deployed)
 }
 DEFAULT_SIMULATOR = simulator_config(forms=simulator_config().forms | {UNPUBLISHED_FORM_ID: Form(published=False)})
 
@@ -148,11 +149,17 @@ def serving(state_file: Path, *args: str) -> Iterator[dict[str, Any]]:
 def eprom(simulator_session: EpromSimulator, aws: dict[str, str]) -> Iterator[EpromSimulator]:
     """The session's simulator with default behaviour; a test may change `eprom.config` freely. A fresh ePROM starts
     with a fresh pace (eprom/pacer.py): what one test's 429s slowed down does not hold up the next."""
-    simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
+    simulator_session.reset(fresh_simulator_config())
     reset_pace(aws)
     yield simulator_session
-    simulator_session.reset(replace(DEFAULT_SIMULATOR))  # no faults left behind for tests without this fixture
+    simulator_session.reset(fresh_simulator_config())  # no faults left behind for tests without this fixture
     reset_pace(aws)
+
+
+def fresh_simulator_config() -> SimulatorConfig:
+    """The default behaviour, with dictionaries of its own that a test may change."""
+    return replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms),
+                   pvk_definitions=dict(DEFAULT_SIMULATOR.pvk_definitions))  # fmt: skip
 
 
 def reset_pace(aws: dict[str, str]) -> None:

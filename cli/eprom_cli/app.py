@@ -25,6 +25,7 @@ from eprom_cli import (
     orders,
     outcomes,
     preflight,
+    privacy,
     rendering,
     report,
     smoke,
@@ -47,6 +48,7 @@ _REFUSALS = (
     smoke.SmokeRefused,
     adoption.AdoptionRefused,
     onboarding.OnboardingRefused,
+    privacy.PrivacyRefused,
 )
 
 
@@ -99,6 +101,8 @@ app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_key_app, name="api-key")
 messages_app = _app("Letters, SMS and e-mail to citizens: send them, look them up by messageReference.")
 app.add_typer(messages_app, name="messages")
+privacy_app = _app("Privacy settings (PVK): a person's reservation or consent, a definition's residents.")
+app.add_typer(privacy_app, name="privacy")
 
 
 @dataclass(frozen=True)
@@ -535,6 +539,77 @@ def rotate_api_key(
     kept = api_key_rotation.rotate(target, keys, api_key_rotation.read_new_key())
     console.print(f"the new ApiKey is current; {len(kept)} previous key(s) are still accepted on callbacks until "
                   "`eprom api-key rotate --drop-previous` (once ePROM sends the new one)")  # fmt: skip
+
+
+# --- privacy settings (PVK) -----------------------------------------------------------------------------------------
+
+NationalIdArgument = Annotated[str, typer.Argument(help="The person's fødselsnummer or D-nummer (shown masked).")]
+PvkIdOption = Annotated[str, typer.Option(help="The reservation or consent definition (pvkId, a GUID).")]
+TypeOption = Annotated[str, typer.Option("--type", help="Reservasjon or Samtykke (or 0, 1).")]
+RevealOption = Annotated[bool, typer.Option(help="Show the national ids instead of masking them.")]
+
+
+@privacy_app.command("get")
+def get_privacy_setting(
+    ctx: typer.Context,
+    national_id: NationalIdArgument,
+    pvk_id: PvkIdOption,
+    pvk_type: TypeOption = "Reservasjon",
+    reveal: RevealOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The reply as JSON, for scripts.")] = False,
+) -> None:
+    """A person's setting of one definition, as ePROM's PVK has it now (status, sequence number, times)."""
+    target = _target(ctx)
+    setting = privacy.invoke(target, {"operation": "get", "nationalId": national_id, "type": pvk_type,
+                                      "pvkId": pvk_id})  # fmt: skip
+    if reveal:
+        warn_personal_data("a national id")
+    if as_json:
+        rendering.print_json(setting)
+        return
+    rendering.print_privacy_setting(privacy.masked(national_id, reveal=reveal), setting)
+
+
+@privacy_app.command("set")
+def set_privacy_setting(
+    ctx: typer.Context,
+    national_id: NationalIdArgument,
+    pvk_id: PvkIdOption,
+    status: Annotated[str, typer.Option(help="Aktiv (in force) or IkkeAktiv (or 1, 0): the state, never a toggle.")],
+    pvk_type: TypeOption = "Reservasjon",
+    reveal: RevealOption = False,
+) -> None:
+    """Set a person's setting of one definition (as the person asked the registry to). Safe to repeat: the same
+    status again changes nothing."""
+    target = _target(ctx)
+    reply = privacy.invoke(target, {"operation": "set", "nationalId": national_id, "type": pvk_type, "pvkId": pvk_id,
+                                    "status": status})  # fmt: skip
+    person = privacy.masked(national_id, reveal=reveal)
+    console.print(f"{pvk_type} {pvk_id} of {person} is {status}: "
+                  f"{'changed' if reply['changed'] else 'it was so already (nothing changed)'}")  # fmt: skip
+
+
+@privacy_app.command("list")
+def list_residents(
+    ctx: typer.Context,
+    pvk_id: PvkIdOption,
+    show: Annotated[int, typer.Option(help="Residents to print from the list (its first ones).")] = 10,
+    reveal: RevealOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The reply (where the list is) as JSON.")] = False,
+) -> None:
+    """Every resident with an active setting of the definition, written by PrivacySettingsFunction to the results
+    bucket (NDJSON, one resident a line): where it is, how many, and the first --show of them."""
+    target = _target(ctx)
+    listed = privacy.invoke(target, {"operation": "list", "pvkId": pvk_id})
+    if as_json:
+        rendering.print_json(listed)
+        return
+    console.print(f"{listed['count']} residents with an active setting of {pvk_id}: s3://{listed['bucket']}/"
+                  f"{listed['key']} (version {listed['versionId']}, sha256 {listed['sha256']})")  # fmt: skip
+    if show > 0 and listed["count"]:
+        if reveal:
+            warn_personal_data("national ids")
+        rendering.print_residents(privacy.residents(target, listed, show), reveal=reveal)
 
 
 # --- smoke test -----------------------------------------------------------------------------------------------------

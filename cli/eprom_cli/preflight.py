@@ -229,6 +229,13 @@ def _check_parameters(stage: Stage, report: Report) -> None:
         report.problems.append(f"parameters: Stage={stage.parameters.get('Stage')} in stage {stage.name}")
     if stage.name == "prod" and stage.parameters.get("AllowSyntheticNationalIds") != "false":
         report.problems.append("parameters: prod must have AllowSyntheticNationalIds=false")
+    accounts = [account for account in stage.parameters.get("UpstreamAccountIds", "").split(",") if account.strip()]
+    if len(accounts) > MAX_UPSTREAM_ACCOUNTS:
+        report.problems.append(
+            f"parameters: UpstreamAccountIds lists {len(accounts)} accounts; PrivacySettingsFunction's resource policy "
+            f"takes the first {MAX_UPSTREAM_ACCOUNTS} (one Lambda permission each in template.yaml): the others could "
+            "not invoke it"
+        )
     if len(report.problems) == problems_before:
         report.passed.append(f"parameters: {len(stage.parameters)} given, each a parameter of template.yaml")
 
@@ -293,6 +300,10 @@ def set_up_logging_role(stage: Stage, session: Any, *, sleep: Callable[[float], 
             if error.response["Error"]["Code"] != "BadRequestException" or clock() > deadline:
                 raise
             sleep(5)  # the role is not usable by API Gateway yet
+
+
+# template.yaml's PrivacySettingsUpstreamAccount1..5
+MAX_UPSTREAM_ACCOUNTS = 5
 
 
 def session_for(profile: str | None = None) -> Any:

@@ -27,7 +27,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from eprom_cli import dead_letters, messages, orders, preflight, verify
+from eprom_cli import dead_letters, messages, orders, preflight, privacy, verify
 
 # Off a terminal nothing is wrapped: a row is never cut into lines a script would read as two.
 _UNBOUNDED_WIDTH = 1_000_000
@@ -198,6 +198,21 @@ def print_dead_letters(summaries: list[dict[str, Any]]) -> None:
 def dead_letter(letter: dead_letters.DeadLetter) -> str:
     """A dead letter in one line: its queue, message id, reference (masked) and class."""
     return f"{letter.queue} {letter.message_id} {shown(letter.reference)} ({shown(letter.rejection_class)})"
+
+
+_SETTING_FIELDS = ("pvkId", "name", "type", "status", "sequenceNumber", "createdDateTimeOffset",
+                   "lastChangedDateTimeOffset")  # fmt: skip
+
+
+def print_privacy_setting(person: str, setting: dict[str, Any]) -> None:
+    for name, value in [("person", person), *((name, str(setting.get(name))) for name in _SETTING_FIELDS)]:
+        console.print(f" {name:<26} {value}")
+
+
+def print_residents(residents: list[dict[str, Any]], *, reveal: bool) -> None:
+    rows = [(privacy.masked(str(resident.get("nationalId")), reveal=reveal), str(resident.get("sequenceNumber")),
+             str(resident.get("lastChangedDateTimeOffset"))) for resident in residents]  # fmt: skip
+    print_table(f"the first {len(rows)}", ("nationalId", "sequenceNumber", "last changed"), rows)
 
 
 def print_step(step: verify.Step) -> None:

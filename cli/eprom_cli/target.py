@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict
 
 # Operators wait for answers: fail within seconds instead of the SDK's 60 s.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 3})
+# PrivacySettingsFunction answers within its timeout (900 s: a list of a whole population), and an invocation the SDK
+# gave up waiting for would go on running: one attempt, waited for as long as the function may take.
+LAMBDA_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=910, retries={"mode": "standard", "max_attempts": 1})
 
 
 class TargetError(Exception):
@@ -49,6 +52,8 @@ class StackResources(BaseModel):
     message_dead_letter_queue_url: str | None = None
     messages_table: str | None = None
     message_documents_bucket: str | None = None
+    privacy_settings_function: str | None = None  # `eprom privacy` invokes it (a stack from before it: None)
+    lambda_endpoint_url: str | None = None  # the local stack only: its Lambda Invoke front
 
 
 class Target(StackResources):
@@ -56,6 +61,8 @@ class Target(StackResources):
     session: Any  # boto3.Session
 
     def client(self, service: str) -> Any:
+        if service == "lambda":
+            return self.session.client(service, endpoint_url=self.lambda_endpoint_url, config=LAMBDA_CLIENT_CONFIG)
         return self.session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
 
     @property
@@ -152,6 +159,7 @@ def deployed_stack(name: str, *, region: str | None = None, profile: str | None 
         session=session,
         endpoint_url=endpoint,
         eprom_api_base_url=parameters.get("EpromApiBaseUrl"),
+        privacy_settings_function=outputs.get("PrivacySettingsFunctionArn"),
         **{field: outputs[output] for output, field in _OUTPUTS.items()},
         **{field: outputs.get(output) or None for output, field in _OPTIONAL_OUTPUTS.items()},
     )

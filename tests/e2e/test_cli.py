@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 from local import iam
 from local.aws_resources import load_template
 from local.eprom_simulator import signed_pdf
-from local.stack import API_KEY, FORM_ID, PAPER_FORM_ID
+from local.stack import API_KEY, FORM_ID, PAPER_FORM_ID, RESERVATION_PVK_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = ROOT / "events" / "orders"
@@ -107,8 +107,8 @@ def test_every_command_and_option_explains_itself() -> None:
     commands = dict(walk(root, "eprom"))
     assert {"eprom orders send", "eprom orders show", "eprom orders orphans", "eprom orders answers",
             "eprom dead-letters list", "eprom dead-letters redrive", "eprom dead-letters export",
-            "eprom api-key rotate", "eprom smoke", "eprom messages send",
-            "eprom messages show"} <= set(commands)  # fmt: skip
+            "eprom api-key rotate", "eprom smoke", "eprom messages send", "eprom messages show",
+            "eprom privacy get", "eprom privacy set", "eprom privacy list"} <= set(commands)  # fmt: skip
     for path, command in commands.items():
         assert command.help, f"{path} has no help"
         for parameter in command.params:
@@ -116,6 +116,28 @@ def test_every_command_and_option_explains_itself() -> None:
                 assert parameter.help, f"{path} {parameter.name} has no help"
         result = eprom(*path.split()[1:], "--help")
         assert result.exit_code == 0, result.output
+
+
+def test_privacy_set_get_and_list_through_the_function_masked_unless_revealed(stack: LocalStack) -> None:
+    """`eprom privacy` invokes PrivacySettingsFunction (under OperatorPolicy) as upstream does; the national id
+    typed is shown masked, and the residents of a list too, unless --reveal."""
+    person, pvk = "17048522718", RESERVATION_PVK_ID
+    result = eprom("--local", "privacy", "set", person, "--pvk-id", pvk, "--status", "Aktiv")
+    assert result.exit_code == 0, result.output
+    assert f"Reservasjon {pvk} of *********** is Aktiv: changed" in result.output and person not in result.output
+    again = eprom("--local", "privacy", "set", person, "--pvk-id", pvk, "--status", "1")
+    assert "it was so already (nothing changed)" in again.output
+    got = eprom("--local", "privacy", "get", person, "--pvk-id", pvk)
+    assert got.exit_code == 0 and " status                     Aktiv" in got.output and person not in got.output
+    assert person in eprom("--local", "privacy", "get", person, "--pvk-id", pvk, "--reveal").output
+    as_json = json.loads(eprom("--local", "privacy", "get", person, "--pvk-id", pvk, "--json").stdout)
+    assert as_json["status"] == "Aktiv" and person not in json.dumps(as_json)
+    listed = eprom("--local", "privacy", "list", "--pvk-id", pvk)
+    assert listed.exit_code == 0 and "residents with an active setting" in listed.output
+    assert "***********" in listed.output and person not in listed.output
+    assert person in eprom("--local", "privacy", "list", "--pvk-id", pvk, "--reveal").output
+    bad = eprom("--local", "privacy", "get", "12345678901", "--pvk-id", pvk)
+    assert bad.exit_code == 1 and "InvalidRequest: nationalId" in bad.output and "12345678901" not in bad.output
 
 
 def test_without_a_target_one_line_and_exit_1() -> None:

@@ -116,7 +116,7 @@ def assert_results_reached_upstream(report: dict[str, Any], function_log: str) -
     """Every returned form has its answers object and a FormReturned event, every signed one its PDF and a
     SignedDocumentStored event, every status its event; repeats carry the same id and content; nothing personal."""
     events: dict[str, dict[str, dict]] = {}  # formOrderId -> detail-type (+ status) -> event
-    for event in report["events"]:
+    for event in (event for event in report["events"] if event["detailType"] != "PrivacySettingChanged"):
         kind = event["detailType"] + (f":{event['status']}" if event["detailType"] == "FormOrderStatusChanged" else "")
         events.setdefault(event["formOrderId"], {})[kind] = event
     signed = {order["order_reference"] for order in report["sent"] if json.loads(order["body"]).get("mustBeSigned")}
@@ -162,6 +162,14 @@ def test_make_run_shows_the_whole_loop_by_default(tmp_path: Path) -> None:
     assert "Completed" in signed_row and "stored: answers, signed PDF" in signed_row
     assert "events upstream got: placed > Ordered > Completed > answers > signed PDF" in printed
     assert f"function logs and metrics: {Path(report['function_log']).relative_to(ROOT)}" in printed
+    # a reservation set and read back through PrivacySettingsFunction, and a change on Helsenorge as an event
+    assert report["privacy"]["set"] == {"changed": True} and report["privacy"]["read_back"]["status"] == "Aktiv"
+    [changed] = [event for event in report["events"] if event["detailType"] == "PrivacySettingChanged"]
+    assert changed["status"] == "RES" and changed["change"]["key"].startswith("privacy/changes/")
+    assert "read back: Reservasjon mot registrering: Aktiv (sequence number 1)" in printed
+    assert f"upstream got PrivacySettingChanged {changed['eventId']} (RES)" in printed
+    assert "PrivacySettingsFunction" in report["callers"] and report["denied_calls"] == []
+    assert not any(national_id in printed for national_id in VALID_IDS)
 
     # The sample letters, SMS and e-mail (events/messages): a letter delivered (its callback), the SMS and e-mail
     # accepted, a letter ePROM could send on no channel, and two refused before ePROM

@@ -222,7 +222,7 @@ def rule_no_account_wide_settings(template: Template) -> list[str]:
 def rule_managed_policies_and_their_outputs(template: Template) -> list[str]:
     """Issue 18 "What to build" 6: the operators' and upstream's managed policies, each with its ARN as an output."""
     problems = []
-    for policy in ("OperatorPolicy", "OrderProducerPolicy", "OutcomeConsumerPolicy"):
+    for policy in ("OperatorPolicy", "OrderProducerPolicy", "OutcomeConsumerPolicy", "PrivacySettingsClientPolicy"):
         if template["Resources"].get(policy, {}).get("Type") != "AWS::IAM::ManagedPolicy":
             problems.append(f"{policy}: missing")
         if template["Outputs"].get(f"{policy}Arn", {}).get("Value") != {"Ref": policy}:
@@ -450,6 +450,7 @@ def rehearsal_account(aws: dict[str, str]) -> dict[str, str]:
         "StatusCallbackFunction",
         "PublishOutcomesFunction",
         "FetchSignedDocumentFunction",
+        "PrivacySettingsFunction",
     ):
         s3.put_object(Bucket=ARTEFACTS, Key=f"{logical_id}.zip", Body=archive.getvalue())
     ec2 = boto3.client("ec2")
@@ -510,3 +511,6 @@ def test_each_mode_creates_as_a_stack(
         assert {"SqsEndpoint", "SecretsManagerEndpoint", "EventBridgeEndpoint", "DynamoDbEndpoint"} <= created
     outputs = {o["OutputKey"] for o in described.get("Outputs", [])}
     assert {"OperatorPolicyArn", "OrderProducerPolicyArn", "OutcomeConsumerPolicyArn", "OrderQueueUrl"} <= outputs
+    assert {"PrivacySettingsClientPolicyArn", "PrivacySettingsFunctionArn"} <= outputs
+    # UpstreamAccountIds holds one account: it, and no other position of the padded list, may invoke the function
+    assert "PrivacySettingsUpstreamAccount1" in created and "PrivacySettingsUpstreamAccount2" not in created

@@ -12,7 +12,7 @@ import pytest
 import requests
 from conftest import API_KEY, FORM_ID, NONEXISTENT_NATIONAL_ID, PAPER_FORM_ID, UNPUBLISHED_FORM_ID
 
-from local.eprom_simulator import signed_pdf
+from local.eprom_simulator import PvkDefinition, signed_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_SUPPORTED = "is not supported as national ID. The national ID must be either Norsk fødselsnummer or D-nummer."
@@ -178,3 +178,85 @@ def test_its_signed_pdf_is_signed_as_pdfs_are_an_incremental_update_after_the_fi
     assert (
         pdf[first_length : first_length + 1] == b"<" and pdf[second_start - 1 : second_start] == b">"
     )  # ...but /Contents
+
+
+# --- privacy settings (PVK), eprom-contract.md §8 ---------------------------------------------------------------------
+
+RESERVATION = "b3cda307-154c-4af4-87d3-30567c931924"  # local.stack's definition, with Hemit's example id
+
+
+def pvk(eprom, call: str, body: Any, key: str = API_KEY) -> requests.Response:
+    return requests.post(f"{eprom.base_url}/api/v2/{call}", json=body, headers={"Authorization": f"Basic {key}"},
+                         timeout=5)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "body", "message"),
+    [
+        ("getpersonverninnstilling", {"type": 0, "pvkId": RESERVATION}, "nationalId"),
+        ("getpersonverninnstilling", {"nationalId": "2607394165", "type": 0, "pvkId": RESERVATION}, "nationalId"),
+        ("getpersonverninnstilling", {"nationalId": "26073941651", "pvkId": RESERVATION}, "type"),
+        ("setpersonverninnstilling", {"nationalId": "26073941651", "type": 0, "pvkId": RESERVATION}, "status"),
+    ],
+)
+def test_pvk_400s_are_the_documented_ones_with_the_error_body(eprom, call, body, message) -> None:
+    answer = pvk(eprom, call, body)
+    assert answer.status_code == 400
+    assert set(answer.json()) == {"statusCode", "status", "message"} and answer.json()["statusCode"] == 400
+    assert message in answer.json()["message"]
+
+
+def test_pvk_calls_take_only_the_raw_key_and_codes_by_name_or_number(eprom) -> None:
+    body = {"nationalId": "26073941651", "type": "Reservasjon", "pvkId": RESERVATION, "status": 1}
+    assert pvk(eprom, "setpersonverninnstilling", body, key="wrong").status_code == 401
+    assert pvk(eprom, "setpersonverninnstilling", body).json() == {"instansEndret": "Endret"}
+    assert pvk(eprom, "setpersonverninnstilling", body | {"status": "aktiv"}).json() == {"instansEndret": "IkkeEndret"}
+    got = pvk(eprom, "getpersonverninnstilling", body | {"type": 0}).json()
+    assert (got["status"], got["sequenceNumber"], got["id"]) == ("Aktiv", 1, RESERVATION)
+
+
+def test_an_unknown_definition_is_pvk_failing_with_502(eprom) -> None:
+    answer = pvk(
+        eprom, "getpersonverninnstilling", {"nationalId": "26073941651", "type": 0, "pvkId": str(uuid.uuid4())}
+    )
+    assert answer.status_code == 502 and answer.json()["statusCode"] == 502
+
+
+def test_the_residents_list_pages_with_capitalised_members_until_the_reference_is_0(eprom) -> None:
+    eprom.config.pvk_definitions = {RESERVATION: PvkDefinition("Reservasjon mot registrering", 0, 2001)}
+    pages, reference = [], 0
+    while True:
+        page = pvk(
+            eprom, "get-residents-active-pi-for-definition", {"pvkId": RESERVATION, "pagingReference": reference}
+        )
+        pages.append(page.json()["personvernInnstillinger"])
+        reference = page.json()["pagingReference"]
+        if reference == 0:
+            break
+    assert [len(page) for page in pages] == [1000, 1000, 1]
+    assert set(pages[0][0]) == {"NationalId", "SequenceNumber", "createdDateTimeOffset", "lastChangedDateTimeOffset"}
+    residents = [entry["NationalId"] for page in pages for entry in page]
+    assert len(set(residents)) == 2001 and all(len(national_id) == 11 for national_id in residents)
+    eprom.config.pvk_part_code = None
+    answer = pvk(eprom, "get-residents-active-pi-for-definition", {"pvkId": RESERVATION, "pagingReference": 0})
+    assert answer.status_code == 400 and "PvkPart" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(("where", "expected"), [("authorization", {"Authorization": f"Basic {API_KEY}"}),
+                                                 ("apikey", {"ApiKey": API_KEY}), ("body", {})])  # fmt: skip
+def test_a_change_on_helsenorge_is_forwarded_with_the_key_where_configured(eprom, where, expected) -> None:
+    eprom.config.privacy_callback_key_in = where
+    eprom.config.callback_max_attempts = 1  # nobody to call back here: not sent again to a later test's front
+    answer = requests.post(f"{eprom.base_url}/_simulator/privacy-change", timeout=5,
+                           json={"nationalId": "26073941651", "pvkId": RESERVATION, "status": "RES"})  # fmt: skip
+    assert answer.status_code == 202
+    callback = eprom.callbacks[-1]
+    assert callback.path == "/api/PersonvernInnstilling" and callback.headers == expected
+    assert callback.payload == ({"apiKey": API_KEY} if where == "body" else {}) | {
+        "nationalId": "26073941651",
+        "id": RESERVATION,
+        "name": "Reservasjon mot registrering",
+        "status": "RES",
+    }
+    got = pvk(eprom, "getpersonverninnstilling", {"nationalId": "26073941651", "type": 0, "pvkId": RESERVATION})
+    assert got.json()["status"] == "Aktiv"  # PVK holds the person's change

@@ -27,12 +27,15 @@ from test_publish_outcomes import stream_records
 
 from local import iam
 from local.eprom_simulator import EpromSimulator, signed_pdf
-from local.lambda_runtime import LambdaContext
+from local.invoke_front import InvokeFront
+from local.lambda_runtime import LambdaContext, rest_api_event
 from local.sqs_poller import lambda_record
-from local.stack import STATE_VARIABLES
+from local.stack import API_KEY, RESERVATION_PVK_ID, STATE_VARIABLES
 
 TEMPLATE = iam.transformed_template()
 FUNCTIONS = sorted(k for k, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Lambda::Function")
+# Managed policies whose every statement the flow below needs too (upstream's, run with iam.acting_as)
+CLIENT_POLICIES = ["PrivacySettingsClientPolicy"]
 
 
 def _receive(url: str, marker: str) -> dict[str, Any]:
@@ -68,13 +71,23 @@ def _callback(callback_app: Any, name: str, **changes: Any) -> int:
     return callback_app.lambda_handler(event, LambdaContext("StatusCallbackFunction"))["statusCode"]
 
 
+def _privacy_change(callback_app: Any, national_id: str) -> int:
+    """A change from Helsenorge, as ePROM forwards it (the key in a header)."""
+    body = json.dumps({"nationalId": national_id, "id": RESERVATION_PVK_ID, "name": "Reservasjon", "status": "RES"})
+    event = rest_api_event("PUT", "/api/PersonvernInnstilling", {"Authorization": f"Basic {API_KEY}"}, body)
+    return callback_app.lambda_handler(event, LambdaContext("StatusCallbackFunction"))["statusCode"]
+
+
 @pytest.fixture(scope="module")
 def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list[iam.Call]:
     """An order placed, one refused, one retried; its callbacks (one replayed); its outcomes published; its signed
-    document fetched. A letter sent, one refused, one retried; its callback; its events published. Returns the AWS
-    calls the functions made, each as decided."""
+    document fetched. A letter sent, one refused, one retried; its callback; its events published. A privacy setting
+    read, set and listed, a list that fails, a change from Helsenorge (sent twice), and upstream invoking the function
+    and reading what it points at under PrivacySettingsClientPolicy. Returns the AWS calls the functions and the
+    client policies made, each as decided."""
     import fetch_signed_document.app as fetcher
     import place_order.app as placer
+    import privacy_settings.app as privacy_app
     import publish_outcomes.app as publisher
     import send_message.app as sender
     import status_callback.app as callback_app
@@ -163,11 +176,34 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
     simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
     records = message_stream_records(aws, letter["messageReference"])
     assert publisher.lambda_handler({"Records": records}, LambdaContext()) == {"batchItemFailures": []}
-    return [call for call in evaluator.calls[first:] if call.principal in FUNCTIONS]
+    cold_start()
+    person = {"nationalId": "26073941651", "type": "Reservasjon", "pvkId": RESERVATION_PVK_ID}
+    invocation = LambdaContext("PrivacySettingsFunction", timeout_seconds=60)
+    assert privacy_app.lambda_handler({"operation": "get"} | person, invocation)["status"]
+    assert "changed" in privacy_app.lambda_handler({"operation": "set", "status": "Aktiv"} | person, invocation)
+    simulator_session.config.pvk_part_code = None  # the list fails: its upload is aborted
+    failed = privacy_app.lambda_handler({"operation": "list", "pvkId": RESERVATION_PVK_ID}, invocation)
+    assert failed["error"]["class"] == "RefusedByEprom"
+    simulator_session.reset(replace(DEFAULT_SIMULATOR, forms=dict(DEFAULT_SIMULATOR.forms)))
+    cold_start()
+    for _ in range(2):  # ePROM sends again until acknowledged: the second finds the change stored
+        assert _privacy_change(callback_app, "26073941651") == 200
+    s3 = boto3.client("s3")
+    [change] = s3.list_object_versions(Bucket=aws["FORM_RESULTS_BUCKET"], Prefix="privacy/changes/")["Versions"][:1]
+    list_request = json.dumps({"operation": "list", "pvkId": RESERVATION_PVK_ID})
+    front = InvokeFront({"PrivacySettingsFunction": privacy_app.lambda_handler})
+    with front, iam.acting_as("PrivacySettingsClientPolicy"):  # upstream: invoke, then read what the reply names
+        invoked = boto3.client("lambda", endpoint_url=front.base_url).invoke(
+            FunctionName="PrivacySettingsFunction", Payload=list_request
+        )
+        listed = json.loads(invoked["Payload"].read())
+        s3.get_object(Bucket=listed["bucket"], Key=listed["key"], VersionId=listed["versionId"])
+        s3.get_object(Bucket=aws["FORM_RESULTS_BUCKET"], Key=change["Key"], VersionId=change["VersionId"])
+    return [call for call in evaluator.calls[first:] if call.principal in FUNCTIONS + CLIENT_POLICIES]
 
 
 def test_every_call_of_a_typical_flow_and_of_the_lambda_service_is_allowed(typical_flow: list[iam.Call]) -> None:
-    assert {call.principal for call in typical_flow} == set(FUNCTIONS)
+    assert {call.principal for call in typical_flow} == set(FUNCTIONS + CLIENT_POLICIES)
     assert [call for call in typical_flow if not call.allowed] == []
     evaluator = iam.current()
     for function in FUNCTIONS:
@@ -188,7 +224,7 @@ NOT_NEEDED: dict[tuple[str, str, str], str] = {}  # (function, Sid, action) gran
 
 
 def _granted(function: str) -> list[tuple[str, str]]:
-    """(Sid, action) of every Allow of the function's role."""
+    """(Sid, action) of every Allow of the function's role (or of the managed policy)."""
     evaluator = iam.LocalIam(TEMPLATE)
     evaluator.add_stack(iam.StackResources("eu-north-1", {}, {}))
     return [
@@ -207,7 +243,7 @@ def _granted(function: str) -> list[tuple[str, str]]:
         )
         if (function, sid, action) in NOT_NEEDED
         else (function, sid, action)
-        for function in FUNCTIONS
+        for function in FUNCTIONS + CLIENT_POLICIES
         for sid, action in _granted(function)
         if (function, action) not in NEEDED_ELSEWHERE
     ],
@@ -216,7 +252,7 @@ def test_each_permission_of_each_role_is_needed(typical_flow: list[iam.Call], fu
     """Removed from the template, the permission denies a call of the flow or one the Lambda service makes."""
     evaluator = iam.current()
     needs = [(c.action, c.resource, dict(c.context)) for c in typical_flow if c.principal == function]
-    needs += iam.lambda_service_needs(evaluator, function)
+    needs += iam.lambda_service_needs(evaluator, function) if function in FUNCTIONS else []
     with evaluator.without(function, action, sid):
         statements = evaluator.statements(function)
         denied = [need for need in needs if not iam.is_allowed(statements, *need)]
@@ -411,3 +447,27 @@ def test_a_listing_is_decided_on_its_prefix(aws: dict[str, str]) -> None:
     answers, signed = [c for c in evaluator.calls[-2:] if c.action == "s3:ListBucketVersions"]
     assert iam.is_allowed(listing, answers.action, answers.resource, dict(answers.context))
     assert not iam.is_allowed(listing, signed.action, signed.resource, dict(signed.context))
+
+
+def test_the_privacy_function_moves_eproms_pace_and_touches_no_claim(aws: dict[str, str]) -> None:
+    """Its role names the pace item by its partition key (dynamodb:LeadingKeys): the claims on orderReferences, in the
+    same table, are out of its reach."""
+    claim = {"id": {"S": f"orderReference#{uuid.uuid4()}"}}
+    with iam.acting_as("PrivacySettingsFunction"), pytest.raises(ClientError) as denied:
+        boto3.client("dynamodb").update_item(TableName=aws["IDEMPOTENCY_TABLE"], Key=claim,
+                                             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "state"},
+                                             ExpressionAttributeValues={":s": {"S": "Placed"}})  # fmt: skip
+    assert "dynamodb:UpdateItem" in denied.value.response["Error"]["Message"]
+    assert "Item" not in boto3.client("dynamodb").get_item(TableName=aws["IDEMPOTENCY_TABLE"], Key=claim)
+
+
+def test_for_all_values_holds_for_a_key_the_request_lacks() -> None:
+    """As in AWS (reference_policies_condition-single-vs-multi-valued-context-keys.html): ForAllValues over no values
+    is true; the single-valued operator is false without the key."""
+    pace_only = {"StringEquals": {"dynamodb:LeadingKeys": ["pace#eprom"]}}
+    statement = {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}
+    for_all = [statement | {"Condition": {f"ForAllValues:{key}": value for key, value in pace_only.items()}}]
+    assert iam.is_allowed(for_all, "dynamodb:DescribeTable", "arn:aws:dynamodb:eu-north-1:1:table/t", {})
+    assert not iam.is_allowed([statement | {"Condition": pace_only}], "dynamodb:DescribeTable", "t", {})
+    leading = {"dynamodb:LeadingKeys": "orderReference#x"}
+    assert not iam.is_allowed(for_all, "dynamodb:UpdateItem", "arn:aws:dynamodb:eu-north-1:1:table/t", leading)

@@ -11,6 +11,8 @@ import boto3
 import pytest
 from conftest import API_KEY, EVENTS, PREVIOUS_API_KEY, FakeClock, order_message, sqs_event
 
+from local.lambda_runtime import rest_api_event
+
 NEW_KEY = "regenerated-in-eprom-admin"
 
 
@@ -100,3 +102,19 @@ def test_an_order_after_ePROM_regenerated_the_key_is_placed_without_waiting_for_
     assert [headers["Authorization"] for headers in eprom.order_headers[-2:]] == [f"Basic {API_KEY}",
                                                                                   f"Basic {NEW_KEY}"]  # fmt: skip
     assert dead_letters.messages() == []
+
+
+def test_a_privacy_change_with_the_regenerated_key_in_a_header_is_stored_and_the_old_key_still_is(
+    callback_app, secret_holds, lambda_context
+) -> None:
+    """The replication callback carries the key in a header: compared with the secret's keys as read again after a
+    mismatch, the current and the previous one."""
+    event, _ = callback_event(API_KEY)
+    assert callback_app.lambda_handler(event, lambda_context)["statusCode"] == 200  # the old key is cached now
+    secret_holds(NEW_KEY, API_KEY)
+    for headers in ({"Authorization": f"Basic {NEW_KEY}"}, {"ApiKey": API_KEY}):
+        body = json.dumps(
+            {"nationalId": "26073941651", "id": str(uuid.uuid4()), "name": "Reservasjon", "status": "RES"}
+        )
+        privacy_change = rest_api_event("PUT", "/api/PersonvernInnstilling", headers, body)
+        assert callback_app.lambda_handler(privacy_change, lambda_context)["statusCode"] == 200

@@ -143,3 +143,16 @@ def test_a_stack_that_exists_is_reported_with_its_state(account) -> None:
         assert "stack: eprom-integration-test is CREATE_COMPLETE" in report.passed
     finally:
         cloudformation.delete_stack(StackName="eprom-integration-test")
+
+
+def test_more_upstream_accounts_than_the_privacy_function_has_permissions_for_is_a_problem(account, tmp_path) -> None:
+    samconfig = tmp_path / "samconfig.toml"
+    accounts = ",".join(f"21098765432{digit}" for digit in range(6))
+    samconfig.write_text(
+        '[qa.deploy.parameters]\nstack_name = "x"\nregion = "eu-north-1"\n'
+        f'parameter_overrides = "Stage=qa EpromApiBaseUrl=https://example.org UpstreamAccountIds={accounts}"\n'
+    )
+    report = preflight.preflight(preflight.load_stage("qa", samconfig=samconfig), boto3.Session())
+    assert any("UpstreamAccountIds lists 6 accounts" in problem for problem in report.problems)
+    five = preflight.load_stage("qa", {"UpstreamAccountIds": accounts.rsplit(",", 1)[0]}, samconfig=samconfig)
+    assert not any("UpstreamAccountIds" in problem for problem in preflight.preflight(five, boto3.Session()).problems)

@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import pytest
+from eprom_cli.preflight import MAX_UPSTREAM_ACCOUNTS
 
 from buildtools.network_modes import MODES, render
 from local.aws_resources import TEMPLATE as TEMPLATE_PATH
@@ -34,6 +35,8 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
         ("SignedDocumentQueue", "AWS::SQS::Queue"),
         ("SignedDocumentDeadLetterQueue", "AWS::SQS::Queue"),
         ("FetchSignedDocumentFunction", "AWS::Serverless::Function"),
+        ("PrivacySettingsFunction", "AWS::Serverless::Function"),
+        ("PrivacySettingsClientPolicy", "AWS::IAM::ManagedPolicy"),
     ],
 )
 def test_every_logical_id_of_the_contract_exists(logical_id: str, kind: str) -> None:
@@ -216,6 +219,8 @@ def test_data_survives_a_stack_deletion(logical_id: str) -> None:
 
 def test_no_hard_coded_physical_names() -> None:
     for logical_id, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::Lambda::Permission":  # its FunctionName names the function it is for
+            continue
         properties = resource.get("Properties", {})
         for name_property in ("TableName", "QueueName", "FunctionName", "LayerName", "LogGroupName"):
             name = properties.get(name_property)
@@ -233,7 +238,8 @@ def actions(statement: dict[str, Any]) -> list[str]:
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
-ROLES = ("PlaceOrderRole", "StatusCallbackRole", "PublishOutcomesRole", "FetchSignedDocumentRole", "SendMessageRole")
+ROLES = ("PlaceOrderRole", "StatusCallbackRole", "PublishOutcomesRole", "FetchSignedDocumentRole", "SendMessageRole",
+         "PrivacySettingsRole")  # fmt: skip
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -280,6 +286,7 @@ def test_only_the_placer_and_the_sender_read_the_fingerprint_key() -> None:
         ("CallbackApiAccessLogGroup", "KmsKeyId"),
         ("PublishOutcomesLogGroup", "KmsKeyId"),
         ("FetchSignedDocumentLogGroup", "KmsKeyId"),
+        ("PrivacySettingsLogGroup", "KmsKeyId"),
         ("OutcomeQueue", "KmsMasterKeyId"),
         ("OutcomeDeliveryDeadLetterQueue", "KmsMasterKeyId"),
         ("SignedDocumentQueue", "KmsMasterKeyId"),
@@ -347,6 +354,8 @@ def test_the_publisher_reads_the_stream_like_the_contract_says() -> None:
         ("PublishOutcomesFunction", {"OUTCOME_BUS_NAME", "SIGNED_DOCUMENT_QUEUE_URL", "FORM_RESULTS_BUCKET"}),
         ("StatusCallbackFunction", {"FORM_RESULTS_BUCKET"}),
         ("FetchSignedDocumentFunction", {"EPROM_API_BASE_URL", "FORM_RESULTS_BUCKET"}),
+        ("PrivacySettingsFunction", {"IDEMPOTENCY_TABLE", "EPROM_API_BASE_URL", "FORM_RESULTS_BUCKET"}),
+        ("StatusCallbackFunction", {"OUTCOME_BUS_NAME"}),
     ],
 )
 def test_environment_of_the_results_functions(function: str, variables: set[str]) -> None:
@@ -360,9 +369,11 @@ def test_each_results_function_reaches_only_its_part_of_the_bucket() -> None:
     assert s3_resources("StatusCallbackRole") == [
         {"Fn::Sub": "${FormResultsBucket.Arn}/answers/*"},
         {"Fn::GetAtt": "FormResultsBucket.Arn"},  # ListBucketVersions, under answers/ only (the condition below)
+        {"Fn::Sub": "${FormResultsBucket.Arn}/privacy/changes/*"},
     ]
     assert {"StringLike": {"s3:prefix": "answers/*"}} in [s.get("Condition") for s in statements("StatusCallbackRole")]
     assert s3_resources("FetchSignedDocumentRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/signed/*"}]
+    assert s3_resources("PrivacySettingsRole") == [{"Fn::Sub": "${FormResultsBucket.Arn}/privacy/lists/*"}]
     assert s3_resources("PublishOutcomesRole") == [] and s3_resources("PlaceOrderRole") == []
 
 
@@ -508,6 +519,7 @@ _NOT_FROM_THE_FUNCTION = {"kms", "logs", "xray"}
         ("PlaceOrderFunction", "PlaceOrderRole"),
         ("FetchSignedDocumentFunction", "FetchSignedDocumentRole"),
         ("SendMessageFunction", "SendMessageRole"),
+        ("PrivacySettingsFunction", "PrivacySettingsRole"),
     ],
 )
 def test_the_functions_that_call_eprom_run_in_the_vpc_with_an_endpoint_for_every_service_they_call(
@@ -664,3 +676,19 @@ def test_the_message_queues_are_encrypted_sized_and_alarmed_as_the_orders() -> N
     assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "MESSAGE_BATCH_SIZE = 5" in (ROOT / "functions/send_message/send_message/app.py").read_text()
     assert event["BatchSize"] == 5
+
+
+def test_the_privacy_settings_function_is_reachable_from_each_upstream_account_and_no_other() -> None:
+    """One Lambda permission per account (Lambda takes one principal each), for the first five of UpstreamAccountIds,
+    each only when that account is given; the callback route on CallbackApi."""
+    permissions = {i: r for i, r in RESOURCES.items() if r["Type"] == "AWS::Lambda::Permission"}
+    assert len(permissions) == MAX_UPSTREAM_ACCOUNTS  # what `eprom preflight` holds UpstreamAccountIds to
+    for position, (logical_id, permission) in enumerate(sorted(permissions.items())):
+        assert permission["Condition"] == f"HasUpstreamAccount{position + 1}", logical_id
+        assert permission["Properties"]["FunctionName"] == {"Fn::GetAtt": "PrivacySettingsFunction.Arn"}
+        assert permission["Properties"]["Principal"]["Fn::Select"][0] == position
+        condition = TEMPLATE["Conditions"][permission["Condition"]]
+        assert condition["Fn::Not"][0]["Fn::Equals"][0] == permission["Properties"]["Principal"]
+    route = RESOURCES["StatusCallbackFunction"]["Properties"]["Events"]["PrivacyChange"]["Properties"]
+    assert (route["Path"], route["Method"], route["RestApiId"]) == (
+        "/api/PersonvernInnstilling", "PUT", {"Ref": "CallbackApi"})  # fmt: skip

@@ -1,5 +1,6 @@
 """StatusCallbackFunction: ePROM's PUT /api/PromsFormOrder (order status and form returns) -> FormResultsBucket
-(answers) and FormOrdersTable; PUT /api/MessageToCitizen (a letter's fate) -> MessagesTable.
+(answers) and FormOrdersTable; PUT /api/MessageToCitizen (a letter's fate) -> MessagesTable; and
+PUT /api/PersonvernInnstilling (a privacy-setting change) -> FormResultsBucket and OutcomeBus.
 
 Replies as architecture.md fixes them: 200 stored, 401 bad key, 400 unreadable, 5xx not stored (ePROM retries).
 """
@@ -20,10 +21,12 @@ from eprom.message_store import MessageStore
 from eprom.messages import MessageToCitizenCallback
 from eprom.models import CallbackReply, EpromCallback, describe_errors
 from eprom.order_store import OrderStore
+from eprom.outcome_bus import OutcomeBus
 from eprom.results_store import ResultsStore
 
 from status_callback.callbacks import Unauthorized, receive_callback
 from status_callback.message_callbacks import receive_message_callback
+from status_callback.privacy_changes import UnreadableChange, receive_privacy_change
 from status_callback.settings import CallbackSettings
 
 settings = CallbackSettings.from_environment()
@@ -82,14 +85,40 @@ def put_message_to_citizen(callback: MessageToCitizenCallback) -> Response[Callb
     return _reply(HTTPStatus.OK)
 
 
-# --- Replies to everything else --------------------------------------------------------------------------------------
+# --- Privacy settings (PVK): PUT /api/PersonvernInnstilling, Helsenorge's changes forwarded by ePROM (issue 29) ---
+
+PRIVACY_CHANGE_PATH = "/api/PersonvernInnstilling"
+bus = OutcomeBus(settings.outcome_bus_name)
+
+
+@app.put(
+    PRIVACY_CHANGE_PATH, summary="A privacy-setting change from Helsenorge, forwarded by ePROM", responses=_REPLIES
+)
+def put_personvern_innstilling() -> Response[CallbackReply]:
+    # The key may come in a header: the headers as API Gateway hands them over, each name with all its values
+    event = app.current_event
+    headers = event.multi_value_headers or {name: [value] for name, value in (event.headers or {}).items()}
+    receive_privacy_change(event.decoded_body or "", headers, api_keys=api_keys, results=results, bus=bus)
+    return _reply(HTTPStatus.OK)
+
+
+@app.exception_handler(UnreadableChange)
+def _unreadable_change(error: UnreadableChange) -> Response[CallbackReply]:
+    logger.warning("privacy change refused: unreadable", reason=str(error))
+    metrics.add_metric(name="CallbacksUnreadable", unit=MetricUnit.Count, value=1)
+    return _reply(HTTPStatus.BAD_REQUEST, str(error))
+
+
+# --- every path ------------------------------------------------------------------------------------------------------
+
+PUT_PATHS = (CALLBACK_PATH, MESSAGE_CALLBACK_PATH, PRIVACY_CHANGE_PATH)
 
 
 @app.not_found
 def _no_such_route(_: Exception) -> Response[CallbackReply]:
-    if app.current_event.path.rstrip("/") in (CALLBACK_PATH, MESSAGE_CALLBACK_PATH):
+    if app.current_event.path.rstrip("/") in PUT_PATHS:
         return _reply(HTTPStatus.METHOD_NOT_ALLOWED, "only PUT is served here", headers={"Allow": "PUT"})
-    return _reply(HTTPStatus.NOT_FOUND, f"only PUT {CALLBACK_PATH} or {MESSAGE_CALLBACK_PATH} is served here")
+    return _reply(HTTPStatus.NOT_FOUND, f"only PUT {' and PUT '.join(PUT_PATHS)} are served here")
 
 
 @app.exception_handler(Unauthorized)

@@ -2,6 +2,7 @@
 callback in the item (status by rank, history, the answers pointer)."""
 
 import hmac
+from collections.abc import Sequence
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -20,22 +21,21 @@ class Unauthorized(Exception):
     """The apiKey is missing or is none of the accepted keys."""
 
 
-def api_key_matches(given: str | None, accepted: tuple[str, ...]) -> bool:
-    if not given:
-        return False
-    given_bytes = given.encode(errors="surrogatepass")
-    # Compare with every key, in constant time each, so timing tells nothing about which (if any) matched.
-    matches = [hmac.compare_digest(given_bytes, key.encode()) for key in accepted]
+def api_key_matches(presented: Sequence[str], accepted: tuple[str, ...]) -> bool:
+    """Whether any key presented (a callback may carry one in more than one place) is one of the accepted keys."""
+    # Compare each with every key, in constant time each, so timing tells nothing about which (if any) matched.
+    matches = [hmac.compare_digest(given.encode(errors="surrogatepass"), key.encode())
+               for given in presented if given for key in accepted]  # fmt: skip
     return any(matches)
 
 
-def authenticate(given: str | None, api_keys: ApiKeySource) -> None:
-    """The key must be one the secret holds. On a mismatch the secret is read again (rate-limited) before the
-    callback is refused: the key may just have been regenerated in ePROM Admin and put into the secret."""
-    if api_key_matches(given, api_keys.keys().accepted):
+def authenticate(presented: Sequence[str], api_keys: ApiKeySource) -> None:
+    """A key presented must be one the secret holds. On a mismatch the secret is read again (rate-limited) before
+    the callback is refused: the key may just have been regenerated in ePROM Admin and put into the secret."""
+    if api_key_matches(presented, api_keys.keys().accepted):
         return
-    refreshed = api_keys.refresh() if given else None
-    if refreshed is None or not api_key_matches(given, refreshed.accepted):
+    refreshed = api_keys.refresh() if any(presented) else None
+    if refreshed is None or not api_key_matches(presented, refreshed.accepted):
         raise Unauthorized
     logger.info("callback key matched after reading the secret again (the key was rotated)")
 
@@ -54,7 +54,7 @@ def receive_callback(
     store: OrderStore,
     results: ResultsStore,
 ) -> None:
-    authenticate(callback.api_key.get_secret_value() if callback.api_key else None, api_keys)
+    authenticate([callback.api_key.get_secret_value()] if callback.api_key else [], api_keys)
     form_order_id = str(callback.form_order_id)
     answers = results.put_answers(form_order_id, answers_document(received)) if callback.is_form_return else None
     changed = store.apply_callback(callback, answers=answers)

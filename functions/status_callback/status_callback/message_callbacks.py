@@ -17,7 +17,7 @@ metrics = Metrics()
 def receive_message_callback(
     callback: MessageToCitizenCallback, *, api_keys: ApiKeySource, store: MessageStore
 ) -> None:
-    authenticate(callback.api_key.get_secret_value() if callback.api_key else None, api_keys)
+    authenticate([callback.api_key.get_secret_value()] if callback.api_key else [], api_keys)
     changed = store.apply_callback(callback)
     metrics.add_metric(name="CallbacksStored" if changed else "CallbacksUnchanged", unit=MetricUnit.Count, value=1)
     logger.info(

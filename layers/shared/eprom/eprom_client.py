@@ -20,10 +20,16 @@ ePROM took nothing (Transient). The SMS and e-mail API take the ApiKey in the bo
 Signed documents (GET {base}/api/ExternalDocument/{signedFormId}) change nothing at ePROM, so every failure there
 is safe to retry: Document (a whole PDF, streamed into a file), NotFound (404: maybe not ready yet), Refused (400),
 TooLarge (above our limit) or Transient (including a body that is cut short, not a PDF, or too slow).
+
+Privacy settings (PVK, eprom-contract.md §8): get and list only read, and set names the state it wants (never a
+toggle), so each may be sent again after any failure. A timeout or a 5xx is retried (each attempt in a slot of the
+pace) while the caller's `answer_by` allows; what remains is a PvkFailed with its class: RefusedByEprom (400),
+Unauthorized (401/403), PvkUnavailable (502: PVK failed), Transient (timeouts, other 5xx, no slot of the pace).
 """
 
 import hashlib
 import json
+import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +38,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import BinaryIO, Protocol
+from uuid import UUID
 
 import requests
 from pydantic import ValidationError
@@ -43,6 +50,17 @@ from eprom.messages import EpromEmailRequest, EpromLetterAnswer, EpromSmsRequest
 from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
 from eprom.national_id import redact
 from eprom.pacer import Pacer
+from eprom.privacy import (
+    EpromPrivacySetting,
+    EpromSetAnswer,
+    ErrorClass,
+    GetRequest,
+    ResidentsPage,
+    SetRequest,
+    Unreadable,
+    eprom_body,
+    page_request,
+)
 from eprom.settings import EpromApiSettings
 
 NO_ORDER_CREATED = "ePROM created no order (it answered with the all-zero id: the national id does not exist)"
@@ -147,6 +165,24 @@ class TooLarge(Failed):
 
 
 type DocumentResult = Document | NotFound | Refused | TooLarge | Transient
+
+
+@dataclass(frozen=True)
+class PvkFailed(Failed):
+    """A privacy-settings call that did not succeed, with the class upstream is told (architecture.md)."""
+
+    error_class: ErrorClass
+
+
+@dataclass(frozen=True)
+class _TryAgain:
+    """An attempt that may be repeated (a read, or a set of the same state): what to tell if no time is left."""
+
+    failure: PvkFailed
+
+
+PVK_RETRY_BASE_DELAY_SECONDS = 0.25
+PVK_RETRY_MAX_DELAY_SECONDS = 4.0
 PDF_SIGNATURE = b"%PDF-"
 # A PDF ends with %%EOF, which only white-space may follow (ISO 32000-1, 7.2.2 and 7.5.5).
 PDF_END = b"%%EOF"
@@ -308,6 +344,57 @@ class EpromClient:
             if self._pacer is None:
                 time.sleep(retry_after)
 
+    # --- Privacy settings (PVK) ------------------------------------------------------------------------------------
+
+    def get_privacy_setting(self, request: GetRequest, *, answer_by: float) -> EpromPrivacySetting | PvkFailed:
+        body = eprom_body(request)
+        return self._pvk_call("/api/v2/getpersonverninnstilling", body, EpromPrivacySetting.from_json, answer_by)
+
+    def set_privacy_setting(self, request: SetRequest, *, answer_by: float) -> EpromSetAnswer | PvkFailed:
+        """Sent again after a lost answer: the same state asked for again leaves the setting as it is (ePROM then
+        answers IkkeEndret), so a retry is never a flip."""
+        return self._pvk_call(
+            "/api/v2/setpersonverninnstilling", eprom_body(request), EpromSetAnswer.from_json, answer_by
+        )
+
+    def residents_page(self, pvk_id: UUID, paging_reference: int, *, answer_by: float) -> ResidentsPage | PvkFailed:
+        body = page_request(pvk_id, paging_reference)
+        return self._pvk_call(
+            "/api/v2/get-residents-active-pi-for-definition", body, ResidentsPage.from_json, answer_by
+        )
+
+    def _pvk_call[T](self, path: str, body: bytes, read: Callable[[bytes], T], answer_by: float) -> T | PvkFailed:
+        """ePROM's answer as `read` reads it, with timeouts and 5xx tried again (backoff with jitter, each attempt in a
+        slot of the pace) while an answer can still come by `answer_by`."""
+        url, retries = self._base_url + path, 0
+        while True:
+            outcome = self._pvk_attempt(url, body, read, answer_by)
+            if not isinstance(outcome, _TryAgain):
+                return outcome
+            delay = min(PVK_RETRY_MAX_DELAY_SECONDS, PVK_RETRY_BASE_DELAY_SECONDS * 2**retries)
+            delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+            if time.time() + delay > self._latest_start(answer_by):
+                return outcome.failure
+            time.sleep(delay)
+            retries += 1
+
+    def _pvk_attempt[T](
+        self, url: str, body: bytes, read: Callable[[bytes], T], answer_by: float
+    ) -> T | PvkFailed | _TryAgain:
+        match self.post_paced(url, body, answer_by=answer_by):
+            case requests.Response() as answer:
+                with answer:
+                    return _pvk_answer(answer, read)
+            case NotSent(reason):
+                return _TryAgain(PvkFailed(f"{reason} (not sent)", "Transient"))
+            case AnswerLost(reason):
+                return _TryAgain(
+                    PvkFailed(f"{reason} (it was sent: sending the same request again is safe)", "Transient")
+                )
+            case Deferred(reason):
+                return PvkFailed(reason, "Transient")
+        raise AssertionError("unreachable: post_paced returns one of the cases above")
+
     def _latest_start(self, answer_by: float) -> float:
         return answer_by - self._connect_timeout - MIN_READ_TIMEOUT_SECONDS
 
@@ -379,6 +466,25 @@ def _letter_accepted(content: bytes) -> Accepted[EpromLetterAnswer]:
 def _unsecure_accepted(content: bytes) -> Accepted[EpromUnsecureAnswer] | Refused:
     answer = EpromUnsecureAnswer.model_validate_json(content)
     return Accepted(answer) if answer.success else Refused("ePROM answered success: false (it sent nothing)")
+
+
+def _pvk_answer[T](answer: requests.Response, read: Callable[[bytes], T]) -> T | PvkFailed | _TryAgain:
+    """ePROM's PVK answers: 200 with the result; errors with the body {statusCode, status, message}."""
+    status = answer.status_code
+    if status == 200:
+        try:
+            return read(answer.content)
+        except Unreadable as problem:
+            return PvkFailed(f"ePROM answered 200 with a body we cannot read ({problem})", "Transient")
+    if status == 400:
+        return PvkFailed(f"ePROM refused the request: {_error_message(answer)}", "RefusedByEprom")
+    if status in (401, 403):
+        return PvkFailed(f"ePROM refused the ApiKey (HTTP {status})", "Unauthorized")
+    if status == 502:
+        return _TryAgain(PvkFailed(f"PVK failed (ePROM answered HTTP 502: {_error_message(answer)})", "PvkUnavailable"))
+    if status == 408 or status >= 500:
+        return _TryAgain(PvkFailed(f"ePROM answered HTTP {status}: {_error_message(answer)}", "Transient"))
+    return PvkFailed(f"ePROM answered HTTP {status}", "RefusedByEprom")
 
 
 def eprom_client_from(
@@ -522,7 +628,8 @@ def _retry_after_seconds(answer: requests.Response) -> float | None:
 
 
 def _error_message(answer: requests.Response) -> str:
-    """ePROM's 400 text, from whichever shape it came in, without anything that looks like a national id."""
+    """ePROM's error text, from whichever shape it came in, without anything that looks like a national id, and
+    without the key ePROM echoes when it does not know it."""
     try:
         content = answer.json()
     except ValueError:

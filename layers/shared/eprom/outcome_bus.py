@@ -2,8 +2,10 @@
 
 from collections.abc import Sequence
 
+from pydantic import BaseModel
+
 from eprom.aws_clients import lazy_client
-from eprom.outcomes import SOURCE, MessageOutcome, OutcomeDetail
+from eprom.outcomes import SOURCE
 
 PUT_EVENTS_MAX_ENTRIES = 10
 
@@ -18,7 +20,8 @@ class OutcomeBus:
     def __init__(self, bus_name: str) -> None:
         self.bus_name = bus_name
 
-    def put(self, details: Sequence[OutcomeDetail | MessageOutcome]) -> None:
+    def put(self, details: Sequence[BaseModel]) -> None:
+        """Each detail (an event model of outcomes.py) as an event whose detail-type is the model's name."""
         for start in range(0, len(details), PUT_EVENTS_MAX_ENTRIES):
             chunk = details[start : start + PUT_EVENTS_MAX_ENTRIES]
             answer = self.client.put_events(

@@ -1,5 +1,7 @@
 """Outcome events for upstream on OutcomeBus (architecture.md, "Results to upstream" and "Messages to citizens"):
-their models, and what events a change of an item means (put on the bus by outcome_bus.OutcomeBus).
+their models, and what events a change of an item means (put on the bus by outcome_bus.OutcomeBus); and
+PrivacySettingChanged, a change of a person's privacy setting ePROM forwarded (architecture.md, "Privacy settings
+(PVK)").
 
 Derived from FormOrdersTable's stream (old and new image of an item) and, for refusals, from the placer. The same
 fact always gets the same `eventId` (a UUID made from the fact), so a repeated event carries the same id and
@@ -317,4 +319,42 @@ def message_refused_outcome(
         status_rank=-1,
         rejection_class=rejection_class,
         rejection_reason=rejection_reason,
+    )
+
+
+# --- Privacy settings (PVK): a change a person made on Helsenorge, announced by StatusCallbackFunction -------------
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class StoredChangeRef(_Camel):
+    bucket: str
+    key: str
+    version_id: str | None
+    sha256: str
+
+
+class PrivacySettingChanged(_Camel):
+    event_id: str
+    occurred_at: str
+    pvk_id: str
+    name: str | None
+    status: str
+    change: StoredChangeRef
+
+
+def privacy_setting_changed(
+    *, pvk_id: str, name: str | None, status: str, change: ResultPointer, bucket: str, received_at: str
+) -> PrivacySettingChanged:
+    """The event of a stored change: its id is made from the stored content, so the same change sent again by ePROM
+    is the same event (same id, same content: `occurredAt` is when the change was first stored)."""
+    return PrivacySettingChanged(
+        event_id=event_id("PrivacySettingChanged", change.sha256),
+        occurred_at=received_at,
+        pvk_id=pvk_id,
+        name=name,
+        status=status,
+        change=StoredChangeRef(bucket=bucket, key=change.key, version_id=change.version_id, sha256=change.sha256),
     )

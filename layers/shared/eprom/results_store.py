@@ -1,5 +1,6 @@
 """FormResultsBucket (S3): a form return's answers as `answers/{formOrderId}.json` and the signed document as
-`signed/{formOrderId}.pdf` (architecture.md, "Results to upstream").
+`signed/{formOrderId}.pdf` (architecture.md, "Results to upstream"); for privacy settings, the lists of a
+definition's residents (`privacy/lists/`) and the changes ePROM forwards from Helsenorge (`privacy/changes/`).
 
 The bucket is versioned. Writing the same content again (ePROM re-sends callbacks until acknowledged) returns the
 version already stored instead of adding an identical one (for answers: the same as ANY stored version, so returns
@@ -7,7 +8,10 @@ A, B, A are two versions); different content becomes a new version.
 """
 
 import hashlib
-from typing import BinaryIO
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
@@ -91,3 +95,97 @@ class ResultsStore:
                 if head.get("Metadata", {}).get("sha256") == sha256:
                     return ResultPointer(key=key, version_id=version["VersionId"], sha256=sha256, bytes=size)
         return None
+
+    # --- Privacy settings (PVK) --------------------------------------------------------------------------------------
+
+    def put_privacy_change(self, pvk_id: str, document: bytes, *, received_at: str) -> "StoredChange":
+        """A change ePROM forwarded, under a key made of its content: the same change again finds it stored (with the
+        time it was first received), never a second object or version. HeadObject needs s3:GetObject."""
+        sha256 = hashlib.sha256(document).hexdigest()
+        key = f"privacy/changes/{pvk_id}/{sha256}.json"
+        metadata = {"sha256": sha256, "received-at": received_at}
+        try:
+            answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=document, ContentType="application/json",
+                                            Metadata=metadata, IfNoneMatch="*")  # fmt: skip
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
+                raise
+            head = self.client.head_object(Bucket=self.bucket, Key=key)  # this very content: the key says so
+            pointer = ResultPointer(key=key, version_id=head.get("VersionId"), sha256=sha256, bytes=len(document))
+            return StoredChange(pointer, head.get("Metadata", {}).get("received-at", received_at))
+        pointer = ResultPointer(key=key, version_id=answer.get("VersionId"), sha256=sha256, bytes=len(document))
+        return StoredChange(pointer, received_at)
+
+    @contextmanager
+    def streamed(self, key: str, content_type: str) -> Iterator["StreamedObject"]:
+        """An object written as it is made (a list of a whole population: never whole in memory). Aborted when the
+        block ends without `complete()`: nothing half-written is left."""
+        upload = StreamedObject(self.client, self.bucket, key, content_type)
+        try:
+            yield upload
+        finally:
+            if upload.pointer is None:
+                upload.abort()
+
+
+@dataclass(frozen=True)
+class StoredChange:
+    pointer: ResultPointer
+    received_at: str  # ISO 8601 UTC: when it was first stored
+
+
+# S3 takes at most 10,000 parts, each at least 5 MiB but the last: 8 MiB parts make objects of up to 80 GB.
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html
+PART_BYTES = 8 * 1024 * 1024
+_PART_CHECKSUMS = ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256")
+
+
+class StreamedObject:
+    """A multipart upload with one part in memory at a time, its sha256 and size taken as it is written.
+
+    Written by hand rather than with boto3's upload_fileobj: that reads a file object (a generator would need a file
+    adaptor), buffers up to max_concurrency parts at once on threads of its own, and still has no sha256 of the whole
+    to give. Here the memory is one part, nothing runs beside the caller, and an abort is explicit. The permissions:
+    s3:PutObject covers creating, uploading parts and completing; s3:AbortMultipartUpload the abort; with SSE-KMS
+    kms:GenerateDataKey and kms:Decrypt (S3 reads the encrypted parts to complete the object):
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, content_type: str) -> None:
+        self._client, self._bucket, self.key = client, bucket, key
+        self._upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
+        self._buffer = bytearray()
+        self._parts: list[dict[str, Any]] = []
+        self._digest = hashlib.sha256()
+        self.bytes = 0
+        self.pointer: ResultPointer | None = None
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        self._digest.update(data)
+        self.bytes += len(data)
+        if len(self._buffer) >= PART_BYTES:
+            self._send_part()
+
+    def complete(self) -> ResultPointer:
+        self._send_part()  # the last part, however small: an empty one for an empty object (S3 needs a part)
+        answer = self._client.complete_multipart_upload(
+            Bucket=self._bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+        )
+        self.pointer = ResultPointer(
+            key=self.key, version_id=answer.get("VersionId"), sha256=self._digest.hexdigest(), bytes=self.bytes
+        )
+        return self.pointer
+
+    def abort(self) -> None:
+        self._client.abort_multipart_upload(Bucket=self._bucket, Key=self.key, UploadId=self._upload_id)
+
+    def _send_part(self) -> None:
+        number = len(self._parts) + 1
+        answer = self._client.upload_part(
+            Bucket=self._bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=self._buffer
+        )
+        # The SDK sends a checksum of each part (botocore's default); the completion names it for its part.
+        checksums = {name: answer[name] for name in _PART_CHECKSUMS if answer.get(name)}
+        self._parts.append({"ETag": answer["ETag"], "PartNumber": number} | checksums)
+        self._buffer.clear()

@@ -1,0 +1,16 @@
+"""PrivacySettingsFunction's configuration (eprom.settings: read once from the environment at start)."""
+
+from eprom.settings import EpromApiSettings
+from pydantic import Field
+
+
+class PrivacySettingsSettings(EpromApiSettings):
+    idempotency_table: str = Field(min_length=1)  # ePROM's shared pace lives there (eprom.pacer)
+    form_results_bucket: str = Field(min_length=1)  # privacy/lists/
+    # ePROM's pace: requests per second from the whole stack, as the placer's (the same item, the same rate)
+    eprom_requests_per_second: float = Field(default=2, gt=0, le=100)
+    allow_synthetic_national_ids: bool = False
+    # get and set keep trying ePROM (timeouts, 5xx, the pace's wait) this long, then answer Transient: less than an
+    # SDK's default read timeout (boto3: 60 s), so the caller hears the outcome before it could send anything else.
+    # list uses the whole invocation.
+    privacy_call_seconds: float = Field(default=25, ge=5, le=600)  # at least a connect timeout and a read
