@@ -197,7 +197,10 @@ class Verification(BaseModel):
         return [item for item in self.confirmations() if item.key not in self.answers]
 
     def missing_cases(self) -> list[str]:
-        """Required cases neither run nor waived."""
+        """Required cases neither run nor waived (none for a verification of a letter alone: Hemit's cases are the
+        forms')."""
+        if not self.cases:
+            return []
         return [kind for kind in REQUIRED_CASES if kind not in self.kinds and kind not in self.waivers]
 
 
