@@ -287,7 +287,7 @@ def eprom_client_from(
 ) -> EpromClient:
     """The client a function keeps for its life, with the ApiKey from `api_keys` (the settings' secret)."""
     return EpromClient(
-        str(settings.eprom_api_base_url),
+        settings.eprom_api_base_url,
         api_keys.current,
         connect_timeout=settings.eprom_connect_timeout_seconds,
         read_timeout=settings.eprom_read_timeout_seconds,
