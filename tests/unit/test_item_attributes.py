@@ -23,6 +23,8 @@ not read: only the store writes them for FormOrdersTable, and the bench's baseli
 """
 
 import ast
+import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +44,10 @@ NOT_THE_ITEM = {
 }
 OTHER_DOCUMENTS = (
     models.OrderMessage, models.EpromOrderResponse, models.EpromCallback, models.CallbackReply,
-    queues.SignedDocumentJob, outcomes.FormOrderPlaced, outcomes.FormOrderRefused, outcomes.FormOrderStatusChanged,
-    outcomes.FormReturned, outcomes.SignedDocumentStored,
+    outcomes.FormOrderPlaced, outcomes.FormOrderRefused, outcomes.FormOrderStatusChanged, outcomes.FormReturned,
+    outcomes.SignedDocumentStored,
 )  # fmt: skip
+SIGNED_DOCUMENT_JOB = json.loads(queues.SignedDocumentJob(uuid.uuid4(), uuid.uuid4()).as_json())
 
 
 def _property_names(schema: Any) -> set[str]:
@@ -57,9 +60,9 @@ def _property_names(schema: Any) -> set[str]:
 
 
 ITEM_ATTRIBUTES = {
-    str(field.alias) for model in (OrderItem, HistoryEntry, ResultPointer) for field in model.model_fields.values()
-}
-OTHER_NAMES = set().union(
+    str(field.alias) for model in (OrderItem, HistoryEntry) for field in model.model_fields.values()
+} | set(ResultPointer(key="", version_id="", sha256="", bytes=0).as_attribute())
+OTHER_NAMES = set(SIGNED_DOCUMENT_JOB).union(
     *(
         _property_names(model.model_json_schema(by_alias=True, mode=mode))
         for model in OTHER_DOCUMENTS

@@ -17,7 +17,6 @@ from eprom.order_store import OrderStore
 from eprom.queues import SignedDocumentJob, SqsRecord
 from eprom.results_store import ResultsStore
 from eprom.retrying_consumer import Done, Refuse, RetryLater, Verdict
-from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -39,16 +38,15 @@ class SignedDocumentFetcher:
         """The job's verdict: the document downloaded and stored, or why not. `ends_at`: epoch seconds when the
         invocation ends."""
         try:
-            job = SignedDocumentJob.model_validate_json(record.body)
-        except ValidationError:
+            job = SignedDocumentJob.from_json(record.body)
+        except ValueError:
             return Refuse("not a signed-document job (formOrderId and signedFormId GUIDs)", "InvalidJob")
         form_order_id = str(job.form_order_id)
         # Done before? The item says so (a strongly consistent read). Not a HeadObject of the key: S3 answers a read
         # of a missing key with 403, not 404, to a role without s3:ListBucket on the bucket, as ours is
         # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). A PDF stored by a job that failed
         # before it set the item is found by ResultsStore's conditional write: downloaded again, stored once.
-        item = self.store.item(form_order_id)
-        if item is not None and item.signed_document is not None:
+        if self.store.has_signed_document(form_order_id):
             return Done("signed document already stored", log_keys={"form_order_id": form_order_id})
         policy = self.policy
         deadline = time.monotonic() + (ends_at - time.time()) - policy.time_reserve_seconds

@@ -25,18 +25,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import requests
-from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, ApiKeySource, is_sendable
-from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
 from eprom.national_id import redact
 from eprom.pacer import Pacer
 from eprom.settings import EpromApiSettings
+
+if TYPE_CHECKING:  # imported where the order path reads them: the document path starts without pydantic
+    from eprom.models import EpromOrderRequest, EpromOrderResponse
 
 NO_ORDER_CREATED = "ePROM created no order (it answered with the all-zero id: the national id does not exist)"
 _MAX_REASON_LENGTH = 500
@@ -48,7 +49,7 @@ MIN_READ_TIMEOUT_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Placed:
-    response: EpromOrderResponse
+    response: "EpromOrderResponse"
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ class EpromClient:
                 return Transient(f"ePROM answered HTTP {answer.status_code} for the signed document", retry_after)
             return _read_pdf(answer, into, read_timeout=read_timeout, max_bytes=max_bytes, deadline=deadline)
 
-    def place(self, order: EpromOrderRequest, *, answer_by: float) -> PlacementResult:
+    def place(self, order: "EpromOrderRequest", *, answer_by: float) -> PlacementResult:
         """Send the order once ePROM's pace allows, and classify the answer. `answer_by`: epoch seconds by which the
         answer must be in (the caller keeps the time it needs after that)."""
         match self.post_paced(self._url, order.model_dump_json(by_alias=True).encode(), answer_by=answer_by):
@@ -267,6 +268,10 @@ def _held_back_seconds(answer: requests.Response) -> float | None:
 
 
 def _placement_result(answer: requests.Response) -> Placed | Refused | Transient | Ambiguous:
+    from pydantic import ValidationError
+
+    from eprom.models import NO_ORDER_ID, EpromOrderResponse, describe_validation_error
+
     if answer.status_code == 400:
         return Refused(f"ePROM refused the order: {_error_message(answer)}")
     if answer.status_code in _AMBIGUOUS_STATUS:

@@ -9,10 +9,11 @@ orderReference index projects only the key, `orderReference` and `orderFingerpri
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from eprom.models import FormOrderStatus
+from eprom.results_store import ResultPointer as ResultPointer  # an attribute's type: importable from here too
 
 PLACED = "Placed"  # our own status for an order ePROM accepted, before its first callback
 STATUS_RANK = {
@@ -36,19 +37,6 @@ class _ItemModel(BaseModel):
         frozen=True,
         defer_build=True,  # built on first use, as models.py's: only by the functions that read an item
     )
-
-
-class ResultPointer(_ItemModel):
-    """Where a stored result is in FormResultsBucket, and what it is: the `answers` and `signedDocument` attributes
-    (no `versionId` when the bucket gave none)."""
-
-    key: str
-    version_id: str | None = Field(default=None, exclude_if=lambda value: value is None)
-    sha256: str
-    bytes: int
-
-    def as_attribute(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class HistoryEntry(_ItemModel):

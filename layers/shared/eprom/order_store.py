@@ -3,6 +3,10 @@
 Status only moves up its ranks; every distinct callback is appended to `statusHistory`; the `answers` pointer,
 once set, never moves. Every write is a conditional UpdateItem (no read-then-write), so replays, late callbacks
 and a callback that beats our own write all end in the same item.
+
+The item's model (eprom.order_item, pydantic) is imported where a method needs it, not with this module: the
+signed-document fetcher uses only `has_signed_document` and `record_signed_document`, and starts without pydantic
+(docs/performance.md).
 """
 
 import hashlib
@@ -10,14 +14,17 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from eprom.aws_clients import aws_client
-from eprom.models import EpromCallback, EpromOrderResponse
-from eprom.order_item import FINAL_STATUSES, PLACED, STATUS_RANK, OrderItem, ResultPointer
+from eprom.results_store import ResultPointer
+
+if TYPE_CHECKING:
+    from eprom.models import EpromCallback, EpromOrderResponse
+    from eprom.order_item import OrderItem
 
 ORDER_REFERENCE_INDEX = "orderReference-index"
 # statusHistory stays far below DynamoDB's 400 KB item: ePROM sends a handful of callbacks per order, and text
@@ -46,11 +53,13 @@ class OrderStore:
         order_reference: str,
         order_fingerprint: str,
         form_id: str,
-        response: EpromOrderResponse,
+        response: "EpromOrderResponse",
         order_expiry: datetime,
     ) -> bool:
         """Write the order onto its item (made now, or by a callback that came first: a status it wrote stays).
         Once only: False when the item has its orderReference already (a later delivery of a placed order)."""
+        from eprom.order_item import PLACED
+
         now = _now()
         values = {
             "orderReference": order_reference,
@@ -96,7 +105,7 @@ class OrderStore:
             return False
         return True
 
-    def apply_callback(self, callback: EpromCallback, *, answers: ResultPointer | None = None) -> bool:
+    def apply_callback(self, callback: "EpromCallback", *, answers: ResultPointer | None = None) -> bool:
         """Store what the callback says (`answers`: where its form return was stored). False when it changed
         nothing: a replay, or history full and status unable to move.
 
@@ -117,7 +126,7 @@ class OrderStore:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
                 found = error.response.get("Item")
-                old = parse_item(found) if found else OrderItem(form_order_id=str(callback.form_order_id))
+                old = parse_item(found or {"formOrderId": {"S": str(callback.form_order_id)}})
             move_status, append = change.can_move_status(old), change.can_append(old)
             if not (move_status or append or (answers is not None and old.answers is None)):
                 return False
@@ -147,7 +156,18 @@ class OrderStore:
             raise
         return True
 
-    def find_by_order_reference(self, order_reference: str) -> list[OrderItem]:
+    def has_signed_document(self, form_order_id: str) -> bool:
+        """Whether the item points at its signed document: a strongly consistent read of that attribute alone."""
+        answer = self.client.get_item(
+            TableName=self._table,
+            Key={"formOrderId": {"S": form_order_id}},
+            ConsistentRead=True,
+            ProjectionExpression="#signedDocument",
+            ExpressionAttributeNames={"#signedDocument": "signedDocument"},
+        )
+        return "signedDocument" in answer.get("Item", {})
+
+    def find_by_order_reference(self, order_reference: str) -> "list[OrderItem]":
         """The items placed for this orderReference, as the index projects them (formOrderId, orderReference and
         orderFingerprint only). The index is eventually consistent: a write of the last second may be missing; the
         placer's claims cover that window."""
@@ -159,23 +179,23 @@ class OrderStore:
         )
         return [parse_item(item) for item in answer["Items"]]
 
-    def item(self, form_order_id: str) -> OrderItem | None:
+    def item(self, form_order_id: str) -> "OrderItem | None":
         answer = self.client.get_item(
             TableName=self._table, Key={"formOrderId": {"S": form_order_id}}, ConsistentRead=True
         )
         return parse_item(answer["Item"]) if "Item" in answer else None
 
-    def callback_only_items(self) -> Iterator[OrderItem]:
+    def callback_only_items(self) -> "Iterator[OrderItem]":
         """Items that exist only through ePROM's callbacks (no orderReference): patient-initiated forms, or an
         order of ours whose answer was lost (an Ambiguous attempt). `createdAt` is when the first callback came,
         to reconcile with the time in a parked message's reason. A Scan: an operator's tool, not a hot path."""
         return self._scan(FilterExpression="attribute_not_exists(orderReference)")
 
-    def all_items(self) -> Iterator[OrderItem]:
+    def all_items(self) -> "Iterator[OrderItem]":
         """Every item (a Scan: for the local stack's report and the build check, never in a function)."""
         return self._scan()
 
-    def _scan(self, **filters: str) -> Iterator[OrderItem]:
+    def _scan(self, **filters: str) -> "Iterator[OrderItem]":
         pages = self.client.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True, **filters)
         for page in pages:
             yield from (parse_item(item) for item in page["Items"])
@@ -185,11 +205,14 @@ class _CallbackChange:
     """One callback as the UpdateItem requests that store it."""
 
     def __init__(
-        self, callback: EpromCallback, answers: ResultPointer | None, *, now: datetime, retention: timedelta
+        self, callback: "EpromCallback", answers: ResultPointer | None, *, now: datetime, retention: timedelta
     ) -> None:
+        from eprom.order_item import FINAL_STATUSES, STATUS_RANK
+
+        self.ranks = STATUS_RANK  # imported here: see the module's docstring
         self.callback, self.answers, self.now = callback, answers, now.isoformat()
         self.status = _wire_text(callback.form_order_status)
-        self.rank = STATUS_RANK.get(self.status) if self.status else None
+        self.rank = self.ranks.get(self.status) if self.status else None
         status_time = callback.status_time_utc
         self.entry: dict[str, str | int | list[str] | None] = {
             "status": self.status,
@@ -206,10 +229,10 @@ class _CallbackChange:
         self.entry_key = hashlib.sha256(json.dumps(self.entry, sort_keys=True).encode()).hexdigest()[:32]
         self.expires_at = int((now + retention).timestamp()) if self.status in FINAL_STATUSES else None
 
-    def can_move_status(self, old: OrderItem) -> bool:
-        return self.rank is not None and self.rank > STATUS_RANK.get(old.status or "", -1)
+    def can_move_status(self, old: "OrderItem") -> bool:
+        return self.rank is not None and self.rank > self.ranks.get(old.status or "", -1)
 
-    def can_append(self, old: OrderItem) -> bool:
+    def can_append(self, old: "OrderItem") -> bool:
         return self.entry_key not in old.history_keys and len(old.status_history) < MAX_HISTORY_ENTRIES
 
     def request(self, table: str, *, move_status: bool, append: bool) -> dict[str, Any]:
@@ -218,7 +241,7 @@ class _CallbackChange:
         conditions = []
         adds = []
         if move_status:
-            lower = [name for name, rank in STATUS_RANK.items() if rank < (self.rank or 0)]
+            lower = [name for name, rank in self.ranks.items() if rank < (self.rank or 0)]
             values |= {f":lower{i}": name for i, name in enumerate(lower)}
             in_lower = ", ".join(f":lower{i}" for i in range(len(lower)))
             conditions.append(f"(attribute_not_exists(#status) OR #status IN ({in_lower}))")
@@ -270,8 +293,10 @@ class _CallbackChange:
         return request
 
 
-def parse_item(attribute_values: dict[str, Any]) -> OrderItem:
+def parse_item(attribute_values: dict[str, Any]) -> "OrderItem":
     """An item as DynamoDB's API returns it (a typed value per attribute: {"S": ...})."""
+    from eprom.order_item import OrderItem
+
     return OrderItem.model_validate({name: _deserialize(value) for name, value in attribute_values.items()})
 
 
