@@ -328,6 +328,8 @@ class LocalStack:
             "simulator": {
                 "orders_per_reference": dict(self.simulator.orders_per_reference),
                 "orders": len(self.simulator.orders),
+                "order_posts": self.simulator.order_posts,
+                "idle_seconds": round(self.simulator.idle_seconds, 2),
                 "faults": dict(self.simulator.faults),
                 "callbacks": len(self.simulator.callbacks),
                 "callbacks_pending": self.simulator.pending_callbacks(),
