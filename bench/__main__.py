@@ -41,17 +41,29 @@ print(time.perf_counter() - started, time.process_time() - cpu_started)
 """
 
 
-def cold_import(build_dir: Path, runs: int) -> dict[str, Any]:
+HANDLERS = {
+    "place_order.app": "PlaceOrderFunction",
+    "status_callback.app": "StatusCallbackFunction",
+    "publish_outcomes.app": "PublishOutcomesFunction",
+    "fetch_signed_document.app": "FetchSignedDocumentFunction",
+}
+COMPARED = "compared:"  # the cold-import targets of --compare-build
+
+
+def cold_import(build_dir: Path, runs: int, compared_build: Path | None = None) -> dict[str, Any]:
+    """Each handler of `build_dir` (and of `compared_build`, e.g. a build of the commit before a change) against the
+    baseline, interleaved."""
     layer = str(build_dir / "SharedLayer" / "python")
     # Lambda's order: the function's code, then the layer, which bundles the AWS SDK (the runtime's own comes after
     # it and is never imported). The baseline is a bare function bundling the same SDK.
-    targets = {
-        "baseline": [layer],
-        "place_order.app": [str(build_dir / "PlaceOrderFunction"), layer],
-        "status_callback.app": [str(build_dir / "StatusCallbackFunction"), layer],
-        "publish_outcomes.app": [str(build_dir / "PublishOutcomesFunction"), layer],
-        "fetch_signed_document.app": [str(build_dir / "FetchSignedDocumentFunction"), layer],
+    targets = {"baseline": [layer]} | {
+        module: [str(build_dir / function), layer] for module, function in HANDLERS.items()
     }
+    if compared_build is not None:
+        compared_layer = str(compared_build / "SharedLayer" / "python")
+        targets |= {
+            COMPARED + module: [str(compared_build / function), compared_layer] for module, function in HANDLERS.items()
+        }
     env = {
         "PATH": os.environ["PATH"],
         "AWS_DEFAULT_REGION": "eu-north-1",
@@ -84,7 +96,7 @@ def cold_import(build_dir: Path, runs: int) -> dict[str, Any]:
     for _ in range(runs):  # interleaved, so load on the machine hits all alike
         for name, path in targets.items():
             out = subprocess.run(  # noqa: S603 - our own interpreter
-                [python, "-B", "-I", "-S", "-c", COLD_IMPORT, name, *path],
+                [python, "-B", "-I", "-S", "-c", COLD_IMPORT, name.removeprefix(COMPARED), *path],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -223,15 +235,16 @@ def _bare_batch(stack: Stack) -> Any:
     import boto3
     import requests
     from eprom.models import OrderMessage
+    from eprom.pacer import PACE_KEY
 
     dynamodb, session = boto3.client("dynamodb"), requests.Session()
     orders, claims = stack.resources["FORM_ORDERS_TABLE"], stack.resources["IDEMPOTENCY_TABLE"]
     request = OrderMessage.model_validate_json(ORDER.read_text()).to_eprom_request().model_dump_json(by_alias=True)
     headers = {"Authorization": f"Basic {API_KEY}", "Content-Type": "application/json;charset=utf-8"}
     interval = 1 / stack.requests_per_second
-    pace = {
+    pace = {  # the placer's own pace item: the bare orders take their slots as the batch's do, from the same state
         "TableName": claims,
-        "Key": {"id": {"S": "bench#pace"}},
+        "Key": {"id": {"S": PACE_KEY}},
         "ExpressionAttributeNames": {"#next": "nextSlotAt", "#interval": "interval"},
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
@@ -247,7 +260,7 @@ def _bare_batch(stack: Stack) -> Any:
     )
 
     def pace_slot() -> float:
-        """The next slot of a pace of the bench's own (epoch seconds), by the requests eprom/pacer.py makes."""
+        """The pace's next slot (epoch seconds), by the requests eprom/pacer.py makes."""
         for _ in range(5):
             now = time.time()
             recent = {":recent": {"N": f"{now - 0.5:.6f}"}}
@@ -273,7 +286,7 @@ def _bare_batch(stack: Stack) -> Any:
                 return now
             except dynamodb.exceptions.ConditionalCheckFailedException:
                 continue
-        raise RuntimeError("the bench's pace kept changing")
+        raise RuntimeError("the pace kept changing")
 
     def one_order(_: int) -> None:
         reference, now = f"bare-{uuid.uuid4()}", time.time()
@@ -656,6 +669,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--deployed-build", type=Path, default=ROOT / ".aws-sam" / "build", help="sizes (arm64)")
     parser.add_argument("--host-build", type=Path, default=ROOT / ".aws-sam" / "check", help="imports (this CPU)")
     parser.add_argument("--cold-runs", type=int, default=15)
+    parser.add_argument("--cold-import-only", action="store_true", help="measure the cold imports alone")
+    parser.add_argument(
+        "--compare-build", type=Path, help="another host build whose handlers' imports are measured too"
+    )
     parser.add_argument("--batch-repeats", type=int, default=7)
     parser.add_argument("--callback-calls", type=int, default=500)
     parser.add_argument("--pipeline-orders", type=int, default=100)
@@ -671,7 +688,10 @@ def main(argv: list[str]) -> int:
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
     }
-    results["cold_import"] = cold_import(args.host_build, args.cold_runs)
+    results["cold_import"] = cold_import(args.host_build, args.cold_runs, args.compare_build)
+    if args.cold_import_only:
+        print("\n".join(_lines(_cold_rows(results["cold_import"]), results)))
+        return 0
     with Stack() as stack:
         results["batch_latency"] = batch_latency(stack, args.batch_repeats)
         results["callback_overhead"] = callback_overhead(stack, args.callback_calls)
@@ -691,21 +711,9 @@ def main(argv: list[str]) -> int:
 
 
 def table(r: dict[str, Any]) -> str:
-    cold, batch, callback, drained = r["cold_import"], r["batch_latency"], r["callback_overhead"], r["drain"]
-
-    def cold_row(name: str, module: str) -> tuple[str, str, str, str]:
-        value = f"{cold['median_ms'][module]} / {cold['median_cpu_ms'][module]} ms"
-        if module == "baseline":
-            return (f"cold import, wall / CPU: {name} (baseline)", value, "1.00 / 1.00", "")
-        ratio = f"{cold['ratio'][module]:.2f} / {cold['ratio_cpu'][module]:.2f}"
-        return (f"cold import, wall / CPU: {name}", value, ratio, "<= 1.5")
-
+    batch, callback, drained = r["batch_latency"], r["callback_overhead"], r["drain"]
     rows = [
-        cold_row("boto3 + DynamoDB client", "baseline"),
-        cold_row("PlaceOrderFunction", "place_order.app"),
-        cold_row("StatusCallbackFunction", "status_callback.app"),
-        cold_row("PublishOutcomesFunction", "publish_outcomes.app"),
-        cold_row("FetchSignedDocumentFunction", "fetch_signed_document.app"),
+        *_cold_rows(r["cold_import"]),
         ("one order, ePROM at 200 ms (baseline)", f"{batch['median_ms']['single']} ms", "1.00", ""),
         ("batch of 10 orders", f"{batch['median_ms']['batch_of_10']} ms", f"{batch['ratio']:.2f}", ""),
         ("  the same batch's requests alone, on 10 threads (rig baseline)",
@@ -759,11 +767,28 @@ def table(r: dict[str, Any]) -> str:
     for name, size in r["package_size"].items():
         rows.append((f"package: {name} (zipped / unzipped)",
                      f"{_size(size['zipped_bytes'])} / {_size(size['unzipped_bytes'])}", "", ""))  # fmt: skip
+    return "\n".join(_lines(rows, r))
+
+
+def _cold_rows(cold: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for module in cold["median_ms"]:
+        value = f"{cold['median_ms'][module]} / {cold['median_cpu_ms'][module]} ms"
+        if module == "baseline":
+            rows.append(("cold import, wall / CPU: boto3 + DynamoDB client (baseline)", value, "1.00 / 1.00", ""))
+            continue
+        name = HANDLERS[module.removeprefix(COMPARED)] + (" (--compare-build)" if module.startswith(COMPARED) else "")
+        ratio = f"{cold['ratio'][module]:.2f} / {cold['ratio_cpu'][module]:.2f}"
+        rows.append((f"cold import, wall / CPU: {name}", value, ratio, "<= 1.5"))
+    return rows
+
+
+def _lines(rows: list[tuple[str, str, str, str]], r: dict[str, Any]) -> list[str]:
     width = max(len(row[0]) for row in rows)
     lines = [f"{'measure':<{width}}  {'value':>26}  {'ratio':>11}  target", "-" * (width + 56)]
     lines += [f"{name:<{width}}  {value:>26}  {ratio:>11}  {target}" for name, value, ratio, target in rows]
     lines.append(f"({r['cpus']} CPUs, Python {r['python']}, {r['date']})")
-    return "\n".join(lines)
+    return lines
 
 
 def _size(size: int) -> str:

@@ -26,8 +26,8 @@ class ResultPointer:
     attributes (no `versionId` when the bucket gave none).
 
     A dataclass, not a pydantic model: the signed-document fetcher, which only stores one, imports no pydantic
-    (docs/performance.md). In the item's model (eprom.order_item.OrderItem) pydantic reads and writes it by its
-    attribute names, by the config it takes from `__pydantic_config__` as from pydantic's own `with_config`."""
+    (docs/performance.md). Inside the item's model (eprom.order_item.OrderItem) pydantic reads and writes it by the
+    item's attribute names, as `__pydantic_config__` says (the attribute pydantic's own `with_config` sets)."""
 
     key: str
     version_id: str | None = None
