@@ -208,6 +208,10 @@ class EpromSimulator:
         self.documents: dict[str, tuple[float, bytes]] = {}  # signedFormId -> (ready at, PDF)
         self.document_requests: Counter[str] = Counter()  # signedFormId -> GETs
         self.faults: Counter[str] = Counter()
+        self.order_posts = 0  # POSTs to the order API, each attempt (429s and outages included)
+        # With rate_limit_per_second: the time ePROM could have taken orders, from the first order request on, and
+        # none came (its token bucket full, the tokens it could not hold as seconds at its rate)
+        self.idle_seconds = 0.0
         self._faults_per_order: Counter[str] = Counter()
         self._down_until = 0.0
         self._tokens = 0.0
@@ -270,6 +274,7 @@ class EpromSimulator:
             self.privacy_settings.clear()  # PVK as fresh as the rest
             self._generated_residents.clear()
             self.faults.clear()
+            self.order_posts, self.idle_seconds = 0, 0.0
             self._faults_per_order.clear()
             self._begin_outage_and_rate_limit()
 
@@ -290,7 +295,10 @@ class EpromSimulator:
                 return self.config.down_status, ({"Retry-After": str(retry_after)} if retry_after else {})
             limit = self.config.rate_limit_per_second
             if limit:
-                self._tokens = min(self._bucket_size(), self._tokens + (now - self._tokens_at) * limit)
+                refilled = self._tokens + (now - self._tokens_at) * limit
+                if self.order_posts > 1:  # before the first, ePROM had nothing to take
+                    self.idle_seconds += max(0.0, refilled - self._bucket_size()) / limit
+                self._tokens = min(self._bucket_size(), refilled)
                 self._tokens_at = now
                 if self._tokens < 1.0:
                     self.faults["rate_limited"] += 1
@@ -778,6 +786,8 @@ class EpromSimulator:
                     return
                 authorization = self.headers.get("Authorization")
                 if path == "/api/v2/formorder":
+                    with simulator._lock:
+                        simulator.order_posts += 1
                     self._answer_with_faults(body, lambda: simulator._handle_order(authorization, body))
                 elif path in MESSAGE_PATHS:
                     self._answer_with_faults(body, lambda: simulator._handle_message(path, authorization, body))

@@ -144,6 +144,9 @@ class RunOptions:
     read_timeout: float = option(1.0, "the placer's EPROM_READ_TIMEOUT_SECONDS", env=("EPROM_READ_TIMEOUT_SECONDS",))
     pace: float = option(10.0, "ePROM's pace, orders/s (EPROM_REQUESTS_PER_SECOND: 2 deployed)",
                          env=("EPROM_REQUESTS_PER_SECOND",))  # fmt: skip
+    order_concurrency: int | None = option(
+        None, "PlaceOrderFunction invocations at once (the SQS event's MaximumConcurrency: OrderMaximumConcurrency)"
+    )
     # The production backoff (30 s .. 15 min in the template; the signed-document fetcher's 5 min .. 12 h),
     # compressed in time by its own settings
     retry_base_delay: int = option(
@@ -216,7 +219,9 @@ class LocalStack:
         self.simulator.config.callback_base_url = self.front.base_url
         self.simulator.start()
         self._stack.append(self.simulator)
-        self.poller = SqsPoller(self.resources["ORDER_QUEUE_URL"], handlers.place_order).start()
+        self.poller = SqsPoller(
+            self.resources["ORDER_QUEUE_URL"], handlers.place_order, maximum_concurrency=self.options.order_concurrency
+        ).start()
         self._stack.append(self.poller)
         self.stream_poller = StreamPoller(
             self.resources["FORM_ORDERS_TABLE"],
@@ -383,6 +388,8 @@ class LocalStack:
             "simulator": {
                 "orders_per_reference": dict(self.simulator.orders_per_reference),
                 "orders": len(self.simulator.orders),
+                "order_posts": self.simulator.order_posts,
+                "idle_seconds": round(self.simulator.idle_seconds, 2),
                 "faults": dict(self.simulator.faults),
                 "callbacks": len(self.simulator.callbacks),
                 "callbacks_pending": self.simulator.pending_callbacks(),

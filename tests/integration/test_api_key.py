@@ -1,4 +1,4 @@
-"""The ApiKey from Secrets Manager (moto over HTTP), through Powertools parameters with caching."""
+"""The ApiKey from Secrets Manager (moto over HTTP), cached for its max age."""
 
 import json
 import uuid

@@ -1,5 +1,7 @@
-"""The committed OpenAPI file matches the resolver, and the endpoint never answers 5xx to what it describes."""
+"""The committed OpenAPI file matches the resolver, describes what the function's router serves, and the endpoint
+never answers 5xx to what it describes."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from buildtools.openapi import callback_openapi
 from local.callback_front import CallbackFront
+from local.lambda_runtime import LambdaContext, rest_api_event
 
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "docs" / "callback-openapi.json"
 schema = schemathesis.openapi.from_path(OPENAPI_FILE)
@@ -19,6 +22,41 @@ schema = schemathesis.openapi.from_path(OPENAPI_FILE)
 
 def test_the_committed_openapi_file_is_current(callback_app: Any) -> None:
     assert OPENAPI_FILE.read_text() == callback_openapi(), "stale: run `make openapi` and commit the result"
+
+
+def test_the_schema_and_the_router_serve_the_same_routes(callback_app: Any) -> None:
+    """The schema is generated from the router's routes (buildtools/openapi.py), so they agree in what they say: each
+    path, PUT, its body's model. And the function answers as the schema says: each path (with a trailing slash too)
+    reads its body (an empty object is refused by its model, 400), refuses other methods (405); no other path is
+    served (404)."""
+
+    def body_of(operation: dict[str, Any]) -> str:
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        return schema["$ref"].split("/")[-1] if "$ref" in schema else schema["type"]
+
+    documented = {
+        (path, method, body_of(operation))
+        for path, operations in json.loads(OPENAPI_FILE.read_text())["paths"].items()
+        for method, operation in operations.items()
+    }
+    # a route with no model reads its body itself: documented as a JSON object
+    served = {
+        (path, "put", route.model.__name__ if route.model else "object") for path, route in callback_app.ROUTES.items()
+    }
+    assert documented == served
+
+    def status(method: str, path: str) -> int:
+        event = rest_api_event(method, path, {"Content-Type": "application/json"}, "{}")
+        return int(callback_app.lambda_handler(event, LambdaContext("StatusCallbackFunction"))["statusCode"])
+
+    for path, _, body in documented:
+        # {} is refused by the route's model (400); a route that reads its body itself asks for the key first (401)
+        refused = 401 if body == "object" else 400
+        assert [status("PUT", path), status("PUT", path + "/"), status("POST", path), status("GET", path)] == [
+            refused, refused, 405, 405,
+        ]  # fmt: skip
+        assert status("PUT", path + "x") == 404
+    assert status("PUT", "/api/Other") == 404
 
 
 @pytest.fixture(scope="session")

@@ -91,11 +91,11 @@ def typical_flow(aws: dict[str, str], simulator_session: EpromSimulator) -> list
     import publish_outcomes.app as publisher
     import send_message.app as sender
     import status_callback.app as callback_app
-    from eprom.api_key import _secrets
+    from eprom.api_key import _cached as cached_secrets
     from eprom.queues import QueueVisibility
 
     def cold_start() -> None:  # each function has its own Lambda environment: its own cached secrets, queue URL
-        _secrets.cache_clear()
+        cached_secrets.clear()
         QueueVisibility._url.cache_clear()
         placer.fingerprint_key.cache_clear()
         sender.fingerprint_key.cache_clear()

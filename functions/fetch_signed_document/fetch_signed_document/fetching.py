@@ -11,17 +11,16 @@ short, not a PDF, or too slow for the invocation's time is fetched again: a brok
 passes.
 """
 
+import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass
 
 from eprom.eprom_client import Document, EpromClient, NotFound, Refused, TooLarge, Transient
-from eprom.order_item import SignedDocumentPointer, as_guid
 from eprom.order_store import OrderStore
 from eprom.queues import SignedDocumentJob, SqsRecord
-from eprom.results_store import ResultsStore
+from eprom.results_store import ResultsStore, SignedDocumentPointer
 from eprom.retrying_consumer import Done, Refuse, RetryLater, Verdict
-from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,8 @@ class SignedDocumentFetcher:
         """The job's verdict: the document downloaded and stored, or why not. `ends_at`: epoch seconds when the
         invocation ends."""
         try:
-            job = SignedDocumentJob.model_validate_json(record.body)
-        except ValidationError:
+            job = SignedDocumentJob.from_json(record.body)
+        except ValueError:
             return Refuse("not a signed-document job (formOrderId and signedFormId GUIDs)", "InvalidJob")
         form_order_id = str(job.form_order_id)
         keys = {"form_order_id": form_order_id}
@@ -52,13 +51,13 @@ class SignedDocumentFetcher:
         # of a missing key with 403, not 404, to a role without s3:ListBucket on the bucket, as ours is
         # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). A PDF stored by a job that failed
         # before it set the item is found by ResultsStore's conditional write: downloaded again, stored once.
-        item = self.store.item(form_order_id)
-        if item is None:  # not downloaded: it would be kept past the order's retention
+        known = self.store.signed_documents(form_order_id)
+        if known is None:  # not downloaded: it would be kept past the order's retention
             return Done("signed document not fetched: its order item is gone (retention ended)", log_keys=keys)
         signed_form_id = str(job.signed_form_id)
-        if signed_form_id not in item.signed_form_ids():  # another order's document must not be stored under this one
+        if signed_form_id not in known.carried:  # another order's document must not be stored under this one
             return Refuse("the job's signedFormId is none its order's form returns carried", "InvalidJob")
-        if item.signed_document_of(signed_form_id) is not None:
+        if signed_form_id in known.stored:
             return Done("signed document already stored", log_keys=keys)
         policy = self.policy
         deadline = time.monotonic() + (ends_at - time.time()) - policy.time_reserve_seconds
@@ -67,8 +66,8 @@ class SignedDocumentFetcher:
                                             max_bytes=policy.max_bytes, deadline=deadline):  # fmt: skip
                 case Document(sha256, size):
                     document = self.results.put_signed_document(form_order_id, pdf, sha256=sha256, size=size)
-                    if signed_form_id in item.signed_form_ids() - {as_guid(item.signed_form_id)}:  # a later return's
-                        later = SignedDocumentPointer(signed_form_id=signed_form_id, **document.model_dump())
+                    if signed_form_id != known.first:  # a later return's
+                        later = SignedDocumentPointer(signed_form_id=signed_form_id, **dataclasses.asdict(document))
                         recorded = self.store.record_later_signed_document(form_order_id, later)
                     else:
                         recorded = self.store.record_signed_document(form_order_id, document)

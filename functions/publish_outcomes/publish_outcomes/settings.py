@@ -1,10 +1,12 @@
 """PublishOutcomesFunction's configuration (eprom.settings: read once from the environment at start)."""
 
-from eprom.settings import FunctionSettings
-from pydantic import Field
+from dataclasses import dataclass
+
+from eprom.settings import FunctionSettings, setting
 
 
+@dataclass(frozen=True, kw_only=True)
 class PublisherSettings(FunctionSettings):
-    outcome_bus_name: str = Field(min_length=1)
-    signed_document_queue_url: str = Field(min_length=1)
-    form_results_bucket: str = Field(min_length=1)  # named in the events, so upstream can fetch the objects
+    outcome_bus_name: str = setting(non_empty=True)
+    signed_document_queue_url: str = setting(non_empty=True)
+    form_results_bucket: str = setting(non_empty=True)  # named in the events, so upstream can fetch the objects

@@ -21,13 +21,10 @@ from eprom.privacy import PrivacyChange, Unreadable, json_object
 from eprom.results_store import ResultsStore
 
 from status_callback.callbacks import answers_document, authenticate
+from status_callback.router import Unreadable as UnreadableChange
 
 logger = Logger(child=True)
 metrics = Metrics()
-
-
-class UnreadableChange(Exception):
-    """Not a change we can read: the reason names the field and the problem, never a value."""
 
 
 def presented_keys(headers: Mapping[str, list[str]], body: dict[str, object]) -> list[str]:

@@ -1,12 +1,14 @@
 """StatusCallbackFunction's configuration (eprom.settings: read once from the environment at start)."""
 
-from eprom.settings import ApiKeySettings
-from pydantic import Field
+from dataclasses import dataclass
+
+from eprom.settings import ApiKeySettings, setting
 
 
+@dataclass(frozen=True, kw_only=True)
 class CallbackSettings(ApiKeySettings):
-    form_orders_table: str = Field(min_length=1)
-    form_results_bucket: str = Field(min_length=1)
-    result_retention_days: int = Field(default=180, ge=1)
-    messages_table: str = Field(min_length=1)  # letters' callbacks
-    outcome_bus_name: str = Field(min_length=1)  # PrivacySettingChanged
+    form_orders_table: str = setting(non_empty=True)
+    form_results_bucket: str = setting(non_empty=True)
+    result_retention_days: int = setting(180, ge=1)
+    messages_table: str = setting(non_empty=True)  # letters' callbacks
+    outcome_bus_name: str = setting(non_empty=True)  # PrivacySettingChanged

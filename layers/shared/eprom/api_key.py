@@ -1,4 +1,4 @@
-"""The ePROM ApiKey from Secrets Manager, cached by Powertools parameters for `max_age` seconds.
+"""The ePROM ApiKey from Secrets Manager, cached for `max_age` seconds.
 
 SecretString is `{"apiKey": "...", "previousApiKeys": ["..."]}` or the bare key. Previous keys are accepted on
 callbacks during a rotation window; orders always use the current key.
@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-from eprom.aws_clients import AWS_CLIENT_CONFIG
+from eprom.aws_clients import aws_client
 from eprom.settings import ApiKeySettings
 
 
@@ -47,20 +46,30 @@ class ApiKeys:
         return (self.current, *self.previous)
 
 
+# SecretString by secret id, and when it expires. Kept by hand rather than by Powertools parameters, whose package
+# costs every cold start more than these lines (docs/performance.md). Worker threads of one environment that find
+# it expired at the same time each read the secret.
+_cached: dict[str, tuple[str, float]] = {}
+
+
 @cache
-def _secrets() -> SecretsProvider:
-    # Built on first use, not at import: Powertools' own default provider would use the SDK's default timeouts.
-    return SecretsProvider(boto_config=AWS_CLIENT_CONFIG)
+def _secrets() -> Any:
+    return aws_client("secretsmanager")  # made at the first read, not at import
 
 
 def read_secret(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> str:
     """A secret's SecretString (the ApiKey's, or the placer's fingerprint key), cached for `max_age_seconds`."""
-    raw = _secrets().get(secret_id, max_age=max_age_seconds, force_fetch=force_fetch)
-    if isinstance(raw, bytes):
-        return raw.decode()
-    if isinstance(raw, str):
-        return raw
-    raise ApiKeyConfigurationError(f"secret {secret_id} holds no SecretString")  # only a transform returns more
+    cached = _cached.get(secret_id)
+    if cached is not None and not force_fetch and time.monotonic() < cached[1]:
+        return cached[0]
+    answer = _secrets().get_secret_value(SecretId=secret_id)
+    value = answer.get("SecretString")
+    if value is None and isinstance(answer.get("SecretBinary"), bytes):
+        value = answer["SecretBinary"].decode()
+    if not isinstance(value, str):
+        raise ApiKeyConfigurationError(f"secret {secret_id} holds no SecretString")
+    _cached[secret_id] = (value, time.monotonic() + max_age_seconds)
+    return value
 
 
 def load_api_keys(secret_id: str, *, max_age_seconds: int, force_fetch: bool = False) -> ApiKeys:

@@ -37,17 +37,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from uuid import UUID
 
 import requests
-from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, ApiKeySource, is_sendable
-from eprom.messages import EpromEmailRequest, EpromLetterAnswer, EpromSmsRequest, EpromUnsecureAnswer
-from eprom.models import NO_ORDER_ID, EpromOrderRequest, EpromOrderResponse, describe_validation_error
 from eprom.national_id import redact
 from eprom.pacer import Pacer
 from eprom.privacy import (
@@ -63,6 +60,10 @@ from eprom.privacy import (
 )
 from eprom.settings import EpromApiSettings
 
+if TYPE_CHECKING:  # imported where the order and message paths read them: the document path starts without pydantic
+    from eprom.messages import EpromEmailRequest, EpromLetterAnswer, EpromSmsRequest, EpromUnsecureAnswer
+    from eprom.models import EpromOrderRequest, EpromOrderResponse
+
 NO_ORDER_CREATED = "ePROM created no order (it answered with the all-zero id: the national id does not exist)"
 _MAX_REASON_LENGTH = 500
 _AMBIGUOUS_STATUS = frozenset({502, 504})  # a gateway in front of ePROM gave up; ePROM itself may have finished
@@ -73,7 +74,7 @@ MIN_READ_TIMEOUT_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Placed:
-    response: EpromOrderResponse
+    response: "EpromOrderResponse"
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ class EpromClient:
                 return Transient(f"ePROM answered HTTP {answer.status_code} for the signed document", retry_after)
             return _read_pdf(answer, into, read_timeout=read_timeout, max_bytes=max_bytes, deadline=deadline)
 
-    def place(self, order: EpromOrderRequest, *, answer_by: float) -> PlacementResult:
+    def place(self, order: "EpromOrderRequest", *, answer_by: float) -> PlacementResult:
         """Send the order once ePROM's pace allows, and classify the answer. `answer_by`: epoch seconds by which the
         answer must be in (the caller keeps the time it needs after that)."""
         body = order.model_dump_json(by_alias=True).encode()
@@ -275,10 +276,10 @@ class EpromClient:
         """POST a letter (its PDFs streamed in `body`) as place() does an order."""
         return self._call(self._letter_url, body, answer_by=answer_by, what="letter", accept=_letter_accepted)
 
-    def send_sms(self, request: EpromSmsRequest, *, answer_by: float) -> UnsecureMessageResult:
+    def send_sms(self, request: "EpromSmsRequest", *, answer_by: float) -> UnsecureMessageResult:
         return self._call(self._sms_url, request.with_key, answer_by=answer_by, what="SMS", accept=_unsecure_accepted)
 
-    def send_email(self, request: EpromEmailRequest, *, answer_by: float) -> UnsecureMessageResult:
+    def send_email(self, request: "EpromEmailRequest", *, answer_by: float) -> UnsecureMessageResult:
         return self._call(self._email_url, request.with_key, answer_by=answer_by, what="e-mail",
                           accept=_unsecure_accepted)  # fmt: skip
 
@@ -440,6 +441,10 @@ class _ReadOrCut:
 def _answer_result[R](
     answer: requests.Response, what: str, accept: Callable[[bytes], R | Refused]
 ) -> R | Refused | Transient | Ambiguous:
+    from pydantic import ValidationError
+
+    from eprom.models import describe_validation_error
+
     if answer.status_code == 400:
         return Refused(f"ePROM refused the {what}: {_error_message(answer)}")
     if answer.status_code in _AMBIGUOUS_STATUS:
@@ -453,17 +458,23 @@ def _answer_result[R](
 
 
 def _placed(content: bytes) -> Placed | Refused:
+    from eprom.models import NO_ORDER_ID, EpromOrderResponse
+
     response = EpromOrderResponse.model_validate_json(content)
     if response.id == NO_ORDER_ID:
         return Refused(NO_ORDER_CREATED)
     return Placed(response)
 
 
-def _letter_accepted(content: bytes) -> Accepted[EpromLetterAnswer]:
+def _letter_accepted(content: bytes) -> "Accepted[EpromLetterAnswer]":
+    from eprom.messages import EpromLetterAnswer
+
     return Accepted(EpromLetterAnswer.model_validate_json(content))
 
 
-def _unsecure_accepted(content: bytes) -> Accepted[EpromUnsecureAnswer] | Refused:
+def _unsecure_accepted(content: bytes) -> "Accepted[EpromUnsecureAnswer] | Refused":
+    from eprom.messages import EpromUnsecureAnswer
+
     answer = EpromUnsecureAnswer.model_validate_json(content)
     return Accepted(answer) if answer.success else Refused("ePROM answered success: false (it sent nothing)")
 
@@ -492,7 +503,7 @@ def eprom_client_from(
 ) -> EpromClient:
     """The client a function keeps for its life, with the ApiKey from `api_keys` (the settings' secret)."""
     return EpromClient(
-        str(settings.eprom_api_base_url),
+        settings.eprom_api_base_url,
         api_keys.current,
         connect_timeout=settings.eprom_connect_timeout_seconds,
         read_timeout=settings.eprom_read_timeout_seconds,

@@ -10,10 +10,12 @@ orderReference index projects only the key, `orderReference` and `orderFingerpri
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from eprom.models import FormOrderStatus
+from eprom.results_store import ResultPointer as ResultPointer  # an attribute's type: importable from here too
+from eprom.results_store import SignedDocumentPointer, as_guid
 
 PLACED = "Placed"  # our own status for an order ePROM accepted, before its first callback
 STATUS_RANK = {
@@ -37,26 +39,6 @@ class _ItemModel(BaseModel):
         frozen=True,
         defer_build=True,  # built on first use, as models.py's: only by the functions that read an item
     )
-
-
-class ResultPointer(_ItemModel):
-    """Where a stored result is in FormResultsBucket, and what it is: the `answers` and `signedDocument` attributes
-    (no `versionId` when the bucket gave none)."""
-
-    key: str
-    version_id: str | None = Field(default=None, exclude_if=lambda value: value is None)
-    sha256: str
-    bytes: int
-
-    def as_attribute(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True)
-
-
-class SignedDocumentPointer(ResultPointer):
-    """A signed document of a later form return that carried another signedFormId than the item's first
-    (`laterSignedDocuments`): another version of the same key."""
-
-    signed_form_id: str
 
 
 class HistoryEntry(_ItemModel):
@@ -124,11 +106,3 @@ class OrderItem(_ItemModel):
         """Without what lets someone reach the patient's form (the single-use code, the login URL) and the order's
         fingerprint (of its content, the national id included)."""
         return self.model_copy(update={"single_use_code": None, "login_url": None, "order_fingerprint": None})
-
-
-def as_guid(value: object) -> str | None:
-    """A GUID as Python writes it (lower case, hyphens), whatever way ePROM wrote it; None when it is not one."""
-    try:
-        return str(uuid.UUID(str(value))) if value is not None else None
-    except ValueError:
-        return None

@@ -3,21 +3,30 @@
 Status only moves up its ranks; every distinct callback is appended to `statusHistory`; the `answers` pointer,
 once set, never moves. Every write is a conditional UpdateItem (no read-then-write), so replays, late callbacks
 and a callback that beats our own write all end in the same item.
+
+The item's model (eprom.order_item, pydantic) is imported where a method needs it, not with this module: the
+signed-document fetcher uses only `signed_documents` and the two writes of a document, and starts without pydantic
+(docs/performance.md).
 """
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from eprom.aws_clients import aws_client
-from eprom.models import EpromCallback, EpromOrderResponse
-from eprom.order_item import FINAL_STATUSES, PLACED, STATUS_RANK, OrderItem, ResultPointer, SignedDocumentPointer
+from eprom.results_store import ResultPointer, SignedDocumentPointer, as_guid
+
+if TYPE_CHECKING:
+    from eprom.models import EpromCallback, EpromOrderResponse
+    from eprom.order_item import OrderItem
 
 ORDER_REFERENCE_INDEX = "orderReference-index"
 # statusHistory stays far below DynamoDB's 400 KB item: ePROM sends a handful of callbacks per order, and text
@@ -28,6 +37,19 @@ MAX_WIRE_TEXT = 64
 
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
+
+
+_NO_DOCUMENT = str(uuid.UUID(int=0))  # ePROM's signedFormId of a form that was not signed
+
+
+@dataclass(frozen=True)
+class SignedDocuments:
+    """What an item says of its signed documents (GUIDs as Python writes them)."""
+
+    first: str | None  # the first form return's signedFormId: its document is `signedDocument`
+    carried: set[str]  # every signedFormId of a signed form the order's returns carried
+    stored: set[str]  # those whose document is stored
+    later_count: int  # documents in `laterSignedDocuments`
 
 
 class ConcurrentChanges(Exception):
@@ -47,11 +69,13 @@ class OrderStore:
         order_reference: str,
         order_fingerprint: str,
         form_id: str,
-        response: EpromOrderResponse,
+        response: "EpromOrderResponse",
         order_expiry: datetime,
     ) -> bool:
         """Write the order onto its item (made now, or by a callback that came first: a status it wrote stays).
         Once only: False when the item has its orderReference already (a later delivery of a placed order)."""
+        from eprom.order_item import PLACED
+
         now = _now()
         values = {
             "orderReference": order_reference,
@@ -97,7 +121,7 @@ class OrderStore:
             return False
         return True
 
-    def apply_callback(self, callback: EpromCallback, *, answers: ResultPointer | None = None) -> bool:
+    def apply_callback(self, callback: "EpromCallback", *, answers: ResultPointer | None = None) -> bool:
         """Store what the callback says (`answers`: where its form return was stored). False when it changed
         nothing: a replay, or history full and status unable to move.
 
@@ -118,7 +142,7 @@ class OrderStore:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
                 found = error.response.get("Item")
-                old = parse_item(found) if found else OrderItem(form_order_id=str(callback.form_order_id))
+                old = parse_item(found or {"formOrderId": {"S": str(callback.form_order_id)}})
             move_status, append = change.can_move_status(old), change.can_append(old)
             # beyond the cap (a return new to the item): only onto the history as it was read
             history_size = len(old.status_history) if len(old.status_history) >= MAX_HISTORY_ENTRIES else None
@@ -130,13 +154,12 @@ class OrderStore:
         """Add the document of a later return's other signedFormId to `laterSignedDocuments` (once). False when the
         item is gone (its retention ended)."""
         for _ in range(3):
-            item = self.item(form_order_id)
-            if item is None:
+            known = self.signed_documents(form_order_id)
+            if known is None:
                 return False
-            if item.signed_document_of(document.signed_form_id) is not None:
+            if as_guid(document.signed_form_id) in known.stored:
                 return True  # recorded by another delivery of the job
-            values = {":none": [], ":document": [document.as_attribute()], ":now": _now(),
-                      ":known": len(item.later_signed_documents)}  # fmt: skip
+            values = {":none": [], ":document": [document.as_attribute()], ":now": _now(), ":known": known.later_count}
             try:
                 self.client.update_item(
                     TableName=self._table,
@@ -206,7 +229,34 @@ class OrderStore:
             raise
         return True
 
-    def find_by_order_reference(self, order_reference: str) -> list[OrderItem]:
+    def signed_documents(self, form_order_id: str) -> "SignedDocuments | None":
+        """What the item says of its signed documents (None when it is gone): a strongly consistent read of those
+        attributes alone, parsed without the item's model (the fetcher imports no pydantic)."""
+        answer = self.client.get_item(
+            TableName=self._table,
+            Key={"formOrderId": {"S": form_order_id}},
+            ConsistentRead=True,
+            ProjectionExpression="#id, #signedFormId, #signedDocument, #later, #history",
+            ExpressionAttributeNames={
+                "#id": "formOrderId",
+                "#signedFormId": "signedFormId",
+                "#signedDocument": "signedDocument",
+                "#later": "laterSignedDocuments",
+                "#history": "statusHistory",
+            },
+        )
+        if "Item" not in answer:
+            return None
+        item = {name: _deserialize(value) for name, value in answer["Item"].items()}
+        first = as_guid(item.get("signedFormId"))
+        later = item.get("laterSignedDocuments") or []
+        carried = [first, *(as_guid(entry.get("signedFormId")) for entry in item.get("statusHistory") or [])]
+        stored = [as_guid(document.get("signedFormId")) for document in later]
+        stored += [first] if "signedDocument" in item else []
+        return SignedDocuments(first=first, carried={guid for guid in carried if guid and guid != _NO_DOCUMENT},
+                               stored={guid for guid in stored if guid}, later_count=len(later))  # fmt: skip
+
+    def find_by_order_reference(self, order_reference: str) -> "list[OrderItem]":
         """The items placed for this orderReference, as the index projects them (formOrderId, orderReference and
         orderFingerprint only). The index is eventually consistent: a write of the last second may be missing; the
         placer's claims cover that window."""
@@ -218,23 +268,23 @@ class OrderStore:
         )
         return [parse_item(item) for item in answer["Items"]]
 
-    def item(self, form_order_id: str) -> OrderItem | None:
+    def item(self, form_order_id: str) -> "OrderItem | None":
         answer = self.client.get_item(
             TableName=self._table, Key={"formOrderId": {"S": form_order_id}}, ConsistentRead=True
         )
         return parse_item(answer["Item"]) if "Item" in answer else None
 
-    def callback_only_items(self) -> Iterator[OrderItem]:
+    def callback_only_items(self) -> "Iterator[OrderItem]":
         """Items that exist only through ePROM's callbacks (no orderReference): patient-initiated forms, or an
         order of ours whose answer was lost (an Ambiguous attempt). `createdAt` is when the first callback came,
         to reconcile with the time in a parked message's reason. A Scan: an operator's tool, not a hot path."""
         return self._scan(FilterExpression="attribute_not_exists(orderReference)")
 
-    def all_items(self) -> Iterator[OrderItem]:
+    def all_items(self) -> "Iterator[OrderItem]":
         """Every item (a Scan: for the local stack's report and the build check, never in a function)."""
         return self._scan()
 
-    def _scan(self, **filters: str) -> Iterator[OrderItem]:
+    def _scan(self, **filters: str) -> "Iterator[OrderItem]":
         pages = self.client.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True, **filters)
         for page in pages:
             yield from (parse_item(item) for item in page["Items"])
@@ -244,11 +294,14 @@ class _CallbackChange:
     """One callback as the UpdateItem requests that store it."""
 
     def __init__(
-        self, callback: EpromCallback, answers: ResultPointer | None, *, now: datetime, retention: timedelta
+        self, callback: "EpromCallback", answers: ResultPointer | None, *, now: datetime, retention: timedelta
     ) -> None:
+        from eprom.order_item import FINAL_STATUSES, STATUS_RANK
+
+        self.ranks = STATUS_RANK  # imported here: see the module's docstring
         self.callback, self.answers, self.now = callback, answers, now.isoformat()
         self.status = _wire_text(callback.form_order_status)
-        self.rank = STATUS_RANK.get(self.status) if self.status else None
+        self.rank = self.ranks.get(self.status) if self.status else None
         status_time = callback.status_time_utc
         self.entry: dict[str, str | int | list[str] | None] = {
             "status": self.status,
@@ -267,17 +320,17 @@ class _CallbackChange:
         self.entry_key = hashlib.sha256(json.dumps(self.entry, sort_keys=True).encode()).hexdigest()[:32]
         self.expires_at = int((now + retention).timestamp()) if self.status in FINAL_STATUSES else None
 
-    def can_move_status(self, old: OrderItem) -> bool:
-        return self.rank is not None and self.rank > STATUS_RANK.get(old.status or "", -1)
+    def can_move_status(self, old: "OrderItem") -> bool:
+        return self.rank is not None and self.rank > self.ranks.get(old.status or "", -1)
 
-    def can_append(self, old: OrderItem) -> bool:
+    def can_append(self, old: "OrderItem") -> bool:
         """A new entry, while the history has room; a form return new to the item always (its announcement rests on
         its entry, and returns are few: each one's content is new)."""
         if self.entry_key in old.history_keys:
             return False
         return len(old.status_history) < MAX_HISTORY_ENTRIES or self._is_new_return(old)
 
-    def _is_new_return(self, old: OrderItem) -> bool:
+    def _is_new_return(self, old: "OrderItem") -> bool:
         known = {old.answers.sha256 if old.answers else None} | {entry.answers_sha256 for entry in old.status_history}
         return self.answers is not None and self.answers.sha256 not in known
 
@@ -290,7 +343,7 @@ class _CallbackChange:
         conditions = []
         adds = []
         if move_status:
-            lower = [name for name, rank in STATUS_RANK.items() if rank < (self.rank or 0)]
+            lower = [name for name, rank in self.ranks.items() if rank < (self.rank or 0)]
             values |= {f":lower{i}": name for i, name in enumerate(lower)}
             in_lower = ", ".join(f":lower{i}" for i in range(len(lower)))
             conditions.append(f"(attribute_not_exists(#status) OR #status IN ({in_lower}))")
@@ -361,8 +414,10 @@ def update_request(
     return request
 
 
-def parse_item(attribute_values: dict[str, Any]) -> OrderItem:
+def parse_item(attribute_values: dict[str, Any]) -> "OrderItem":
     """An item as DynamoDB's API returns it (a typed value per attribute: {"S": ...})."""
+    from eprom.order_item import OrderItem
+
     return OrderItem.model_validate({name: _deserialize(value) for name, value in attribute_values.items()})
 
 

@@ -9,6 +9,7 @@ content and consumers de-duplicate on it. Nothing personal goes into an event: n
 key (`singleUseCode` is the one credential, and only in FormOrderPlaced for NoDistribution orders).
 """
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import TypedDict
@@ -18,7 +19,8 @@ from pydantic.alias_generators import to_camel
 
 from eprom.message_item import DELIVERED, NOT_DELIVERED, MessageItem
 from eprom.message_item import STATUS_RANK as MESSAGE_STATUS_RANK
-from eprom.order_item import PLACED, STATUS_RANK, HistoryEntry, OrderItem, ResultPointer
+from eprom.order_item import PLACED, STATUS_RANK, HistoryEntry, OrderItem
+from eprom.results_store import ResultPointer
 
 SOURCE = "eprom.integration"
 REFUSED = "Refused"  # the status of a FormOrderRefused event: below Placed, so any later event outranks it
@@ -37,16 +39,21 @@ class _Detail(BaseModel):
     status_rank: int
 
 
-class _InBucket(BaseModel):
+# A result pointer (ResultPointer) with its bucket, so upstream can read the object; `bucket` first, as the published
+# schema has it (no docstring: it would become the schema's description).
+class StoredObjectRef(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True, frozen=True)  # fmt: skip
+
     bucket: str
+    key: str
+    version_id: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    sha256: str
+    bytes: int
 
-
-# A result pointer with its bucket, so upstream can read the object; `bucket` first, as the published schema has it
-# (no docstring: it would become the schema's description).
-class StoredObjectRef(ResultPointer, _InBucket):
     @classmethod
     def of(cls, pointer: ResultPointer, bucket: str) -> "StoredObjectRef":
-        return cls(bucket=bucket, **pointer.model_dump())
+        return cls(bucket=bucket, **dataclasses.asdict(pointer))
 
 
 class FormOrderPlaced(_Detail):

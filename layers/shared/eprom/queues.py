@@ -5,15 +5,13 @@ Every dead letter carries the original body with `rejectionReason` (text, no per
 """
 
 import base64
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
+from typing import Any, Self
 
 from eprom.aws_clients import lazy_client
 
@@ -125,14 +123,28 @@ class QueueVisibility:
         return url
 
 
-class SignedDocumentJob(BaseModel):
-    """A message on SignedDocumentQueue: fetch this form order's signed document from ePROM."""
-
-    # built on first use: the placer imports this module and never needs it
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
+@dataclass(frozen=True)
+class SignedDocumentJob:
+    """A message on SignedDocumentQueue: fetch this form order's signed document from ePROM. Read and written here
+    rather than by a pydantic model: the fetcher imports no pydantic (docs/performance.md)."""
 
     form_order_id: uuid.UUID
     signed_form_id: uuid.UUID
+
+    def as_json(self) -> str:
+        return json.dumps({"formOrderId": str(self.form_order_id), "signedFormId": str(self.signed_form_id)})
+
+    @classmethod
+    def from_json(cls, body: str) -> Self:
+        """ValueError unless `body` is a JSON object whose formOrderId and signedFormId are GUIDs."""
+        try:
+            job = json.loads(body)
+        except RecursionError:  # nested too deep for Python: not a job either
+            raise ValueError("not JSON that Python can read") from None
+        ids = [job.get(name) if isinstance(job, dict) else None for name in ("formOrderId", "signedFormId")]
+        if not all(isinstance(value, str) for value in ids):
+            raise ValueError("formOrderId and signedFormId must be strings")
+        return cls(*map(uuid.UUID, ids))
 
 
 class SignedDocumentQueue:
@@ -144,7 +156,7 @@ class SignedDocumentQueue:
         self._queue_url = queue_url
 
     def request(self, job: SignedDocumentJob) -> None:
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=job.model_dump_json(by_alias=True))
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=job.as_json())
 
 
 def _as_sent(attribute: dict[str, Any]) -> dict[str, Any]:

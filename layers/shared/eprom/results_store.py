@@ -7,16 +7,64 @@ version already stored instead of adding an identical one (for answers: the same
 A, B, A are two versions); different content becomes a new version.
 """
 
+import dataclasses
 import hashlib
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from botocore.exceptions import ClientError
 
 from eprom.aws_clients import lazy_client
-from eprom.order_item import ResultPointer
+
+
+def _camel(name: str) -> str:
+    first, *others = name.split("_")
+    return first + "".join(other.title() for other in others)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ResultPointer:
+    """Where a stored result is in FormResultsBucket, and what it is: the item's `answers` and `signedDocument`
+    attributes (no `versionId` when the bucket gave none).
+
+    A dataclass, not a pydantic model: the signed-document fetcher, which only stores one, imports no pydantic
+    (docs/performance.md). Inside the item's model (eprom.order_item.OrderItem) pydantic reads and writes it by the
+    item's attribute names, as `__pydantic_config__` says (the attribute pydantic's own `with_config` sets)."""
+
+    key: str
+    version_id: str | None = None
+    sha256: str
+    bytes: int
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {
+        "alias_generator": _camel,
+        "validate_by_name": True,
+        "validate_by_alias": True,
+        "serialize_by_alias": True,
+    }
+
+    def as_attribute(self) -> dict[str, Any]:
+        """As the item holds it: {"key": ..., "versionId": ..., "sha256": ..., "bytes": ...}."""
+        return {_camel(name): value for name, value in dataclasses.asdict(self).items() if value is not None}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SignedDocumentPointer(ResultPointer):
+    """A signed document of a later form return that carried another signedFormId than the item's first
+    (`laterSignedDocuments`): another version of the same key."""
+
+    signed_form_id: str
+
+
+def as_guid(value: object) -> str | None:
+    """A GUID as Python writes it (lower case, hyphens), whatever way ePROM wrote it; None when it is not one."""
+    try:
+        return str(uuid.UUID(str(value))) if value is not None else None
+    except ValueError:
+        return None
 
 
 class ResultsStore:
