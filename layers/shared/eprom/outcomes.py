@@ -43,7 +43,7 @@ class _Detail(BaseModel):
 # schema has it (no docstring: it would become the schema's description).
 class StoredObjectRef(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True,
-                              serialize_by_alias=True, frozen=True)  # fmt: skip
+                              serialize_by_alias=True, frozen=True, defer_build=True)  # fmt: skip
 
     bucket: str
     key: str
@@ -333,7 +333,7 @@ def message_refused_outcome(
 
 
 class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
 
 class StoredChangeRef(_Camel):
