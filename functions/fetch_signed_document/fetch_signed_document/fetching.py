@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from eprom.eprom_client import Document, EpromClient, NotFound, Refused, TooLarge, Transient
 from eprom.order_store import OrderStore
 from eprom.queues import SignedDocumentJob, SqsRecord
-from eprom.results_store import ResultsStore, SignedDocumentPointer
+from eprom.results_store import ResultPointer, ResultsStore, SignedDocumentPointer
 from eprom.retrying_consumer import Done, Refuse, RetryLater, Verdict
 
 
@@ -59,19 +59,20 @@ class SignedDocumentFetcher:
             return Refuse("the job's signedFormId is none its order's form returns carried", "InvalidJob")
         if signed_form_id in known.stored:
             return Done("signed document already stored", log_keys=keys)
-        policy = self.policy
+        return self._fetch(record, form_order_id, signed_form_id, later=signed_form_id != known.first, ends_at=ends_at)
+
+    def _fetch(
+        self, record: SqsRecord, form_order_id: str, signed_form_id: str, *, later: bool, ends_at: float
+    ) -> Verdict:
+        """Download the document, store it and point its order's item at it (a later return's when `later`)."""
+        keys, policy = {"form_order_id": form_order_id}, self.policy
         deadline = time.monotonic() + (ends_at - time.time()) - policy.time_reserve_seconds
         with tempfile.TemporaryFile() as pdf:  # in /tmp; gone when closed
             match self.eprom.fetch_document(signed_form_id, pdf, read_timeout=policy.read_timeout_seconds,
                                             max_bytes=policy.max_bytes, deadline=deadline):  # fmt: skip
                 case Document(sha256, size):
                     document = self.results.put_signed_document(form_order_id, pdf, sha256=sha256, size=size)
-                    if signed_form_id != known.first:  # a later return's
-                        later = SignedDocumentPointer(signed_form_id=signed_form_id, **dataclasses.asdict(document))
-                        recorded = self.store.record_later_signed_document(form_order_id, later)
-                    else:
-                        recorded = self.store.record_signed_document(form_order_id, document)
-                    if recorded:
+                    if self._record(form_order_id, signed_form_id, document, later=later):
                         return Done("signed document stored", count="SignedDocumentsStored",
                                     log_keys=keys | {"bytes": str(size)})  # fmt: skip
                     return Done("signed document stored, but its order item is gone (retention ended)", log_keys=keys)
@@ -86,3 +87,11 @@ class SignedDocumentFetcher:
                 case Transient(reason, retry_after_seconds):
                     return RetryLater(reason, retry_after_seconds)
         raise AssertionError("unreachable: fetch_document returns one of the cases above")
+
+    def _record(self, form_order_id: str, signed_form_id: str, document: ResultPointer, *, later: bool) -> bool:
+        """The stored document on its order's item (the first return's, or a later return's): False if the item is
+        gone."""
+        if later:
+            pointer = SignedDocumentPointer(signed_form_id=signed_form_id, **dataclasses.asdict(document))
+            return self.store.record_later_signed_document(form_order_id, pointer)
+        return self.store.record_signed_document(form_order_id, document)

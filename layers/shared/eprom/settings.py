@@ -74,19 +74,7 @@ def _value(text: str, kind: Any, rules: Mapping[str, Any]) -> Any:
             raise ValueError("should be true or false")
         return text.strip().lower() in _TRUE
     if kind is int or kind is float:
-        try:
-            value = int(text) if kind is int else float(text)
-        except ValueError:
-            raise ValueError("should be a whole number" if kind is int else "should be a number") from None
-        if not math.isfinite(value):
-            raise ValueError("should be a finite number")
-        if rules.get("ge") is not None and not value >= rules["ge"]:
-            raise ValueError(f"should be at least {rules['ge']:g}")
-        if rules.get("gt") is not None and not value > rules["gt"]:
-            raise ValueError(f"should be greater than {rules['gt']:g}")
-        if rules.get("le") is not None and not value <= rules["le"]:
-            raise ValueError(f"should be at most {rules['le']:g}")
-        return value
+        return _number(text, kind, rules)
     if rules.get("non_empty") and not text:
         raise ValueError("should not be empty")
     if rules.get("url"):
@@ -94,6 +82,22 @@ def _value(text: str, kind: Any, rules: Mapping[str, Any]) -> Any:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("should be an http(s) URL")
     return text
+
+
+def _number(text: str, kind: type[int] | type[float], rules: Mapping[str, Any]) -> int | float:
+    try:
+        value = int(text) if kind is int else float(text)
+    except ValueError:
+        raise ValueError("should be a whole number" if kind is int else "should be a number") from None
+    if not math.isfinite(value):
+        raise ValueError("should be a finite number")
+    if rules.get("ge") is not None and not value >= rules["ge"]:
+        raise ValueError(f"should be at least {rules['ge']:g}")
+    if rules.get("gt") is not None and not value > rules["gt"]:
+        raise ValueError(f"should be greater than {rules['gt']:g}")
+    if rules.get("le") is not None and not value <= rules["le"]:
+        raise ValueError(f"should be at most {rules['le']:g}")
+    return value
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
