@@ -465,6 +465,9 @@ def generated_orders(count: int, options: RunOptions) -> list[SentOrder]:
 
 _EVENT_LABELS = {"FormOrderPlaced": "placed", "FormReturned": "answers", "SignedDocumentStored": "signed PDF",
                  "FormOrderRefused": "refused"}  # fmt: skip
+# Within one status and one instant (a return's status, its answers and its PDF may share occurredAt to the
+# microsecond), the order in which they happen: the printed line must not depend on the bus's delivery order.
+_SAME_INSTANT_ORDER = {"FormOrderStatusChanged": 0, "FormReturned": 1, "SignedDocumentStored": 2}
 
 
 def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
@@ -483,7 +486,11 @@ def final_table(sent: list[SentOrder], report: dict[str, Any]) -> str:
     # by formOrderId, as a consumer correlates them: a status that beat the placer's write has no orderReference yet
     events: dict[str | None, list[str]] = {}
     order_events = [event for event in report["events"] if "statusRank" in event]
-    for event in sorted(order_events, key=lambda event: (event["statusRank"], event["occurredAt"])):
+
+    def happened(event: dict[str, Any]) -> tuple[int, str, int]:
+        return event["statusRank"], event["occurredAt"], _SAME_INSTANT_ORDER.get(event["detailType"], 0)
+
+    for event in sorted(order_events, key=happened):
         label = _EVENT_LABELS.get(event["detailType"]) or event["status"]
         events.setdefault(event["formOrderId"] or event["orderReference"], []).append(label)
     width = max((len(order.order_reference) for order in sent), default=10)
