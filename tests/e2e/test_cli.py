@@ -37,7 +37,9 @@ ORDERS = ROOT / "events" / "orders"
 TEMPLATE = load_template()
 
 
-class LocalStack:
+class ServedStack:
+    """The stack `make serve` runs, as the operator's command and a caller of the callback reach it."""
+
     def __init__(self, state: dict[str, Any], stack_name: str) -> None:
         self.state = state["target"]
         self.stack_name = stack_name
@@ -55,7 +57,7 @@ class LocalStack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedStack]:
     state_file = tmp_path_factory.mktemp("serve") / "stack.json"
     with serving(state_file, "--form-return", "Completed") as state:
         # `eprom` runs in this process: under OperatorPolicy on that stack, once the template has it (local/iam.py)
@@ -63,7 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         stack_name = f"eprom-{uuid.uuid4().hex[:8]}"
         iam.enforce({variable: state["target"][name] for name, variable in STATE_VARIABLES.items()},
                     state["region"], state["target"]["endpoint_url"], stack_name)  # fmt: skip
-        yield LocalStack(state, stack_name)
+        yield ServedStack(state, stack_name)
     assert not state_file.exists(), "the stopped stack left its state file behind"
 
 
@@ -118,7 +120,7 @@ def test_every_command_and_option_explains_itself() -> None:
         assert result.exit_code == 0, result.output
 
 
-def test_privacy_set_get_and_list_through_the_function_masked_unless_revealed(stack: LocalStack) -> None:
+def test_privacy_set_get_and_list_through_the_function_masked_unless_revealed(stack: ServedStack) -> None:
     """`eprom privacy` invokes PrivacySettingsFunction (under OperatorPolicy) as upstream does; the national id
     typed is shown masked, and the residents of a list too, unless --reveal."""
     person, pvk = "17048522718", RESERVATION_PVK_ID
@@ -147,7 +149,7 @@ def test_without_a_target_one_line_and_exit_1() -> None:
     assert "Traceback" not in result.output
 
 
-def test_a_malformed_order_file_stops_the_whole_send(stack: LocalStack, tmp_path: Path) -> None:
+def test_a_malformed_order_file_stops_the_whole_send(stack: ServedStack, tmp_path: Path) -> None:
     valid, body = order_file(tmp_path, "basic.json")
     malformed = tmp_path / "malformed.json"
     malformed.write_text('{"orderReference": "x", "formId": ')
@@ -167,7 +169,9 @@ def test_a_malformed_order_file_stops_the_whole_send(stack: LocalStack, tmp_path
     assert shown(body["orderReference"]) == []
 
 
-def test_show_hides_the_single_use_code_unless_revealed_and_answers_download(stack: LocalStack, tmp_path: Path) -> None:
+def test_show_hides_the_single_use_code_unless_revealed_and_answers_download(
+    stack: ServedStack, tmp_path: Path
+) -> None:
     path, body = order_file(tmp_path, "no-distribution.json")
     assert eprom("--local", "orders", "send", str(path)).exit_code == 0
     [item] = until(lambda: [i for i in shown(body["orderReference"]) if "answers" in i])
@@ -197,7 +201,7 @@ def test_show_hides_the_single_use_code_unless_revealed_and_answers_download(sta
     assert written.read_bytes() == stored
 
 
-def test_an_unknown_reference_is_one_line_and_exit_1(stack: LocalStack, tmp_path: Path) -> None:
+def test_an_unknown_reference_is_one_line_and_exit_1(stack: ServedStack, tmp_path: Path) -> None:
     for command in ("show", "answers"):
         extra = ["--out", str(tmp_path / "never")] if command == "answers" else []
         result = eprom("--local", "orders", command, "no-such-reference", *extra)
@@ -206,7 +210,7 @@ def test_an_unknown_reference_is_one_line_and_exit_1(stack: LocalStack, tmp_path
     assert not (tmp_path / "never").exists()
 
 
-def test_orphans_are_the_items_only_callbacks_made(stack: LocalStack) -> None:
+def test_orphans_are_the_items_only_callbacks_made(stack: ServedStack) -> None:
     form_order_id = str(uuid.uuid4())
     assert stack.callback(API_KEY, form_order_id).status_code == 200
     result = eprom("--local", "orders", "orphans", "--json")
@@ -216,7 +220,7 @@ def test_orphans_are_the_items_only_callbacks_made(stack: LocalStack) -> None:
     assert all("orderReference" not in item for item in orphans.values())
 
 
-def test_dead_letters_list_redrive_and_export(stack: LocalStack, tmp_path: Path) -> None:
+def test_dead_letters_list_redrive_and_export(stack: ServedStack, tmp_path: Path) -> None:
     path, body = order_file(tmp_path, "refused-unknown-form.json")
     reference = body["orderReference"]
     assert eprom("--local", "orders", "send", str(path)).exit_code == 0
@@ -248,7 +252,7 @@ def test_dead_letters_list_redrive_and_export(stack: LocalStack, tmp_path: Path)
 
 
 def test_messages_send_uploads_the_pdf_and_show_finds_the_letter_by_reference_and_by_its_id(
-    stack: LocalStack, tmp_path: Path
+    stack: ServedStack, tmp_path: Path
 ) -> None:
     body = json.loads((ROOT / "events" / "messages" / "letter.json").read_text())
     reference = unique_reference("cli-letter")
@@ -273,7 +277,7 @@ def test_messages_send_uploads_the_pdf_and_show_finds_the_letter_by_reference_an
     assert reference in by_id.output and "Sent" in by_id.output
 
 
-def test_a_refused_message_is_in_dead_letters_of_the_messages_queue(stack: LocalStack, tmp_path: Path) -> None:
+def test_a_refused_message_is_in_dead_letters_of_the_messages_queue(stack: ServedStack, tmp_path: Path) -> None:
     path = tmp_path / "sms.json"
     reference = unique_reference("cli-sms")
     path.write_text(json.dumps({"messageReference": reference, "kind": "sms", "text": "Hei",
@@ -293,7 +297,7 @@ def test_a_refused_message_is_in_dead_letters_of_the_messages_queue(stack: Local
     assert reference not in {d["reference"] for d in dead_letters("messages")}
 
 
-def test_export_delete_keeps_every_letter_that_shares_a_reference(stack: LocalStack, tmp_path: Path) -> None:
+def test_export_delete_keeps_every_letter_that_shares_a_reference(stack: ServedStack, tmp_path: Path) -> None:
     """Files are named per message, so letters of one reference do not overwrite each other before the delete."""
     reference = unique_reference("cli")
     bodies = [json.dumps({"orderReference": reference, "copy": copy}) for copy in range(3)]
@@ -311,7 +315,7 @@ def test_export_delete_keeps_every_letter_that_shares_a_reference(stack: LocalSt
     assert reference not in {d["reference"] for d in dead_letters()}
 
 
-def test_redrive_sends_one_of_identical_copies_and_deletes_the_others_after_it(stack: LocalStack) -> None:
+def test_redrive_sends_one_of_identical_copies_and_deletes_the_others_after_it(stack: ServedStack) -> None:
     reference = unique_reference("cli")
     body = json.dumps(json.loads((ORDERS / "basic.json").read_text()) | {"orderReference": reference})
     for attempt in ("first", "second", "third"):  # one order, parked three times
@@ -332,7 +336,7 @@ def test_redrive_sends_one_of_identical_copies_and_deletes_the_others_after_it(s
     assert [d for d in dead_letters() if d["reference"] == reference] == []
 
 
-def test_an_unknown_key_that_is_a_national_id_is_not_in_the_listed_reason(stack: LocalStack, tmp_path: Path) -> None:
+def test_an_unknown_key_that_is_a_national_id_is_not_in_the_listed_reason(stack: ServedStack, tmp_path: Path) -> None:
     """Key names are input: the placer's reason (the DLQ attribute `dead-letters list` shows) says where, not what."""
     _, body = order_file(tmp_path, "basic.json", **{"01039494104": "x"})
     stack.sqs.send_message(QueueUrl=stack.state["order_queue_url"], MessageBody=json.dumps(body))
@@ -343,7 +347,7 @@ def test_an_unknown_key_that_is_a_national_id_is_not_in_the_listed_reason(stack:
     assert "01039494104" not in listed.output
 
 
-def test_a_redriven_ambiguous_message_keeps_its_class_for_the_placer(stack: LocalStack, tmp_path: Path) -> None:
+def test_a_redriven_ambiguous_message_keeps_its_class_for_the_placer(stack: ServedStack, tmp_path: Path) -> None:
     """The placer sends a redriven Ambiguous message past its remembered outcome only if the class came along."""
     _, body = order_file(tmp_path, "basic.json")
     stack.sqs.send_message(
@@ -357,7 +361,7 @@ def test_a_redriven_ambiguous_message_keeps_its_class_for_the_placer(stack: Loca
     assert item["formOrderId"]
 
 
-def test_a_reference_with_a_national_id_in_it_is_masked_but_still_found(stack: LocalStack) -> None:
+def test_a_reference_with_a_national_id_in_it_is_masked_but_still_found(stack: ServedStack) -> None:
     """--reference compares with the reference as sent."""
     reference = f"cli-{uuid.uuid4().hex[:8]}-pasient-26073941651"
     stack.sqs.send_message(
@@ -373,7 +377,7 @@ def test_a_reference_with_a_national_id_in_it_is_masked_but_still_found(stack: L
     assert "26073941651" not in dry.output
 
 
-def test_api_key_rotation_keeps_both_keys_until_the_previous_is_dropped(stack: LocalStack) -> None:
+def test_api_key_rotation_keeps_both_keys_until_the_previous_is_dropped(stack: ServedStack) -> None:
     secret_id = stack.state["secret_id"]
     try:
         empty = eprom("--local", "api-key", "rotate", stdin="\n")
@@ -398,7 +402,7 @@ def test_api_key_rotation_keeps_both_keys_until_the_previous_is_dropped(stack: L
                                        SecretString=json.dumps({"apiKey": API_KEY, "previousApiKeys": []}))  # fmt: skip
 
 
-def test_smoke_waits_for_ordered_and_names_the_api_base_url(stack: LocalStack) -> None:
+def test_smoke_waits_for_ordered_and_names_the_api_base_url(stack: ServedStack) -> None:
     result = eprom("--local", "smoke", "--form-id", FORM_ID, "--timeout", "60")
     assert result.exit_code == 0, result.output
     assert f"ApiBaseUrl to register with Hemit: {stack.state['api_base_url']}" in result.output
@@ -411,7 +415,7 @@ def test_smoke_waits_for_ordered_and_names_the_api_base_url(stack: LocalStack) -
         assert "the order was refused (RefusedByEprom)" in unknown.output
 
 
-def test_smoke_reports_its_own_runs_refusal_not_an_earlier_ones(stack: LocalStack) -> None:
+def test_smoke_reports_its_own_runs_refusal_not_an_earlier_ones(stack: ServedStack) -> None:
     """An earlier run's refusal (the form was not published then) is no answer to this run's order."""
     reference = smoke.todays_reference(PAPER_FORM_ID, datetime.now(UTC).date())
     attributes = {"rejectionClass": {"DataType": "String", "StringValue": "RefusedByEprom"},
@@ -424,7 +428,7 @@ def test_smoke_reports_its_own_runs_refusal_not_an_earlier_ones(stack: LocalStac
     assert "Ordered" in result.output
 
 
-def test_a_deployed_stack_is_found_through_cloudformation(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_deployed_stack_is_found_through_cloudformation(stack: ServedStack, monkeypatch: pytest.MonkeyPatch) -> None:
     """--stack reads the outputs and parameters of a CloudFormation stack (here one in moto pointing at the
     local resources); a prod stage refuses the smoke test; a missing stack is one line."""
     outputs = {
