@@ -19,12 +19,13 @@ EVERY_FUNCTION = {
     "aws_lambda_powertools.utilities.idempotency",  # the claims are the one exactly-once mechanism
 }
 NOT_IMPORTED = {
-    "PlaceOrderFunction": EVERY_FUNCTION | {"asyncio", "aws_lambda_powertools.utilities.data_classes"},
+    "PlaceOrderFunction": EVERY_FUNCTION | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "eprom.privacy"},
     "StatusCallbackFunction": EVERY_FUNCTION | {"asyncio", "requests"},
     "PublishOutcomesFunction": EVERY_FUNCTION | {"requests"},
     "FetchSignedDocumentFunction": EVERY_FUNCTION
-    | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "pydantic"},
-    "SendMessageFunction": EVERY_FUNCTION | {"asyncio", "aws_lambda_powertools.utilities.data_classes"},
+    | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "pydantic", "eprom.privacy"},
+    "SendMessageFunction": EVERY_FUNCTION
+    | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "eprom.privacy"},
     "PrivacySettingsFunction": EVERY_FUNCTION | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "pydantic"},
 }
 # The settings every function reads at import, with placeholder values (no AWS call is made at import)
