@@ -20,7 +20,8 @@ EVERY_FUNCTION = {
 }
 NOT_IMPORTED = {
     "PlaceOrderFunction": EVERY_FUNCTION | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "eprom.privacy"},
-    "StatusCallbackFunction": EVERY_FUNCTION | {"asyncio", "requests"},
+    # PersonvernInnstilling, the rarest route, imports its readers and the events on its first call
+    "StatusCallbackFunction": EVERY_FUNCTION | {"asyncio", "requests", "eprom.privacy", "eprom.outcomes"},
     "PublishOutcomesFunction": EVERY_FUNCTION | {"requests"},
     "FetchSignedDocumentFunction": EVERY_FUNCTION
     | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "pydantic", "eprom.privacy"},

@@ -5,7 +5,8 @@ PUT /api/PersonvernInnstilling (a privacy-setting change) -> FormResultsBucket a
 Replies as architecture.md fixes them: 200 stored, 401 bad key, 400 unreadable, 5xx not stored (ePROM retries).
 """
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
@@ -15,14 +16,15 @@ from eprom.message_store import MessageStore
 from eprom.messages import MessageToCitizenCallback
 from eprom.models import EpromCallback
 from eprom.order_store import OrderStore
-from eprom.outcome_bus import OutcomeBus
 from eprom.results_store import ResultsStore
 
 from status_callback.callbacks import receive_callback
 from status_callback.message_callbacks import receive_message_callback
-from status_callback.privacy_changes import receive_privacy_change
 from status_callback.router import Request, Route, resolve
 from status_callback.settings import CallbackSettings
+
+if TYPE_CHECKING:
+    from eprom.outcome_bus import OutcomeBus
 
 settings = CallbackSettings.from_environment()
 logger = Logger()
@@ -30,7 +32,6 @@ metrics = Metrics()
 store = OrderStore(settings.form_orders_table, retention_days=settings.result_retention_days)
 results = ResultsStore(settings.form_results_bucket)
 messages = MessageStore(settings.messages_table, client=store.client, retention_days=settings.result_retention_days)
-bus = OutcomeBus(settings.outcome_bus_name)
 api_keys = ApiKeySource.of(settings)
 
 
@@ -43,8 +44,19 @@ def put_message_to_citizen(callback: MessageToCitizenCallback, _: Request) -> No
 
 
 def put_personvern_innstilling(_: None, request: Request) -> None:
-    # read from the received text itself: stored byte-exact, the key possibly in a header
-    receive_privacy_change(request.body, request.headers, api_keys=api_keys, results=results, bus=bus)
+    # The rarest route: its modules (the privacy settings' readers, the events) are imported by its first call, not
+    # by every cold start (docs/performance.md). Read from the received text itself: stored byte-exact, the key
+    # possibly in a header.
+    from status_callback.privacy_changes import receive_privacy_change
+
+    receive_privacy_change(request.body, request.headers, api_keys=api_keys, results=results, bus=outcome_bus())
+
+
+@cache
+def outcome_bus() -> "OutcomeBus":
+    from eprom.outcome_bus import OutcomeBus
+
+    return OutcomeBus(settings.outcome_bus_name)
 
 
 # The callback API by path (the OpenAPI schema is generated from it: make openapi)
