@@ -56,7 +56,8 @@ class _OneLineErrors(TyperGroup):
     """AWS errors (a queue or table missing, no permission, no credentials) and refusals as one line and exit 1,
     never a traceback."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # typer's base names the Context of the click it vendors (typer._click, private); it passes a typer.Context.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except ClientError as error:
@@ -71,7 +72,7 @@ class _OneLineErrors(TyperGroup):
 class _NoEchoOfArguments(_OneLineErrors):
     """`eprom api-key THE-KEY` by mistake: click's "No such command 'THE-KEY'" would print the key."""
 
-    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:  # type: ignore[override]  # as invoke
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             fail(f"no such command (what was given is not repeated: it may be a key); the commands: "
                  f"{', '.join(self.commands)}")  # fmt: skip
