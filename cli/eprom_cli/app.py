@@ -704,11 +704,7 @@ def verify_integration(
     if unknown:
         fail(f"--confirm takes {_CONFIRM_KEYS} or all, not {', '.join(unknown)}")
     if resume:
-        verification = verify.resume(state_file)
-        if simulated_person is not None and simulated_person != verification.simulated_person:
-            if simulated_person and not target.eprom_simulator_url:
-                fail("--simulated-person needs the local simulator (--local): on a deployed stack a person fills")
-            verification.simulated_person = simulated_person
+        verification = _resumed_verification(target, state_file, simulated_person)
     else:
         waivers = {kind: reason for kind, reason in (("signed", waive_signed), ("on-behalf-of", waive_on_behalf_of))
                    if reason}  # fmt: skip
@@ -741,6 +737,21 @@ def verify_integration(
         console.print(f"wrote {path}")
     if verify.is_finished(verification):
         state_file.unlink(missing_ok=True)
+    _tell_outcome(verification, choice, report_dir)
+
+
+def _resumed_verification(target: Target, state_file: Path, simulated_person: bool | None) -> verify.Verification:
+    """The verification waiting in `state_file`, with who fills the forms changed when --[no-]simulated-person says."""
+    verification = verify.resume(state_file)
+    if simulated_person is not None and simulated_person != verification.simulated_person:
+        if simulated_person and not target.eprom_simulator_url:
+            fail("--simulated-person needs the local simulator (--local): on a deployed stack a person fills")
+        verification.simulated_person = simulated_person
+    return verification
+
+
+def _tell_outcome(verification: verify.Verification, choice: _Choice, report_dir: Path) -> None:
+    """A finished run's outcome in a line, and its exit code: 1 failed, 4 incomplete, 0 passed."""
     if verification.outcome == "failed":
         refused = [verify.question_of(key) for key, answer in verification.answers.items() if answer.answer == "no"]
         last = verification.steps[-1] if verification.steps and not verification.steps[-1].passed else None

@@ -830,6 +830,36 @@ def is_finished(verification: Verification) -> bool:
     )
 
 
+def await_orders(checks: Checks, state_file: Path, timeout: float, progress: Callable[[str], None],
+                 sleep: Callable[[float], None], clock: Callable[[], float]) -> None:  # fmt: skip
+    """The orders Ordered (and the letter Sent): then the verification waits for the person (saved so)."""
+    verification = checks.verification
+    wait_until_ordered(checks, timeout, progress, sleep, clock)
+    if verification.letter is not None:
+        wait_for_letter(checks, timeout, progress, sleep, clock)
+    verification.outcome = "waiting"
+    save(verification, state_file)
+
+
+def await_returns(checks: Checks, person: str, wait: float, say: Callable[[str], None],
+                  progress: Callable[[str], None], sleep: Callable[[float], None],
+                  clock: Callable[[], float]) -> bool:  # fmt: skip
+    """The person (or the simulator playing them) fills the forms, and the returns are checked: then the
+    verification is "confirming". False when `wait` ran out first (it still waits)."""
+    verification = checks.verification
+    if verification.simulated_person:
+        for case in verification.cases:
+            checks.refresh(case)
+            if case.answers is None:
+                play_person(checks.target, case)
+    say(instructions(verification, person))
+    if not wait_for_returns(checks, wait, say, progress, sleep, clock):
+        return False
+    check_returns(checks, progress, sleep, clock)
+    verification.outcome = "confirming"
+    return True
+
+
 def run(checks: Checks, state_file: Path, *, person: str, timeout: float, wait: float, resumed: bool,
         given: set[str], ask: Callable[[Confirmation], bool | None], say: Callable[[str], None],
         progress: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
@@ -843,22 +873,9 @@ def run(checks: Checks, state_file: Path, *, person: str, timeout: float, wait: 
         if resumed and verification.outcome in ("ordering", "waiting"):
             reopen_tap(target, verification, say)
         if verification.outcome == "ordering":
-            wait_until_ordered(checks, timeout, progress, sleep, clock)
-            if verification.letter is not None:
-                wait_for_letter(checks, timeout, progress, sleep, clock)
-            verification.outcome = "waiting"
-            save(verification, state_file)
-        if verification.outcome == "waiting":
-            if verification.simulated_person:
-                for case in verification.cases:
-                    checks.refresh(case)
-                    if case.answers is None:
-                        play_person(target, case)
-            say(instructions(verification, person))
-            if not wait_for_returns(checks, wait, say, progress, sleep, clock):
-                return
-            check_returns(checks, progress, sleep, clock)
-            verification.outcome = "confirming"
+            await_orders(checks, state_file, timeout, progress, sleep, clock)
+        if verification.outcome == "waiting" and not await_returns(checks, person, wait, say, progress, sleep, clock):
+            return
         collect_answers(verification, given, ask)
         conclude(verification)
     except StepFailed as failure:
