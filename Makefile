@@ -69,7 +69,7 @@ lint: $(VENV)/.synced  ## ruff (lint and format check); the layer's requirements
 	$(LAYER_EXPORT) | diff -u layers/shared/requirements.txt - \
 		|| { echo "layers/shared/requirements.txt differs from uv.lock: run make layer-requirements"; exit 1; }
 
-typecheck: $(VENV)/.synced  ## mypy --strict on the layer and the functions (pyproject.toml)
+typecheck: $(VENV)/.synced  ## mypy --strict on the layer, the functions, cli/, local/ and buildtools/ (pyproject.toml)
 	$(VENV)/bin/mypy
 
 pytest: $(VENV)/.synced  ## every test: tests/unit, tests/integration (moto, the ePROM simulator) and tests/e2e

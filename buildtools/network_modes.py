@@ -63,7 +63,7 @@ def _as_json_template(value: Any) -> Any:
 
 
 def render(mode: str) -> dict[str, Any]:
-    template = _as_json_template(load_template())
+    template: dict[str, Any] = _as_json_template(load_template())
     parameters = template["Parameters"]
     for name, value in MODES[mode].items():
         parameters[name]["Default"] = value

@@ -23,6 +23,7 @@ for name, placeholder in {
 def callback_resolver() -> Any:
     """Powertools' REST resolver with each route of the callback API: its path, PUT, its body's model, the replies."""
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
     from eprom.models import CallbackReply
     from status_callback.app import ROUTES
     from status_callback.router import REPLIES
@@ -38,7 +39,9 @@ def callback_resolver() -> Any:
         model = route.model or dict[str, Any]  # a route that reads its body itself: a JSON object
         body = inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=model)
         endpoint.__signature__ = inspect.Signature([body], return_annotation=Response[CallbackReply])  # type: ignore[attr-defined]
-        replies = {status: {"description": description} for status, description in REPLIES.items()}
+        replies: dict[int, OpenAPIResponse] = {
+            status: {"description": description} for status, description in REPLIES.items()
+        }
         resolver.put(path, summary=route.summary, responses=replies)(endpoint)
     return resolver
 

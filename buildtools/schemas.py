@@ -216,7 +216,9 @@ PRIVACY_REQUEST_NOTES: dict[str, dict[str, Any]] = {
 
 
 def privacy_request_schema() -> dict[str, Any]:
-    schema = _without_titles(TypeAdapter(GetRequest | SetRequest | ListRequest).json_schema(by_alias=True))
+    schema: dict[str, Any] = _without_titles(
+        TypeAdapter(GetRequest | SetRequest | ListRequest).json_schema(by_alias=True)
+    )
     for name in ("GetRequest", "SetRequest", "ListRequest"):
         _with_notes(schema["$defs"][name], PRIVACY_REQUEST_NOTES)
     schema["$defs"] = {name: definition for name, definition in schema["$defs"].items() if name not in _ENUM_DEFS}
@@ -255,7 +257,7 @@ PRIVACY_REPLY_NOTES: dict[str, dict[str, Any]] = {
 
 def privacy_reply_schema() -> dict[str, Any]:
     adapter = TypeAdapter(PrivacySetting | SetReply | ListReply | ErrorReply)
-    schema = _without_titles(adapter.json_schema(by_alias=True, mode="serialization"))
+    schema: dict[str, Any] = _without_titles(adapter.json_schema(by_alias=True, mode="serialization"))
     for definition in schema["$defs"].values():
         if "properties" in definition:
             _with_notes(definition, PRIVACY_REPLY_NOTES)
@@ -305,7 +307,7 @@ def order_message_schema() -> dict[str, Any]:
 
 def message_schema() -> dict[str, Any]:
     union = TypeAdapter(Annotated[Letter | Sms | Email, Field(discriminator="kind")])
-    schema = _without_titles(union.json_schema(by_alias=True))
+    schema: dict[str, Any] = _without_titles(union.json_schema(by_alias=True))
     _with_notes(schema["$defs"][Letter.__name__], MESSAGE_NOTES)
     to_person_or_address = MESSAGE_NOTES | {
         "nationalId": {"anyOf": [NATIONAL_ID, {"type": "null"}], "description": "The person's fødselsnummer or "

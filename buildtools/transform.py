@@ -38,11 +38,12 @@ def transform(template: dict[str, Any]) -> dict[str, Any]:
         plugins=[],
         boto_session=boto3.session.Session(region_name=REGION),
     )
-    return translator.translate(
+    transformed: dict[str, Any] = translator.translate(
         sam_template=template,
         parameter_values=parameter_values(template),
         get_managed_policy_map=dict,  # the translator knows AWS's managed policies itself; we name no others
     )
+    return transformed
 
 
 def parameter_values(template: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import boto3
 from eprom.message_item import ACCEPTED
@@ -162,7 +163,14 @@ def uncompiled(directory: Path) -> list[str]:
     ]
 
 
-def invoke(built: dict, logical_id: str, build_dir: str, below_code: list[Path], event: dict, env: dict) -> dict:
+def invoke(
+    built: dict[str, Any],
+    logical_id: str,
+    build_dir: str,
+    below_code: list[Path],
+    event: dict[str, Any],
+    env: dict[str, str],
+) -> dict[str, Any]:
     properties = built[logical_id]["Properties"]
     code_dir = Path(build_dir, properties["CodeUri"]).resolve()
     module = properties["Handler"].rsplit(".", 1)[0]
@@ -180,7 +188,8 @@ def invoke(built: dict, logical_id: str, build_dir: str, below_code: list[Path],
     )
     for line in completed.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line.removeprefix("RESULT "))
+            result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+            return result
     sys.stderr.write(completed.stdout[-3000:] + completed.stderr[-3000:])
     return {"error": f"{logical_id} did not run (exit {completed.returncode})"}
 

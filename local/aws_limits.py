@@ -27,8 +27,9 @@ import threading
 import time
 from collections.abc import Iterable
 from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html
 SQS_MAX_VISIBILITY_SECONDS = 43200
@@ -46,7 +47,7 @@ _DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "Tr
 
 
 class AwsLimits:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: WSGIApplication) -> None:
         self.app = app
         self.gsi_lag_seconds = float(os.environ.get("LOCAL_GSI_LAG_SECONDS", DEFAULT_GSI_LAG_SECONDS))
         self.missing_key_reads_denied = True
@@ -55,7 +56,7 @@ class AwsLimits:
         # (table, item key, index) -> when the item's key in that index was last written (new or changed)
         self._indexed_at: dict[tuple[str, str, str], float] = {}
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         service, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
         if service in ("AmazonSQS", "AWSEvents") or service.startswith("DynamoDB_"):
             return self._json_call(service, operation, environ, start_response)
@@ -220,7 +221,8 @@ def _queue_max_message_size(queue_url: str, environ: dict[str, Any]) -> int:
     from moto.sqs.models import sqs_backends
 
     queue = sqs_backends[DEFAULT_ACCOUNT_ID][_region(environ)].queues.get(queue_url.rstrip("/").rsplit("/", 1)[-1])
-    return int(queue.maximum_message_size) if queue else SQS_MAX_MESSAGE_BYTES
+    # moto sets a queue's attributes by their names: its Queue declares none of them
+    return int(queue.maximum_message_size) if queue else SQS_MAX_MESSAGE_BYTES  # type: ignore[attr-defined]
 
 
 def _written(operation: str, request: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
@@ -255,9 +257,11 @@ def _index_keys(operation: str, request: dict[str, Any]) -> dict[tuple[str, str,
             item = table.get_item(DynamoType(hash_key), DynamoType(range_key) if range_key is not None else None)
         for index in table.global_indexes:
             values = [item.attrs.get(name) for name in index.schema_key_attrs] if item else [None]
-            in_index = all(value is not None for value in values)
+            present = [value for value in values if value is not None]
             keys[(table_name, _key_of(table_name, key_or_item), index.name)] = (
-                json.dumps([value.to_json() for value in values], sort_keys=True) if in_index else None
+                json.dumps([value.to_json() for value in present], sort_keys=True)
+                if len(present) == len(values)
+                else None
             )
     return keys
 

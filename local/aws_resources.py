@@ -7,11 +7,15 @@ is deployed.
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import boto3
 import yaml
 from eprom.api_key import secret_string
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
@@ -26,6 +30,7 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
+        assert isinstance(node, yaml.MappingNode)  # YAML's third kind of node
         value = loader.construct_mapping(node, deep=True)
     return {"Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}": value}
 
@@ -34,7 +39,9 @@ _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    # S506: a SafeLoader subclass
+    template: dict[str, Any] = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506
+    return template
 
 
 def create_table(logical_id: str, name: str) -> None:
@@ -68,6 +75,10 @@ def create_outcome_bus(name: str, outcome_queue_arn: str) -> str:
     return name
 
 
+# The queue properties of template.yaml the local queues take as their attributes
+_QUEUE_PROPERTIES: Final = ("VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize")
+
+
 def create_resources(
     api_key: str, *, previous_api_keys: tuple[str, ...] = (), prefix: str | None = None
 ) -> dict[str, str]:
@@ -75,7 +86,7 @@ def create_resources(
     URLs of the queues the local pollers and the stand-in for upstream read)."""
     resources = load_template()["Resources"]
     prefix = prefix or f"local-{uuid.uuid4().hex[:8]}"
-    sqs, secrets, s3 = (boto3.client(name) for name in ("sqs", "secretsmanager", "s3"))
+    sqs, secrets, s3 = boto3.client("sqs"), boto3.client("secretsmanager"), boto3.client("s3")
 
     tables = ("FormOrdersTable", "IdempotencyTable", "MessagesTable")
     names = {logical_id: f"{prefix}-{logical_id}" for logical_id in tables}
@@ -87,10 +98,8 @@ def create_resources(
                        "PublishOutcomesFailureQueue", "OutcomeQueue", "OutcomeDeliveryDeadLetterQueue",
                        "MessageDeadLetterQueue", "MessageQueue"):  # fmt: skip
         properties = resources[logical_id]["Properties"]
-        attributes = {
-            name: str(properties[name])
-            for name in ("VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize")
-            if name in properties
+        attributes: dict[QueueAttributeNameType, str] = {
+            name: str(properties[name]) for name in _QUEUE_PROPERTIES if name in properties
         }
         if "RedrivePolicy" in properties:  # its dead-letter queue comes earlier in the list
             dead_letters = properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"].split(".")[0]
@@ -108,15 +117,17 @@ def create_resources(
 
     bus = create_outcome_bus(f"{prefix}-outcomes", queues["OutcomeQueue"][1])
 
+    # a region's name is a bucket's location (the stubs name them one by one)
+    location = cast("BucketLocationConstraintType", s3.meta.region_name)
     results_bucket = f"{prefix}-formresultsbucket".lower()
-    s3.create_bucket(Bucket=results_bucket, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+    s3.create_bucket(Bucket=results_bucket, CreateBucketConfiguration={"LocationConstraint": location})
     s3.put_bucket_versioning(
         Bucket=results_bucket,
         VersioningConfiguration=resources["FormResultsBucket"]["Properties"]["VersioningConfiguration"],
     )
 
     documents_bucket = f"{prefix}-messagedocumentsbucket".lower()  # not versioned, as template.yaml's
-    s3.create_bucket(Bucket=documents_bucket, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+    s3.create_bucket(Bucket=documents_bucket, CreateBucketConfiguration={"LocationConstraint": location})
 
     secret_arn = secrets.create_secret(
         Name=f"{prefix}-EpromApiKeySecret",

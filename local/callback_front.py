@@ -54,6 +54,7 @@ class CallbackFront:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an IPv4 server's address: (host, port)
         return f"http://{host}:{port}"
 
     def start(self) -> "CallbackFront":
@@ -95,7 +96,8 @@ class CallbackFront:
             return gateway_error(504, "Endpoint request timed out")
         if "error" in outcome:
             raise outcome["error"]
-        return outcome["response"]
+        response: dict[str, Any] = outcome["response"]
+        return response
 
     def _request_handler(self) -> type[BaseHTTPRequestHandler]:
         front = self

@@ -237,6 +237,7 @@ class EpromSimulator:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an IPv4 server's address: (host, port)
         return f"http://{host}:{port}"
 
     def start(self) -> "EpromSimulator":
@@ -950,7 +951,10 @@ def signed_pdf_chunks(signed_form_id: str, size: int, chunk_bytes: int = 1024 * 
         sig = b"4 0 obj\n<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/ByteRange[0 %s %s %s]/Contents"
         numbers = [b" " * 10] * 3  # fixed width: the numbers are known once the layout is
         before_contents = len(sig % tuple(numbers))
-        update = lambda nums: (sig % tuple(nums)) + b"<" + contents + b">>>\nendobj\n"  # noqa: E731
+
+        def update(nums: list[bytes]) -> bytes:
+            return (sig % tuple(nums)) + b"<" + contents + b">>>\nendobj\n"
+
         second_xref = signature_at + len(update(numbers))
         tail = b"xref\n0 1\n0000000000 65535 f \n4 1\n%010d 00000 n \n" % signature_at
         tail += b"trailer\n<</Size 5/Root 1 0 R/Prev %d>>\nstartxref\n%d\n%%%%EOF\n" % (first_xref, second_xref)

@@ -47,6 +47,7 @@ from urllib.parse import urlparse
 import boto3
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 from local.aws_resources import load_template
 
@@ -63,7 +64,8 @@ def transformed_template() -> dict[str, Any]:
     template = ROOT / "template.yaml"
     if not TRANSFORMED.exists() or TRANSFORMED.stat().st_mtime < template.stat().st_mtime:
         subprocess.run(["make", "--silent", "transformed"], cwd=ROOT, check=True, capture_output=True)  # noqa: S607
-    return json.loads(TRANSFORMED.read_text())
+    transformed: dict[str, Any] = json.loads(TRANSFORMED.read_text())
+    return transformed
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ def _wildcard_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile(regex, re.IGNORECASE if ignore_case else 0)
 
 
-_CONDITION_TESTS = {
+_CONDITION_TESTS: dict[str, Callable[[str, str], bool]] = {
     "StringEquals": lambda pattern, value: pattern == value,
     "StringLike": _wildcard,
     "ArnEquals": lambda pattern, value: pattern == value,
@@ -401,8 +403,7 @@ def _needed(
     # "No permissions are required": https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
     if action == "sts:GetCallerIdentity":
         return []
-    key_arn = None
-    encrypted = False
+    key_arn: str | None = None
     if service == "sqs":
         operation = operation.removesuffix("Batch")
         action = f"sqs:{operation}"
@@ -411,10 +412,10 @@ def _needed(
         for stack in iam.stacks:
             resolver = _Resolver(iam.template, stack)
             if params.get("QueueUrl") in _encrypted(iam.template, resolver, "AWS::SQS::Queue", "KmsMasterKeyId"):
-                key_arn, encrypted = stack.attributes["EncryptionKey", "Arn"], True
-        if encrypted and operation == "SendMessage":
+                key_arn = stack.attributes["EncryptionKey", "Arn"]
+        if key_arn and operation == "SendMessage":
             needed += [("kms:GenerateDataKey", key_arn, {}), ("kms:Decrypt", key_arn, {})]
-        elif encrypted and operation == "ReceiveMessage":
+        elif key_arn and operation == "ReceiveMessage":
             needed.append(("kms:Decrypt", key_arn, {}))
     elif service == "dynamodb" and "TableName" in params:
         table = arn.format("dynamodb", f"table/{params['TableName']}")
@@ -518,7 +519,10 @@ def lambda_service_needs(iam: LocalIam, function: str) -> list[tuple[str, str, d
 
     group = properties["LoggingConfig"]["LogGroup"]
     log_stream = f"arn:aws:logs:{stack.region}:{ACCOUNT_ID}:log-group:{group}:log-stream:2026/01/01/[$LATEST]0"
-    needs = [("logs:CreateLogStream", log_stream, {}), ("logs:PutLogEvents", log_stream, {})]
+    needs: list[tuple[str, str, dict[str, str]]] = [
+        ("logs:CreateLogStream", log_stream, {}),
+        ("logs:PutLogEvents", log_stream, {}),
+    ]
     if properties.get("TracingConfig", {}).get("Mode") == "Active":
         needs += [("xray:PutTraceSegments", "*", {}), ("xray:PutTelemetryRecords", "*", {})]
     if "KmsKeyArn" in properties:
@@ -555,8 +559,11 @@ def enforce(resources: dict[str, str], region: str, endpoint_url: str, stack_nam
         _iam = LocalIam(transformed_template())
         # Every botocore session registers BUILTIN_HANDLERS when it is made: so do the sessions boto3, Powertools
         # and the CLI make later. The session boto3 already made gets the hooks directly.
-        hooks = [("before-parameter-build", _before_parameter_build), ("before-call", _before_call),
-                 ("after-call.s3", _after_s3_call)]  # fmt: skip
+        hooks: list[tuple[str, Callable[..., Any]]] = [
+            ("before-parameter-build", _before_parameter_build),
+            ("before-call", _before_call),
+            ("after-call.s3", _after_s3_call),
+        ]
         botocore.handlers.BUILTIN_HANDLERS.extend(hooks)
         if boto3.DEFAULT_SESSION is not None:
             for event, handler in hooks:
@@ -574,11 +581,11 @@ _STARTED_BY = "local_iam_started_by"
 _start_thread = threading.Thread.start
 
 
-def _start_noting_principal(thread: threading.Thread) -> None:
+def _start_noting_principal(self: threading.Thread) -> None:
     """Thread.start, noting who starts it: the principal of the code (or acting_as block) on the starting stack."""
     principal = _acting_as.get() or (_iam.principal_of_code() if _iam is not None else None)
-    setattr(thread, _STARTED_BY, principal)
-    _start_thread(thread)
+    setattr(self, _STARTED_BY, principal)
+    _start_thread(self)
 
 
 @contextmanager
@@ -636,7 +643,7 @@ def _before_call(model: Any, context: dict[str, Any], **_: Any) -> tuple[AWSResp
         f"{denied.action} action"
     )
     parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 403}}
-    return AWSResponse("https://local-iam", 403, {}, None), parsed
+    return AWSResponse("https://local-iam", 403, HTTPHeaders(), None), parsed
 
 
 def _after_s3_call(http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:

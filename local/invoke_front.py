@@ -35,6 +35,7 @@ class InvokeFront:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an IPv4 server's address: (host, port)
         return f"http://{host}:{port}"
 
     def start(self) -> "InvokeFront":

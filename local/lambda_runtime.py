@@ -43,7 +43,9 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def rest_api_event(method: str, path: str, headers: dict[str, str], body: str | None, stage: str = "local") -> dict:
+def rest_api_event(
+    method: str, path: str, headers: dict[str, str], body: str | None, stage: str = "local"
+) -> dict[str, Any]:
     """An API Gateway REST API proxy event, as the CallbackApi integration sends it."""
     return {
         "resource": path.rstrip("/") or "/",

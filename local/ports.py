@@ -5,7 +5,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterable
-from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -17,7 +17,8 @@ def free_port() -> int:
     """A free TCP port on loopback (the local stack binds nothing else)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class DynamoDBOneRequestAtATime:
@@ -26,11 +27,11 @@ class DynamoDBOneRequestAtATime:
     like that). DynamoDB applies the writes to an item one after the other; serialising moto's DynamoDB requests
     gives the same guarantee. SQS and Secrets Manager stay concurrent (long polls must not block anything)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: WSGIApplication) -> None:
         self.app = app
         self.lock = threading.Lock()
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return self.app(environ, start_response)
         with self.lock:

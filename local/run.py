@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import NoneType
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import boto3
 import requests
@@ -59,6 +59,10 @@ from local.stack import (
 )
 from local.stream_poller import StreamPoller
 from local.upstream import Upstream
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 ROOT = Path(__file__).resolve().parent.parent
 KEPT_FUNCTION_LOGS = 20  # besides this run's
@@ -310,9 +314,10 @@ class LocalStack:
 
     def stored_object(self, pointer: ResultPointer) -> bytes:
         """The version of a results object an item points at, checked against the sha256 the item holds."""
-        content = self.s3.get_object(
-            Bucket=self.resources["FORM_RESULTS_BUCKET"], Key=pointer.key, VersionId=pointer.version_id
-        )["Body"].read()
+        request: GetObjectRequestTypeDef = {"Bucket": self.resources["FORM_RESULTS_BUCKET"], "Key": pointer.key}
+        if pointer.version_id:  # boto3 refuses a VersionId of None
+            request["VersionId"] = pointer.version_id
+        content = self.s3.get_object(**request)["Body"].read()
         if hashlib.sha256(content).hexdigest() != pointer.sha256:
             raise AssertionError(f"{pointer.key}: content differs from the sha256 in the item")
         return content
@@ -328,8 +333,9 @@ class LocalStack:
         ).get("Messages", []):
             found += batch
 
-        def attribute(message: dict[str, Any], name: str) -> str | None:
-            return message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
+        def attribute(message: "MessageTypeDef", name: str) -> str | None:
+            value = message.get("MessageAttributes", {}).get(name)
+            return value.get("StringValue") if value else None
 
         return [
             {
@@ -585,6 +591,8 @@ def messages_table(sent: list[SentMessage], report: dict[str, Any]) -> str:
 
 def local_state(stack: LocalStack) -> LocalState:
     """What `eprom --local` needs to find this stack (written with --serve, removed when it stops)."""
+    # by field name, as data: pydantic checks each value against its field
+    resources: dict[str, Any] = {name: stack.resources[variable] for name, variable in STATE_VARIABLES.items()}
     return LocalState(
         region=REGION,
         target=LocalTarget(
@@ -593,7 +601,7 @@ def local_state(stack: LocalStack) -> LocalState:
             eprom_simulator_url=stack.simulator.base_url,
             lambda_endpoint_url=stack.invoke_front.base_url,
             privacy_settings_function="PrivacySettingsFunction",
-            **{name: stack.resources[variable] for name, variable in STATE_VARIABLES.items()},
+            **resources,
         ),
     )
 

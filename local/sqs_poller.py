@@ -23,13 +23,16 @@ import base64
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from local.aws_resources import load_template
 from local.iam import running_as
 from local.lambda_runtime import LambdaContext
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 LONG_POLL_SECONDS = 20  # the most SQS allows, as the event source uses it
@@ -111,7 +114,7 @@ class SqsPoller:
                     self.last_activity = time.monotonic()
                     self._changes.notify_all()
 
-    def _batch(self) -> list[dict[str, Any]]:
+    def _batch(self) -> list["MessageTypeDef"]:
         """What one receive returns; with a batching window, more until BatchSize or the window's end."""
         messages = self._receive(LONG_POLL_SECONDS, self._batch_size)
         window_ends = time.monotonic() + self._batching_window_seconds
@@ -122,17 +125,16 @@ class SqsPoller:
             messages += self._receive(min(LONG_POLL_SECONDS, max(1, int(left))), self._batch_size - len(messages))
         return messages
 
-    def _receive(self, wait_seconds: int, up_to: int) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = self._sqs.receive_message(
+    def _receive(self, wait_seconds: int, up_to: int) -> list["MessageTypeDef"]:
+        return self._sqs.receive_message(
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=min(MESSAGES_PER_RECEIVE, up_to),
             WaitTimeSeconds=wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
-        return messages
 
-    def _invoke(self, messages: list[dict[str, Any]]) -> None:
+    def _invoke(self, messages: list["MessageTypeDef"]) -> None:
         event = {"Records": [lambda_record(message, self._queue_arn) for message in messages]}
         context = LambdaContext(self._function, timeout_seconds=self._function_timeout_seconds)
         try:
@@ -152,7 +154,7 @@ def _value(template: dict[str, Any], value: Any) -> Any:
     return value
 
 
-def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+def lambda_record(message: "MessageTypeDef", queue_arn: str) -> dict[str, Any]:
     """An SQS event record as Lambda's event source makes it from a received message."""
     return {
         "messageId": message["MessageId"],

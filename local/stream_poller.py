@@ -9,12 +9,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from local.aws_resources import load_template
 from local.lambda_runtime import LambdaContext
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodbstreams.type_defs import RecordTypeDef
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -33,7 +36,9 @@ class StreamPoller:
         self._handler = handler
         self._on_failure_queue_url = on_failure_queue_url
         self._dynamodb, self._streams, self._sqs = (
-            boto3.client(name) for name in ("dynamodb", "dynamodbstreams", "sqs")
+            boto3.client("dynamodb"),
+            boto3.client("dynamodbstreams"),
+            boto3.client("sqs"),
         )
         self._stream_arn = self._dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
         self._stop = threading.Event()
@@ -122,7 +127,7 @@ class StreamPoller:
         )
 
 
-def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+def lambda_record(record: "RecordTypeDef", stream_arn: str) -> dict[str, Any]:
     """A stream record as Lambda's event source hands it to the function (times as epoch seconds, the ARN added)."""
     stream = dict(record["dynamodb"])
     created = stream.get("ApproximateCreationDateTime")

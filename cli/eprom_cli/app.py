@@ -56,7 +56,8 @@ class _OneLineErrors(TyperGroup):
     """AWS errors (a queue or table missing, no permission, no credentials) and refusals as one line and exit 1,
     never a traceback."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # typer's base names the Context of the click it vendors (typer._click, private); it passes a typer.Context.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except ClientError as error:
@@ -71,7 +72,7 @@ class _OneLineErrors(TyperGroup):
 class _NoEchoOfArguments(_OneLineErrors):
     """`eprom api-key THE-KEY` by mistake: click's "No such command 'THE-KEY'" would print the key."""
 
-    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:  # type: ignore[override]  # as invoke
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             fail(f"no such command (what was given is not repeated: it may be a key); the commands: "
                  f"{', '.join(self.commands)}")  # fmt: skip
@@ -703,11 +704,7 @@ def verify_integration(
     if unknown:
         fail(f"--confirm takes {_CONFIRM_KEYS} or all, not {', '.join(unknown)}")
     if resume:
-        verification = verify.resume(state_file)
-        if simulated_person is not None and simulated_person != verification.simulated_person:
-            if simulated_person and not target.eprom_simulator_url:
-                fail("--simulated-person needs the local simulator (--local): on a deployed stack a person fills")
-            verification.simulated_person = simulated_person
+        verification = _resumed_verification(target, state_file, simulated_person)
     else:
         waivers = {kind: reason for kind, reason in (("signed", waive_signed), ("on-behalf-of", waive_on_behalf_of))
                    if reason}  # fmt: skip
@@ -740,6 +737,21 @@ def verify_integration(
         console.print(f"wrote {path}")
     if verify.is_finished(verification):
         state_file.unlink(missing_ok=True)
+    _tell_outcome(verification, choice, report_dir)
+
+
+def _resumed_verification(target: Target, state_file: Path, simulated_person: bool | None) -> verify.Verification:
+    """The verification waiting in `state_file`, with who fills the forms changed when --[no-]simulated-person says."""
+    verification = verify.resume(state_file)
+    if simulated_person is not None and simulated_person != verification.simulated_person:
+        if simulated_person and not target.eprom_simulator_url:
+            fail("--simulated-person needs the local simulator (--local): on a deployed stack a person fills")
+        verification.simulated_person = simulated_person
+    return verification
+
+
+def _tell_outcome(verification: verify.Verification, choice: _Choice, report_dir: Path) -> None:
+    """A finished run's outcome in a line, and its exit code: 1 failed, 4 incomplete, 0 passed."""
     if verification.outcome == "failed":
         refused = [verify.question_of(key) for key, answer in verification.answers.items() if answer.answer == "no"]
         last = verification.steps[-1] if verification.steps and not verification.steps[-1].passed else None

@@ -4,17 +4,25 @@ again), move chosen ones back to their source queue, write their bodies out for 
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from eprom.national_id import redact
 
 from eprom_cli.target import Target, TargetError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        MessageAttributeValueOutputTypeDef,
+        MessageAttributeValueTypeDef,
+    )
 
 # How long the messages read stay hidden from others (the placer never reads a DLQ; another operator might).
 HOLD_SECONDS = 60
@@ -28,7 +36,7 @@ class DeadLetter:
     message_id: str
     receipt_handle: str
     body: str
-    attributes: dict[str, Any]  # the message attributes, as SQS returns them (copied on redrive)
+    attributes: Mapping[str, "MessageAttributeValueOutputTypeDef"]  # as SQS returns them (copied on redrive)
     sent_at: datetime
     receive_count: int
 
@@ -80,7 +88,8 @@ class DeadLetter:
         }
 
     def _attribute(self, name: str) -> str | None:
-        return self.attributes.get(name, {}).get("StringValue")
+        attribute = self.attributes.get(name)
+        return attribute.get("StringValue") if attribute else None
 
 
 def queues(target: Target, which: str) -> dict[str, tuple[str, str]]:
@@ -112,8 +121,10 @@ def held(target: Target, which: str) -> Iterator[list[DeadLetter]]:
         for name, (url, _) in queues(target, which).items():
             handles = [letter.receipt_handle for letter in letters if letter.queue == name]
             for start in range(0, len(handles), 10):
-                entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                           for i, h in enumerate(handles[start : start + 10])]  # fmt: skip
+                entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+                    {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                    for i, h in enumerate(handles[start : start + 10])
+                ]
                 sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)  # deleted ones simply fail
 
 
@@ -138,7 +149,7 @@ def nothing_found(target: Target, which: str, letters: list[DeadLetter]) -> str:
     return "no dead letters match" if letters else "the dead-letter queue is empty"
 
 
-def _receive_all(sqs: Any, name: str, url: str) -> list[DeadLetter]:
+def _receive_all(sqs: "SQSClient", name: str, url: str) -> list[DeadLetter]:
     letters, seen = [], set()
     while batch := sqs.receive_message(
         QueueUrl=url,
@@ -224,9 +235,7 @@ def redrive(target: Target, letter: DeadLetter) -> None:
     sqs = target.client("sqs")
     dead_letter_url, source_url = queues(target, letter.queue)[letter.queue]
     attributes = {
-        name: {key: value for key, value in attribute.items() if key in ("DataType", "StringValue", "BinaryValue")}
-        for name, attribute in letter.attributes.items()
-        if name != "rejectionReason"
+        name: _as_sent(attribute) for name, attribute in letter.attributes.items() if name != "rejectionReason"
     }
     try:
         sqs.send_message(QueueUrl=source_url, MessageBody=letter.body, MessageAttributes=attributes)
@@ -236,6 +245,16 @@ def redrive(target: Target, letter: DeadLetter) -> None:
             raise
         raise NotSent(f"{detail.get('Code')}: {detail.get('Message', '')}") from None
     sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=letter.receipt_handle)
+
+
+def _as_sent(attribute: "MessageAttributeValueOutputTypeDef") -> "MessageAttributeValueTypeDef":
+    """A message attribute as received, with its type and value only, as SendMessage takes it back."""
+    sent: MessageAttributeValueTypeDef = {"DataType": attribute["DataType"]}
+    if "StringValue" in attribute:
+        sent["StringValue"] = attribute["StringValue"]
+    if "BinaryValue" in attribute:
+        sent["BinaryValue"] = attribute["BinaryValue"]
+    return sent
 
 
 def delete(target: Target, letter: DeadLetter) -> None:

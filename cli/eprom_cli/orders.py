@@ -4,6 +4,7 @@ downloaded."""
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eprom.models import OrderMessage, describe_validation_error
 from eprom.order_item import OrderItem, ResultPointer
@@ -12,6 +13,9 @@ from pydantic import ValidationError
 
 from eprom_cli.files import directory_for_files, write_private
 from eprom_cli.target import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,10 @@ def items_of(target: Target, order_reference: str) -> list[OrderItem]:
 
 def stored_object(target: Target, pointer: ResultPointer) -> bytes:
     """The version of an answers or signed-document object an item points at."""
-    answer = target.client("s3").get_object(Bucket=target.bucket, Key=pointer.key, VersionId=pointer.version_id)
-    return answer["Body"].read()
+    request: GetObjectRequestTypeDef = {"Bucket": target.bucket, "Key": pointer.key}
+    if pointer.version_id:  # boto3 refuses a VersionId of None
+        request["VersionId"] = pointer.version_id
+    return target.client("s3").get_object(**request)["Body"].read()
 
 
 def download_results(target: Target, item: OrderItem, out_dir: Path) -> list[Path]:

@@ -13,7 +13,6 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -89,15 +88,15 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def preflight(stage: Stage, session: Any) -> Report:
+def preflight(stage: Stage, session: boto3.Session) -> Report:
     """Every check, each independent of the others' outcome (one report lists everything to fix). Those that need
     no AWS run without credentials too."""
     report = Report()
     _check_region(stage, report)
     _check_parameters(stage, report)
-    client = _clients(session, stage.region)
     try:
-        account = client("sts").get_caller_identity()["Account"]
+        sts = session.client("sts", region_name=stage.region, config=CLIENT_CONFIG)
+        account = sts.get_caller_identity()["Account"]
     except (ClientError, BotoCoreError) as error:
         report.problems.append(f"credentials: cannot identify the caller ({_reason(error)}); set AWS_PROFILE (the "
                                "checks of the account were skipped)")  # fmt: skip
@@ -106,14 +105,10 @@ def preflight(stage: Stage, session: Any) -> Report:
     for check in (_check_stack, _check_sam_bucket, _check_api_gateway_logging_role, _check_vpc_dns,
                   _check_lambda_concurrency):  # fmt: skip
         try:
-            check(stage, client, report)
+            check(stage, session, report)
         except (ClientError, BotoCoreError) as error:
             report.notes.append(f"{check.__name__.removeprefix('_check_')}: could not check ({_reason(error)})")
     return report
-
-
-def _clients(session: Any, region: str) -> Any:
-    return lambda service: session.client(service, region_name=region, config=CLIENT_CONFIG)
 
 
 def _reason(error: Exception) -> str:
@@ -129,17 +124,18 @@ def _check_region(stage: Stage, report: Report) -> None:
         report.problems.append(f"region: {stage.region} is outside the EEA; health data must stay there")
 
 
-def _stack_status(client: Any, name: str) -> str | None:
+def _stack_status(stage: Stage, session: boto3.Session, name: str) -> str | None:
+    cloudformation = session.client("cloudformation", region_name=stage.region, config=CLIENT_CONFIG)
     try:
-        return client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        return cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
     except ClientError as error:
         if "does not exist" in str(error.response.get("Error", {}).get("Message", "")):
             return None
         raise
 
 
-def _check_stack(stage: Stage, client: Any, report: Report) -> None:
-    status = _stack_status(client, stage.stack_name)
+def _check_stack(stage: Stage, session: boto3.Session, report: Report) -> None:
+    status = _stack_status(stage, session, stage.stack_name)
     if status is None:
         report.passed.append(f"stack: {stage.stack_name} does not exist yet (a first deploy)")
     elif status in _BLOCKING_STATES:
@@ -153,8 +149,8 @@ def _check_stack(stage: Stage, client: Any, report: Report) -> None:
         report.passed.append(f"stack: {stage.stack_name} is {status}")
 
 
-def _check_sam_bucket(stage: Stage, client: Any, report: Report) -> None:
-    status = _stack_status(client, SAM_MANAGED_BUCKET_STACK)
+def _check_sam_bucket(stage: Stage, session: boto3.Session, report: Report) -> None:
+    status = _stack_status(stage, session, SAM_MANAGED_BUCKET_STACK)
     if status is None:
         report.passed.append("artefact bucket: sam deploy creates its managed bucket on the first deploy")
     elif status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
@@ -163,11 +159,12 @@ def _check_sam_bucket(stage: Stage, client: Any, report: Report) -> None:
         report.problems.append(f"artefact bucket: stack {SAM_MANAGED_BUCKET_STACK} is {status}; fix or delete it")
 
 
-def _check_api_gateway_logging_role(stage: Stage, client: Any, report: Report) -> None:
+def _check_api_gateway_logging_role(stage: Stage, session: boto3.Session, report: Report) -> None:
     """A stage with access logs fails to create on an account whose API Gateway has no CloudWatch Logs role
     ("CloudWatch Logs role ARN must be set in account settings to enable logging"):
     https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html"""
-    if client("apigateway").get_account().get("cloudwatchRoleArn"):
+    gateway = session.client("apigateway", region_name=stage.region, config=CLIENT_CONFIG)
+    if gateway.get_account().get("cloudwatchRoleArn"):
         report.passed.append("API Gateway logging role: set for the account")
     else:
         report.problems.append(
@@ -176,19 +173,17 @@ def _check_api_gateway_logging_role(stage: Stage, client: Any, report: Report) -
         )
 
 
-def _check_vpc_dns(stage: Stage, client: Any, report: Report) -> None:
+def _check_vpc_dns(stage: Stage, session: boto3.Session, report: Report) -> None:
     """The stack's interface endpoints have private DNS, which CloudFormation refuses in a VPC without DNS support
     and DNS hostnames (off by default in a VPC made by API, CloudFormation or Terraform):
     https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html"""
     vpc = stage.parameters.get("VpcId", "")
     if not vpc or stage.parameters.get("CreateVpcEndpoints") != "true":
         return
-    ec2 = client("ec2")
-    off = [
-        attribute
-        for attribute, key in (("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames"))
-        if not ec2.describe_vpc_attribute(VpcId=vpc, Attribute=attribute)[key]["Value"]
-    ]
+    ec2 = session.client("ec2", region_name=stage.region, config=CLIENT_CONFIG)
+    support = ec2.describe_vpc_attribute(VpcId=vpc, Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"]
+    hostnames = ec2.describe_vpc_attribute(VpcId=vpc, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
+    off = [attribute for attribute, on in (("enableDnsSupport", support), ("enableDnsHostnames", hostnames)) if not on]
     if off:
         report.problems.append(
             f"VPC {vpc}: {' and '.join(off)} off; the stack's interface endpoints (private DNS) need both on "
@@ -199,9 +194,10 @@ def _check_vpc_dns(stage: Stage, client: Any, report: Report) -> None:
         report.passed.append(f"VPC {vpc}: DNS support and DNS hostnames on (the interface endpoints' private DNS)")
 
 
-def _check_lambda_concurrency(stage: Stage, client: Any, report: Report) -> None:
+def _check_lambda_concurrency(stage: Stage, session: boto3.Session, report: Report) -> None:
     """New accounts start with a concurrency of 10; the order source alone may run OrderMaximumConcurrency."""
-    limits = client("lambda").get_account_settings()["AccountLimit"]
+    lambda_ = session.client("lambda", region_name=stage.region, config=CLIENT_CONFIG)
+    limits = lambda_.get_account_settings()["AccountLimit"]
     needed = int(stage.parameters.get("OrderMaximumConcurrency", "5")) + _OTHER_FUNCTIONS_CONCURRENCY
     available = limits["UnreservedConcurrentExecutions"]
     if available < needed:
@@ -269,15 +265,14 @@ LOGGING_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:Describe
 ROLE_PROPAGATION_SECONDS = 120
 
 
-def set_up_logging_role(stage: Stage, session: Any, *, sleep: Callable[[float], None] = time.sleep,
+def set_up_logging_role(stage: Stage, session: boto3.Session, *, sleep: Callable[[float], None] = time.sleep,
                         clock: Callable[[], float] = time.monotonic) -> str:  # fmt: skip
     """API Gateway's CloudWatch Logs role for the account and region, made and set unless one is set already:
     https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html. What was done, in a line."""
-    client = _clients(session, stage.region)
-    gateway = client("apigateway")
+    gateway = session.client("apigateway", region_name=stage.region, config=CLIENT_CONFIG)
     if role := gateway.get_account().get("cloudwatchRoleArn"):
         return f"API Gateway logging role: set already ({role}); nothing to do"
-    iam = client("iam")
+    iam = session.client("iam", region_name=stage.region, config=CLIENT_CONFIG)
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
              "Principal": {"Service": "apigateway.amazonaws.com"}}]}  # fmt: skip
     try:
@@ -306,5 +301,5 @@ def set_up_logging_role(stage: Stage, session: Any, *, sleep: Callable[[float], 
 MAX_UPSTREAM_ACCOUNTS = 5
 
 
-def session_for(profile: str | None = None) -> Any:
+def session_for(profile: str | None = None) -> boto3.Session:
     return boto3.Session(profile_name=profile)

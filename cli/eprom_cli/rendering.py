@@ -61,7 +61,7 @@ class _Console(Console):
     def render_str(self, text: str, **options: Any) -> Text:
         return super().render_str(shown(text, one_line=False), **options)
 
-    @property
+    @property  # type: ignore[misc]  # read-only: nothing sets this console's size (rich's may be set)
     def size(self) -> ConsoleDimensions:
         # rich takes the width from COLUMNS, or from whichever standard stream is a terminal: `eprom ... | less`
         # would wrap at the terminal's width although this output is a pipe.

@@ -3,6 +3,7 @@ JSON, written from the verification's state (which holds no national ids, codes 
 
 import html
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,8 +62,11 @@ def checklist(verification: Verification) -> list[tuple[str, list[tuple[str, ...
     numbered = list(enumerate(verification.steps, start=1))
     sections = []
     for section in SECTIONS:
-        rows = [(str(number), step.name, "PASS" if step.passed else "FAIL", step.observed, _time(step.at),
-                 step.next or "") for number, step in numbered if step.section == section]  # fmt: skip
+        rows: list[tuple[str, ...]] = [
+            (str(number), step.name, "PASS" if step.passed else "FAIL", step.observed, _time(step.at), step.next or "")
+            for number, step in numbered
+            if step.section == section
+        ]
         for item in verification.confirmations():
             if item.section == section:
                 answer = verification.answers.get(item.key)
@@ -85,7 +89,7 @@ def checklist(verification: Verification) -> list[tuple[str, list[tuple[str, ...
     return sections
 
 
-def tables(verification: Verification) -> list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]]:
+def tables(verification: Verification) -> list[tuple[str, tuple[str, ...], Sequence[tuple[str, ...]]]]:
     cases = [(case.kind, case.order_reference, case.form_id, case.form_order_id or "-", case.channel or "-",
               _yes(case.must_be_signed), _yes(case.on_behalf_of)) for case in verification.cases]  # fmt: skip
     events = [(event.detail_type, event.event_id, event.form_order_id or "-", event.status or "-",

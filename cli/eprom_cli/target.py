@@ -4,12 +4,20 @@ endpoint; one model, so writer and reader cannot drift apart)."""
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
 
 # Operators wait for answers: fail within seconds instead of the SDK's 60 s.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 3})
@@ -60,6 +68,19 @@ class Target(StackResources):
     name: str
     session: Any  # boto3.Session
 
+    # The services the commands use: boto3-stubs types each client by its service's name.
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> "DynamoDBClient": ...
+    @overload
+    def client(self, service: Literal["events"]) -> "EventBridgeClient": ...
+    @overload
+    def client(self, service: Literal["lambda"]) -> "LambdaClient": ...
+    @overload
+    def client(self, service: Literal["s3"]) -> "S3Client": ...
+    @overload
+    def client(self, service: Literal["secretsmanager"]) -> "SecretsManagerClient": ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> "SQSClient": ...
     def client(self, service: str) -> Any:
         if service == "lambda":
             return self.session.client(service, endpoint_url=self.lambda_endpoint_url, config=LAMBDA_CLIENT_CONFIG)
@@ -151,6 +172,9 @@ def deployed_stack(name: str, *, region: str | None = None, profile: str | None 
     if missing:
         raise TargetError(f"stack {name} lacks the outputs {', '.join(missing)}: is it this project's, up to date?")
     parameters = {parameter["ParameterKey"]: parameter.get("ParameterValue", "") for parameter in stack["Parameters"]}
+    # by field name, as data: pydantic checks each value against its field
+    resources: dict[str, Any] = {field: outputs[output] for output, field in _OUTPUTS.items()}
+    resources |= {field: outputs.get(output) or None for output, field in _OPTIONAL_OUTPUTS.items()}
     return Target(
         name=name,
         stage=parameters.get("Stage", "?"),
@@ -160,8 +184,7 @@ def deployed_stack(name: str, *, region: str | None = None, profile: str | None 
         endpoint_url=endpoint,
         eprom_api_base_url=parameters.get("EpromApiBaseUrl"),
         privacy_settings_function=outputs.get("PrivacySettingsFunctionArn"),
-        **{field: outputs[output] for output, field in _OUTPUTS.items()},
-        **{field: outputs.get(output) or None for output, field in _OPTIONAL_OUTPUTS.items()},
+        **resources,
     )
 
 

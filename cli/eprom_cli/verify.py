@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 from botocore.exceptions import ClientError
@@ -32,6 +32,9 @@ from pydantic import BaseModel
 
 from eprom_cli import dead_letters, messages, orders, outcomes
 from eprom_cli.target import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 VERIFICATION_PERSON = "26670271527"  # Hemit's verification person since 2026-06-08 (synthetic, TestID "nivå høyt")
 EVENT_SOURCE = "eprom.integration"
@@ -264,7 +267,7 @@ def new_verification(target: Target, form_id: str | None, signed_form_id: str | 
     if signed_form_id:
         cases.append(Case(kind="signed", order_reference=f"verify-{run_id}-signed", form_id=signed_form_id,
                           must_be_signed=True))  # fmt: skip
-    if on_behalf_of:
+    if on_behalf_of and form_id:  # start() refuses --on-behalf-of without --form-id
         cases.append(Case(kind="on-behalf-of", order_reference=f"verify-{run_id}-on-behalf-of", form_id=form_id,
                           on_behalf_of=True))  # fmt: skip
     return Verification(run_id=run_id, target=target.name, stage=target.stage, environment=environment_of(target),
@@ -304,10 +307,12 @@ def open_tap(target: Target, verification: Verification) -> None:
     verification.taps_opened += 1
     name = f"eprom-verify-{verification.run_id}-{verification.taps_opened}"
     sqs, events = target.client("sqs"), target.client("events")
+    attributes: dict[QueueAttributeNameType, str] = {"MessageRetentionPeriod": str(TAP_RETENTION_SECONDS)}
     # EventBridge may use the stack's key: its key policy grants it (EventBridgeDeliversToEncryptedQueues)
-    encryption = ({"KmsMasterKeyId": target.encryption_key_arn} if target.encryption_key_arn
-                  else {"SqsManagedSseEnabled": "true"})  # fmt: skip
-    attributes = {"MessageRetentionPeriod": str(TAP_RETENTION_SECONDS), **encryption}
+    if target.encryption_key_arn:
+        attributes["KmsMasterKeyId"] = target.encryption_key_arn
+    else:
+        attributes["SqsManagedSseEnabled"] = "true"
     queue_url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     verification.tap_queue_url, verification.tap_rule, verification.tap_bus = queue_url, name, target.outcome_bus_name
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -345,7 +350,7 @@ def read_tap(target: Target, verification: Verification) -> None:
 
 def close_tap(target: Target, verification: Verification) -> None:
     """Remove the rule and the queue (what is gone already, with the stack say, is no error)."""
-    if verification.tap_rule:
+    if verification.tap_rule and verification.tap_bus:  # open_tap sets both
         events = target.client("events")
         with _unless_gone():
             events.remove_targets(Rule=verification.tap_rule, EventBusName=verification.tap_bus, Ids=["verify"])
@@ -480,7 +485,8 @@ class Checks:
             answer.raise_for_status()
         except requests.RequestException:
             return None
-        return answer.json()
+        received: list[dict[str, Any]] = answer.json()
+        return received
 
     def returned(self, case: Case) -> None:
         """Answers stored and readable, FormReturned delivered, the PDF for signed forms; no duplicates."""
@@ -549,7 +555,7 @@ class Checks:
         self.passed(f"{case.kind}: SignedDocumentStored delivered", f"eventId {stored[0].event_id}")
 
     def no_duplicates(self, case: Case) -> None:
-        statuses = Counter(entry.status for entry in case.statuses)
+        statuses = Counter(str(entry.status) for entry in case.statuses)
         repeated = sorted(status for status, count in statuses.items() if count > 1)
         if repeated:
             raise StepFailed(f"{case.kind}: no duplicate callbacks",
@@ -654,6 +660,8 @@ def start(target: Target, state_file: Path, *, form_id: str | None, signed_form_
                                   "up with --abandon")  # fmt: skip
     if not form_id and letter is None:
         raise VerificationRefused("give --form-id (a published form of your ordering system), or --letter")
+    if on_behalf_of is not None and not form_id:
+        raise VerificationRefused("--on-behalf-of orders --form-id on the person's behalf: give --form-id too")
     if simulated_person and not target.eprom_simulator_url:
         raise VerificationRefused("--simulated-person needs the local simulator (--local): on a deployed stack a "
                                   "person fills the forms")  # fmt: skip
@@ -822,6 +830,36 @@ def is_finished(verification: Verification) -> bool:
     )
 
 
+def await_orders(checks: Checks, state_file: Path, timeout: float, progress: Callable[[str], None],
+                 sleep: Callable[[float], None], clock: Callable[[], float]) -> None:  # fmt: skip
+    """The orders Ordered (and the letter Sent): then the verification waits for the person (saved so)."""
+    verification = checks.verification
+    wait_until_ordered(checks, timeout, progress, sleep, clock)
+    if verification.letter is not None:
+        wait_for_letter(checks, timeout, progress, sleep, clock)
+    verification.outcome = "waiting"
+    save(verification, state_file)
+
+
+def await_returns(checks: Checks, person: str, wait: float, say: Callable[[str], None],
+                  progress: Callable[[str], None], sleep: Callable[[float], None],
+                  clock: Callable[[], float]) -> bool:  # fmt: skip
+    """The person (or the simulator playing them) fills the forms, and the returns are checked: then the
+    verification is "confirming". False when `wait` ran out first (it still waits)."""
+    verification = checks.verification
+    if verification.simulated_person:
+        for case in verification.cases:
+            checks.refresh(case)
+            if case.answers is None:
+                play_person(checks.target, case)
+    say(instructions(verification, person))
+    if not wait_for_returns(checks, wait, say, progress, sleep, clock):
+        return False
+    check_returns(checks, progress, sleep, clock)
+    verification.outcome = "confirming"
+    return True
+
+
 def run(checks: Checks, state_file: Path, *, person: str, timeout: float, wait: float, resumed: bool,
         given: set[str], ask: Callable[[Confirmation], bool | None], say: Callable[[str], None],
         progress: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
@@ -835,22 +873,9 @@ def run(checks: Checks, state_file: Path, *, person: str, timeout: float, wait: 
         if resumed and verification.outcome in ("ordering", "waiting"):
             reopen_tap(target, verification, say)
         if verification.outcome == "ordering":
-            wait_until_ordered(checks, timeout, progress, sleep, clock)
-            if verification.letter is not None:
-                wait_for_letter(checks, timeout, progress, sleep, clock)
-            verification.outcome = "waiting"
-            save(verification, state_file)
-        if verification.outcome == "waiting":
-            if verification.simulated_person:
-                for case in verification.cases:
-                    checks.refresh(case)
-                    if case.answers is None:
-                        play_person(target, case)
-            say(instructions(verification, person))
-            if not wait_for_returns(checks, wait, say, progress, sleep, clock):
-                return
-            check_returns(checks, progress, sleep, clock)
-            verification.outcome = "confirming"
+            await_orders(checks, state_file, timeout, progress, sleep, clock)
+        if verification.outcome == "waiting" and not await_returns(checks, person, wait, say, progress, sleep, clock):
+            return
         collect_answers(verification, given, ask)
         conclude(verification)
     except StepFailed as failure:

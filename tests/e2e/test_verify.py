@@ -160,6 +160,17 @@ def test_a_letter_ePROM_refuses_fails_its_step_and_says_why(stack: Stack, tmp_pa
             in result.output)  # fmt: skip
 
 
+def test_on_behalf_of_without_a_form_is_refused_before_anything_is_sent(stack: Stack, tmp_path: Path) -> None:
+    pdf = tmp_path / "brev.pdf"
+    pdf.write_bytes(signed_pdf("brev", 10_000))
+    reports = tmp_path / "reports"
+    result = eprom("--local", "verify", "--letter", str(pdf), "--on-behalf-of", ON_BEHALF_OF,
+                   "--report-dir", str(reports))  # fmt: skip
+    assert result.exit_code == 1
+    assert "--on-behalf-of orders --form-id on the person's behalf: give --form-id too" in result.output
+    assert not reports.exists()  # nothing sent, no state kept
+
+
 def test_an_order_refused_into_the_dlq_fails_the_step_and_says_why(stack: Stack, tmp_path: Path) -> None:
     unknown_form = str(uuid.uuid4())
     result = eprom("--local", "verify", "--form-id", unknown_form, "--report-dir", str(tmp_path), "--timeout", "60")

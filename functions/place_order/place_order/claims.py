@@ -17,16 +17,21 @@ import hashlib
 import json
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from eprom.claims import Claim, Claims
 from eprom.models import EpromOrderResponse
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 PLACED = "Placed"
 
 
 class OrderClaims:
-    def __init__(self, table_name: str, client: Any, *, retention: timedelta, shortest_life: timedelta) -> None:
+    def __init__(
+        self, table_name: str, client: "DynamoDBClient", *, retention: timedelta, shortest_life: timedelta
+    ) -> None:
         self._claims = Claims(table_name, client, key_prefix="orderReference#")
         self._client = client
         self._table = table_name

@@ -15,10 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 from eprom.aws_clients import aws_client
 from eprom.settings import ApiKeySettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 
 class ApiKeyConfigurationError(RuntimeError):
@@ -53,7 +56,7 @@ _cached: dict[str, tuple[str, float]] = {}
 
 
 @cache
-def _secrets() -> Any:
+def _secrets() -> "SecretsManagerClient":
     return aws_client("secretsmanager")  # made at the first read, not at import
 
 

@@ -30,10 +30,16 @@ import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+
+from eprom.aws_clients import condition_failed_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 SENDING, AMBIGUOUS = "Sending", "Ambiguous"
 FINGERPRINT_VERSION = "hmac-sha256:"
@@ -70,7 +76,7 @@ class Claims:
     def __init__(
         self,
         table_name: str,
-        client: Any,
+        client: "DynamoDBClient",
         *,
         key_attribute: str = "id",
         key_prefix: str = "",
@@ -127,14 +133,16 @@ class Claims:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            return _claim(error.response["Item"])
+            found = condition_failed_item(error)
+            assert found is not None  # the condition fails only on an item that is there
+            return _claim(found)
         return None
 
     def settle(self, reference: str, state: str, attributes: Mapping[str, Any], *, expires_at: int) -> None:
         """ePROM answered: `state` and the user's `attributes` are final, whoever holds the claim (made if it is gone).
         A claim that has its expiry keeps it."""
         names = {"#state": "state", "#expiry": self._expiry_attribute, "#sendingUntil": "sendingUntil"}
-        values = {":state": {"S": state}, ":expiry": {"N": str(expires_at)}}
+        values: dict[str, AttributeValueTypeDef] = {":state": {"S": state}, ":expiry": {"N": str(expires_at)}}
         assignments = ["#state = :state", "#expiry = if_not_exists(#expiry, :expiry)"]
         for index, (name, value) in enumerate(attributes.items()):
             names[f"#a{index}"], values[f":a{index}"] = name, _serialize(value)

@@ -22,16 +22,19 @@ import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from eprom.aws_clients import aws_client
+from eprom.aws_clients import aws_client, condition_failed_item
 from eprom.claims import Claim, Claims
 from eprom.message_item import DELIVERED, LINK_PREFIX, NOT_DELIVERED, SENT, STATUS_RANK, MessageItem
 from eprom.messages import MessageToCitizenCallback, SentStatus
 from eprom.order_store import _wire_text, update_request
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 MESSAGE_TO_CITIZEN_ID_INDEX = "messageToCitizenId-index"
 MAX_HISTORY_ENTRIES = 50
@@ -42,7 +45,7 @@ _deserialize = TypeDeserializer().deserialize
 
 
 class MessageStore:
-    def __init__(self, table_name: str, client: Any = None, *, retention_days: int = 180) -> None:
+    def __init__(self, table_name: str, client: "DynamoDBClient | None" = None, *, retention_days: int = 180) -> None:
         self._table = table_name
         self.client = client or aws_client("dynamodb")
         self._retention = timedelta(days=retention_days)
@@ -131,7 +134,7 @@ class MessageStore:
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-                found = error.response.get("Item")
+                found = condition_failed_item(error)
             if found is None and not create:
                 return None, False  # the message's item is gone (its retention ended)
             before = parse_item(found) if found else MessageItem(message_reference=key)

@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from eprom.aws_clients import aws_client
+from eprom.aws_clients import aws_client, condition_failed_item
 from eprom.results_store import ResultPointer, SignedDocumentPointer, as_guid
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import ScanInputPaginateTypeDef
+
     from eprom.models import EpromCallback, EpromOrderResponse
     from eprom.order_item import OrderItem
 
@@ -57,7 +60,7 @@ class ConcurrentChanges(Exception):
 
 
 class OrderStore:
-    def __init__(self, table_name: str, client: Any = None, *, retention_days: int = 180) -> None:
+    def __init__(self, table_name: str, client: "DynamoDBClient | None" = None, *, retention_days: int = 180) -> None:
         self._table = table_name
         self.client = client or aws_client("dynamodb")
         self._retention = timedelta(days=retention_days)
@@ -141,7 +144,7 @@ class OrderStore:
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-                found = error.response.get("Item")
+                found = condition_failed_item(error)
                 old = parse_item(found or {"formOrderId": {"S": str(callback.form_order_id)}})
             move_status, append = change.can_move_status(old), change.can_append(old)
             # beyond the cap (a return new to the item): only onto the history as it was read
@@ -278,15 +281,17 @@ class OrderStore:
         """Items that exist only through ePROM's callbacks (no orderReference): patient-initiated forms, or an
         order of ours whose answer was lost (an Ambiguous attempt). `createdAt` is when the first callback came,
         to reconcile with the time in a parked message's reason. A Scan: an operator's tool, not a hot path."""
-        return self._scan(FilterExpression="attribute_not_exists(orderReference)")
+        return self._scan("attribute_not_exists(orderReference)")
 
     def all_items(self) -> "Iterator[OrderItem]":
         """Every item (a Scan: for the local stack's report and the build check, never in a function)."""
         return self._scan()
 
-    def _scan(self, **filters: str) -> "Iterator[OrderItem]":
-        pages = self.client.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True, **filters)
-        for page in pages:
+    def _scan(self, filter_expression: str | None = None) -> "Iterator[OrderItem]":
+        scan: ScanInputPaginateTypeDef = {"TableName": self._table, "ConsistentRead": True}
+        if filter_expression:
+            scan["FilterExpression"] = filter_expression
+        for page in self.client.get_paginator("scan").paginate(**scan):
             yield from (parse_item(item) for item in page["Items"])
 
 

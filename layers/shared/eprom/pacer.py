@@ -19,9 +19,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+
+from eprom.aws_clients import condition_failed_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.literals import ReturnValueType
 
 PACE_KEY = "pace#eprom"
 SLOWER, FASTER = 1.5, 0.8  # the interval's change on a 429, and per recovery step
@@ -45,7 +51,7 @@ class Pacer:
     def __init__(
         self,
         table_name: str,
-        client: Any,
+        client: "DynamoDBClient",
         *,
         requests_per_second: float,
         clock: Callable[[], float] = time.time,
@@ -138,7 +144,9 @@ class Pacer:
             self._update("SET #interval = :target, #changedAt = :now", "#interval = :seen", values)
             self._seen_interval = target
 
-    def _update(self, expression: str, condition: str, values: dict[str, str], returns: str = "NONE") -> Any:
+    def _update(
+        self, expression: str, condition: str, values: dict[str, str], returns: "ReturnValueType" = "NONE"
+    ) -> Any:
         names = {"#next": "nextSlotAt", "#interval": "interval", "#changedAt": "changedAt"}
         used = {name: attribute for name, attribute in names.items() if name in expression or name in condition}
         try:
@@ -156,7 +164,7 @@ class Pacer:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            raise _ConditionFailed(error.response.get("Item")) from None
+            raise _ConditionFailed(condition_failed_item(error)) from None
         return answer.get("Attributes")
 
 

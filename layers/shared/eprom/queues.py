@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from eprom.aws_clients import lazy_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 # SQS refuses a ChangeMessageVisibility whose timeout would end more than 12 h after the message's receive
 # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html), and
@@ -50,7 +53,7 @@ class SqsRecord:
     receive_count: int
     string_attributes: dict[str, str]  # the message attributes of type String, by name
     # every message attribute as SendMessage takes it (upstream's own go with the message to the DLQ)
-    message_attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    message_attributes: dict[str, "MessageAttributeValueTypeDef"] = field(default_factory=dict)
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> "SqsRecord":
@@ -89,13 +92,15 @@ class DeadLetterQueue:
         rejection_class: str,
         extra: Mapping[str, str] | None = None,
         *,
-        attributes: Mapping[str, dict[str, Any]] | None = None,
+        attributes: Mapping[str, "MessageAttributeValueTypeDef"] | None = None,
     ) -> None:
         """`extra`: more String attributes of ours (for a parked order, the attempt it was parked for).
         `attributes`: the message's own (SqsRecord.message_attributes), kept beside ours (a trace id, say): as many as
         SQS takes with ours (10 in all), by name; the reason says how many were left out, never which (names are
         input too)."""
-        ours = {"rejectionClass": {"DataType": "String", "StringValue": rejection_class}}
+        ours: dict[str, MessageAttributeValueTypeDef] = {
+            "rejectionClass": {"DataType": "String", "StringValue": rejection_class}
+        }
         ours |= {name: {"DataType": "String", "StringValue": value} for name, value in (extra or {}).items()}
         own = sorted((name, value) for name, value in (attributes or {}).items() if name not in _OURS)
         room = MAX_MESSAGE_ATTRIBUTES - len(ours) - 1  # and rejectionReason
@@ -159,7 +164,7 @@ class SignedDocumentQueue:
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=job.as_json())
 
 
-def _as_sent(attribute: dict[str, Any]) -> dict[str, Any]:
+def _as_sent(attribute: dict[str, Any]) -> "MessageAttributeValueTypeDef":
     """A message attribute of Lambda's SQS record (stringValue, or binaryValue in base64) as SendMessage takes it."""
     if attribute.get("binaryValue") is not None:
         return {"DataType": attribute["dataType"], "BinaryValue": base64.b64decode(attribute["binaryValue"])}

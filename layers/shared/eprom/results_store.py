@@ -13,11 +13,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final
 
 from botocore.exceptions import ClientError
 
 from eprom.aws_clients import lazy_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, PutObjectRequestTypeDef
 
 
 def _camel(name: str) -> str:
@@ -94,7 +98,7 @@ class ResultsStore:
         """`content` as bytes, or as a file whose `sha256` and `size` the caller took while writing it."""
         if isinstance(content, bytes):
             sha256, size = hashlib.sha256(content).hexdigest(), len(content)
-        request = {
+        request: PutObjectRequestTypeDef = {
             "Bucket": self.bucket,
             "Key": key,
             "Body": content,
@@ -102,7 +106,8 @@ class ResultsStore:
             "Metadata": {"sha256": sha256},
         }
         try:
-            answer = self.client.put_object(**request, IfNoneMatch="*")  # only when nothing is stored under the key
+            # only when nothing is stored under the key
+            answer = self.client.put_object(**(request | {"IfNoneMatch": "*"}))
         except ClientError as error:
             if error.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
                 raise
@@ -185,7 +190,7 @@ class StoredChange:
 # S3 takes at most 10,000 parts, each at least 5 MiB but the last: 8 MiB parts make objects of up to 80 GB.
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html
 PART_BYTES = 8 * 1024 * 1024
-_PART_CHECKSUMS = ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256")
+_PART_CHECKSUMS: Final = ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256")
 
 
 class StreamedObject:
@@ -199,11 +204,11 @@ class StreamedObject:
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions
     """
 
-    def __init__(self, client: Any, bucket: str, key: str, content_type: str) -> None:
+    def __init__(self, client: "S3Client", bucket: str, key: str, content_type: str) -> None:
         self._client, self._bucket, self.key = client, bucket, key
         self._upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
         self._buffer = bytearray()
-        self._parts: list[dict[str, Any]] = []
+        self._parts: list[CompletedPartTypeDef] = []
         self._digest = hashlib.sha256()
         self.bytes = 0
         self.pointer: ResultPointer | None = None
@@ -231,9 +236,17 @@ class StreamedObject:
     def _send_part(self) -> None:
         number = len(self._parts) + 1
         answer = self._client.upload_part(
-            Bucket=self._bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=self._buffer
+            Bucket=self._bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            # botocore sends a bytearray as it sends bytes (no copy of the part); the stubs name bytes only
+            Body=self._buffer,  # type: ignore[arg-type]
         )
         # The SDK sends a checksum of each part (botocore's default); the completion names it for its part.
-        checksums = {name: answer[name] for name in _PART_CHECKSUMS if answer.get(name)}
-        self._parts.append({"ETag": answer["ETag"], "PartNumber": number} | checksums)
+        part: CompletedPartTypeDef = {"ETag": answer["ETag"], "PartNumber": number}
+        for name in _PART_CHECKSUMS:
+            if answer.get(name):
+                part[name] = answer[name]
+        self._parts.append(part)
         self._buffer.clear()
