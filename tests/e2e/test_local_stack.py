@@ -229,6 +229,9 @@ def test_serve_mode_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Ctrl-C as in a terminal: a test run started in the background by a non-interactive shell ignores SIGINT,
+        # and a child inherits that (Python then installs no KeyboardInterrupt handler), which is not what is tested
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert process.stdout is not None
