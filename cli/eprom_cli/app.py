@@ -476,7 +476,8 @@ def send_messages(
     for message in checked:
         if not message.problem:
             message_id = messages.send(target, message)
-            console.print(f"sent {message.path} ({message.kind}, messageReference {message.message_reference}) as "
+            reference = rendering.masked(message.message_reference)
+            console.print(f"sent {rendering.shown(message.path)} ({message.kind}, messageReference {reference}) as "
                           f"message {message_id}")  # fmt: skip
     if invalid and len(invalid) == len(checked):
         fail(f"all {len(checked)} files invalid: nothing sent")
@@ -493,7 +494,8 @@ def show_message(
     target = _target(ctx)
     item = messages.find(target, reference)
     if item is None or item.is_link:
-        fail(f"no message {reference} in {target.name} (refused ones are in `dead-letters list --queue messages`)")
+        fail(f"no message {rendering.masked(reference)} in {target.name} (refused ones are in `dead-letters list "
+             "--queue messages`)")  # fmt: skip
     if as_json:
         rendering.print_json(item.as_attributes())
         return

@@ -166,7 +166,7 @@ def print_message(item: MessageItem) -> None:
     summary = Table(show_header=False, box=None)
     for name, value in item.as_attributes().items():
         if name not in ("statusHistory", "historyKeys"):
-            summary.add_row(name, str(value))
+            summary.add_row(name, masked(value) if name in ("messageReference", "linkedReference") else shown(value))
     console.print(summary)
     rows = [(entry.received_at, entry.sent_status or "", entry.notification_channel or "")
             for entry in item.status_history]  # fmt: skip

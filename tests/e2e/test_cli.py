@@ -297,6 +297,22 @@ def test_a_refused_message_is_in_dead_letters_of_the_messages_queue(stack: Serve
     assert reference not in {d["reference"] for d in dead_letters("messages")}
 
 
+def test_a_message_reference_is_masked_as_an_order_reference_is(stack: ServedStack, tmp_path: Path) -> None:
+    """A messageReference may hold a long digit run (not an id standing alone, so not refused): shown masked."""
+    reference = f"{unique_reference('cli-sms')}-4260739416512"
+    path = tmp_path / "sms.json"
+    path.write_text(
+        json.dumps({"messageReference": reference, "kind": "sms", "text": "Hei", "phoneNumber": "+4791234567"})
+    )
+    sent = eprom("--local", "messages", "send", str(path))
+    assert sent.exit_code == 0 and "messageReference " in sent.output, sent.output
+    assert "4260739416512" not in sent.output
+    shown = until(lambda: (r := eprom("--local", "messages", "show", reference)).exit_code == 0 and r)
+    assert "messageReference" in shown.output and "4260739416512" not in shown.output
+    missing = eprom("--local", "messages", "show", reference + "0")
+    assert missing.exit_code == 1 and "no message" in missing.output and "42607394165120" not in missing.output
+
+
 def test_export_delete_keeps_every_letter_that_shares_a_reference(stack: ServedStack, tmp_path: Path) -> None:
     """Files are named per message, so letters of one reference do not overwrite each other before the delete."""
     reference = unique_reference("cli")
