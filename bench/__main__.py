@@ -239,12 +239,13 @@ def _bare_batch(stack: Stack) -> Any:
 
     import boto3
     import requests
-    from eprom.models import OrderMessage
+    from eprom.orders import read_order
     from eprom.pacer import PACE_KEY
 
     dynamodb, session = boto3.client("dynamodb"), requests.Session()
     orders, claims = stack.resources["FORM_ORDERS_TABLE"], stack.resources["IDEMPOTENCY_TABLE"]
-    request = OrderMessage.model_validate_json(ORDER.read_text()).to_eprom_request().model_dump_json(by_alias=True)
+    order = read_order(ORDER.read_text(), allow_synthetic_national_ids=False, allow_test_mode_orders=False)
+    request = order.eprom_request()
     headers = {"Authorization": f"Basic {API_KEY}", "Content-Type": "application/json;charset=utf-8"}
     interval = 1 / stack.requests_per_second
     pace = {  # the placer's own pace item: the bare orders take their slots as the batch's do, from the same state

@@ -5,10 +5,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from eprom.citizen_messages import read_message
 from eprom.message_item import MessageItem
 from eprom.message_store import MessageStore
-from eprom.messages import describe_message_error, parse_message
-from pydantic import ValidationError
+from eprom.reading import Unreadable
 
 from eprom_cli.target import Target, TargetError
 
@@ -32,14 +32,16 @@ def check(path: Path, target: Target) -> CheckedMessage:
 
 def check_body(body: str, target: Target, path: Path = Path("-")) -> CheckedMessage:
     """The sender's validation of the message, with the stage's settings (synthetic ids, testMode)."""
-    context = {
-        "allow_synthetic_national_ids": target.allow_synthetic_national_ids,
-        "allow_test_mode_orders": target.allow_test_mode_orders,
-    }
     try:
-        message = parse_message(body, context)
-    except ValidationError as error:
-        return CheckedMessage(path, body, None, None, describe_message_error(error))
+        message = read_message(
+            body,
+            allow_synthetic_national_ids=target.allow_synthetic_national_ids,
+            allow_test_mode_orders=target.allow_test_mode_orders,
+        )
+    except Unreadable as problem:
+        return CheckedMessage(path, body, None, None, str(problem))
+    except Exception as error:  # as the sender: anything that fails reading it makes it invalid (no traceback)
+        return CheckedMessage(path, body, None, None, f"unreadable ({type(error).__name__})")
     return CheckedMessage(path, body, message.message_reference, message.kind, None)
 
 

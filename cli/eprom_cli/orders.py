@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eprom.models import OrderMessage, describe_validation_error
 from eprom.order_item import OrderItem, ResultPointer
 from eprom.order_store import OrderStore
-from pydantic import ValidationError
+from eprom.orders import read_order
+from eprom.reading import Unreadable
 
 from eprom_cli.files import directory_for_files, write_private
 from eprom_cli.target import Target
@@ -36,14 +36,14 @@ def check(path: Path, target: Target) -> CheckedOrder:
 
 def check_body(body: str, target: Target, path: Path = Path("-")) -> CheckedOrder:
     """The placer's validation of the message, with the stage's settings (synthetic ids, testMode)."""
-    context = {
-        "allow_synthetic_national_ids": target.allow_synthetic_national_ids,
-        "allow_test_mode_orders": target.allow_test_mode_orders,
-    }
     try:
-        order = OrderMessage.model_validate_json(body, context=context)
-    except ValidationError as error:
-        return CheckedOrder(path, body, None, describe_validation_error(error))
+        order = read_order(
+            body,
+            allow_synthetic_national_ids=target.allow_synthetic_national_ids,
+            allow_test_mode_orders=target.allow_test_mode_orders,
+        )
+    except Unreadable as problem:
+        return CheckedOrder(path, body, None, str(problem))
     except Exception as error:  # as the placer: anything that fails reading it makes it invalid (no traceback)
         return CheckedOrder(path, body, None, f"unreadable ({type(error).__name__})")
     return CheckedOrder(path, body, order.order_reference, None)

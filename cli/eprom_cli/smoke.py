@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from eprom.models import FormOrderStatus
+from eprom.codes import FormOrderStatus
 from eprom.order_item import PLACED
 
 from eprom_cli import dead_letters, orders

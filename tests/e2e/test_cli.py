@@ -19,8 +19,8 @@ import pytest
 import requests
 import typer
 from conftest import ANY_INPUT, STATE_VARIABLES, DeadLetters, serving, unique_reference, wait_until_indexed
-from eprom.models import EpromOrderResponse
 from eprom.order_store import OrderStore
+from eprom.orders import OrderAnswer
 from eprom_cli import smoke
 from eprom_cli.app import app
 from eprom_cli.target import LocalState, LocalTarget
@@ -631,7 +631,7 @@ def test_control_characters_from_data_are_escaped_in_every_output(
     form_order_id, placed_reference = str(uuid.uuid4()), unique_reference("cli")
     store = OrderStore(session_stack["table"])
     store.record_placed(form_order_id, order_reference=placed_reference, order_fingerprint="f", form_id=FORM_ID,
-                        response=EpromOrderResponse(id=uuid.UUID(form_order_id)),
+                        response=OrderAnswer(id=uuid.UUID(form_order_id)),
                         order_expiry=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
     event = json.loads((ROOT / "events" / "callback-ordered.json").read_text())
     for form_order in (form_order_id, str(uuid.uuid4())):  # the placed order, and a callback-only item
@@ -672,7 +672,7 @@ def test_show_finds_an_order_right_after_a_callback(
     form_order_id, reference = str(uuid.uuid4()), unique_reference("cli")
     OrderStore(session_stack["table"]).record_placed(
         form_order_id, order_reference=reference, order_fingerprint="f", form_id=FORM_ID,
-        response=EpromOrderResponse(id=uuid.UUID(form_order_id)), order_expiry=datetime.now(UTC) + timedelta(days=1),
+        response=OrderAnswer(id=uuid.UUID(form_order_id)), order_expiry=datetime.now(UTC) + timedelta(days=1),
     )  # fmt: skip
     wait_until_indexed(reference, session_stack["table"])  # placed a while ago
     event = json.loads((ROOT / "events" / "callback-ordered.json").read_text())

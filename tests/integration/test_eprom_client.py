@@ -21,13 +21,14 @@ from eprom.eprom_client import (
     _error_message,
     _retry_after_seconds,
 )
-from eprom.models import OrderMessage
+from eprom.orders import read_order
 
 from local.ports import free_port
 
 
 def request(**overrides: object):
-    return OrderMessage.model_validate_json(json.dumps(order_message(**overrides))).to_eprom_request()
+    order = json.dumps(order_message(**overrides))
+    return read_order(order, allow_synthetic_national_ids=False, allow_test_mode_orders=False).eprom_request()
 
 
 def client_for(base_url: str, key: str = API_KEY, read_timeout: float = 1.0, time_left: float = 30) -> SimpleNamespace:

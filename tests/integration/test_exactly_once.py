@@ -18,7 +18,7 @@ import boto3
 import pytest
 import requests
 from conftest import API_KEY, DEFAULT_SIMULATOR, failed_ids, order_message, sqs_event, wait_until_indexed
-from eprom.models import OrderMessage
+from eprom.orders import read_order
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from place_order.placing import order_fingerprint
@@ -145,8 +145,8 @@ def test_redriving_every_parked_copy_in_parallel_batches_orders_once(placer, epr
 
 def eprom_request(order: dict[str, Any], eprom) -> None:
     """What an attempt sent before its invocation stopped: the order, as it reached ePROM."""
-    request = OrderMessage.model_validate(order, context=VALIDATION).to_eprom_request()
-    answer = requests.post(f"{eprom.base_url}/api/v2/formorder", data=request.model_dump_json(by_alias=True),
+    request = read_order(json.dumps(order), **VALIDATION).eprom_request()
+    answer = requests.post(f"{eprom.base_url}/api/v2/formorder", data=request,
                            headers={"Authorization": f"Basic {API_KEY}", "Content-Type": "application/json"},
                            timeout=10)  # fmt: skip
     assert answer.status_code == 200
@@ -155,7 +155,7 @@ def eprom_request(order: dict[str, Any], eprom) -> None:
 def crash_after_claiming(placer, order: dict[str, Any]) -> bool:
     """An invocation that took the orderReference's claim and then stopped (crash or timeout) without a word: what
     it leaves behind. False when another attempt held the claim (the crashed one would not have sent)."""
-    message = OrderMessage.model_validate(order, context=VALIDATION)
+    message = read_order(json.dumps(order), **VALIDATION)
     holder = placer.claims.take(
         message.order_reference,
         attempt_id=str(uuid.uuid4()),
@@ -257,7 +257,7 @@ def test_an_order_an_earlier_version_left_between_answer_and_item_ends_recorded(
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
     order = order_message()
-    message = OrderMessage.model_validate(order, context=VALIDATION)
+    message = read_order(json.dumps(order), **VALIDATION)
     eprom_request(order, eprom)  # ePROM took the order
     [form_order_id] = ordered(eprom, order["orderReference"])
     records = DynamoDBPersistenceLayer(table_name=aws["IDEMPOTENCY_TABLE"])

@@ -17,8 +17,8 @@ from typing import Any
 import boto3
 import pytest
 from conftest import DEFAULT_SIMULATOR, failed_ids, letter_message, sms_message, sqs_event
+from eprom.citizen_messages import read_message
 from eprom.claims import fingerprint
-from eprom.messages import parse_message
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -134,11 +134,11 @@ def test_redriving_every_parked_copy_in_parallel_batches_sends_it_once(sender, e
 def crash_after_claiming(sender: Any, message: dict[str, Any]) -> bool:
     """An invocation that took the messageReference's claim and then stopped without a word: what it leaves behind.
     False when another attempt held the claim (the crashed one would not have sent)."""
-    parsed = parse_message(json.dumps(message), VALIDATION)
+    parsed = read_message(json.dumps(message), **VALIDATION)
     holder = sender.store.claims.take(
         parsed.message_reference,
         attempt_id=str(uuid.uuid4()),
-        fingerprint=fingerprint(parsed.model_dump_json(by_alias=True).encode(), sender.fingerprint_key()),
+        fingerprint=fingerprint(parsed.fingerprint_content(), sender.fingerprint_key()),
         sending_until=time.time() - 1,  # its invocation has ended
         expires_at=sender.store.expires_at(),
         attributes={"kind": parsed.kind},
@@ -148,8 +148,8 @@ def crash_after_claiming(sender: Any, message: dict[str, Any]) -> bool:
 
 def reach_eprom(sender: Any, message: dict[str, Any]) -> None:
     """What an attempt sent before its invocation stopped: the message, as it reached ePROM."""
-    parsed = parse_message(json.dumps(message), VALIDATION)
-    sender.sender.eprom.send_sms(parsed.eprom_request(), answer_by=time.time() + 10)
+    parsed = read_message(json.dumps(message), **VALIDATION)
+    sender.sender.eprom.send_sms(parsed, answer_by=time.time() + 10)
 
 
 @pytest.mark.parametrize("reached_eprom", [False, True])

@@ -1,6 +1,7 @@
 """The order store on moto's DynamoDB over HTTP: upserts, status by rank, a history of every distinct callback,
 an answers pointer that never moves, and no lost write under concurrency."""
 
+import json
 import threading
 import time
 import uuid
@@ -8,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from eprom.models import EpromCallback, EpromOrderResponse
+from eprom.models import EpromCallback
 from eprom.order_item import STATUS_RANK, ResultPointer
 from eprom.order_store import MAX_HISTORY_ENTRIES, OrderStore
+from eprom.orders import OrderAnswer, read_order_answer
 
 EXPIRY = datetime(2099, 12, 31, tzinfo=UTC)
 
@@ -24,8 +26,8 @@ def callback(form_order_id: str, status: object, **fields: object) -> EpromCallb
     return EpromCallback.model_validate({"formOrderId": form_order_id, "formOrderStatus": status} | fields)
 
 
-def response(form_order_id: str, **fields: object) -> EpromOrderResponse:
-    return EpromOrderResponse.model_validate({"id": form_order_id, "loginUrl": "https://x/login"} | fields)
+def response(form_order_id: str, **fields: object) -> OrderAnswer:
+    return read_order_answer(json.dumps({"id": form_order_id, "loginUrl": "https://x/login"} | fields))
 
 
 def answers(sha: str = "a" * 64, version: str = "v1") -> ResultPointer:

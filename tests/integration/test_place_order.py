@@ -537,13 +537,13 @@ def test_the_fingerprint_is_keyed_so_it_cannot_be_reversed_to_the_national_id(
 
 def record_earlier_order(aws: dict[str, str], order: dict[str, Any], fingerprint: str) -> str:
     """An item an earlier message of this orderReference made, its idempotency record long expired."""
-    from eprom.models import EpromOrderResponse
     from eprom.order_store import OrderStore
+    from eprom.orders import OrderAnswer
 
     form_order_id = str(uuid.uuid4())
     OrderStore(aws["FORM_ORDERS_TABLE"], retention_days=1).record_placed(
         form_order_id, order_reference=order["orderReference"], order_fingerprint=fingerprint, form_id=FORM_ID,
-        response=EpromOrderResponse(id=uuid.UUID(form_order_id)), order_expiry=datetime(2099, 1, 1, tzinfo=UTC),
+        response=OrderAnswer(id=uuid.UUID(form_order_id)), order_expiry=datetime(2099, 1, 1, tzinfo=UTC),
     )  # fmt: skip
     wait_until_indexed(order["orderReference"], aws["FORM_ORDERS_TABLE"])
     return form_order_id
@@ -553,11 +553,12 @@ def record_earlier_order(aws: dict[str, str], order: dict[str, Any], fingerprint
 def test_a_resend_after_the_idempotency_window_is_told_apart_by_the_keyed_fingerprint(
     placer, eprom, aws, dead_letters, lambda_context
 ) -> None:
-    from eprom.models import OrderMessage
+    from eprom.orders import read_order
     from place_order.placing import order_fingerprint
 
     def fingerprint(order: dict[str, Any]) -> str:
-        return order_fingerprint(OrderMessage.model_validate_json(json.dumps(order)), fingerprint_key(aws))
+        read = read_order(json.dumps(order), allow_synthetic_national_ids=False, allow_test_mode_orders=False)
+        return order_fingerprint(read, fingerprint_key(aws))
 
     same = order_message()
     record_earlier_order(aws, same, fingerprint(same))

@@ -12,8 +12,9 @@ from typing import Any
 import boto3
 import pytest
 from conftest import EVENTS, failed_ids, order_message, sqs_event
-from eprom.models import EpromCallback, EpromOrderResponse
+from eprom.models import EpromCallback
 from eprom.order_store import MAX_HISTORY_ENTRIES, OrderStore
+from eprom.orders import read_order_answer
 from eprom.results_store import ResultsStore
 
 from local.aws_resources import create_outcome_bus
@@ -49,8 +50,15 @@ def stream_records(
 
 def a_whole_order(store: OrderStore, results: ResultsStore, *, signed: bool = False) -> str:
     form_order_id, reference = str(uuid.uuid4()), f"ref-{uuid.uuid4()}"
-    response = EpromOrderResponse.model_validate(
-        {"id": form_order_id, "loginUrl": "https://x/login", "notificationChannel": "None", "singleUseCode": "87654321"}
+    response = read_order_answer(
+        json.dumps(
+            {
+                "id": form_order_id,
+                "loginUrl": "https://x/login",
+                "notificationChannel": "None",
+                "singleUseCode": "87654321",
+            }
+        )
     )
     store.record_placed(form_order_id, order_reference=reference, order_fingerprint="f", form_id="form-1",
                         response=response, order_expiry=datetime(2099, 1, 1, tzinfo=UTC))  # fmt: skip

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eprom import models, outcomes, queues
+from eprom import models, orders, outcomes, queues
 from eprom.order_item import HistoryEntry, OrderItem, ResultPointer
 
 ROOT = next(folder for folder in Path(__file__).resolve().parents if (folder / "pyproject.toml").exists())
@@ -48,11 +48,12 @@ NOT_THE_ITEM = {
     },
 }
 OTHER_DOCUMENTS = (
-    models.OrderMessage, models.EpromOrderResponse, models.EpromCallback, models.CallbackReply,
+    models.OrderMessage, models.EpromCallback, models.CallbackReply,
     outcomes.FormOrderPlaced, outcomes.FormOrderRefused, outcomes.FormOrderStatusChanged, outcomes.FormReturned,
     outcomes.SignedDocumentStored,
 )  # fmt: skip
 SIGNED_DOCUMENT_JOB = json.loads(queues.SignedDocumentJob(uuid.uuid4(), uuid.uuid4()).as_json())
+ORDER_ANSWER = json.loads(orders.OrderAnswer(uuid.uuid4()).as_json())  # as a placed claim keeps it
 
 
 def _property_names(schema: Any) -> set[str]:
@@ -68,11 +69,12 @@ ITEM_ATTRIBUTES = {
     str(field.alias) for model in (OrderItem, HistoryEntry) for field in model.model_fields.values()
 } | set(ResultPointer(key="", version_id="", sha256="", bytes=0).as_attribute())
 OTHER_NAMES = set(SIGNED_DOCUMENT_JOB).union(
+    ORDER_ANSWER,
     *(
         _property_names(model.model_json_schema(by_alias=True, mode=mode))
         for model in OTHER_DOCUMENTS
         for mode in ("validation", "serialization")
-    )
+    ),
 )
 ITEM_ONLY = ITEM_ATTRIBUTES - OTHER_NAMES
 

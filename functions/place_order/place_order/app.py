@@ -51,10 +51,8 @@ placer = OrderPlacer(
     outcomes=OutcomeBus(settings.outcome_bus_name),
     fingerprint_key=fingerprint_key,
     ambiguous_policy=settings.ambiguous_order_policy,
-    validation_context={
-        "allow_synthetic_national_ids": settings.allow_synthetic_national_ids,
-        "allow_test_mode_orders": settings.allow_test_mode_orders,
-    },
+    allow_synthetic_national_ids=settings.allow_synthetic_national_ids,
+    allow_test_mode_orders=settings.allow_test_mode_orders,
     function_name=settings.aws_lambda_function_name,
 )
 # Written out rather than Powertools' batch processor: its parallel variant is asyncio-only, and asyncio would cost

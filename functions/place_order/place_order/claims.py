@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from eprom.claims import Claim, Claims
-from eprom.models import EpromOrderResponse
+from eprom.orders import OrderAnswer, read_order_answer
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -70,13 +70,13 @@ class OrderClaims:
         fingerprint: str,
         form_order_id: str,
         order_expiry: datetime,
-        answer: EpromOrderResponse | None = None,
+        answer: OrderAnswer | None = None,
     ) -> None:
         """ePROM created `form_order_id` for this reference (`answer`: what it answered): that is final, whoever
         holds the claim."""
         attributes = {"formOrderId": form_order_id, "fingerprint": fingerprint}
         if answer is not None:
-            attributes["answer"] = answer.model_dump_json(by_alias=True)
+            attributes["answer"] = answer.as_json().decode()
         self._claims.settle(order_reference, PLACED, attributes, expires_at=self._expiration(order_expiry))
 
     def settle_ambiguous(self, order_reference: str, attempt_id: str, reason: str) -> bool:
@@ -87,7 +87,7 @@ class OrderClaims:
         """The attempt ordered nothing: the next message of the reference tries afresh."""
         self._claims.release(order_reference, attempt_id)
 
-    def legacy_answer(self, order_reference: str, function_name: str) -> EpromOrderResponse | None:
+    def legacy_answer(self, order_reference: str, function_name: str) -> OrderAnswer | None:
         """ePROM's answer as an earlier version's Powertools idempotency record kept it (see the module's docstring):
         its id is "<function name>.place_order.app.place_once#" + the md5 of the orderReference as JSON, and its
         `data` the placement as JSON ({"response": {...}, "placed_before": ...}) once COMPLETED."""
@@ -98,7 +98,7 @@ class OrderClaims:
         if item.get("status", {}).get("S") != "COMPLETED" or "data" not in item:
             return None
         response = json.loads(item["data"]["S"]).get("response")
-        return EpromOrderResponse.model_validate(response) if response else None
+        return read_order_answer(json.dumps(response)) if response else None
 
     def _expiration(self, order_expiry: datetime) -> int:
         at_least = time.time() + self._shortest_life.total_seconds()
@@ -111,7 +111,7 @@ def placed_form_order_id(claim: Claim) -> str | None:
     return str(value) if claim.state == PLACED and value else None
 
 
-def placed_answer(claim: Claim) -> EpromOrderResponse | None:
+def placed_answer(claim: Claim) -> OrderAnswer | None:
     """What ePROM answered, on a Placed claim written since it is kept."""
     answer = claim.attributes.get("answer")
-    return EpromOrderResponse.model_validate_json(answer) if claim.state == PLACED and answer else None
+    return read_order_answer(answer) if claim.state == PLACED and answer else None

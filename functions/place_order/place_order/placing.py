@@ -9,24 +9,22 @@ of being sent, until a person redrives a parked message (it keeps its rejectionC
 say "checked in ePROM Admin: place it").
 """
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Literal
 
 from aws_lambda_powertools import Logger
 from eprom.aws_clients import AWS_CALL_MAX_SECONDS
 from eprom.claims import AMBIGUOUS, FINGERPRINT_VERSION, Claim, fingerprint
 from eprom.eprom_client import Ambiguous, Deferred, EpromClient, Placed, Refused, Transient
-from eprom.models import EpromOrderResponse, OrderMessage, OrderReference, describe_validation_error
 from eprom.order_store import OrderStore
+from eprom.orders import Order, OrderAnswer, order_reference_of, read_order
 from eprom.outcome_bus import OutcomeBus
 from eprom.outcomes import refused_outcome
 from eprom.queues import SqsRecord
+from eprom.reading import Unreadable
 from eprom.retrying_consumer import Attempt, Done, Refuse, RetryLater, Verdict, parked
-from pydantic import TypeAdapter, ValidationError
 
 from place_order.claims import OrderClaims, placed_answer, placed_form_order_id
 
@@ -35,10 +33,10 @@ REUSED_ORDER_REFERENCE = "orderReference was already used for an order with othe
 BEING_PLACED = "an order with this orderReference is being placed right now"
 
 
-def order_fingerprint(order: OrderMessage, key: bytes) -> str:
+def order_fingerprint(order: Order, key: bytes) -> str:
     """Tells "the same order again" from "the reference reused with other content", however late it comes
     (eprom.claims.fingerprint, keyed with OrderFingerprintSecret)."""
-    return fingerprint(order.model_dump_json(by_alias=True).encode(), key)
+    return fingerprint(order.fingerprint_content(), key)
 
 
 def _other_content(stored: str | None, fingerprint: str) -> bool:
@@ -55,15 +53,20 @@ class OrderPlacer:
     outcomes: OutcomeBus
     fingerprint_key: Callable[[], bytes]
     ambiguous_policy: Literal["park", "retry"]
-    validation_context: dict[str, bool]
+    allow_synthetic_national_ids: bool
+    allow_test_mode_orders: bool
     function_name: str  # this Lambda function's name: an earlier version's idempotency records were named by it
 
     def handle(self, record: SqsRecord, ends_at: float) -> Verdict:
         """The message's verdict. `ends_at`: epoch seconds when the invocation ends."""
         try:
-            order = OrderMessage.model_validate_json(record.body, context=self.validation_context)
-        except ValidationError as error:
-            return Refuse(f"invalid order message: {describe_validation_error(error)}", "InvalidMessage")
+            order = read_order(
+                record.body,
+                allow_synthetic_national_ids=self.allow_synthetic_national_ids,
+                allow_test_mode_orders=self.allow_test_mode_orders,
+            )
+        except Unreadable as problem:
+            return Refuse(f"invalid order message: {problem}", "InvalidMessage")
         except Exception as error:  # anything else reading our input is the message's fault too: never retried
             return Refuse(f"invalid order message: unreadable ({type(error).__name__})", "InvalidMessage")
         logger.thread_safe_append_keys(order_reference=order.order_reference, form_id=str(order.form_id))
@@ -76,17 +79,17 @@ class OrderPlacer:
                 refused_outcome(
                     message_id=record.message_id,
                     sent_at=record.sent_at,
-                    order_reference=_order_reference_of(record.body),
+                    order_reference=order_reference_of(record.body),
                     rejection_class=refusal.rejection_class,
                     rejection_reason=refusal.reason,
                 )
             ]
         )
 
-    def fingerprint(self, order: OrderMessage) -> str:
+    def fingerprint(self, order: Order) -> str:
         return order_fingerprint(order, self.fingerprint_key())
 
-    def place(self, order: OrderMessage, attempt: Attempt) -> Verdict:
+    def place(self, order: Order, attempt: Attempt) -> Verdict:
         reference, fingerprint = order.order_reference, self.fingerprint(order)
         holder = self.claims.take(
             reference,
@@ -108,7 +111,7 @@ class OrderPlacer:
             return earlier
         # ePROM's answer must leave time for the two writes that record it (the claim, then the item) before the
         # invocation ends, or the order would exist at ePROM with no record of it here.
-        match self.eprom.place(order.to_eprom_request(), answer_by=attempt.sending_until - 2 * AWS_CALL_MAX_SECONDS):
+        match self.eprom.place(order.eprom_request(), answer_by=attempt.sending_until - 2 * AWS_CALL_MAX_SECONDS):
             case Placed(response):
                 self.claims.settle_placed(
                     reference,
@@ -137,7 +140,7 @@ class OrderPlacer:
                 return RetryLater(reason, retry_after_seconds)
         raise AssertionError("unreachable: place returns one of the cases above")
 
-    def _record(self, order: OrderMessage, response: EpromOrderResponse, fingerprint: str) -> None:
+    def _record(self, order: Order, response: OrderAnswer, fingerprint: str) -> None:
         """The order's item, once (a later delivery of a placed reference finds it written)."""
         self.store.record_placed(
             str(response.id),
@@ -148,7 +151,7 @@ class OrderPlacer:
             order_expiry=order.expiry_date,
         )
 
-    def _placed_before(self, order: OrderMessage, fingerprint: str) -> Verdict | None:
+    def _placed_before(self, order: Order, fingerprint: str) -> Verdict | None:
         """The item an earlier message of this orderReference created before claims were kept, or whose claim
         expired (a final status after the order's expiryDate keeps an item longer). Only ever asked while holding
         the claim: every item written since then has a claim, so the index's lag cannot hide one (reads of a GSI
@@ -161,7 +164,7 @@ class OrderPlacer:
             return Refuse(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
         return _placed_before(earlier[0].form_order_id)
 
-    def _claimed_before(self, order: OrderMessage, holder: Claim, fingerprint: str) -> Verdict:
+    def _claimed_before(self, order: Order, holder: Claim, fingerprint: str) -> Verdict:
         """Another attempt holds the orderReference: its outcome is this message's."""
         if holder.fingerprint != fingerprint:
             return Refuse(REUSED_ORDER_REFERENCE, "ReusedOrderReference")
@@ -201,24 +204,10 @@ def _parked(reason: str, attempt_id: str) -> Refuse:
     return parked(reason, attempt_id, count="OrdersAmbiguous")
 
 
-def _ambiguous_reason(detail: str, order: OrderMessage, attempted_at: datetime) -> str:
+def _ambiguous_reason(detail: str, order: Order, attempted_at: datetime) -> str:
     return (
         f"ePROM may have created this order: {detail}. Attempted at {attempted_at:%Y-%m-%dT%H:%M:%SZ} for form "
         f"{order.form_id}. Look in ePROM Admin for an order of that form created around that time (a form order "
         "whose callbacks we stored without an orderReference is listed by the orphans query): if there is none, "
         "redrive this message; if there is one, delete it here (a redrive would order a second time)."
     )
-
-
-def _order_reference_of(body: str) -> str | None:
-    """The orderReference of a message, for its FormOrderRefused event, when it is a valid one (an invalid
-    message's could hold anything, a national id too)."""
-    try:
-        return _order_reference_adapter().validate_python(json.loads(body).get("orderReference"))
-    except Exception:  # not JSON (or nested too deep to read), not an object, or not a valid orderReference
-        return None
-
-
-@cache
-def _order_reference_adapter() -> TypeAdapter[str]:
-    return TypeAdapter(OrderReference)

@@ -43,10 +43,8 @@ sender = MessageSender(
     documents=MessageDocuments(settings.message_documents_bucket),
     outcomes=OutcomeBus(settings.outcome_bus_name),
     fingerprint_key=fingerprint_key,
-    validation_context={
-        "allow_synthetic_national_ids": settings.allow_synthetic_national_ids,
-        "allow_test_mode_orders": settings.allow_test_mode_orders,
-    },
+    allow_synthetic_national_ids=settings.allow_synthetic_national_ids,
+    allow_test_mode_orders=settings.allow_test_mode_orders,
 )
 consumer = RetryingConsumer(
     name="Messages",

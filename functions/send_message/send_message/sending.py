@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from eprom.aws_clients import AWS_CALL_MAX_SECONDS
+from eprom.citizen_messages import Letter, LetterAnswer, MessageToCitizen, message_reference_and_kind, read_message
 from eprom.claims import AMBIGUOUS, Claim, fingerprint
 from eprom.document_collection import DocumentContent, LetterBody, document_collection
 from eprom.eprom_client import (
@@ -30,20 +31,11 @@ from eprom.eprom_client import (
 from eprom.message_documents import DocumentRefused, MessageDocuments
 from eprom.message_item import ACCEPTED, NOT_DELIVERED, SENT
 from eprom.message_store import MessageStore, sent_letter
-from eprom.messages import (
-    EpromLetterAnswer,
-    EpromLetterRequest,
-    Letter,
-    MessageReference,
-    MessageToCitizen,
-    describe_message_error,
-    parse_message,
-)
 from eprom.outcome_bus import OutcomeBus
 from eprom.outcomes import message_refused_outcome
 from eprom.queues import SqsRecord
+from eprom.reading import Unreadable
 from eprom.retrying_consumer import Attempt, Done, Refuse, RetryLater, Verdict, parked
-from pydantic import TypeAdapter, ValidationError
 
 REUSED_MESSAGE_REFERENCE = "messageReference was already used for a message with other content"
 BEING_SENT = "a message with this messageReference is being sent right now"
@@ -57,19 +49,26 @@ class MessageSender:
     documents: MessageDocuments
     outcomes: OutcomeBus
     fingerprint_key: Callable[[], bytes]
-    validation_context: dict[str, bool]
+    allow_synthetic_national_ids: bool
+    allow_test_mode_orders: bool
 
     def handle(self, record: SqsRecord, ends_at: float) -> Verdict:
         """The message's verdict. `ends_at`: epoch seconds when the invocation ends."""
         try:
-            message = parse_message(record.body, self.validation_context)
-        except ValidationError as error:
-            return Refuse(f"invalid message: {describe_message_error(error)}", "InvalidMessage")
+            message = read_message(
+                record.body,
+                allow_synthetic_national_ids=self.allow_synthetic_national_ids,
+                allow_test_mode_orders=self.allow_test_mode_orders,
+            )
+        except Unreadable as problem:
+            return Refuse(f"invalid message: {problem}", "InvalidMessage")
+        except Exception as error:  # anything else reading our input is the message's fault too: never retried
+            return Refuse(f"invalid message: unreadable ({type(error).__name__})", "InvalidMessage")
         return self.send(message, Attempt.of(record, ends_at))
 
     def announce_refusal(self, record: SqsRecord, refusal: Refuse) -> None:
         """MessageRefused on OutcomeBus, before the message goes to the DLQ: a repeat has the same eventId."""
-        reference, kind = _reference_and_kind(record.body)
+        reference, kind = message_reference_and_kind(record.body)
         self.outcomes.put(
             [
                 message_refused_outcome(
@@ -85,7 +84,7 @@ class MessageSender:
 
     def send(self, message: MessageToCitizen, attempt: Attempt) -> Verdict:
         reference = message.message_reference
-        content = fingerprint(message.model_dump_json(by_alias=True).encode(), self.fingerprint_key())
+        content = fingerprint(message.fingerprint_content(), self.fingerprint_key())
         claims = self.store.claims
         holder = claims.take(
             reference,
@@ -110,7 +109,7 @@ class MessageSender:
             raise
         match result:
             case Accepted(answer):
-                return self._sent(message, answer if isinstance(answer, EpromLetterAnswer) else None)
+                return self._sent(message, answer if isinstance(answer, LetterAnswer) else None)
             case Refused(reason):
                 claims.release(reference, attempt.id)
                 return Refuse(reason, "RefusedByEprom")
@@ -130,8 +129,8 @@ class MessageSender:
         if isinstance(message, Letter):
             return self.eprom.send_letter(self._letter_body(message), answer_by=answer_by)
         if message.kind == "sms":
-            return self.eprom.send_sms(message.eprom_request(), answer_by=answer_by)
-        return self.eprom.send_email(message.eprom_request(), answer_by=answer_by)
+            return self.eprom.send_sms(message, answer_by=answer_by)
+        return self.eprom.send_email(message, answer_by=answer_by)
 
     def _letter_body(self, letter: Letter) -> LetterBody:
         """The letter's request, its PDFs checked (DocumentRefused) and streamed in as it is sent."""
@@ -142,13 +141,11 @@ class MessageSender:
         main = next(index for index, document in enumerate(letter.documents) if document.main)
         ordered = [checked[main], *(pdf for index, pdf in checked.items() if index != main)]
         return LetterBody(
-            lambda content: EpromLetterRequest.of(
-                letter, document_collection(ordered[0], ordered[1:], content)
-            ).model_dump(mode="json", by_alias=True),
+            lambda content: letter.eprom_request(document_collection(ordered[0], ordered[1:], content)),
             ordered,
         )
 
-    def _sent(self, message: MessageToCitizen, answer: EpromLetterAnswer | None) -> Done:
+    def _sent(self, message: MessageToCitizen, answer: LetterAnswer | None) -> Done:
         """ePROM took the message: its answer is recorded (a letter it can send on no channel is NotDelivered)."""
         nothing_sent = answer is not None and answer.nothing_sent  # no channel of the list reaches the person
         channel = answer.notification_channel.name if answer is not None else None
@@ -193,18 +190,3 @@ def _ambiguous_reason(detail: str, message: MessageToCitizen, attempted_at: date
         f"Admin for a {kind} sent around that time: if there is none, redrive this message; if there is one, delete it "
         "here (a redrive would send it a second time)."
     )
-
-
-def _reference_and_kind(body: str) -> tuple[str | None, str | None]:
-    """The messageReference and kind of a message, for its MessageRefused event, when they are valid ones (an invalid
-    message's could hold anything, a national id too)."""
-    try:
-        content = TypeAdapter(dict[str, object]).validate_json(body)
-    except ValidationError:  # not JSON, or not an object
-        return None, None
-    kind = content.get("kind")
-    try:
-        reference = TypeAdapter(MessageReference).validate_python(content.get("messageReference"))
-    except ValidationError:
-        reference = None
-    return reference, kind if kind in _KIND_NAMES else None

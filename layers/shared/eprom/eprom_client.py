@@ -47,13 +47,14 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError
 from eprom.api_key import UNSENDABLE_API_KEY, ApiKeyConfigurationError, ApiKeySource, is_sendable
 from eprom.national_id import redact
 from eprom.pacer import Pacer
+from eprom.reading import Unreadable
 from eprom.settings import EpromApiSettings
 
 # Imported where the paths that read them start: the document path without pydantic, the order path without the
 # privacy settings' readers (about 9 ms of a cold start).
 if TYPE_CHECKING:
-    from eprom.messages import EpromEmailRequest, EpromLetterAnswer, EpromSmsRequest, EpromUnsecureAnswer
-    from eprom.models import EpromOrderRequest, EpromOrderResponse
+    from eprom.citizen_messages import Email, LetterAnswer, Sms
+    from eprom.orders import OrderAnswer
     from eprom.privacy import EpromPrivacySetting, EpromSetAnswer, ErrorClass, GetRequest, ResidentsPage, SetRequest
 
 NO_ORDER_CREATED = "ePROM created no order (it answered with the all-zero id: the national id does not exist)"
@@ -66,7 +67,7 @@ MIN_READ_TIMEOUT_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Placed:
-    response: "EpromOrderResponse"
+    response: "OrderAnswer"
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,8 @@ class Accepted[A]:
     answer: A
 
 
-type LetterResult = Accepted[EpromLetterAnswer] | Refused | Transient | Ambiguous | Deferred
-type UnsecureMessageResult = Accepted[EpromUnsecureAnswer] | Refused | Transient | Ambiguous | Deferred
+type LetterResult = Accepted["LetterAnswer"] | Refused | Transient | Ambiguous | Deferred
+type UnsecureMessageResult = Accepted[bool] | Refused | Transient | Ambiguous | Deferred
 
 
 class SizedBody(Protocol):
@@ -258,21 +259,21 @@ class EpromClient:
                 return Transient(f"ePROM answered HTTP {answer.status_code} for the signed document", retry_after)
             return _read_pdf(answer, into, read_timeout=read_timeout, max_bytes=max_bytes, deadline=deadline)
 
-    def place(self, order: "EpromOrderRequest", *, answer_by: float) -> PlacementResult:
-        """Send the order once ePROM's pace allows, and classify the answer. `answer_by`: epoch seconds by which the
-        answer must be in (the caller keeps the time it needs after that)."""
-        body = order.model_dump_json(by_alias=True).encode()
-        return self._call(self._url, body, answer_by=answer_by, what="order", accept=_placed)
+    def place(self, order: bytes, *, answer_by: float) -> PlacementResult:
+        """Send the order (ePROM's request: eprom.orders.Order.eprom_request) once ePROM's pace allows, and classify
+        the answer. `answer_by`: epoch seconds by which the answer must be in (the caller keeps the time it needs
+        after that)."""
+        return self._call(self._url, order, answer_by=answer_by, what="order", accept=_placed)
 
     def send_letter(self, body: SizedBody, *, answer_by: float) -> LetterResult:
         """POST a letter (its PDFs streamed in `body`) as place() does an order."""
         return self._call(self._letter_url, body, answer_by=answer_by, what="letter", accept=_letter_accepted)
 
-    def send_sms(self, request: "EpromSmsRequest", *, answer_by: float) -> UnsecureMessageResult:
-        return self._call(self._sms_url, request.with_key, answer_by=answer_by, what="SMS", accept=_unsecure_accepted)
+    def send_sms(self, sms: "Sms", *, answer_by: float) -> UnsecureMessageResult:
+        return self._call(self._sms_url, sms.eprom_request, answer_by=answer_by, what="SMS", accept=_unsecure_accepted)
 
-    def send_email(self, request: "EpromEmailRequest", *, answer_by: float) -> UnsecureMessageResult:
-        return self._call(self._email_url, request.with_key, answer_by=answer_by, what="e-mail",
+    def send_email(self, email: "Email", *, answer_by: float) -> UnsecureMessageResult:
+        return self._call(self._email_url, email.eprom_request, answer_by=answer_by, what="e-mail",
                           accept=_unsecure_accepted)  # fmt: skip
 
     def _call[R](
@@ -447,10 +448,6 @@ class _ReadOrCut:
 def _answer_result[R](
     answer: requests.Response, what: str, accept: Callable[[bytes], R | Refused]
 ) -> R | Refused | Transient | Ambiguous:
-    from pydantic import ValidationError
-
-    from eprom.models import describe_validation_error
-
     if answer.status_code == 400:
         return Refused(f"ePROM refused the {what}: {_error_message(answer)}")
     if answer.status_code in _AMBIGUOUS_STATUS:
@@ -459,36 +456,34 @@ def _answer_result[R](
         return Transient(f"ePROM answered HTTP {answer.status_code}")
     try:
         return accept(answer.content)
-    except ValidationError as error:
-        return Ambiguous(f"ePROM answered 200 with a body we cannot read ({describe_validation_error(error)})")
+    except Unreadable as problem:
+        return Ambiguous(f"ePROM answered 200 with a body we cannot read ({problem})")
 
 
 def _placed(content: bytes) -> Placed | Refused:
-    from eprom.models import NO_ORDER_ID, EpromOrderResponse
+    from eprom.orders import NO_ORDER_ID, read_order_answer
 
-    response = EpromOrderResponse.model_validate_json(content)
+    response = read_order_answer(content)
     if response.id == NO_ORDER_ID:
         return Refused(NO_ORDER_CREATED)
     return Placed(response)
 
 
-def _letter_accepted(content: bytes) -> "Accepted[EpromLetterAnswer]":
-    from eprom.messages import EpromLetterAnswer
+def _letter_accepted(content: bytes) -> "Accepted[LetterAnswer]":
+    from eprom.citizen_messages import read_letter_answer
 
-    return Accepted(EpromLetterAnswer.model_validate_json(content))
+    return Accepted(read_letter_answer(content))
 
 
-def _unsecure_accepted(content: bytes) -> "Accepted[EpromUnsecureAnswer] | Refused":
-    from eprom.messages import EpromUnsecureAnswer
+def _unsecure_accepted(content: bytes) -> "Accepted[bool] | Refused":
+    from eprom.citizen_messages import read_unsecure_answer
 
-    answer = EpromUnsecureAnswer.model_validate_json(content)
-    return Accepted(answer) if answer.success else Refused("ePROM answered success: false (it sent nothing)")
+    sent = read_unsecure_answer(content)
+    return Accepted(sent) if sent else Refused("ePROM answered success: false (it sent nothing)")
 
 
 def _pvk_answer[T](answer: requests.Response, read: Callable[[bytes], T]) -> T | PvkFailed | _TryAgain:
     """ePROM's PVK answers: 200 with the result; errors with the body {statusCode, status, message}."""
-    from eprom.privacy import Unreadable
-
     status = answer.status_code
     if status == 200:
         try:

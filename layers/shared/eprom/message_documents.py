@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from eprom.aws_clients import lazy_client
+from eprom.citizen_messages import LetterDocument
 from eprom.document_collection import DocumentContent
 from eprom.eprom_client import PDF_END, PDF_SIGNATURE, PDF_WHITESPACE
-from eprom.messages import LetterDocument
 
 # ePROM takes PDFs of "up to 30MB" (Hemit's page; read as MiB, the larger: a PDF between the two readings that ePROM
 # refuses is refused by ePROM's own 400 instead).

@@ -1,68 +1,59 @@
 """Messages to citizens (architecture.md, "Messages to citizens"; eprom-contract.md §7), as pydantic models: what
-upstream puts on MessageQueue (a letter, an SMS or an e-mail), what ePROM receives and answers for each, and its
-status callback for letters.
-
-Messages are strict, as orders are: unknown fields refused, every rule checked before ePROM is called. SMS and
-e-mail travel unsecured (Strex, plain e-mail): a text or title holding a national id is refused, by the rule that
-finds one in other text (eprom.national_id.contains_national_id). The letter's documentCollection is built in
-document_collection.py, its shape's one place.
+upstream puts on MessageQueue (a letter, an SMS or an e-mail), the contract its published schema is generated from,
+and ePROM's status callback for letters. SendMessageFunction reads messages with eprom.citizen_messages (no pydantic
+on its cold start), held to these models by tests/unit/test_readers_match_models.py.
 """
 
-from enum import IntEnum
-from functools import cache
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 from uuid import UUID
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     StrictBool,
     StringConstraints,
-    TypeAdapter,
-    ValidationError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from eprom.citizen_messages import (
+    DOCUMENT_KEY_PATTERN,
+    DOCUMENTS_PREFIX,
+    EMAIL,
+    EMAIL_ADDRESS_PATTERN,
+    LETTER,
+    ONE_MAIN_DOCUMENT,
+    PHONE_NUMBER_PATTERN,
+    SMS,
+    unprotected_text,
+)
+from eprom.codes import NotificationChannel, SentStatus
 from eprom.models import (
     LenientWireEnum,
     NationalId,
-    NotificationChannel,
     OrderReference,
     WireEnum,
+    _as_pydantic_error,
     _CallbackPart,
     _CamelModel,
     _test_mode_allowed,
-    describe_errors,
 )
-from eprom.national_id import contains_national_id
 
-LETTER, SMS, EMAIL = "letter", "sms", "email"
-# Where upstream puts a letter's PDFs in MessageDocumentsBucket: the producer policy may write there, the sender read.
-DOCUMENTS_PREFIX = "documents/"
-
-
-class SentStatus(IntEnum):
-    """sentStatus of ePROM's callback for a letter. Error: the person could not be notified."""
-
-    Sent = 0
-    Error = 1
-
-
-def _no_national_id(value: str) -> str:
-    if contains_national_id(value):
-        raise PydanticCustomError("national_id_in_text", "must not contain a national id (it is sent unprotected)")
-    return value
+__all__ = ["DOCUMENTS_PREFIX", "EMAIL", "LETTER", "SMS", "SentStatus"]  # read from here by the CLI and the tools
 
 
 # Text that ePROM shows or sends unprotected: an SMS, an e-mail, a letter's title.
-UnprotectedText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_no_national_id), Field(repr=False)]
+UnprotectedText = Annotated[
+    str,
+    StringConstraints(min_length=1),
+    AfterValidator(_as_pydantic_error(unprotected_text, "national_id_in_text")),
+    Field(repr=False),
+]
 MessageReference = OrderReference  # the same characters and rules
-PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{8,15}$")]
-EmailAddress = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+PhoneNumber = Annotated[str, StringConstraints(pattern=PHONE_NUMBER_PATTERN)]
+EmailAddress = Annotated[str, StringConstraints(pattern=EMAIL_ADDRESS_PATTERN, max_length=254)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
@@ -86,7 +77,7 @@ class MessageInfo(_CamelModel):
 class LetterDocument(_CamelModel):
     model_config = ConfigDict(extra="forbid")
 
-    key: Annotated[str, StringConstraints(pattern=rf"^{DOCUMENTS_PREFIX}\S.{{0,1000}}$")]
+    key: Annotated[str, StringConstraints(pattern=DOCUMENT_KEY_PATTERN)]
     title: NonEmpty
     main: StrictBool = False
 
@@ -110,7 +101,7 @@ class Letter(_CamelModel):
     @model_validator(mode="after")
     def _one_main_document(self) -> Self:
         if sum(document.main for document in self.documents) != 1:
-            raise PydanticCustomError("documents", "documents: exactly one must be the main document (main: true)")
+            raise PydanticCustomError("documents", ONE_MAIN_DOCUMENT)
         return self
 
     def main_document(self) -> LetterDocument:
@@ -140,9 +131,6 @@ class Sms(_ToPersonOrAddress):
             raise PydanticCustomError("recipient", "either nationalId or phoneNumber must be given")
         return self
 
-    def eprom_request(self) -> "EpromSmsRequest":
-        return EpromSmsRequest(sms_text=self.text, national_id=self.national_id, phone_number=self.phone_number)
-
 
 class Email(_ToPersonOrAddress):
     """An e-mail, to the person (nationalId) or an address. Not secure: non-sensitive content only."""
@@ -158,103 +146,8 @@ class Email(_ToPersonOrAddress):
             raise PydanticCustomError("recipient", "either nationalId or emailAddress must be given")
         return self
 
-    def eprom_request(self) -> "EpromEmailRequest":
-        return EpromEmailRequest(email_title=self.title, email_text=self.text, national_id=self.national_id,
-                                 email_address=self.email_address)  # fmt: skip
 
-
-type MessageToCitizen = Letter | Sms | Email
-
-
-@cache
-def _messages() -> TypeAdapter[Letter | Sms | Email]:
-    return TypeAdapter(Annotated[Letter | Sms | Email, Field(discriminator="kind")])
-
-
-def parse_message(body: str | bytes, context: dict[str, bool]) -> MessageToCitizen:
-    """A message on MessageQueue; `context` as for orders (allow_synthetic_national_ids, allow_test_mode_orders)."""
-    return _messages().validate_json(body, context=context)
-
-
-def describe_message_error(error: ValidationError) -> str:
-    """describe_validation_error's reason, with fields named as the message has them (not under its kind)."""
-    kinds = {(LETTER,), (SMS,), (EMAIL,)}
-    errors = []
-    for detail in error.errors(include_input=False, include_url=False, include_context=False):
-        if detail["type"] in ("union_tag_invalid", "union_tag_not_found"):  # pydantic's message quotes the kind
-            detail = detail | {"loc": ("kind",), "msg": f"must be one of {LETTER}, {SMS}, {EMAIL}"}
-        errors.append(detail | {"loc": detail["loc"][1:]} if detail["loc"][:1] in kinds else detail)
-    return describe_errors(errors)
-
-
-# --- what ePROM receives and answers (eprom-contract.md §7) --------------------------------------------------------
-
-
-class EpromLetterRequest(_CamelModel):
-    """The body of POST {base}/api/v2/messagetocitizen (the key goes in the Authorization header)."""
-
-    national_id: Annotated[str, Field(repr=False)]
-    sender_info: SenderInfo
-    message_info: MessageInfo
-    document_collection: dict[str, Any]  # document_collection.py
-    notification_priority_list: list[WireEnum[NotificationChannel]]
-    test_mode: bool
-    paper_color_print: bool
-
-    @classmethod
-    def of(cls, letter: Letter, document_collection: dict[str, Any]) -> "EpromLetterRequest":
-        return cls(
-            national_id=letter.national_id,
-            sender_info=letter.sender_info,
-            message_info=letter.message_info,
-            document_collection=document_collection,
-            notification_priority_list=letter.notification_priority_list,
-            test_mode=letter.test_mode,
-            paper_color_print=letter.paper_color_print,
-        )
-
-
-class _UnsecureRequest(_CamelModel):
-    """The key travels in the body here (Hemit's example has no Authorization header): `with_key` adds it."""
-
-    national_id: Annotated[str | None, Field(repr=False)] = None
-
-    def with_key(self, api_key: str) -> bytes:
-        body = {"apiKey": api_key} | self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        return TypeAdapter(dict[str, Any]).dump_json(body)
-
-
-class EpromSmsRequest(_UnsecureRequest):
-    """POST {base}/api/unsecuremessagesms."""
-
-    sms_text: Annotated[str, Field(repr=False)]
-    phone_number: Annotated[str | None, Field(repr=False)] = None
-
-
-class EpromEmailRequest(_UnsecureRequest):
-    """POST {base}/api/unsecuremessageemail."""
-
-    email_title: Annotated[str, Field(repr=False)]
-    email_text: Annotated[str, Field(repr=False)]
-    email_address: Annotated[str | None, Field(repr=False)] = None
-
-
-class EpromLetterAnswer(_CallbackPart):
-    """ePROM's answer to a letter. notificationChannel 0 (also as "0") = nothing was sent: the person cannot be reached
-    on any channel of the list, or does not exist."""
-
-    notification_channel: WireEnum[NotificationChannel]
-    message_to_citizen_id: Annotated[UUID | None, BeforeValidator(lambda value: value or None)] = None
-
-    @property
-    def nothing_sent(self) -> bool:
-        return self.notification_channel is NotificationChannel["None"]
-
-
-class EpromUnsecureAnswer(_CallbackPart):
-    """ePROM's answer to an SMS or e-mail: {success} (Hemit's own script reads it as Success)."""
-
-    success: StrictBool
+# --- ePROM's status callback for letters (eprom-contract.md §7) -----------------------------------------------------
 
 
 class MessageToCitizenCallback(_CallbackPart):

@@ -1,17 +1,19 @@
 """Pydantic models of the ePROM v2 contract (docs/eprom-contract.md) and of our order message.
 
+OrderMessage is the order message's contract: its published schema is generated from it. The placer reads orders
+with eprom.orders (no pydantic on its cold start), held to this model by tests/unit/test_readers_match_models.py.
+
 Orders are strict: what we send to ePROM must be exactly right, and a typo must not pass silently.
 Callbacks are liberal: ePROM's wire formats vary, and a callback we cannot parse is a status we lose.
 """
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from enum import IntEnum
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -32,64 +34,23 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from eprom.national_id import contains_national_id, national_id_problem
-
-OSLO = ZoneInfo("Europe/Oslo")
-NO_ORDER_ID = UUID(int=0)  # ePROM answers 200 with this id when it created no order
-
-
-class DistributionRule(IntEnum):
-    Basic = 0
-    AllowUnsecure = 1
-    NoDistribution = 2
-    BasicOrPaper = 3
-    AllowUnsecureOrPaper = 4
-    PaperOnly = 5
-    HelsenorgeOnly = 6
-    DigitalMailboxOnly = 7
-    UnsecureOnly = 8
-
-
-# "None" is a wire name, and only the functional API lets a member be called that.
-NotificationChannel = IntEnum(
-    "NotificationChannel",
-    [("None", 0), ("Helsenorge", 1), ("DigitalMailbox", 2), ("Unsecure", 3), ("PhysicalMailbox", 4)],
+from eprom.codes import DistributionRule, FormOrderStatus, FormOrderStatusErrorCode, NotificationChannel
+from eprom.orders import (
+    MUST_BE_SIGNED_NO_DISTRIBUTION,
+    MUST_BE_SIGNED_ON_BEHALF,
+    OSLO,
+    TEST_MODE_NOT_ALLOWED,
+    metadata_as_json_text,
 )
-
-
-class FormOrderStatus(IntEnum):
-    Completed = 0
-    Expired = 1
-    Ordered = 2
-    Error = 3
-    PhysicalMailReturned = 4
-    DigipostDelivered = 5
-
-
-FormOrderStatusErrorCode = IntEnum(
-    "FormOrderStatusErrorCode", [("None", 0), ("PatientUnreachable", 1), ("SikkerDigitalPostError", 2)]
-)
+from eprom.reading import Unreadable, code, national_id, reference, timestamp
 
 
 def enum_from_wire[E: IntEnum](enum_cls: type[E], value: object) -> E:
     """ePROM sends enums as names (any case), integers or numeric strings; all mean the same member."""
-    if isinstance(value, enum_cls):
-        return value
-    number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(value, str):
-        text = value.strip()
-        digits = text.removeprefix("-")
-        if digits.isascii() and digits.isdigit() and len(digits) < 10:  # "٢" and "²" are digits to Python only
-            number = int(text)
-        for member in enum_cls:
-            if member.name.lower() == text.lower():
-                return member
-    for member in enum_cls:
-        if member.value == number:
-            return member
-    raise PydanticCustomError(
-        "enum", "must be one of {names} (or their numbers)", {"names": ", ".join(m.name for m in enum_cls)}
-    )
+    try:
+        return code(enum_cls, value)
+    except Unreadable as problem:
+        raise PydanticCustomError("enum", str(problem)) from None
 
 
 def _enum_or_as_given(enum_cls: type[IntEnum], value: object) -> object:
@@ -136,11 +97,7 @@ else:
 def parse_timestamp(value: object, *, offsetless_zone: tzinfo) -> object:
     """All of ePROM's timestamp shapes; a value without offset is in `offsetless_zone`."""
     if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())  # 3.13 takes 7 fractional digits, 'Z' and ' '
-        except ValueError:
-            # fromisoformat's message quotes the input, which may be anything (a national id, say)
-            raise PydanticCustomError("datetime", "must be a date-time such as 2027-03-01T00:00:00+01:00") from None
+        return _as_pydantic_error(partial(timestamp, offsetless_zone=offsetless_zone), "datetime")(value)
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=offsetless_zone)
     return value
@@ -168,56 +125,25 @@ LenientOsloTimestamp = Annotated[datetime | None, BeforeValidator(partial(_reada
 LenientUtcTimestamp = Annotated[datetime | None, BeforeValidator(partial(_readable_timestamp_or_none, UTC))]
 
 
-_NOT_JSON_NUMBERS = "NaN and Infinity are not JSON (ePROM would receive invalid JSON)"
+def _as_pydantic_error[T](read: Callable[[object], T], error_type: str) -> Callable[[object], T]:
+    """A reader of eprom.reading / eprom.orders as a pydantic validator: the same rule, in one place."""
 
-
-def _refuse_non_json_number(_: str) -> None:
-    raise ValueError(_NOT_JSON_NUMBERS)
-
-
-_NESTED_TOO_DEEP = "JSON in metadata is not valid: nested too deep"
-
-
-def _metadata_as_json_text(value: object) -> object:
-    """ePROM wants metadata as a string holding JSON; upstream may send the object itself."""
-    if isinstance(value, dict | list):
+    def validate(value: object) -> T:
         try:
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        except ValueError:
-            raise PydanticCustomError("metadata", f"JSON in metadata is not valid: {_NOT_JSON_NUMBERS}") from None
-        except RecursionError:
-            raise PydanticCustomError("metadata", _NESTED_TOO_DEEP) from None
-    if isinstance(value, str):
-        try:
-            json.loads(value, parse_constant=_refuse_non_json_number)
-        except RecursionError:  # the parser recurses per level: "[" * 50000 exhausts Python's stack
-            raise PydanticCustomError("metadata", _NESTED_TOO_DEEP) from None
-        except ValueError as error:
-            # ePROM's wording; the parser's message names a position, never the content
-            detail = _NOT_JSON_NUMBERS if str(error) == _NOT_JSON_NUMBERS else str(error)
-            raise PydanticCustomError(
-                "metadata", "JSON in metadata is not valid: {detail}", {"detail": detail}
-            ) from None
-    return value
+            return read(value)
+        except Unreadable as problem:
+            raise PydanticCustomError(error_type, str(problem)) from None
+
+    return validate
 
 
 def _national_id(value: str, info: ValidationInfo) -> str:
     allow_synthetic = bool((info.context or {}).get("allow_synthetic_national_ids", False))
-    problem = national_id_problem(value, allow_synthetic=allow_synthetic)
-    if problem:
-        raise PydanticCustomError("national_id", problem)
-    return value
+    return _as_pydantic_error(partial(national_id, allow_synthetic=allow_synthetic), "national_id")(value)
 
 
 NationalId = Annotated[str, AfterValidator(_national_id)]
 ELEVEN_ASCII_DIGITS = r"^[0-9]{11}$"  # not \d, which matches any Unicode digit ("٢"); ePROM reads ASCII only
-
-MUST_BE_SIGNED_NO_DISTRIBUTION = (
-    "The ordered form needs to be signed. This is not possible when using DistributionRule = 'NoDistribution'."
-)
-MUST_BE_SIGNED_ON_BEHALF = (
-    "The ordered form needs to be signed. This is not possible when the form is ordered on behalf of someone."
-)
 
 
 class _CamelModel(BaseModel):
@@ -244,7 +170,9 @@ class EpromOrderRequest(_CamelModel):
     national_id: Annotated[str, StringConstraints(pattern=ELEVEN_ASCII_DIGITS), Field(repr=False)]
     expiry_date: OsloTimestamp
     reminder_date: None = None  # ePROM ignores it; we always send null
-    metadata: Annotated[str | None, BeforeValidator(_metadata_as_json_text), Field(repr=False)] = None
+    metadata: Annotated[
+        str | None, BeforeValidator(_as_pydantic_error(metadata_as_json_text, "metadata")), Field(repr=False)
+    ] = None
     dont_store_completed_form_in_pha: StrictBool = False
     distribution_rule: WireEnum[DistributionRule] = DistributionRule.Basic
     must_be_signed: StrictBool = False
@@ -270,23 +198,16 @@ def _in_the_future(value: datetime) -> datetime:
     return value
 
 
-def _no_national_id_inside(value: str) -> str:
-    """An orderReference is logged on every line and travels in events: it must not carry a person's id."""
-    if contains_national_id(value):
-        raise PydanticCustomError("order_reference", "must not contain a national id (it is logged and shared)")
-    return value
-
-
 OrderReference = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$"), AfterValidator(_no_national_id_inside)
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
+    AfterValidator(_as_pydantic_error(reference, "order_reference")),
 ]
 
 
 def _test_mode_allowed(value: bool, info: ValidationInfo) -> bool:
     if value and not (info.context or {}).get("allow_test_mode_orders", False):
-        raise PydanticCustomError(
-            "test_mode", "testMode orders are not allowed in this stage (ePROM never returns their answers)"
-        )
+        raise PydanticCustomError("test_mode", TEST_MODE_NOT_ALLOWED)
     return value
 
 
@@ -301,24 +222,9 @@ class OrderMessage(EpromOrderRequest):
     national_id: Annotated[NationalId, Field(repr=False)]
     on_behalf_of_national_id: Annotated[NationalId | None, Field(repr=False)] = None
     expiry_date: Annotated[OsloTimestamp, AfterValidator(_in_the_future)]
-    # Accepted from upstream, never sent on (to_eprom_request leaves it out): wider than the request's null.
+    # Accepted from upstream, never sent on (eprom.orders leaves it out): wider than the request's null.
     reminder_date: OsloTimestamp | None = None  # type: ignore[assignment]
     test_mode: Annotated[StrictBool, AfterValidator(_test_mode_allowed)] = False
-
-    def to_eprom_request(self) -> EpromOrderRequest:
-        fields = self.model_dump(exclude={"order_reference", "reminder_date"})
-        return EpromOrderRequest.model_validate(fields)
-
-
-class EpromOrderResponse(_CamelModel):
-    """ePROM's answer to an order. It echoes the request (national id included); we keep only what is ours."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: UUID
-    single_use_code: Annotated[str | None, Field(repr=False)] = None
-    login_url: str | None = None
-    notification_channel: LenientWireEnum[NotificationChannel] = None
 
 
 class _CallbackPart(_CamelModel):

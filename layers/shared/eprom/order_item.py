@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from eprom.models import FormOrderStatus
+from eprom.codes import FormOrderStatus
 from eprom.results_store import ResultPointer as ResultPointer  # an attribute's type: importable from here too
 from eprom.results_store import SignedDocumentPointer, as_guid
 

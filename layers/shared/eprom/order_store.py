@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import ScanInputPaginateTypeDef
 
-    from eprom.models import EpromCallback, EpromOrderResponse
+    from eprom.models import EpromCallback
     from eprom.order_item import OrderItem
+    from eprom.orders import OrderAnswer
 
 ORDER_REFERENCE_INDEX = "orderReference-index"
 # statusHistory stays far below DynamoDB's 400 KB item: ePROM sends a handful of callbacks per order, and text
@@ -72,7 +73,7 @@ class OrderStore:
         order_reference: str,
         order_fingerprint: str,
         form_id: str,
-        response: "EpromOrderResponse",
+        response: "OrderAnswer",
         order_expiry: datetime,
     ) -> bool:
         """Write the order onto its item (made now, or by a callback that came first: a status it wrote stays).

@@ -21,7 +21,10 @@ from enum import IntEnum
 from typing import Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo
 
-from eprom.national_id import national_id_problem
+from eprom.reading import Unreadable, code, guid, json_object, national_id
+from eprom.reading import wire_name as camel_case
+
+__all__ = ["Unreadable", "code", "json_object"]  # read from here by the PVK callback and the tests
 
 OSLO = ZoneInfo("Europe/Oslo")  # ePROM writes a time without an offset in Norwegian time
 
@@ -60,16 +63,9 @@ CHANGE_STATUS_PATTERN = r"^[A-Z]{1,10}$"
 type ErrorClass = Literal["InvalidRequest", "RefusedByEprom", "Unauthorized", "PvkUnavailable", "Transient"]
 
 
-class Unreadable(ValueError):
-    """What cannot be read: the field and the problem, never the value."""
-
-
 def wire_name(name: str) -> str:
     """A field's name on the wire: camelCase (`error_class` is `class`)."""
-    if name == "error_class":
-        return "class"
-    first, *rest = name.split("_")
-    return first + "".join(part.title() for part in rest)
+    return "class" if name == "error_class" else camel_case(name)
 
 
 # How pydantic reads these dataclasses when buildtools makes their JSON Schemas (a ConfigDict, as a plain dict)
@@ -137,7 +133,7 @@ def parse_request(payload: object, *, allow_synthetic_national_ids: bool) -> Pri
     if not isinstance(operation, str) or operation not in _OPERATIONS:
         raise Unreadable("operation: must be get, set or list")
     readers: dict[str, Callable[[object], object]] = {
-        "nationalId": lambda value: _national_id(value, allow_synthetic=allow_synthetic_national_ids),
+        "nationalId": lambda value: national_id(value, allow_synthetic=allow_synthetic_national_ids),
         "type": lambda value: code(PvkType, value),
         "status": lambda value: code(PvkStatus, value),
         "pvkId": _guid,
@@ -165,36 +161,11 @@ def parse_request(payload: object, *, allow_synthetic_national_ids: bool) -> Pri
     return SetRequest("set", *person, read["status"])  # type: ignore[arg-type]
 
 
-def _national_id(value: object, *, allow_synthetic: bool) -> str:
-    problem = national_id_problem(value, allow_synthetic=allow_synthetic)
-    if problem:
-        raise Unreadable(problem)
-    assert isinstance(value, str)
-    return value
-
-
 def _guid(value: object) -> uuid.UUID:
-    if isinstance(value, str):
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
-    raise Unreadable("must be a GUID")
-
-
-def code[E: IntEnum](enum_cls: type[E], value: object) -> E:
-    """A code by its name (any case), its number, or its number in a string (names or numbers, as ePROM takes
-    them)."""
-    if isinstance(value, str):
-        for member in enum_cls:
-            if member.name.lower() == value.strip().lower():
-                return member
-        value = int(value) if value.strip().isascii() and value.strip().isdigit() and len(value) < 10 else None
-    if isinstance(value, int) and not isinstance(value, bool):
-        for member in enum_cls:
-            if member.value == value:
-                return member
-    raise Unreadable(f"must be one of {', '.join(member.name for member in enum_cls)} (or their numbers)")
+    try:
+        return guid(value)
+    except Unreadable:
+        raise Unreadable("must be a GUID") from None
 
 
 @dataclass(frozen=True)
@@ -286,17 +257,6 @@ def page_request(pvk_id: uuid.UUID, paging_reference: int) -> bytes:
 
 
 # --- ePROM's answers (eprom-contract.md §8), read liberally -----------------------------------------------------------
-
-
-def json_object(data: bytes | str) -> dict[str, Any]:
-    """A JSON object (nested too deep, or a number too long to read, is not JSON either)."""
-    try:
-        content = json.loads(data)
-    except (ValueError, RecursionError):
-        raise Unreadable("not JSON") from None
-    if not isinstance(content, dict):
-        raise Unreadable("not a JSON object")
-    return content
 
 
 def _object(data: bytes | str) -> dict[str, Any]:
