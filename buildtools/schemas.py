@@ -28,9 +28,8 @@ from eprom.message_item import STATUS_RANK as MESSAGE_STATUS_RANK
 from eprom.messages import LETTER, Email, Letter, Sms
 from eprom.models import DistributionRule, NotificationChannel, OrderMessage
 from eprom.order_item import STATUS_RANK
+from eprom.outcome_bus import SOURCE
 from eprom.outcomes import (
-    REFUSED,
-    SOURCE,
     FormOrderPlaced,
     FormOrderRefused,
     FormOrderStatusChanged,
@@ -55,6 +54,7 @@ from eprom.privacy import (
     SetReply,
     SetRequest,
 )
+from eprom.refusal_events import REFUSED
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, Field, TypeAdapter
 

@@ -23,8 +23,8 @@ from eprom.eprom_client import Ambiguous, Deferred, EpromClient, Placed, Refused
 from eprom.models import EpromOrderResponse, OrderMessage, OrderReference, describe_validation_error
 from eprom.order_store import OrderStore
 from eprom.outcome_bus import OutcomeBus
-from eprom.outcomes import refused_outcome
 from eprom.queues import SqsRecord
+from eprom.refusal_events import refused_outcome
 from eprom.retrying_consumer import Attempt, Done, Refuse, RetryLater, Verdict, parked
 from pydantic import TypeAdapter, ValidationError
 

@@ -40,8 +40,8 @@ from eprom.messages import (
     parse_message,
 )
 from eprom.outcome_bus import OutcomeBus
-from eprom.outcomes import message_refused_outcome
 from eprom.queues import SqsRecord
+from eprom.refusal_events import message_refused_outcome
 from eprom.retrying_consumer import Attempt, Done, Refuse, RetryLater, Verdict, parked
 from pydantic import TypeAdapter, ValidationError
 
