@@ -24,7 +24,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from eprom.message_item import STATUS_RANK as MESSAGE_STATUS_RANK
+from eprom.message_store import STATUS_RANK as MESSAGE_STATUS_RANK
 from eprom.messages import LETTER, Email, Letter, Sms
 from eprom.models import DistributionRule, NotificationChannel, OrderMessage
 from eprom.order_item import STATUS_RANK

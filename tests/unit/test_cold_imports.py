@@ -52,3 +52,20 @@ def test_a_handler_imports_only_what_its_path_uses(function: str) -> None:
         check=True,
     ).stdout
     assert set(json.loads(imported)) & NOT_IMPORTED[function] == set()
+
+
+def test_the_layer_modules_of_the_placer_and_the_sender_start_without_pydantic() -> None:
+    """Everything the placer and the sender import from the layer besides their readers of the order, the message and
+    ePROM's answers (eprom.models, eprom.messages, eprom.eprom_client): the item models and the event models are
+    imported only where they are used, by the other functions."""
+    modules = ", ".join(["eprom.outcome_bus", "eprom.refusal_events", "eprom.message_store", "eprom.order_store",
+                         "eprom.results_store", "eprom.retrying_consumer", "eprom.queues", "eprom.pacer",
+                         "eprom.claims"])  # fmt: skip
+    imported = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", f"import json, sys; import {modules}; print(json.dumps(sorted(sys.modules)))"],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "layers" / "shared")} | ENVIRONMENT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert {name for name in json.loads(imported) if name.split(".")[0] in ("pydantic", "pydantic_core")} == set()

@@ -28,8 +28,7 @@ from eprom.eprom_client import (
     UnsecureMessageResult,
 )
 from eprom.message_documents import DocumentRefused, MessageDocuments
-from eprom.message_item import ACCEPTED, NOT_DELIVERED, SENT
-from eprom.message_store import MessageStore, sent_letter
+from eprom.message_store import ACCEPTED, NOT_DELIVERED, SENT, MessageStore, sent_letter
 from eprom.messages import (
     EpromLetterAnswer,
     EpromLetterRequest,

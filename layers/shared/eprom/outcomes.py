@@ -17,8 +17,9 @@ from typing import TypedDict
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from eprom.message_item import DELIVERED, NOT_DELIVERED, MessageItem
-from eprom.message_item import STATUS_RANK as MESSAGE_STATUS_RANK
+from eprom.message_item import MessageItem
+from eprom.message_store import DELIVERED, NOT_DELIVERED
+from eprom.message_store import STATUS_RANK as MESSAGE_STATUS_RANK
 from eprom.order_item import PLACED, STATUS_RANK, HistoryEntry, OrderItem
 from eprom.outcome_bus import OutcomeEvent, event_id
 from eprom.results_store import ResultPointer
