@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from eprom.codes import DistributionRule, NotificationChannel
-from eprom.message_item import STATUS_RANK as MESSAGE_STATUS_RANK
+from eprom.message_store import STATUS_RANK as MESSAGE_STATUS_RANK
 from eprom.messages import LETTER, Email, Letter, Sms
 from eprom.models import OrderMessage
 from eprom.order_item import STATUS_RANK
+from eprom.outcome_bus import SOURCE
 from eprom.outcomes import (
-    REFUSED,
-    SOURCE,
     FormOrderPlaced,
     FormOrderRefused,
     FormOrderStatusChanged,
@@ -56,6 +55,7 @@ from eprom.privacy import (
     SetReply,
     SetRequest,
 )
+from eprom.refusal_events import REFUSED
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, Field, TypeAdapter
 

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from eprom.message_item import ACCEPTED
-from eprom.message_store import MessageStore
+from eprom.message_store import ACCEPTED, MessageStore
 from eprom.order_item import PLACED
 from eprom.order_store import OrderStore
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from eprom.order_item import OrderItem
 from eprom.outcome_bus import OutcomeBus
-from eprom.outcomes import OutcomeDetail, item_outcomes
+from eprom.outcomes import OutcomeDetail, as_events, item_outcomes
 
 from eprom_cli import orders
 from eprom_cli.target import Target, TargetError
@@ -33,7 +33,7 @@ def republish(target: Target, items: list[OrderItem]) -> list[OutcomeDetail]:
     details = [detail for item in items for detail in item_outcomes(None, item, bucket=target.bucket)]
     bus = OutcomeBus(target.outcome_bus_name)
     bus.client = target.client("events")  # the operator's session, not the functions' default one
-    bus.put(details)
+    bus.put(as_events(details))
     return details
 
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import requests
 from botocore.exceptions import ClientError
 from eprom.codes import FormOrderStatus
-from eprom.message_item import DELIVERED, NOT_DELIVERED, MessageItem
+from eprom.message_item import MessageItem
+from eprom.message_store import DELIVERED, NOT_DELIVERED
 from eprom.order_item import PLACED, HistoryEntry, OrderItem, ResultPointer
 from pydantic import BaseModel
 

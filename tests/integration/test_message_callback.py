@@ -9,8 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from conftest import EVENTS, PREVIOUS_API_KEY, letter_message, sms_message, sqs_event
-from eprom.message_item import LINK_PREFIX
-from eprom.message_store import MessageStore
+from eprom.message_store import LINK_PREFIX, MessageStore
 from test_publish_outcomes import stream_records as order_stream_records
 
 from local import iam

@@ -19,14 +19,17 @@ EVERY_FUNCTION = {
     "aws_lambda_powertools.utilities.idempotency",  # the claims are the one exactly-once mechanism
 }
 NOT_IMPORTED = {
-    "PlaceOrderFunction": EVERY_FUNCTION | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "eprom.privacy"},
+    # Orders and messages are read by hand (eprom.orders, eprom.citizen_messages: no pydantic on these paths), and
+    # their refusals are plain JSON (eprom.refusal_events): the event models are the publisher's
+    "PlaceOrderFunction": EVERY_FUNCTION
+    | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "eprom.privacy", "eprom.outcomes", "pydantic"},
     # PersonvernInnstilling, the rarest route, imports its readers and the events on its first call
     "StatusCallbackFunction": EVERY_FUNCTION | {"asyncio", "requests", "eprom.privacy", "eprom.outcomes"},
     "PublishOutcomesFunction": EVERY_FUNCTION | {"requests"},
     "FetchSignedDocumentFunction": EVERY_FUNCTION
     | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "pydantic", "eprom.privacy"},
     "SendMessageFunction": EVERY_FUNCTION
-    | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "eprom.privacy"},
+    | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "eprom.privacy", "eprom.outcomes", "pydantic"},
     "PrivacySettingsFunction": EVERY_FUNCTION | {"asyncio", "aws_lambda_powertools.utilities.data_classes", "pydantic"},
 }
 # The settings every function reads at import, with placeholder values (no AWS call is made at import)

@@ -21,9 +21,9 @@ from eprom.eprom_client import Ambiguous, Deferred, EpromClient, Placed, Refused
 from eprom.order_store import OrderStore
 from eprom.orders import Order, OrderAnswer, order_reference_of, read_order
 from eprom.outcome_bus import OutcomeBus
-from eprom.outcomes import refused_outcome
 from eprom.queues import SqsRecord
 from eprom.reading import Unreadable
+from eprom.refusal_events import refused_outcome
 from eprom.retrying_consumer import Attempt, Done, Refuse, RetryLater, Verdict, parked
 
 from place_order.claims import OrderClaims, placed_answer, placed_form_order_id

@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from eprom.message_item import MessageItem
 from eprom.order_item import OrderItem
 from eprom.outcome_bus import OutcomeBus
-from eprom.outcomes import documents_to_fetch, item_outcomes, message_outcomes
+from eprom.outcomes import as_events, documents_to_fetch, item_outcomes, message_outcomes
 from eprom.queues import SignedDocumentJob, SignedDocumentQueue
 
 logger = Logger(child=True)
@@ -27,7 +27,7 @@ def publish(
     details = item_outcomes(old, new, bucket=bucket)
     if not details:
         return
-    bus.put(details)
+    bus.put(as_events(details))
     for signed_form_id in documents_to_fetch(old, new):  # the returns just announced that expect a document
         assert new is not None  # an item that is gone announces nothing
         jobs.request(
@@ -43,7 +43,7 @@ def publish_message(old: MessageItem | None, new: MessageItem | None, *, bus: Ou
     details = message_outcomes(old, new)
     if not details:
         return
-    bus.put(details)
+    bus.put(as_events(details))
     for detail in details:
         logger.info(
             "outcome published",

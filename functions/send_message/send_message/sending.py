@@ -29,12 +29,11 @@ from eprom.eprom_client import (
     UnsecureMessageResult,
 )
 from eprom.message_documents import DocumentRefused, MessageDocuments
-from eprom.message_item import ACCEPTED, NOT_DELIVERED, SENT
-from eprom.message_store import MessageStore, sent_letter
+from eprom.message_store import ACCEPTED, NOT_DELIVERED, SENT, MessageStore, sent_letter
 from eprom.outcome_bus import OutcomeBus
-from eprom.outcomes import message_refused_outcome
 from eprom.queues import SqsRecord
 from eprom.reading import Unreadable
+from eprom.refusal_events import message_refused_outcome
 from eprom.retrying_consumer import Attempt, Done, Refuse, RetryLater, Verdict, parked
 
 REUSED_MESSAGE_REFERENCE = "messageReference was already used for a message with other content"

@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from eprom.api_key import ApiKeySource
 from eprom.national_id import redact
 from eprom.outcome_bus import OutcomeBus
-from eprom.outcomes import privacy_setting_changed
+from eprom.outcomes import as_events, privacy_setting_changed
 from eprom.privacy import PrivacyChange, Unreadable, json_object
 from eprom.results_store import ResultsStore
 
@@ -64,7 +64,7 @@ def receive_privacy_change(
     event = privacy_setting_changed(pvk_id=pvk_id, name=redact(change.name) if change.name else None,
                                     status=change.status, change=stored.pointer, bucket=results.bucket,
                                     received_at=stored.received_at)  # fmt: skip
-    bus.put([event])
+    bus.put(as_events([event]))
     metrics.add_metric(name="PrivacyChangesStored", unit=MetricUnit.Count, value=1)
     logger.info("privacy change stored and announced", pvk_id=pvk_id, status=change.status, event_id=event.event_id,
                 change_bytes=stored.pointer.bytes)  # fmt: skip

@@ -7,6 +7,9 @@ table's stream). Attribute names are the models' aliases (camelCase).
 - A letter's link, keyed "messageToCitizenId#<id>": where ePROM's callbacks for that id are noted, strongly
   consistent, whichever comes first of the callback and the sender's answer, and which message (`linkedReference`)
   they belong to (message_store.py says why not the messageToCitizenId-index alone).
+
+The statuses and their ranks, the claim's `Sent` and the link's key prefix are message_store.py's: the sender uses
+them without this module's pydantic.
 """
 
 from decimal import Decimal
@@ -14,13 +17,8 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
+from eprom.message_store import LINK_PREFIX
 from eprom.order_item import _ItemModel
-
-ACCEPTED, DELIVERED, NOT_DELIVERED = "Accepted", "Delivered", "NotDelivered"
-# Accepted, then the letter's fate; a letter ePROM could send on no channel is NotDelivered at once.
-STATUS_RANK = {ACCEPTED: 0, DELIVERED: 1, NOT_DELIVERED: 1}
-SENT = "Sent"  # the claim's state once ePROM has answered
-LINK_PREFIX = "messageToCitizenId#"  # never a messageReference: "#" is not among its characters
 
 
 class MessageHistoryEntry(_ItemModel):

@@ -16,6 +16,10 @@ Writes to one item are serialised, so of the two at least one sees the other's: 
 whichever came first. A callback for an id never linked stays on its link ("unknown ids are kept"). Each write is a
 conditional UpdateItem: the status only moves up (Accepted < Delivered, NotDelivered), a callback already noted
 (ePROM re-sends until acknowledged) changes nothing, and nothing is read before it is written.
+
+The writes decide on the few attributes they need as DynamoDB returns them; the item's model (eprom.message_item,
+pydantic) and the callback's (eprom.messages) are imported where a method reads an item for people or takes a
+callback, not with this module: the sender starts without pydantic (docs/performance.md).
 """
 
 import hashlib
@@ -29,16 +33,22 @@ from botocore.exceptions import ClientError
 
 from eprom.aws_clients import aws_client, condition_failed_item
 from eprom.claims import Claim, Claims
-from eprom.message_item import DELIVERED, LINK_PREFIX, NOT_DELIVERED, SENT, STATUS_RANK, MessageItem
-from eprom.messages import MessageToCitizenCallback, SentStatus
 from eprom.order_store import _wire_text, update_request
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from eprom.message_item import MessageItem
+    from eprom.messages import MessageToCitizenCallback
+
+ACCEPTED, DELIVERED, NOT_DELIVERED = "Accepted", "Delivered", "NotDelivered"
+# Accepted, then the letter's fate; a letter ePROM could send on no channel is NotDelivered at once.
+STATUS_RANK = {ACCEPTED: 0, DELIVERED: 1, NOT_DELIVERED: 1}
+SENT = "Sent"  # the claim's state once ePROM has answered
+LINK_PREFIX = "messageToCitizenId#"  # never a messageReference: "#" is not among its characters
 MESSAGE_TO_CITIZEN_ID_INDEX = "messageToCitizenId-index"
 MAX_HISTORY_ENTRIES = 50
-_STATUS_OF = {SentStatus.Sent.name: DELIVERED, SentStatus.Error.name: NOT_DELIVERED}
+_STATUS_OF = {"Sent": DELIVERED, "Error": NOT_DELIVERED}  # by the callback's sentStatus (messages.SentStatus)
 
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
@@ -83,11 +93,10 @@ class MessageStore:
             },
             ReturnValues="ALL_OLD",
         )
-        before = parse_item(answer["Attributes"]) if "Attributes" in answer else None
-        noted = [_Change(entry.model_dump(by_alias=True)) for entry in (before.status_history if before else [])]
+        noted = [_Change(entry) for entry in _attributes(answer.get("Attributes", {})).get("statusHistory", [])]
         return any([self._note(message_reference, change, create=False)[1] for change in noted])
 
-    def apply_callback(self, callback: MessageToCitizenCallback) -> bool:
+    def apply_callback(self, callback: "MessageToCitizenCallback") -> bool:
         """Note ePROM's callback on the letter's link and, once linked, on its message's item. False when it changed
         nothing (a replay)."""
         change = _Change(
@@ -100,7 +109,7 @@ class MessageStore:
             return noted
         return self._note(linked, change, create=False)[1] or noted
 
-    def item(self, message_reference: str) -> MessageItem | None:
+    def item(self, message_reference: str) -> "MessageItem | None":
         answer = self.client.get_item(TableName=self._table, Key=_key(message_reference), ConsistentRead=True)
         return parse_item(answer["Item"]) if "Item" in answer else None
 
@@ -114,7 +123,7 @@ class MessageStore:
         )
         return [parse_item(item).message_reference for item in answer["Items"]]
 
-    def all_items(self) -> Iterator[MessageItem]:
+    def all_items(self) -> "Iterator[MessageItem]":
         """Every item, links too (a Scan: for the local stack's report, never in a function)."""
         for page in self.client.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True):
             yield from (parse_item(item) for item in page["Items"])
@@ -130,17 +139,17 @@ class MessageStore:
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )  # fmt: skip
-                return parse_item(answer["Attributes"]).linked_reference, True
+                return _attributes(answer["Attributes"]).get("linkedReference"), True
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
                 found = condition_failed_item(error)
             if found is None and not create:
                 return None, False  # the message's item is gone (its retention ended)
-            before = parse_item(found) if found else MessageItem(message_reference=key)
+            before = _attributes(found or {})
             move_status, append = change.can_move_status(before), change.can_append(before)
             if not (move_status or append):
-                return before.linked_reference, False
+                return before.get("linkedReference"), False
         raise RuntimeError(f"item {key} changed under three conditional writes")
 
 
@@ -153,11 +162,12 @@ class _Change:
         fact = {name: entry.get(name) for name in ("sentStatus", "notificationChannel")}
         self.key = hashlib.sha256(json.dumps(fact, sort_keys=True).encode()).hexdigest()[:32]
 
-    def can_move_status(self, before: MessageItem) -> bool:
-        return self.status is not None and STATUS_RANK[self.status] > STATUS_RANK.get(before.status or "", -1)
+    def can_move_status(self, before: dict[str, Any]) -> bool:
+        return self.status is not None and STATUS_RANK[self.status] > STATUS_RANK.get(before.get("status") or "", -1)
 
-    def can_append(self, before: MessageItem) -> bool:
-        return self.key not in before.history_keys and len(before.status_history) < MAX_HISTORY_ENTRIES
+    def can_append(self, before: dict[str, Any]) -> bool:
+        return (self.key not in before.get("historyKeys", set())
+                and len(before.get("statusHistory", [])) < MAX_HISTORY_ENTRIES)  # fmt: skip
 
     def request(
         self, table: str, key: str, *, move_status: bool, append: bool, create: bool, expires_at: int
@@ -191,9 +201,16 @@ class _Change:
         return update_request(table, _key(key), sets=sets, adds=adds, names=names, values=values, conditions=conditions)
 
 
-def parse_item(attribute_values: dict[str, Any]) -> MessageItem:
+def parse_item(attribute_values: dict[str, Any]) -> "MessageItem":
     """An item as DynamoDB's API returns it (a typed value per attribute: {"S": ...})."""
-    return MessageItem.model_validate({name: _deserialize(value) for name, value in attribute_values.items()})
+    from eprom.message_item import MessageItem  # see the module's docstring
+
+    return MessageItem.model_validate(_attributes(attribute_values))
+
+
+def _attributes(attribute_values: dict[str, Any]) -> dict[str, Any]:
+    """An item as DynamoDB's API returns it, as plain values (the writes' decisions: no model)."""
+    return {name: _deserialize(value) for name, value in attribute_values.items()}
 
 
 def _key(message_reference: str) -> dict[str, Any]:

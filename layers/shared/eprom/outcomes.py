@@ -1,5 +1,5 @@
 """Outcome events for upstream on OutcomeBus (architecture.md, "Results to upstream" and "Messages to citizens"):
-their models, and what events a change of an item means (put on the bus by outcome_bus.OutcomeBus); and
+their models, and what events a change of an item means (put on the bus by outcome_bus.OutcomeBus: as_events); and
 PrivacySettingChanged, a change of a person's privacy setting ePROM forwarded (architecture.md, "Privacy settings
 (PVK)").
 
@@ -11,24 +11,22 @@ key (`singleUseCode` is the one credential, and only in FormOrderPlaced for NoDi
 
 import dataclasses
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from typing import TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from eprom.message_item import DELIVERED, NOT_DELIVERED, MessageItem
-from eprom.message_item import STATUS_RANK as MESSAGE_STATUS_RANK
+from eprom.message_item import MessageItem
+from eprom.message_store import DELIVERED, NOT_DELIVERED
+from eprom.message_store import STATUS_RANK as MESSAGE_STATUS_RANK
 from eprom.order_item import PLACED, STATUS_RANK, HistoryEntry, OrderItem
+from eprom.outcome_bus import OutcomeEvent, event_id
 from eprom.results_store import ResultPointer
-
-SOURCE = "eprom.integration"
-REFUSED = "Refused"  # the status of a FormOrderRefused event: below Placed, so any later event outranks it
-_EVENT_IDS = uuid.UUID("6f1d3c3e-8f0a-4f5e-9d43-2c8a1b7e5a10")  # namespace of our deterministic event ids
 
 
 class _Detail(BaseModel):
-    # built on first use: the placer and the sender build only the refusal they put
+    # built on first use: only the publisher (and the CLI) build events
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     event_id: str
@@ -63,7 +61,7 @@ class FormOrderPlaced(_Detail):
     single_use_code: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
-class FormOrderRefused(_Detail):
+class FormOrderRefused(_Detail):  # made by the placer without pydantic: refusal_events.py
     rejection_class: str
     rejection_reason: str
 
@@ -97,8 +95,9 @@ class _Common(TypedDict):
 type OutcomeDetail = FormOrderPlaced | FormOrderRefused | FormOrderStatusChanged | FormReturned | SignedDocumentStored
 
 
-def event_id(detail_type: str, *fact: object) -> str:
-    return str(uuid.uuid5(_EVENT_IDS, "|".join([detail_type, *map(str, fact)])))
+def as_events(details: Iterable[BaseModel]) -> list[OutcomeEvent]:
+    """Event models as OutcomeBus puts them: the model's name is the detail-type."""
+    return [OutcomeEvent(type(detail).__name__, detail.model_dump_json(by_alias=True)) for detail in details]
 
 
 def item_outcomes(old: OrderItem | None, new: OrderItem | None, *, bucket: str) -> list[OutcomeDetail]:
@@ -204,24 +203,6 @@ def later_returns(old: OrderItem, new: OrderItem) -> list[tuple[HistoryEntry, Re
     return found
 
 
-def refused_outcome(
-    *, message_id: str, sent_at: datetime, order_reference: str | None, rejection_class: str, rejection_reason: str
-) -> FormOrderRefused:
-    """`occurredAt` is when the refused message was sent to OrderQueue: a repeat of the refusal (the message came
-    again because its dead-lettering failed) has the same id and the same content, so consumers can de-duplicate."""
-    occurred_at = sent_at.astimezone(UTC).isoformat()
-    return FormOrderRefused(
-        event_id=event_id("FormOrderRefused", message_id, rejection_class, rejection_reason, occurred_at),
-        occurred_at=occurred_at,
-        order_reference=order_reference,
-        form_order_id=None,
-        status=REFUSED,
-        status_rank=-1,
-        rejection_class=rejection_class,
-        rejection_reason=rejection_reason,
-    )
-
-
 def signed_document_expected(item: OrderItem) -> bool:
     """Whether the item's first form return expects a signed document."""
     return _expects_a_document(item.signed_form_id)
@@ -256,7 +237,7 @@ class MessageAccepted(_MessageDetail):
     notification_channel: str | None
 
 
-class MessageRefused(_MessageDetail):
+class MessageRefused(_MessageDetail):  # made by the sender without pydantic: refusal_events.py
     rejection_class: str
     rejection_reason: str
 
@@ -308,25 +289,6 @@ def message_outcomes(old: MessageItem | None, new: MessageItem | None) -> list[M
     else:
         return []
     return [detail(event_id=event_id(detail.__name__, *fact, status), occurred_at=occurred_at, **common)]
-
-
-def message_refused_outcome(
-    *, message_id: str, sent_at: datetime, message_reference: str | None, kind: str | None, rejection_class: str,
-    rejection_reason: str,
-) -> MessageRefused:  # fmt: skip
-    """As refused_outcome: `occurredAt` is when the refused message was sent to MessageQueue."""
-    occurred_at = sent_at.astimezone(UTC).isoformat()
-    return MessageRefused(
-        event_id=event_id("MessageRefused", message_id, rejection_class, rejection_reason, occurred_at),
-        occurred_at=occurred_at,
-        message_reference=message_reference,
-        kind=kind,
-        message_to_citizen_id=None,
-        status=REFUSED,
-        status_rank=-1,
-        rejection_class=rejection_class,
-        rejection_reason=rejection_reason,
-    )
 
 
 # --- Privacy settings (PVK): a change a person made on Helsenorge, announced by StatusCallbackFunction -------------
