@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from eprom.codes import FormOrderStatus
+from eprom.order_store import PLACED as PLACED  # our own status for an order ePROM accepted, before its first callback
 from eprom.results_store import ResultPointer as ResultPointer  # an attribute's type: importable from here too
 from eprom.results_store import SignedDocumentPointer, as_guid
 
-PLACED = "Placed"  # our own status for an order ePROM accepted, before its first callback
 STATUS_RANK = {
     PLACED: 0,
     FormOrderStatus.Ordered.name: 1,

@@ -60,6 +60,18 @@ class ConcurrentChanges(Exception):
     """The item changed under every conditional write we tried; the callback is not acknowledged (ePROM retries)."""
 
 
+PLACED = "Placed"  # our own status for an order ePROM accepted, before its first callback
+
+
+@dataclass(frozen=True)
+class IndexedOrder:
+    """An item as orderReference-index projects it."""
+
+    form_order_id: str
+    order_reference: str
+    order_fingerprint: str | None
+
+
 class OrderStore:
     def __init__(self, table_name: str, client: "DynamoDBClient | None" = None, *, retention_days: int = 180) -> None:
         self._table = table_name
@@ -78,8 +90,6 @@ class OrderStore:
     ) -> bool:
         """Write the order onto its item (made now, or by a callback that came first: a status it wrote stays).
         Once only: False when the item has its orderReference already (a later delivery of a placed order)."""
-        from eprom.order_item import PLACED
-
         now = _now()
         values = {
             "orderReference": order_reference,
@@ -260,17 +270,22 @@ class OrderStore:
         return SignedDocuments(first=first, carried={guid for guid in carried if guid and guid != _NO_DOCUMENT},
                                stored={guid for guid in stored if guid}, later_count=len(later))  # fmt: skip
 
-    def find_by_order_reference(self, order_reference: str) -> "list[OrderItem]":
+    def find_by_order_reference(self, order_reference: str) -> list[IndexedOrder]:
         """The items placed for this orderReference, as the index projects them (formOrderId, orderReference and
-        orderFingerprint only). The index is eventually consistent: a write of the last second may be missing; the
-        placer's claims cover that window."""
+        orderFingerprint only; read without the item model: the placer asks for every new reference). The index is
+        eventually consistent: a write of the last second may be missing; the placer's claims cover that window."""
         answer = self.client.query(
             TableName=self._table,
             IndexName=ORDER_REFERENCE_INDEX,
             KeyConditionExpression="orderReference = :ref",
             ExpressionAttributeValues={":ref": {"S": order_reference}},
         )
-        return [parse_item(item) for item in answer["Items"]]
+        return [
+            IndexedOrder(
+                item["formOrderId"]["S"], item["orderReference"]["S"], item.get("orderFingerprint", {}).get("S")
+            )
+            for item in answer["Items"]
+        ]
 
     def item(self, form_order_id: str) -> "OrderItem | None":
         answer = self.client.get_item(
