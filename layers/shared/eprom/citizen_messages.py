@@ -17,14 +17,13 @@ from uuid import UUID
 
 from eprom.codes import NotificationChannel
 from eprom.national_id import contains_national_id
-from eprom.orders import TEST_MODE_NOT_ALLOWED
 from eprom.reading import (
     Fields,
+    StageRules,
     Unreadable,
     code,
     guid,
     matching,
-    national_id,
     non_empty,
     optional,
     read_json_object,
@@ -203,31 +202,25 @@ def read_message(body: str | bytes, *, allow_synthetic_national_ids: bool, allow
 ):  # fmt: skip
     """A message on MessageQueue, by the stage's settings (as for orders); Unreadable names every problem."""
 
-    def person(value: object) -> str:
-        return national_id(value, allow_synthetic=allow_synthetic_national_ids)
-
-    def test_mode(value: object) -> bool:
-        if strict_bool(value) and not allow_test_mode_orders:
-            raise Unreadable(TEST_MODE_NOT_ALLOWED)
-        return bool(value)
+    rules = StageRules(allow_synthetic_national_ids, allow_test_mode_orders)
 
     def letter(fields: Fields) -> Letter:
         return Letter(
             message_reference=fields.read("messageReference", reference),
             kind=fields.read("kind", text),  # type: ignore[arg-type]
-            national_id=fields.read("nationalId", person),
+            national_id=fields.read("nationalId", rules.national_id),
             sender_info=fields.object("senderInfo", SenderInfo.read),  # type: ignore[arg-type]
             message_info=fields.object("messageInfo", MessageInfo.read),  # type: ignore[arg-type]
             documents=fields.list_of("documents", LetterDocument.read, objects=True),
             notification_priority_list=fields.list_of("notificationPriorityList", _channel),
             paper_color_print=fields.read("paperColorPrint", strict_bool, False),
-            test_mode=fields.read("testMode", test_mode, False),
+            test_mode=fields.read("testMode", rules.test_mode, False),
         )
 
     def sms(fields: Fields) -> Sms:
         return Sms(
             message_reference=fields.read("messageReference", reference),
-            national_id=fields.read("nationalId", optional(person), None),
+            national_id=fields.read("nationalId", optional(rules.national_id), None),
             kind=fields.read("kind", text),  # type: ignore[arg-type]
             text=fields.read("text", unprotected_text),
             phone_number=fields.read("phoneNumber", optional(matching(PHONE_NUMBER_PATTERN)), None),
@@ -236,7 +229,7 @@ def read_message(body: str | bytes, *, allow_synthetic_national_ids: bool, allow
     def email(fields: Fields) -> Email:
         return Email(
             message_reference=fields.read("messageReference", reference),
-            national_id=fields.read("nationalId", optional(person), None),
+            national_id=fields.read("nationalId", optional(rules.national_id), None),
             kind=fields.read("kind", text),  # type: ignore[arg-type]
             title=fields.read("title", unprotected_text),
             text=fields.read("text", unprotected_text),

@@ -39,10 +39,9 @@ from eprom.orders import (
     MUST_BE_SIGNED_NO_DISTRIBUTION,
     MUST_BE_SIGNED_ON_BEHALF,
     OSLO,
-    TEST_MODE_NOT_ALLOWED,
     metadata_as_json_text,
 )
-from eprom.reading import Unreadable, code, national_id, reference, timestamp
+from eprom.reading import REFERENCE_PATTERN, TEST_MODE_NOT_ALLOWED, Unreadable, code, national_id, reference, timestamp
 
 
 def enum_from_wire[E: IntEnum](enum_cls: type[E], value: object) -> E:
@@ -200,7 +199,7 @@ def _in_the_future(value: datetime) -> datetime:
 
 OrderReference = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
+    StringConstraints(pattern=REFERENCE_PATTERN),
     AfterValidator(_as_pydantic_error(reference, "order_reference")),
 ]
 

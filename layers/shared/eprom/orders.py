@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 from eprom.codes import DistributionRule, NotificationChannel
 from eprom.reading import (
     Fields,
+    StageRules,
     Unreadable,
     code,
     guid,
     iso_time,
     matching,
-    national_id,
     non_empty,
     optional,
     read_json_object,
@@ -41,7 +41,6 @@ MUST_BE_SIGNED_NO_DISTRIBUTION = (
 MUST_BE_SIGNED_ON_BEHALF = (
     "The ordered form needs to be signed. This is not possible when the form is ordered on behalf of someone."
 )
-TEST_MODE_NOT_ALLOWED = "testMode orders are not allowed in this stage (ePROM never returns their answers)"
 _NOT_JSON_NUMBERS = "NaN and Infinity are not JSON (ePROM would receive invalid JSON)"
 _NESTED_TOO_DEEP = "JSON in metadata is not valid: nested too deep"
 
@@ -116,19 +115,13 @@ class Order:
 def read_order(body: str | bytes, *, allow_synthetic_national_ids: bool, allow_test_mode_orders: bool) -> Order:
     """An order message from OrderQueue, by the stage's settings; Unreadable names every problem."""
 
-    def person(value: object) -> str:
-        return national_id(value, allow_synthetic=allow_synthetic_national_ids)
-
-    def test_mode(value: object) -> bool:
-        if strict_bool(value) and not allow_test_mode_orders:
-            raise Unreadable(TEST_MODE_NOT_ALLOWED)
-        return bool(value)
+    rules = StageRules(allow_synthetic_national_ids, allow_test_mode_orders)
 
     def read(fields: Fields) -> Order:
         # in the model's order of fields, so the problems come in the model's order
         return Order(
             form_id=fields.read("formId", guid),
-            national_id=fields.read("nationalId", person),
+            national_id=fields.read("nationalId", rules.national_id),
             expiry_date=fields.read("expiryDate", _future_time),
             reminder_date=fields.read("reminderDate", optional(_oslo_time), None),
             metadata=fields.read("metadata", metadata_as_json_text, None),
@@ -137,8 +130,8 @@ def read_order(body: str | bytes, *, allow_synthetic_national_ids: bool, allow_t
             must_be_signed=fields.read("mustBeSigned", strict_bool, False),
             signing_text=fields.read("signingText", optional(text), None),
             physical_address=fields.object("physicalAddress", PhysicalAddress.read, optional=True),
-            test_mode=fields.read("testMode", test_mode, False),
-            on_behalf_of_national_id=fields.read("onBehalfOfNationalId", optional(person), None),
+            test_mode=fields.read("testMode", rules.test_mode, False),
+            on_behalf_of_national_id=fields.read("onBehalfOfNationalId", optional(rules.national_id), None),
             order_reference=fields.read("orderReference", reference),
         )
 

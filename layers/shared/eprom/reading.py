@@ -11,6 +11,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import IntEnum
 from typing import Any, cast
@@ -24,6 +25,7 @@ _GUID = re.compile(
     r"|\{(?P<b>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}|(?P<s>[0-9a-fA-F]{32})"
 )
 REFERENCE_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+TEST_MODE_NOT_ALLOWED = "testMode orders are not allowed in this stage (ePROM never returns their answers)"
 
 
 class Unreadable(ValueError):
@@ -275,6 +277,23 @@ def national_id(value: object, *, allow_synthetic: bool) -> str:
     if problem:
         raise Unreadable(problem)
     return cast(str, value)
+
+
+@dataclass(frozen=True)
+class StageRules:
+    """What a stage allows in upstream's orders and messages (ALLOW_SYNTHETIC_NATIONAL_IDS, ALLOW_TEST_MODE_ORDERS),
+    as the readers of the fields they govern."""
+
+    allow_synthetic_national_ids: bool
+    allow_test_mode_orders: bool
+
+    def national_id(self, value: object) -> str:
+        return national_id(value, allow_synthetic=self.allow_synthetic_national_ids)
+
+    def test_mode(self, value: object) -> bool:
+        if strict_bool(value) and not self.allow_test_mode_orders:
+            raise Unreadable(TEST_MODE_NOT_ALLOWED)
+        return bool(value)
 
 
 def reference(value: object) -> str:
