@@ -114,6 +114,17 @@ OVERRIDES: list[dict[str, Any]] = [
     {"formId": None, "nationalId": None, "expiryDate": None, "orderReference": None},
     {"formId": "x", "nationalId": 1, "metadata": 1, "signingText": 1, "testMode": "no", "physicalAddress": "x"},
 ]
+
+
+def nested(depth: int) -> object:
+    value: object = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+OVERRIDES += [{"metadata": nested(depth)} for depth in (198, 199, 200, 201, 500)]
+OVERRIDES += [{"metadata": {"a": nested(198)}}, {"metadata": {"a": nested(199)}}]
 RAW_BODIES = ["{not json", "[1, 2]", '"x"', "null", "", '{"a": NaN}', "[" * 100000, '{"orderReference": "r"}']
 
 

@@ -25,6 +25,8 @@ _GUID = re.compile(
     r"|\{(?P<b>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}|(?P<s>[0-9a-fA-F]{32})"
 )
 REFERENCE_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+# pydantic's JSON parser refuses objects and arrays nested deeper; Python's takes about 1,000 levels
+MAX_NESTING = 200
 TEST_MODE_NOT_ALLOWED = "testMode orders are not allowed in this stage (ePROM never returns their answers)"
 
 
@@ -176,10 +178,26 @@ def read_json_object[T](
         raise Unreadable("Invalid JSON: nested too deep") from None
     except ValueError as error:  # its message names a position, never the content
         raise Unreadable(f"Invalid JSON: {error}") from None
+    if _nested_deeper_than(MAX_NESTING, content):
+        raise Unreadable("Invalid JSON: nested too deep")
     problems = Problems(ignore_unknown=ignore_unknown, ignore_case=ignore_case)
     result = problems.object(content, read)
     problems.check()
     return result
+
+
+def _nested_deeper_than(limit: int, content: object) -> bool:
+    """Whether objects and arrays nest more than `limit` deep (walked without recursion)."""
+    pending = [(content, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 # --- the readers of single values: each returns the value as read, or raises Unreadable -------------------------------
