@@ -77,7 +77,7 @@ def test_faults_are_transient_before_sending_and_ambiguous_after(fault: str, exp
     eprom.config.timeout_seconds = 1.0
     order = request()
     assert client_for(eprom.base_url, read_timeout=0.3).place(order) == expected
-    created = eprom.orders_per_reference[json.loads(order.metadata)["orderReference"]]
+    created = eprom.orders_per_reference[json.loads(json.loads(order)["metadata"])["orderReference"]]
     assert created == (1 if fault == "rate_lost_answer" else 0)
 
 
@@ -86,7 +86,7 @@ def test_an_answer_slower_than_the_read_timeout_is_ambiguous_and_the_order_exist
     order = request()
     result = client_for(eprom.base_url, read_timeout=0.3).place(order)
     assert result == Ambiguous("ePROM did not answer within 0.3 s after the order was sent")
-    reference = json.loads(order.metadata)["orderReference"]
+    reference = json.loads(json.loads(order)["metadata"])["orderReference"]
     deadline = time.monotonic() + 10
     while not eprom.orders_per_reference[reference]:  # ePROM finishes the order after we stopped waiting
         assert time.monotonic() < deadline, "ePROM never finished the order"
