@@ -39,6 +39,7 @@ from eprom.orders import (
     MUST_BE_SIGNED_NO_DISTRIBUTION,
     MUST_BE_SIGNED_ON_BEHALF,
     OSLO,
+    POSTAL_CODE_PATTERN,
     metadata_as_json_text,
 )
 from eprom.reading import REFERENCE_PATTERN, TEST_MODE_NOT_ALLOWED, Unreadable, code, national_id, reference, timestamp
@@ -156,12 +157,13 @@ class PhysicalAddress(_CamelModel):
 
     full_name: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
     address_line1: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
-    postal_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$"), Field(repr=False)]
+    postal_code: Annotated[str, StringConstraints(pattern=POSTAL_CODE_PATTERN), Field(repr=False)]
     postal_place: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
 
 
 class EpromOrderRequest(_CamelModel):
-    """The body of ePROM's POST /api/v2/formorder."""
+    """The fields of ePROM's POST /api/v2/formorder (eprom.orders.Order.eprom_request writes the body), the base of
+    the order message."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -8,6 +8,8 @@ model wrote them, so an order placed before an upgrade is still "the same order"
 """
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +36,7 @@ from eprom.reading import (
 )
 
 OSLO = ZoneInfo("Europe/Oslo")
+POSTAL_CODE_PATTERN = r"^[0-9]{4}$"
 NO_ORDER_ID = UUID(int=0)  # ePROM answers 200 with this id when it created no order
 MUST_BE_SIGNED_NO_DISTRIBUTION = (
     "The ordered form needs to be signed. This is not possible when using DistributionRule = 'NoDistribution'."
@@ -57,7 +60,7 @@ class PhysicalAddress:
         return cls(
             fields.read("fullName", non_empty),
             fields.read("addressLine1", non_empty),
-            fields.read("postalCode", matching(r"^[0-9]{4}$")),
+            fields.read("postalCode", matching(POSTAL_CODE_PATTERN)),
             fields.read("postalPlace", non_empty),
         )
 
@@ -208,13 +211,12 @@ class OrderAnswer:
 
     def as_json(self) -> bytes:
         """As a placed claim keeps it (read back by read_order_answer)."""
-        channel = self.notification_channel
         return to_json(
             {
                 "id": str(self.id),
                 "singleUseCode": self.single_use_code,
                 "loginUrl": self.login_url,
-                "notificationChannel": channel.name if isinstance(channel, NotificationChannel) else channel,
+                "notificationChannel": _channel_as_json(self.notification_channel),
             }
         )
 
@@ -235,11 +237,41 @@ def read_order_answer(content: bytes | str) -> OrderAnswer:
 
 
 def _channel_or_as_given(value: object) -> object:
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str):
-        if value is None:
-            return None
+    """notificationChannel however ePROM writes it, or a value ePROM added after this code was written, kept as
+    pydantic's lax reading has it: true, 2.0 and "2.0" are 1, 2 and 2; "7" is 7; "7.5" is 7.5; other text as it came."""
+    if value is None:
+        return None
+    if not isinstance(value, int | float | str):
         raise Unreadable("Input should be a valid integer")
     try:
         return code(NotificationChannel, value)
     except Unreadable:
-        return value  # a value ePROM added after this code was written: keep it
+        pass
+    number = _lax_number(value)
+    try:
+        return code(NotificationChannel, number) if isinstance(number, int) else number
+    except Unreadable:
+        return number
+
+
+def _channel_as_json(channel: object) -> object:
+    if isinstance(channel, NotificationChannel):
+        return channel.name
+    if isinstance(channel, float) and not math.isfinite(channel):
+        return None  # as pydantic writes NaN and Infinity
+    return channel
+
+
+def _lax_number(value: int | float | str) -> int | float | str:
+    """An integer if the value is a whole number (true, 2.0, " 2 ", "2.0"), else a number if it is one, else the
+    text."""
+    if isinstance(value, str):
+        if re.fullmatch(r"\s*[+-]?[0-9]+(\.0*)?\s*", value):
+            return int(float(value))
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if isinstance(value, bool) or (isinstance(value, float) and value.is_integer()):
+        return int(value)
+    return value

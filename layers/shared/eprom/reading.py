@@ -1,6 +1,6 @@
 """Reading JSON by hand, without pydantic, for the functions whose cold start cannot carry it: pydantic's import
 alone is about a quarter of a cold start's baseline (docs/performance.md). Used by the order and message readers
-(eprom.orders, eprom.message_reading) and the privacy settings (eprom.privacy).
+(eprom.orders, eprom.citizen_messages) and the privacy settings (eprom.privacy).
 
 A problem names the field and what is wrong, never the value. Where a rule is one the published schemas have (they are
 generated from pydantic models: buildtools/schemas.py), the words are pydantic's, so a refusal reads the same whichever
@@ -19,6 +19,13 @@ from typing import Any, cast
 from eprom.national_id import contains_national_id, national_id_problem
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NOT_A_DATETIME = "Input should be a valid datetime"
+# The range of a number of seconds (or milliseconds) pydantic reads as a time, and its words outside it
+_LAST_SECOND_OF_9999, _FIRST_SECOND_OF_YEAR_0, _FIRST_SECOND_OF_YEAR_1 = (
+    253_402_300_799,
+    -62_167_219_200,
+    -62_135_596_800,
+)
 # The UUID forms pydantic reads (simple, hyphenated, braced, URN); Python's uuid.UUID would take hyphens anywhere
 _GUID = re.compile(
     r"(?:urn:uuid:)?(?P<h>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
@@ -61,6 +68,7 @@ def _python_name(wire: str) -> str:
 
 
 _REQUIRED: Any = object()
+_NOT_WHITESPACE = dict.fromkeys(range(0x1C, 0x20), 0x01)  # the same to every pattern here, but not \\s
 
 
 class Fields:
@@ -113,8 +121,8 @@ class Fields:
         self._known.add(key)  # the other name, given beside it, is an unknown field (as the models have it)
         try:
             return read(self._data[key])
-        except Unreadable as problem:
-            self._problems.add(self._where + name, str(problem))
+        except Unreadable as problem:  # named as given (ePROM's casing aside), as the models name it
+            self._problems.add(self._where + (name if self._keys_ignoring_case is not None else key), str(problem))
             return cast(T, None)
 
     def object[T](self, name: str, read: Callable[["Fields"], T], *, optional: bool = False) -> T | None:
@@ -178,26 +186,34 @@ def read_json_object[T](
         raise Unreadable("Invalid JSON: nested too deep") from None
     except ValueError as error:  # its message names a position, never the content
         raise Unreadable(f"Invalid JSON: {error}") from None
-    if _nested_deeper_than(MAX_NESTING, content):
-        raise Unreadable("Invalid JSON: nested too deep")
+    if problem := _beyond_pydantics_parser(content):
+        raise Unreadable(f"Invalid JSON: {problem}")
     problems = Problems(ignore_unknown=ignore_unknown, ignore_case=ignore_case)
     result = problems.object(content, read)
     problems.check()
     return result
 
 
-def _nested_deeper_than(limit: int, content: object) -> bool:
-    """Whether objects and arrays nest more than `limit` deep (walked without recursion)."""
+def _beyond_pydantics_parser(content: object) -> str | None:
+    """What Python's JSON parser takes and pydantic's does not: objects and arrays nested more than MAX_NESTING deep,
+    and a \\u escape that is half a character (a lone surrogate, which no UTF-8 text can hold). Walked without
+    recursion."""
     pending = [(content, 1)]
     while pending:
         value, depth = pending.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return "a \\u escape is half a character (a lone surrogate)"
+            continue
+        children = [*value, *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else None
         if children is None:
             continue
-        if depth > limit:
-            return True
+        if depth > MAX_NESTING:
+            return "nested too deep"
         pending.extend((child, depth + 1) for child in children)
-    return False
+    return None
 
 
 # --- the readers of single values: each returns the value as read, or raises Unreadable -------------------------------
@@ -221,7 +237,8 @@ def matching(pattern: str, *, max_length: int | None = None) -> Callable[[object
     def read(value: object) -> str:
         if max_length is not None and len(text(value)) > max_length:
             raise Unreadable(f"String should have at most {max_length} characters")
-        if not compiled.fullmatch(text(value)):  # as pydantic's regex: `$` is the end, not a newline before it
+        # as pydantic's regex: `$` is the end, not a newline before it; U+001C-U+001F are not \\s (Python's are)
+        if not compiled.fullmatch(text(value).translate(_NOT_WHITESPACE)):
             raise Unreadable(f"String should match pattern '{pattern}'")
         return cast(str, value)
 
@@ -276,18 +293,27 @@ def timestamp(value: object, *, offsetless_zone: tzinfo) -> datetime:
             # fromisoformat's message quotes the input, which may be anything (a national id, say)
             raise Unreadable("must be a date-time such as 2027-03-01T00:00:00+01:00") from None
         return moment.replace(tzinfo=offsetless_zone) if moment.tzinfo is None else moment
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return _EPOCH + timedelta(seconds=value / 1000 if abs(value) > 2e10 else value)
-        except (OverflowError, ValueError):
-            pass
-    raise Unreadable("Input should be a valid datetime")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+        milliseconds = abs(value) > 2e10
+        seconds = value / 1000 if milliseconds else value
+        if seconds > _LAST_SECOND_OF_9999:
+            raise Unreadable(f"{_NOT_A_DATETIME}, dates after 9999 are not supported as unix timestamps")
+        if seconds < _FIRST_SECOND_OF_YEAR_0:
+            raise Unreadable(f"{_NOT_A_DATETIME}, dates before 0000 are not supported as unix timestamps")
+        if seconds < _FIRST_SECOND_OF_YEAR_1:
+            raise Unreadable(f"{_NOT_A_DATETIME}, year 0 is out of range")
+        return _EPOCH + (timedelta(milliseconds=value) if milliseconds else timedelta(seconds=seconds))
+    raise Unreadable(_NOT_A_DATETIME)
 
 
 def iso_time(moment: datetime) -> str:
-    """A time as pydantic writes it: ISO 8601, UTC as Z."""
-    written = moment.isoformat()
-    return written.removesuffix("+00:00") + "Z" if written.endswith("+00:00") else written
+    """A time as pydantic writes it: ISO 8601, UTC as Z, the offset in whole minutes (its seconds dropped)."""
+    written = moment.replace(tzinfo=None).isoformat()
+    offset = moment.utcoffset()
+    if not offset:
+        return written + "Z"
+    minutes = int(abs(offset.total_seconds())) // 60
+    return f"{written}{'-' if offset.total_seconds() < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def national_id(value: object, *, allow_synthetic: bool) -> str:
