@@ -207,8 +207,12 @@ def test_an_item_from_before_claims_stops_a_second_order(placer, eprom, queues, 
 
 def ordered(eprom, reference: str) -> list[str]:
     """The formOrderIds ePROM created for the reference (the test orders carry it in their metadata)."""
-    return [i for i, body in eprom.orders.items() if json.loads(body.get("metadata") or "{}").get("orderReference")
-            == reference]  # fmt: skip
+
+    def reference_of(body: dict[str, Any]) -> object:  # other tests' orders share the simulator: any metadata
+        metadata = json.loads(body.get("metadata") or "{}")
+        return metadata.get("orderReference") if isinstance(metadata, dict) else None
+
+    return [form_order_id for form_order_id, body in eprom.orders.items() if reference_of(body) == reference]
 
 
 def test_the_claim_keeps_eproms_answer_and_lives_as_long_as_the_item(
@@ -337,11 +341,7 @@ def test_at_most_one_order_and_every_message_accounted_for(script, placer, eprom
     resolved_in_admin = False  # the operator found the order in ePROM Admin and deleted the parked letters
 
     def placed() -> bool:
-        ids = [
-            i
-            for i, body in eprom.orders.items()
-            if json.loads(body.get("metadata") or "{}").get("orderReference") == reference
-        ]
+        ids = ordered(eprom, reference)
         return any(orders_table.get_item(Key={"formOrderId": i}, ConsistentRead=True).get("Item") for i in ids)
 
     def run(batches: list[list[dict[str, Any]]], fault: str | None) -> None:
