@@ -240,7 +240,7 @@ def test_h_nummer_in_order_is_refused_with_eproms_exact_message() -> None:
     )
 
 
-def test_synthetic_ids_follow_the_validation_context() -> None:
+def test_synthetic_ids_follow_the_stage_setting() -> None:
     body = json.dumps(order_message(nationalId="26670271527"))
     with pytest.raises(Unreadable):
         read_order(body, allow_synthetic_national_ids=False, allow_test_mode_orders=False)

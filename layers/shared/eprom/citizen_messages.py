@@ -201,7 +201,6 @@ def read_message(body: str | bytes, *, allow_synthetic_national_ids: bool, allow
     MessageToCitizen
 ):  # fmt: skip
     """A message on MessageQueue, by the stage's settings (as for orders); Unreadable names every problem."""
-
     rules = StageRules(allow_synthetic_national_ids, allow_test_mode_orders)
 
     def letter(fields: Fields) -> Letter:

@@ -117,7 +117,6 @@ class Order:
 
 def read_order(body: str | bytes, *, allow_synthetic_national_ids: bool, allow_test_mode_orders: bool) -> Order:
     """An order message from OrderQueue, by the stage's settings; Unreadable names every problem."""
-
     rules = StageRules(allow_synthetic_national_ids, allow_test_mode_orders)
 
     def read(fields: Fields) -> Order:

@@ -8,6 +8,7 @@ side made it; tests/unit/test_readers_match_models.py holds the readers to those
 """
 
 import json
+import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,11 +22,9 @@ from eprom.national_id import contains_national_id, national_id_problem
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NOT_A_DATETIME = "Input should be a valid datetime"
 # The range of a number of seconds (or milliseconds) pydantic reads as a time, and its words outside it
-_LAST_SECOND_OF_9999, _FIRST_SECOND_OF_YEAR_0, _FIRST_SECOND_OF_YEAR_1 = (
-    253_402_300_799,
-    -62_167_219_200,
-    -62_135_596_800,
-)
+_LAST_SECOND_OF_9999 = 253_402_300_799
+_FIRST_SECOND_OF_YEAR_0 = -62_167_219_200
+_FIRST_SECOND_OF_YEAR_1 = -62_135_596_800
 # The UUID forms pydantic reads (simple, hyphenated, braced, URN); Python's uuid.UUID would take hyphens anywhere
 _GUID = re.compile(
     r"(?:urn:uuid:)?(?P<h>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
@@ -68,7 +67,8 @@ def _python_name(wire: str) -> str:
 
 
 _REQUIRED: Any = object()
-_NOT_WHITESPACE = dict.fromkeys(range(0x1C, 0x20), 0x01)  # the same to every pattern here, but not \\s
+# U+001C-U+001F are \s to Python's regex, not to pydantic's; to the patterns here they are any other character
+_NOT_WHITESPACE = dict.fromkeys(range(0x1C, 0x20), 0x01)
 
 
 class Fields:
@@ -237,7 +237,7 @@ def matching(pattern: str, *, max_length: int | None = None) -> Callable[[object
     def read(value: object) -> str:
         if max_length is not None and len(text(value)) > max_length:
             raise Unreadable(f"String should have at most {max_length} characters")
-        # as pydantic's regex: `$` is the end, not a newline before it; U+001C-U+001F are not \\s (Python's are)
+        # as pydantic's regex: `$` is the end, not a newline before it, and U+001C-U+001F are not \s
         if not compiled.fullmatch(text(value).translate(_NOT_WHITESPACE)):
             raise Unreadable(f"String should match pattern '{pattern}'")
         return cast(str, value)
@@ -293,7 +293,7 @@ def timestamp(value: object, *, offsetless_zone: tzinfo) -> datetime:
             # fromisoformat's message quotes the input, which may be anything (a national id, say)
             raise Unreadable("must be a date-time such as 2027-03-01T00:00:00+01:00") from None
         return moment.replace(tzinfo=offsetless_zone) if moment.tzinfo is None else moment
-    if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+    if isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value):
         milliseconds = abs(value) > 2e10
         seconds = value / 1000 if milliseconds else value
         if seconds > _LAST_SECOND_OF_9999:
