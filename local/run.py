@@ -449,7 +449,8 @@ def generated_orders(count: int, options: RunOptions) -> list[SentOrder]:
     invalid = itertools.cycle(INVALID_CHANGES)
     orders = []
     for number in range(count):
-        reference = f"generated-{number:05d}-{uuid.uuid4().hex[:6]}"
+        # a letter before the random hex: its digits must never join the number into an id (the reference rule)
+        reference = f"generated-{number:05d}-x{uuid.uuid4().hex[:6]}"
         body: dict[str, Any] = {
             "orderReference": reference,
             "formId": FORM_ID,
