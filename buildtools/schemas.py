@@ -24,10 +24,10 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+from eprom.citizen_messages import LETTER
 from eprom.codes import DistributionRule, NotificationChannel
+from eprom.contracts import Email, Letter, OrderMessage, Sms
 from eprom.message_store import STATUS_RANK as MESSAGE_STATUS_RANK
-from eprom.messages import LETTER, Email, Letter, Sms
-from eprom.models import OrderMessage
 from eprom.order_item import STATUS_RANK
 from eprom.outcome_bus import SOURCE
 from eprom.outcomes import (

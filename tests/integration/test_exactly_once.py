@@ -259,7 +259,7 @@ def test_an_order_an_earlier_version_left_between_answer_and_item_ends_recorded(
     stopped after ePROM's answer, before the item, left a Sending claim and a COMPLETED record holding the answer.
     The record is written here by Powertools itself (as the earlier version did), not by our idea of its format."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
-    from eprom.models import OrderMessage
+    from eprom.contracts import OrderMessage
 
     order = order_message()
     message = OrderMessage.model_validate(order, context=VALIDATION)  # what the earlier version's record was made of

@@ -28,7 +28,7 @@ from conftest import (
     wait_until_indexed,
 )
 from eprom.eprom_client import NO_ORDER_CREATED
-from eprom.models import MUST_BE_SIGNED_NO_DISTRIBUTION, MUST_BE_SIGNED_ON_BEHALF
+from eprom.orders import MUST_BE_SIGNED_NO_DISTRIBUTION, MUST_BE_SIGNED_ON_BEHALF
 from eprom.pacer import PACE_KEY
 from hypothesis import HealthCheck, given, settings
 
@@ -523,7 +523,7 @@ def test_the_fingerprint_is_keyed_so_it_cannot_be_reversed_to_the_national_id(
     import hashlib
     import hmac
 
-    from eprom.models import OrderMessage
+    from eprom.contracts import OrderMessage
 
     order = order_message()
     assert placer.lambda_handler(sqs_event(order), lambda_context) == {"batchItemFailures": []}

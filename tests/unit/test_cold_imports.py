@@ -17,6 +17,7 @@ EVERY_FUNCTION = {
     "aws_lambda_powertools.event_handler",  # every resolver, AppSync's with asyncio: the callback routes itself
     "aws_lambda_powertools.utilities.parameters",  # eprom.api_key reads the secret itself
     "aws_lambda_powertools.utilities.idempotency",  # the claims are the one exactly-once mechanism
+    "eprom.contracts",  # upstream's contracts as pydantic models: the schemas' source, never read by a function
 }
 NOT_IMPORTED = {
     # Orders and messages are read by hand (eprom.orders, eprom.citizen_messages: no pydantic on these paths), and

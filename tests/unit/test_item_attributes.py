@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eprom import models, orders, outcomes, queues
+from eprom import contracts, models, orders, outcomes, queues
 from eprom.order_item import HistoryEntry, OrderItem, ResultPointer
 
 ROOT = next(folder for folder in Path(__file__).resolve().parents if (folder / "pyproject.toml").exists())
@@ -48,7 +48,7 @@ NOT_THE_ITEM = {
     },
 }
 OTHER_DOCUMENTS = (
-    models.OrderMessage, models.EpromCallback, models.CallbackReply,
+    contracts.OrderMessage, models.EpromCallback, models.CallbackReply,
     outcomes.FormOrderPlaced, outcomes.FormOrderRefused, outcomes.FormOrderStatusChanged, outcomes.FormReturned,
     outcomes.SignedDocumentStored,
 )  # fmt: skip

@@ -7,16 +7,10 @@ from uuid import UUID
 
 import pytest
 from conftest import EVENTS, FORM_ID, order_message
-from eprom.models import (
-    OSLO,
-    DistributionRule,
-    EpromCallback,
-    FormOrderStatus,
-    FormOrderStatusErrorCode,
-    NotificationChannel,
-)
+from eprom.codes import DistributionRule, FormOrderStatus, FormOrderStatusErrorCode, NotificationChannel
+from eprom.models import EpromCallback
 from eprom.orders import MUST_BE_SIGNED_NO_DISTRIBUTION, MUST_BE_SIGNED_ON_BEHALF, Order, read_order, read_order_answer
-from eprom.reading import Unreadable
+from eprom.reading import OSLO, Unreadable
 
 
 def parse_order(**overrides: object) -> Order:

@@ -13,7 +13,8 @@ from uuid import UUID
 import pytest
 from conftest import order_message
 from eprom.citizen_messages import Letter, read_message
-from eprom.models import EpromOrderRequest, OrderMessage, describe_validation_error
+from eprom.contracts import EpromOrderRequest, OrderMessage
+from eprom.models import describe_validation_error
 from eprom.orders import OrderAnswer, read_order, read_order_answer
 from eprom.reading import Unreadable
 from pydantic import ValidationError
@@ -279,7 +280,7 @@ MESSAGE_BODIES = [json.dumps(message) for message in MESSAGES] + ["[1]", "{bad",
 def message_by_the_model(body: str, context: dict[str, bool]) -> tuple[str, bytes] | str:
     from typing import Annotated
 
-    from eprom.messages import Email, Letter, Sms
+    from eprom.contracts import Email, Letter, Sms
     from pydantic import Field, TypeAdapter
 
     try:

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from eprom.models import OrderMessage
+from eprom.contracts import OrderMessage
 
 from buildtools.schemas import EVENTS, MESSAGE_EVENTS, SCHEMAS, eventbridge_schema, expected_files, order_message_errors
 from local.aws_resources import load_template

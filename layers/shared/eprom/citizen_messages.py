@@ -2,7 +2,7 @@
 receives for each and what it answers (eprom-contract.md §7); plain dataclasses read by hand (eprom.reading says why:
 no pydantic on the sender's cold start).
 
-The contract is eprom.messages (Letter, Sms, Email), the pydantic models the published schema is generated from; these
+The contract is eprom.contracts (Letter, Sms, Email), the pydantic models the published schema is generated from; these
 readers take and refuse what they do, with their words, and write a message's fingerprint byte for byte as they did
 (tests/unit/test_readers_match_models.py). Messages are strict, as orders are. SMS and e-mail travel unsecured (Strex,
 plain e-mail): a text or title holding a national id is refused. The letter's documentCollection is built in

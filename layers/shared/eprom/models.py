@@ -1,9 +1,7 @@
-"""Pydantic models of the ePROM v2 contract (docs/eprom-contract.md) and of our order message.
+"""Pydantic models of ePROM's form callbacks (docs/eprom-contract.md) and our reply to them, and the pieces every
+pydantic model here is built of (enums by name or number, ePROM's timestamps, camelCase); upstream's contracts built
+of them are in eprom.contracts.
 
-OrderMessage is the order message's contract: its published schema is generated from it. The placer reads orders
-with eprom.orders (no pydantic on its cold start), held to this model by tests/unit/test_readers_match_models.py.
-
-Orders are strict: what we send to ePROM must be exactly right, and a typo must not pass silently.
 Callbacks are liberal: ePROM's wire formats vary, and a callback we cannot parse is a status we lose.
 """
 
@@ -16,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,24 +22,14 @@ from pydantic import (
     PlainSerializer,
     PrivateAttr,
     SecretStr,
-    StrictBool,
-    StringConstraints,
     ValidationError,
-    ValidationInfo,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from eprom.codes import DistributionRule, FormOrderStatus, FormOrderStatusErrorCode, NotificationChannel
-from eprom.orders import (
-    MUST_BE_SIGNED_NO_DISTRIBUTION,
-    MUST_BE_SIGNED_ON_BEHALF,
-    OSLO,
-    POSTAL_CODE_PATTERN,
-    metadata_as_json_text,
-)
-from eprom.reading import REFERENCE_PATTERN, TEST_MODE_NOT_ALLOWED, Unreadable, code, national_id, reference, timestamp
+from eprom.codes import FormOrderStatus, FormOrderStatusErrorCode, NotificationChannel
+from eprom.reading import OSLO, Unreadable, code, timestamp
 
 
 def enum_from_wire[E: IntEnum](enum_cls: type[E], value: object) -> E:
@@ -137,95 +124,10 @@ def _as_pydantic_error[T](read: Callable[[object], T], error_type: str) -> Calla
     return validate
 
 
-def _national_id(value: str, info: ValidationInfo) -> str:
-    allow_synthetic = bool((info.context or {}).get("allow_synthetic_national_ids", False))
-    return _as_pydantic_error(partial(national_id, allow_synthetic=allow_synthetic), "national_id")(value)
-
-
-NationalId = Annotated[str, AfterValidator(_national_id)]
-ELEVEN_ASCII_DIGITS = r"^[0-9]{11}$"  # not \d, which matches any Unicode digit ("٢"); ePROM reads ASCII only
-
-
 class _CamelModel(BaseModel):
     # defer_build: each function builds only the models it uses, on first use (the placer never needs the
     # callback models, nor the callback the order models); measured ~40 ms less cold start.
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, defer_build=True)
-
-
-class PhysicalAddress(_CamelModel):
-    model_config = ConfigDict(extra="forbid")
-
-    full_name: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
-    address_line1: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
-    postal_code: Annotated[str, StringConstraints(pattern=POSTAL_CODE_PATTERN), Field(repr=False)]
-    postal_place: Annotated[str, StringConstraints(min_length=1), Field(repr=False)]
-
-
-class EpromOrderRequest(_CamelModel):
-    """The fields of ePROM's POST /api/v2/formorder (eprom.orders.Order.eprom_request writes the body), the base of
-    the order message."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    form_id: UUID
-    national_id: Annotated[str, StringConstraints(pattern=ELEVEN_ASCII_DIGITS), Field(repr=False)]
-    expiry_date: OsloTimestamp
-    reminder_date: None = None  # ePROM ignores it; we always send null
-    metadata: Annotated[
-        str | None, BeforeValidator(_as_pydantic_error(metadata_as_json_text, "metadata")), Field(repr=False)
-    ] = None
-    dont_store_completed_form_in_pha: StrictBool = False
-    distribution_rule: WireEnum[DistributionRule] = DistributionRule.Basic
-    must_be_signed: StrictBool = False
-    signing_text: str | None = None
-    physical_address: PhysicalAddress | None = None
-    test_mode: StrictBool = False
-    on_behalf_of_national_id: Annotated[
-        Annotated[str, StringConstraints(pattern=ELEVEN_ASCII_DIGITS)] | None, Field(repr=False)
-    ] = None
-
-    @model_validator(mode="after")
-    def _signing_is_possible(self) -> "EpromOrderRequest":
-        if self.must_be_signed and self.distribution_rule is DistributionRule.NoDistribution:
-            raise PydanticCustomError("signing", MUST_BE_SIGNED_NO_DISTRIBUTION)
-        if self.must_be_signed and self.on_behalf_of_national_id:
-            raise PydanticCustomError("signing", MUST_BE_SIGNED_ON_BEHALF)
-        return self
-
-
-def _in_the_future(value: datetime) -> datetime:
-    if value <= datetime.now(UTC):
-        raise PydanticCustomError("expiry", "must be in the future")
-    return value
-
-
-OrderReference = Annotated[
-    str,
-    StringConstraints(pattern=REFERENCE_PATTERN),
-    AfterValidator(_as_pydantic_error(reference, "order_reference")),
-]
-
-
-def _test_mode_allowed(value: bool, info: ValidationInfo) -> bool:
-    if value and not (info.context or {}).get("allow_test_mode_orders", False):
-        raise PydanticCustomError("test_mode", TEST_MODE_NOT_ALLOWED)
-    return value
-
-
-class OrderMessage(EpromOrderRequest):
-    """What upstream systems put on OrderQueue: ePROM's request fields plus our idempotency key.
-
-    Validate with `context={"allow_synthetic_national_ids": ..., "allow_test_mode_orders": ...}` (the stage's
-    settings).
-    """
-
-    order_reference: OrderReference
-    national_id: Annotated[NationalId, Field(repr=False)]
-    on_behalf_of_national_id: Annotated[NationalId | None, Field(repr=False)] = None
-    expiry_date: Annotated[OsloTimestamp, AfterValidator(_in_the_future)]
-    # Accepted from upstream, never sent on (eprom.orders leaves it out): wider than the request's null.
-    reminder_date: OsloTimestamp | None = None  # type: ignore[assignment]
-    test_mode: Annotated[StrictBool, AfterValidator(_test_mode_allowed)] = False
 
 
 class _CallbackPart(_CamelModel):

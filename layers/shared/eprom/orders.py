@@ -1,7 +1,7 @@
 """An order as PlaceOrderFunction reads it from OrderQueue, ePROM's request made from it, and ePROM's answer; plain
 dataclasses read by hand (eprom.reading says why: no pydantic on the placer's cold start).
 
-The contract is eprom.models.OrderMessage, the pydantic model the published schema is generated from; these readers
+The contract is eprom.contracts.OrderMessage, the pydantic model the published schema is generated from; these readers
 take and refuse what it does, with its words (tests/unit/test_readers_match_models.py compares them on every kind of
 input), and write the same JSON: an order's fingerprint and ePROM's request are byte for byte what they were when the
 model wrote them, so an order placed before an upgrade is still "the same order" after it.
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from eprom.codes import DistributionRule, NotificationChannel
 from eprom.reading import (
+    OSLO,
     Fields,
     StageRules,
     Unreadable,
@@ -35,7 +35,6 @@ from eprom.reading import (
     to_json,
 )
 
-OSLO = ZoneInfo("Europe/Oslo")
 POSTAL_CODE_PATTERN = r"^[0-9]{4}$"
 NO_ORDER_ID = UUID(int=0)  # ePROM answers 200 with this id when it created no order
 MUST_BE_SIGNED_NO_DISTRIBUTION = (

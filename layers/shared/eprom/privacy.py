@@ -19,14 +19,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, ClassVar, Literal, Self
-from zoneinfo import ZoneInfo
 
-from eprom.reading import Unreadable, code, guid, json_object, national_id
+from eprom.reading import OSLO, Unreadable, code, guid, json_object, national_id
 from eprom.reading import wire_name as camel_case
 
 __all__ = ["Unreadable", "code", "json_object"]  # read from here by the PVK callback and the tests
-
-OSLO = ZoneInfo("Europe/Oslo")  # ePROM writes a time without an offset in Norwegian time
 
 
 class PvkType(IntEnum):

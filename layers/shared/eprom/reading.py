@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import IntEnum
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from eprom.national_id import contains_national_id, national_id_problem
 
+OSLO = ZoneInfo("Europe/Oslo")  # ePROM writes a time without an offset in Norwegian time
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NOT_A_DATETIME = "Input should be a valid datetime"
 # The range of a number of seconds (or milliseconds) pydantic reads as a time, and its words outside it
