@@ -217,6 +217,7 @@ class EpromSimulator:
         self._tokens = 0.0
         self._tokens_at = 0.0
         self.callbacks: list[Callback] = []
+        self.last_acknowledged_at = time.monotonic()  # when a callback was last acknowledged (its item written)
         self.message_headers: list[dict[str, str]] = []  # headers of every POST of a letter, SMS or e-mail
         self.message_requests: list[Any] = []  # every such POST's body that reached the message logic
         self.messages: list[Message] = []  # every message taken (none for a refusal or a fault)
@@ -436,6 +437,7 @@ class EpromSimulator:
         if acknowledged:
             with self._lock:
                 callback.acknowledged = True
+                self.last_acknowledged_at = time.monotonic()
         elif callback.attempts < self.config.callback_max_attempts:
             self._enqueue(callback, self.config.callback_retry_seconds)
 

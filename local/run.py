@@ -293,20 +293,25 @@ class LocalStack:
         return sum(int(value) for value in attributes.values())
 
     def settled(self) -> bool:
+        """Nothing left to do, and the streams had time to carry the last writes (a fetcher's, a callback's) to the
+        publisher: their pollers poll every 0.2 s, a loaded machine's cycle takes longer."""
+        now = time.monotonic()
         return (
             self.queue_depth("ORDER_QUEUE_URL") == 0
             and not self.poller.busy
-            and time.monotonic() - self.poller.last_activity > 1.5
+            and now - self.poller.last_activity > 1.5
             and not self.stream_poller.busy
-            and time.monotonic() - self.stream_poller.last_activity > 1.5
+            and now - self.stream_poller.last_activity > 1.5
             and self.queue_depth("SIGNED_DOCUMENT_QUEUE_URL") == 0
             and not self.document_poller.busy
+            and now - self.document_poller.last_activity > 1.5
             and self.simulator.pending_callbacks() == 0
+            and now - self.simulator.last_acknowledged_at > 1.5
             and self.queue_depth("MESSAGE_QUEUE_URL") == 0
             and not self.message_poller.busy
-            and time.monotonic() - self.message_poller.last_activity > 1.5
+            and now - self.message_poller.last_activity > 1.5
             and not self.messages_stream_poller.busy
-            and time.monotonic() - self.messages_stream_poller.last_activity > 1.5
+            and now - self.messages_stream_poller.last_activity > 1.5
         )
 
     def items(self) -> list[OrderItem]:
